@@ -1,0 +1,80 @@
+// Owner of the block-latency BPF programs (bpf/iolat.bpf.c): loads and
+// attaches them, registers watched devices, reads their statistics and the
+// age of their oldest outstanding I/O, and delivers slow/error events.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "block_devices.h"
+#include "io_stats.h"
+#include "iolat.h"
+#include "result.h"
+
+namespace sanwatch {
+
+struct ProgramStats {
+  std::string name;
+  std::uint64_t run_time_ns = 0;
+  std::uint64_t run_cnt = 0;
+};
+
+struct EngineCounters {
+  std::uint64_t ringbuf_drops = 0;
+  std::uint64_t untracked = 0;
+  std::uint64_t duplicate_completions = 0;
+  std::uint64_t unseen_completions = 0;
+  std::uint64_t qcache_misses = 0;
+};
+
+using IoEvent = bpf::sw_event;
+
+class BpfEngine {
+ public:
+  struct Options {
+    unsigned max_watch = 64;          // device slots
+    unsigned inflight_slots = 16384;  // total tag slots across devices
+    bool verbose = false;             // pass libbpf's own log to stderr
+    bool force_raw_tp = false;        // testing: skip tp_btf
+  };
+  using EventFn = std::function<void(const IoEvent&)>;
+
+  static Result<std::unique_ptr<BpfEngine>> open(const Options& opts);
+  ~BpfEngine();
+  BpfEngine(const BpfEngine&) = delete;
+  BpfEngine& operator=(const BpfEngine&) = delete;
+
+  // Starts recording a device. slow_ns > 0 emits an event for every I/O whose
+  // total latency reaches it. Returns the device's slot.
+  Result<int> watch(const BlockDevice& dev, std::uint64_t slow_ns = 0);
+  Status unwatch(int slot);
+  Status set_slow_threshold(int slot, std::uint64_t slow_ns);
+
+  // Cumulative counters (maxima since the last reset_maxima).
+  Result<DeviceStats> read_stats(int slot) const;
+  void reset_maxima(int slot);
+  // Allocation time (CLOCK_MONOTONIC ns) of the oldest request of the device
+  // still outstanding, if any.
+  std::optional<std::uint64_t> oldest_outstanding_ns(int slot) const;
+  EngineCounters counters() const;
+  // run_time_ns/run_cnt per attached program (needs kernel.bpf_stats_enabled).
+  std::vector<ProgramStats> program_stats() const;
+  std::string attach_mode() const;
+
+  // Ring buffer: poll this fd for readability, then drain().
+  int event_fd() const;
+  void set_event_handler(EventFn fn);
+  int drain_events();
+
+  struct Impl;
+
+ private:
+  explicit BpfEngine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sanwatch

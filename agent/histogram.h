@@ -1,0 +1,47 @@
+// Log-linear latency histogram matching the BPF side's buckets (bpf/iolat.h):
+// merging per-CPU copies, interval deltas and percentile estimation.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "iolat.h"
+
+namespace sanwatch {
+
+inline constexpr std::size_t kNrBuckets = SW_NR_BUCKETS;
+
+class LatencyHistogram {
+ public:
+  using Counts = std::array<std::uint64_t, kNrBuckets>;
+
+  LatencyHistogram() { counts_.fill(0); }
+  explicit LatencyHistogram(const Counts& c) : counts_(c) {}
+
+  // Bucket index for a latency, identical to the kernel side.
+  static std::uint32_t bucket_of(std::uint64_t ns) { return bpf::sw_bucket(ns); }
+  // Bucket bounds in nanoseconds: [lower, upper). The last bucket's upper
+  // bound is reported as twice its lower bound (nothing real lives there).
+  static std::uint64_t lower_ns(std::uint32_t idx);
+  static std::uint64_t upper_ns(std::uint32_t idx);
+
+  void record(std::uint64_t ns, std::uint64_t n = 1) { counts_[bucket_of(ns)] += n; }
+  void add(const LatencyHistogram& o);
+  // This minus an earlier snapshot of the same monotonic counters.
+  LatencyHistogram minus(const LatencyHistogram& earlier) const;
+
+  std::uint64_t total() const;
+  bool empty() const { return total() == 0; }
+  // Estimated q-quantile (0 < q <= 1) in ns: linear interpolation inside the
+  // bucket that holds the rank. 0 for an empty histogram.
+  double quantile_ns(double q) const;
+
+  const Counts& counts() const { return counts_; }
+  std::uint64_t operator[](std::size_t i) const { return counts_[i]; }
+
+ private:
+  Counts counts_;
+};
+
+}  // namespace sanwatch

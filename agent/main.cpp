@@ -1,0 +1,46 @@
+// sanwatch: block-I/O latency watchdog for SAN-attached hosts.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+
+#include "hist_cmd.h"
+#include "version.h"
+
+namespace {
+
+void add_hist(CLI::App& app, sanwatch::HistOptions& o) {
+  auto* h = app.add_subcommand("hist", "Live block I/O latency histogram (like biolatency)");
+  h->add_option(
+      "-d,--device", o.devices,
+      "Device to trace (sdb, dm-3, loop2, /dev/..., mpatha, /dev/mapper/mpatha, MAJ:MIN); "
+      "repeatable; default: every disk");
+  h->add_option("-o,--op", o.op, "Only this operation: read, write, flush, discard, other, all");
+  h->add_option("-i,--interval", o.interval_s, "Print every SECONDS (default: once, at Ctrl-C)")
+      ->check(CLI::PositiveNumber);
+  h->add_option("-c,--count", o.count, "Stop after COUNT intervals")->check(CLI::PositiveNumber);
+  h->add_flag("--device-time", o.device_time,
+              "Issue-to-completion latency instead of queued-to-completion");
+  h->add_flag("--json", o.json, "One JSON object per interval");
+  h->add_flag("-v,--verbose", o.verbose, "Show libbpf's log");
+  h->add_option("--sysfs-root", o.root, "Root holding sys/ and dev/ (testing)")
+      ->default_val("/")
+      ->group("");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sanwatch: block-I/O latency watchdog for SAN-attached Linux hosts"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(sanwatch::kVersion));
+  sanwatch::HistOptions hist;
+  add_hist(app, hist);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (app.got_subcommand("hist")) return sanwatch::run_hist(hist);
+  return 2;
+}

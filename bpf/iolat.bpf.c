@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: GPL-2.0
+/* sanwatch block-latency engine.
+ *
+ * Per watched device and operation: total latency (request allocation ->
+ * completion, from rq->start_time_ns), device latency (issue -> completion,
+ * from rq->io_start_time_ns), counts, bytes, errors by status and requeues,
+ * all in per-CPU arrays; the start time of every outstanding request in a
+ * slot indexed by (hardware queue, tag), so userspace can read the age of
+ * the oldest outstanding I/O at any moment; slow-I/O and error events
+ * through a ring buffer.
+ *
+ * Hot-path budget: one clock read per I/O (at completion), no hash map,
+ * array lookups only. See docs/architecture.md for the measured cost.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "iolat.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by userspace from BTF probes before load. */
+const volatile bool rq_single_arg = true;   /* block_rq_issue(rq) vs (q, rq) */
+const volatile bool complete_status = true; /* blk_status_t vs -errno */
+const volatile __u32 max_watch = 1;
+
+/* Bumped by userspace whenever the watch set changes: invalidates qcache. */
+volatile __u32 watch_gen = 1;
+
+#define REQ_OP_MASK 0xff
+#define NO_TAG (-1)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1); /* resized to max_watch before load */
+	__type(key, __u32);     /* dev */
+	__type(value, __u32);   /* watched slot */
+} watch_idx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* max_watch */
+	__type(key, __u32);
+	__type(value, struct sw_dev_cfg);
+} devices SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SW_QCACHE_SIZE);
+	__type(key, __u32);
+	__type(value, struct sw_qcache);
+} qcache SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1); /* max_watch * SW_NR_OPS */
+	__type(key, __u32);
+	__type(value, struct sw_io_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1); /* max_watch * SW_NR_OPS */
+	__type(key, __u32);
+	__type(value, struct sw_io_max);
+} maxima SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* total slots of all watched devices */
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct sw_inflight);
+} inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SW_NR_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &which);
+
+	if (c)
+		*c += 1;
+}
+
+/* Field reads: tp_btf programs dereference BTF-typed pointers directly;
+ * raw_tp programs must go through bpf_probe_read (BPF_CORE_READ). Each
+ * handler is inlined with a constant `direct`, so each variant keeps one. */
+#define RD(direct, src, a, ...) \
+	((direct) ? (src)->a __VA_OPT__(->__VA_ARGS__) : BPF_CORE_READ(src, a __VA_OPT__(, __VA_ARGS__)))
+
+static __always_inline __u32 rq_dev(struct request *rq, bool direct)
+{
+	struct gendisk *disk;
+
+	if (bpf_core_field_exists(rq->q->disk))
+		disk = RD(direct, rq, q, disk);
+	else
+		disk = BPF_CORE_READ((struct request___old *)rq, rq_disk);
+	if (!disk)
+		return 0;
+	return ((__u32)RD(direct, disk, major) << 20) | (__u32)RD(direct, disk, first_minor);
+}
+
+/* Watched slot of the request's device, or -1. A per-CPU cache keyed by the
+ * dense request_queue id keeps the hash lookup off the hot path. */
+static __always_inline int watched(struct request *rq, bool direct)
+{
+	__u32 qid = (__u32)RD(direct, rq, q, id) & (SW_QCACHE_SIZE - 1);
+	__u32 dev = rq_dev(rq, direct);
+	__u32 gen = watch_gen;
+	struct sw_qcache *c = bpf_map_lookup_elem(&qcache, &qid);
+	__u32 *w;
+
+	if (!c)
+		return -1;
+	if (c->dev == dev && c->gen == gen)
+		return c->widx;
+	count(SW_CTR_QCACHE_MISS);
+	w = bpf_map_lookup_elem(&watch_idx, &dev);
+	c->dev = dev;
+	c->gen = gen;
+	c->widx = w ? (int)*w : -1;
+	return c->widx;
+}
+
+/* The request's in-flight slot. The tag is stable for the request's whole
+ * life: the scheduler tag when a scheduler is attached (the driver tag comes
+ * and goes across requeues), else the driver tag (kept across requeues). */
+static __always_inline struct sw_inflight *slot_of(struct request *rq, struct sw_dev_cfg *cfg,
+						   bool direct)
+{
+	int tag = RD(direct, rq, internal_tag);
+	__u32 hctx, idx;
+
+	if (tag == NO_TAG)
+		tag = RD(direct, rq, tag);
+	hctx = RD(direct, rq, mq_hctx, queue_num);
+	if (tag < 0 || (__u32)tag >= cfg->slots_per_hctx || hctx >= cfg->nr_hctx) {
+		count(SW_CTR_UNTRACKED);
+		return NULL;
+	}
+	idx = cfg->slot_base + hctx * cfg->slots_per_hctx + (__u32)tag;
+	return bpf_map_lookup_elem(&inflight, &idx);
+}
+
+static __always_inline __u32 op_of(__u32 cmd_flags)
+{
+	__u32 op = cmd_flags & REQ_OP_MASK;
+
+	return op < SW_OP_OTHER ? op : SW_OP_OTHER;
+}
+
+/* insert and issue: mark the request outstanding (idempotent, so a re-issue
+ * after a requeue keeps the original start time). */
+static __always_inline int on_start(struct request *rq, bool issue, bool direct)
+{
+	int widx = watched(rq, direct);
+	struct sw_dev_cfg *cfg;
+	struct sw_inflight *s;
+	__u64 start;
+	__u32 w;
+
+	if (widx < 0)
+		return 0;
+	w = (__u32)widx;
+	cfg = bpf_map_lookup_elem(&devices, &w);
+	if (!cfg)
+		return 0;
+	s = slot_of(rq, cfg, direct);
+	if (!s)
+		return 0;
+	start = RD(direct, rq, start_time_ns);
+	if (issue && (cfg->flags & SW_DEV_ISSUE_CLOCK)) {
+		s->issue_ns = bpf_ktime_get_ns();
+		if (!start)
+			start = s->start_ns ? s->start_ns : s->issue_ns;
+	} else if (!start) {
+		/* iostats off and no scheduler: the kernel keeps no start time. */
+		if (s->start_ns)
+			return 0;
+		start = bpf_ktime_get_ns();
+	}
+	if (s->start_ns != start)
+		s->start_ns = start;
+	return 0;
+}
+
+static __always_inline __u16 status_of(__u64 raw)
+{
+	int err;
+
+	if (complete_status)
+		return (__u8)raw;
+	/* Old kernels pass -errno: map the common ones back to blk_status_t. */
+	err = -(int)raw;
+	switch (err) {
+	case 0: return 0;
+	case 95: return 1;  /* EOPNOTSUPP -> NOTSUPP */
+	case 110: return 2; /* ETIMEDOUT -> TIMEOUT */
+	case 28: return 3;  /* ENOSPC -> NOSPC */
+	case 67: return 4;  /* ENOLINK -> TRANSPORT */
+	case 121: return 5; /* EREMOTEIO -> TARGET */
+	case 61: return 7;  /* ENODATA -> MEDIUM */
+	case 84: return 8;  /* EILSEQ -> PROTECTION */
+	case 12: return 9;  /* ENOMEM -> RESOURCE */
+	case 11: return 12; /* EAGAIN -> AGAIN */
+	case 19: return 16; /* ENODEV -> OFFLINE */
+	default: return 10; /* EIO -> IOERR */
+	}
+}
+
+static __always_inline void emit(struct request *rq, struct sw_event *proto, bool direct)
+{
+	struct sw_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count(SW_CTR_RB_DROPS);
+		return;
+	}
+	*e = *proto;
+	e->sector = RD(direct, rq, __sector);
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void account(__u32 key, __u64 total, __u64 device)
+{
+	struct sw_io_stats *st = bpf_map_lookup_elem(&stats, &key);
+	struct sw_io_max *mx = bpf_map_lookup_elem(&maxima, &key);
+
+	if (!st || !mx)
+		return;
+	st->count++;
+	st->total_ns_sum += total;
+	st->total_hist[sw_bucket(total) & (SW_HIST_SLOTS - 1)]++;
+	if (total > mx->total_ns)
+		mx->total_ns = total;
+	if (!device)
+		return;
+	st->device_count++;
+	st->device_ns_sum += device;
+	st->device_hist[sw_bucket(device) & (SW_HIST_SLOTS - 1)]++;
+	if (device > mx->device_ns)
+		mx->device_ns = device;
+}
+
+/* Returns the request's start time if this completion is the one to count,
+ * 0 if it must be ignored (a duplicate, or a request issued before we
+ * watched). dm-multipath's request-based path completes each request twice,
+ * the second time with nr_bytes 0 after the first cleared the slot. */
+static __always_inline __u64 claim(struct sw_inflight *s, __u64 start, __u32 nr_bytes,
+				   __u32 data_len)
+{
+	if (!s) {
+		if (!nr_bytes && !data_len && start) {
+			/* Untracked: a zero-byte completion of a consumed request. */
+			return 0;
+		}
+		return start;
+	}
+	if (!s->start_ns) {
+		count(nr_bytes || data_len ? SW_CTR_UNSEEN_COMPLETE : SW_CTR_DUP_COMPLETE);
+		return 0;
+	}
+	if (start && s->start_ns != start) {
+		count(SW_CTR_UNSEEN_COMPLETE);
+		return 0;
+	}
+	return s->start_ns;
+}
+
+static __always_inline int on_complete(struct request *rq, __u64 raw_err, __u32 nr_bytes,
+				       bool direct)
+{
+	int widx = watched(rq, direct);
+	__u64 start, now, io_start, total, device = 0;
+	__u32 w, op, data_len, key;
+	struct sw_io_stats *st;
+	struct sw_dev_cfg *cfg;
+	struct sw_inflight *s;
+	__u16 status;
+
+	if (widx < 0)
+		return 0;
+	w = (__u32)widx;
+	cfg = bpf_map_lookup_elem(&devices, &w);
+	if (!cfg)
+		return 0;
+	s = slot_of(rq, cfg, direct);
+	data_len = RD(direct, rq, __data_len);
+	start = claim(s, RD(direct, rq, start_time_ns), nr_bytes, data_len);
+	if (!start)
+		return 0;
+	op = op_of(RD(direct, rq, cmd_flags));
+	key = w * SW_NR_OPS + op;
+	status = status_of(raw_err);
+	st = bpf_map_lookup_elem(&stats, &key);
+	if (!st)
+		return 0;
+	st->bytes += nr_bytes;
+	if (status)
+		st->errors[status & (SW_NR_STATUS - 1)]++;
+	/* A partial completion (nr_bytes short of what remains) is not the end
+	 * of the request: keep it outstanding. */
+	if (nr_bytes < data_len && !status)
+		return 0;
+
+	now = bpf_ktime_get_ns();
+	total = now - start;
+	io_start = RD(direct, rq, io_start_time_ns);
+	if (io_start)
+		device = now - io_start;
+	else if (s && s->issue_ns)
+		device = now - s->issue_ns;
+	if (!io_start && !(cfg->flags & SW_DEV_ISSUE_CLOCK))
+		cfg->flags |= SW_DEV_ISSUE_CLOCK; /* only bit BPF sets: a lost race re-sets it */
+	account(key, total, device);
+	if (s) {
+		s->start_ns = 0;
+		s->issue_ns = 0;
+	}
+
+	if (status || (cfg->slow_ns && total >= cfg->slow_ns)) {
+		struct sw_event ev = {
+			.ts_ns = now,
+			.total_ns = total,
+			.device_ns = device,
+			.dev = cfg->dev,
+			.bytes = nr_bytes ? nr_bytes : data_len,
+			.widx = widx,
+			.status = status,
+			.op = (__u8)op,
+			.kind = status ? SW_EV_ERROR : SW_EV_SLOW,
+		};
+		emit(rq, &ev, direct);
+	}
+	return 0;
+}
+
+static __always_inline int on_requeue(struct request *rq, bool direct)
+{
+	int widx = watched(rq, direct);
+	__u32 key;
+	struct sw_io_stats *st;
+
+	if (widx < 0)
+		return 0;
+	key = (__u32)widx * SW_NR_OPS + op_of(RD(direct, rq, cmd_flags));
+	st = bpf_map_lookup_elem(&stats, &key);
+	if (st)
+		st->requeues++;
+	return 0;
+}
+
+/* Tracepoints before 5.11 (and 5.10.y before .137) passed (q, rq). */
+#define RQ_ARG(ctx) ((struct request *)(rq_single_arg ? (ctx)[0] : (ctx)[1]))
+
+SEC("tp_btf/block_rq_insert")
+int BPF_PROG(sw_insert_btf)
+{
+	return on_start(RQ_ARG(ctx), false, true);
+}
+
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(sw_issue_btf)
+{
+	return on_start(RQ_ARG(ctx), true, true);
+}
+
+SEC("tp_btf/block_rq_requeue")
+int BPF_PROG(sw_requeue_btf)
+{
+	return on_requeue(RQ_ARG(ctx), true);
+}
+
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(sw_complete_btf)
+{
+	return on_complete((struct request *)ctx[0], ctx[1], (__u32)ctx[2], true);
+}
+
+SEC("raw_tp/block_rq_insert")
+int BPF_PROG(sw_insert_raw)
+{
+	return on_start(RQ_ARG(ctx), false, false);
+}
+
+SEC("raw_tp/block_rq_issue")
+int BPF_PROG(sw_issue_raw)
+{
+	return on_start(RQ_ARG(ctx), true, false);
+}
+
+SEC("raw_tp/block_rq_requeue")
+int BPF_PROG(sw_requeue_raw)
+{
+	return on_requeue(RQ_ARG(ctx), false);
+}
+
+SEC("raw_tp/block_rq_complete")
+int BPF_PROG(sw_complete_raw)
+{
+	return on_complete((struct request *)ctx[0], ctx[1], (__u32)ctx[2], false);
+}

@@ -1,0 +1,168 @@
+/* Shared between iolat.bpf.c and the C++ engine (agent/bpf_engine.*).
+ * Fixed-width types only; the layout is the ABI between the two sides.
+ */
+#ifndef SANWATCH_IOLAT_H
+#define SANWATCH_IOLAT_H
+
+#ifdef __cplusplus
+#include <cstdint>
+namespace sanwatch::bpf {
+typedef std::uint8_t __u8;
+typedef std::uint16_t __u16;
+typedef std::uint32_t __u32;
+typedef std::uint64_t __u64;
+typedef std::int32_t __s32;
+#endif
+
+/* Operations, from rq->cmd_flags & REQ_OP_MASK (read 0, write 1, flush 2,
+ * discard 3; everything else is "other"). */
+enum sw_op {
+	SW_OP_READ = 0,
+	SW_OP_WRITE = 1,
+	SW_OP_FLUSH = 2,
+	SW_OP_DISCARD = 3,
+	SW_OP_OTHER = 4,
+	SW_NR_OPS = 5,
+};
+
+/* Log-linear latency buckets over nanoseconds: 8 linear sub-buckets per
+ * power of two (12.5 % relative width) from 2^10 ns (~1 us) to 2^37 ns
+ * (~137 s). Bucket 0 holds everything below 1024 ns, the last bucket
+ * everything from 2^37 ns up. */
+#define SW_SUB_BITS 3
+#define SW_SUBS (1u << SW_SUB_BITS)
+#define SW_MIN_SHIFT 10
+#define SW_MAX_SHIFT 37
+#define SW_NR_BUCKETS (2 + (SW_MAX_SHIFT - SW_MIN_SHIFT) * SW_SUBS)
+/* Storage per histogram: a power of two, so the programs can bound the index
+ * with a mask the verifier understands. Slots past SW_NR_BUCKETS stay 0. */
+#define SW_HIST_SLOTS 256
+
+/* blk_status_t codes are small; errors are counted per status code. */
+#define SW_NR_STATUS 32
+
+/* Per (device, op) statistics: one per-CPU copy, summed in userspace. */
+struct sw_io_stats {
+	__u64 count;
+	__u64 bytes;
+	__u64 total_ns_sum;
+	__u64 device_ns_sum;
+	__u64 device_count; /* completions that had an issue time */
+	__u64 requeues;
+	__u64 errors[SW_NR_STATUS];
+	__u64 total_hist[SW_HIST_SLOTS];
+	__u64 device_hist[SW_HIST_SLOTS];
+};
+
+/* Per (device, op) maxima, per CPU. Reset by the reader between intervals;
+ * kept apart from sw_io_stats so the reset never races with the counters. */
+struct sw_io_max {
+	__u64 total_ns;
+	__u64 device_ns;
+};
+
+/* Written by userspace for each watched device slot. */
+struct sw_dev_cfg {
+	__u32 dev;            /* MKDEV(major, minor) in kernel encoding */
+	__u32 slot_base;      /* first index in the inflight array */
+	__u32 slots_per_hctx; /* tag space per hardware queue */
+	__u32 nr_hctx;
+	__u64 slow_ns;        /* emit a SLOW event above this total latency; 0 = never */
+	__u32 flags;          /* SW_DEV_* */
+	__u32 pad;
+};
+
+/* Set by the programs when a completion had no io_start_time_ns: the queue
+ * keeps no issue timestamps, so the issue hook takes its own. */
+#define SW_DEV_ISSUE_CLOCK 1u
+
+/* One outstanding request: what the oldest-outstanding scan reads. */
+struct sw_inflight {
+	__u64 start_ns; /* allocation time (rq->start_time_ns); 0 = free slot */
+	__u64 issue_ns; /* own issue timestamp, only with SW_DEV_ISSUE_CLOCK */
+};
+
+/* Per-CPU cache: request_queue id -> watched slot, so the hot path needs no
+ * hash lookup. Valid while gen equals the global watch generation. */
+struct sw_qcache {
+	__u32 dev;
+	__u32 gen;
+	__s32 widx; /* -1 = not watched */
+	__u32 pad;
+};
+#define SW_QCACHE_SIZE 4096
+
+enum sw_counter {
+	SW_CTR_RB_DROPS = 0,    /* ring buffer full, event lost */
+	SW_CTR_UNTRACKED,       /* tag outside the slot range: no in-flight tracking */
+	SW_CTR_DUP_COMPLETE,    /* completion of a request already completed */
+	SW_CTR_UNSEEN_COMPLETE, /* completion of a request issued before we watched */
+	SW_CTR_QCACHE_MISS,
+	SW_NR_COUNTERS,
+};
+
+enum sw_event_kind {
+	SW_EV_SLOW = 1,
+	SW_EV_ERROR = 2,
+};
+
+struct sw_event {
+	__u64 ts_ns;     /* completion time, CLOCK_MONOTONIC */
+	__u64 sector;
+	__u64 total_ns;  /* allocation -> completion */
+	__u64 device_ns; /* issue -> completion; 0 if unknown */
+	__u32 dev;
+	__u32 bytes;
+	__s32 widx;
+	__u16 status;    /* blk_status_t code */
+	__u8 op;
+	__u8 kind;
+};
+
+/* Highest set bit, branch-free enough for the verifier; v > 0. */
+static inline __u32 sw_log2(__u64 v)
+{
+	__u32 r = 0, s;
+	s = (v > 0xFFFFFFFFull) << 5; v >>= s; r |= s;
+	s = (v > 0xFFFFull) << 4; v >>= s; r |= s;
+	s = (v > 0xFFull) << 3; v >>= s; r |= s;
+	s = (v > 0xFull) << 2; v >>= s; r |= s;
+	s = (v > 0x3ull) << 1; v >>= s; r |= s;
+	r |= (__u32)(v >> 1);
+	return r;
+}
+
+/* Bucket index for a latency in nanoseconds. */
+static inline __u32 sw_bucket(__u64 ns)
+{
+	__u32 msb, sub;
+
+	if (ns < (1ull << SW_MIN_SHIFT))
+		return 0;
+	msb = sw_log2(ns);
+	if (msb >= SW_MAX_SHIFT)
+		return SW_NR_BUCKETS - 1;
+	sub = (__u32)(ns >> (msb - SW_SUB_BITS)) & (SW_SUBS - 1);
+	return 1 + (msb - SW_MIN_SHIFT) * SW_SUBS + sub;
+}
+
+/* Exclusive upper bound of a bucket in nanoseconds (the last bucket has none:
+ * returns ~0). */
+static inline __u64 sw_bucket_upper_ns(__u32 idx)
+{
+	__u32 octave, sub;
+
+	if (idx == 0)
+		return 1ull << SW_MIN_SHIFT;
+	if (idx >= SW_NR_BUCKETS - 1)
+		return ~0ull;
+	octave = (idx - 1) / SW_SUBS;
+	sub = (idx - 1) % SW_SUBS;
+	return (__u64)(SW_SUBS + sub + 1) << (SW_MIN_SHIFT + octave - SW_SUB_BITS);
+}
+
+#ifdef __cplusplus
+}  // namespace sanwatch::bpf
+#endif
+
+#endif /* SANWATCH_IOLAT_H */

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian 12 machine (as root):
+#   ./build.sh run [sanwatch args...]   install deps, build, run the agent
+#   ./build.sh test [ctest args...]     install deps, build, run every test
+#   ./build.sh build                    install deps and build only
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+
+mode=${1:-run}
+shift || true
+
+./packaging/install-deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)"
+
+case "$mode" in
+  build) ;;
+  run)
+    # Embedded default: the live latency histogram of every disk, every 5 s.
+    if (($# == 0)); then set -- hist -i 5; fi
+    exec build/sanwatch "$@"
+    ;;
+  test)
+    # Leftovers of a crashed run (loop devices over fault disks) go first.
+    tests/faultdisk/cleanup-leftovers.sh || true
+    exec ctest --test-dir build --output-on-failure --timeout 600 "$@"
+    ;;
+  *)
+    echo "usage: $0 run|test|build [args...]" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,28 @@
+// O_DIRECT single-block I/O on a block device, for integration tests.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace sanwatch::test {
+
+class DirectIo {
+ public:
+  explicit DirectIo(const std::string& path, std::size_t block = 4096);
+  ~DirectIo();
+  DirectIo(const DirectIo&) = delete;
+  DirectIo& operator=(const DirectIo&) = delete;
+
+  // Bytes transferred, or -errno.
+  long read(std::uint64_t offset);
+  long write(std::uint64_t offset);
+  // Seconds one read took (throws on error).
+  double timed_read(std::uint64_t offset);
+
+ private:
+  int fd_ = -1;
+  std::size_t block_;
+  void* buf_ = nullptr;
+};
+
+}  // namespace sanwatch::test
