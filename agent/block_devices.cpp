@@ -73,6 +73,7 @@ Result<BlockDevice> SysfsBlock::disk(const std::string& name) const {
   d.dm_name = read_line(dir + "/dm/name").value_or("");
   d.dm_uuid = read_line(dir + "/dm/uuid").value_or("");
   d.loop_backing = read_line(dir + "/loop/backing_file").value_or("");
+  d.wwid = d.is_multipath() ? d.dm_uuid.substr(6) : read_line(dir + "/device/wwid").value_or("");
   read_geometry(dir, d);
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir + "/slaves", ec))

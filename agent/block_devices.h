@@ -28,6 +28,7 @@ struct BlockDevice {
   DevId id;
   std::string dm_name;  // device-mapper map name (mpatha), empty otherwise
   std::string dm_uuid;  // mpath-<wwid> for multipath maps
+  std::string wwid;     // SCSI device/wwid, or the wwid of a multipath map
   std::uint64_t size_bytes = 0;
   unsigned logical_block_size = 512;
   // blk-mq geometry: hardware queues and the tag space per queue (the larger
@@ -39,6 +40,7 @@ struct BlockDevice {
 
   bool is_loop() const { return name.rfind("loop", 0) == 0; }
   bool is_dm() const { return name.rfind("dm-", 0) == 0; }
+  bool is_multipath() const { return dm_uuid.rfind("mpath-", 0) == 0; }
 };
 
 class SysfsBlock {

@@ -1,0 +1,19 @@
+// Durations in config files: "250ms", "2s", "1m", "500us", "1h".
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sanwatch {
+
+using Duration = std::chrono::nanoseconds;
+
+// nullopt for anything but a non-negative number followed by ns, us, ms, s,
+// m or h (fractions allowed: "1.5s").
+std::optional<Duration> parse_duration(std::string_view s);
+// Shortest exact spelling: 250ms, 2s, 1m30s is written 90s.
+std::string format_duration(Duration d);
+
+}  // namespace sanwatch

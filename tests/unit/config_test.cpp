@@ -1,0 +1,168 @@
+#include "config.h"
+
+#include <catch2/catch.hpp>
+
+using namespace sanwatch;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string error_of(const std::string& toml) {
+  auto r = parse_config(toml, "t.toml");
+  REQUIRE_FALSE(r.ok());
+  return r.error().context;
+}
+
+BlockDevice dev(std::string name, std::string dm_name = "", std::string uuid = "") {
+  BlockDevice d;
+  d.name = std::move(name);
+  d.dm_name = std::move(dm_name);
+  d.dm_uuid = std::move(uuid);
+  if (d.is_multipath()) d.wwid = d.dm_uuid.substr(6);
+  d.size_bytes = 1 << 30;
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("the embedded default parses and equals the built-in defaults") {
+  auto r = parse_config(embedded_default_config(), "default");
+  REQUIRE(r.ok());
+  const Config built_in;
+  CHECK(r->thresholds.stall == built_in.thresholds.stall);
+  CHECK(r->thresholds.slow_io == built_in.thresholds.slow_io);
+  CHECK(r->thresholds.recovery == built_in.thresholds.recovery);
+  CHECK(r->canary.period == built_in.canary.period);
+  CHECK(r->canary.deadline == built_in.canary.deadline);
+  CHECK(r->metrics_listen == built_in.metrics_listen);
+  CHECK(r->canary_targets == CanaryTargets::kMultipath);
+}
+
+TEST_CASE("durations parse with units") {
+  CHECK(parse_duration("250ms") == 250ms);
+  CHECK(parse_duration("2s") == 2s);
+  CHECK(parse_duration("1.5s") == 1500ms);
+  CHECK(parse_duration("500us") == 500us);
+  CHECK(parse_duration("1m") == 60s);
+  CHECK_FALSE(parse_duration("2"));
+  CHECK_FALSE(parse_duration("s"));
+  CHECK_FALSE(parse_duration("-1s"));
+  CHECK_FALSE(parse_duration("2 s"));
+  CHECK_FALSE(parse_duration("2sec"));
+  CHECK(format_duration(250ms) == "250ms");
+  CHECK(format_duration(90s) == "90s");
+  CHECK(format_duration(2h) == "2h");
+}
+
+TEST_CASE("every error names file, line and column") {
+  SECTION("syntax") { CHECK(error_of("[thresholds\nstall = 1").rfind("t.toml:1:", 0) == 0); }
+  SECTION("unknown top-level key") {
+    CHECK(error_of("log_level = \"info\"\nbogus = 1\n") == "t.toml:2:1: unknown key 'bogus'");
+  }
+  SECTION("unknown nested key") {
+    CHECK(error_of("[thresholds]\nstal = \"2s\"\n") == "t.toml:2:1: unknown key 'thresholds.stal'");
+  }
+  SECTION("wrong type") {
+    CHECK(error_of("[thresholds]\nstall = 2\n") ==
+          "t.toml:2:9: thresholds.stall must be a duration string like \"250ms\" or \"2s\"");
+  }
+  SECTION("bad duration") {
+    CHECK(
+        error_of("[canary]\nperiod = \"fast\"\n").rfind("t.toml:2:10: canary.period must be", 0) ==
+        0);
+  }
+  SECTION("out of range") {
+    CHECK(error_of("[canary]\nperiod = \"1ms\"\n") ==
+          "t.toml:2:10: canary.period = \"1ms\" is out of range (10ms .. 1h)");
+    CHECK(error_of("[thresholds]\nslow_share = 1.5\n") ==
+          "t.toml:2:14: thresholds.slow_share = 1.5 is out of range (0 .. 1)");
+  }
+  SECTION("enum") {
+    CHECK(error_of("log_level = \"loud\"\n") ==
+          "t.toml:1:13: log_level = \"loud\" is not one of: debug, info, warn, error");
+  }
+  SECTION("contradictory") {
+    CHECK(error_of("[thresholds]\nslow_io = \"3s\"\nstall = \"2s\"\n") ==
+          "t.toml:3:9: thresholds.stall (2s) must be longer than thresholds.slow_io (3s)");
+    CHECK(error_of("[canary]\ndeadline = \"5s\"\n") ==
+          "t.toml:2:12: canary.deadline (5s) must be shorter than thresholds.stall (2s)");
+  }
+  SECTION("canary size") {
+    CHECK(error_of("[canary]\nsize = 1000\n") ==
+          "t.toml:2:8: canary.size must be a multiple of 512");
+  }
+  SECTION("listen address") {
+    CHECK(error_of("[metrics]\nlisten = \"9847\"\n") ==
+          "t.toml:2:10: metrics.listen must be HOST:PORT, e.g. \"0.0.0.0:9847\"");
+  }
+  SECTION("override without match, and with a contradiction") {
+    CHECK(error_of("[[override]]\nslow_io = \"1s\"\n").find("override needs a non-empty match") !=
+          std::string::npos);
+    CHECK(error_of("[[override]]\nmatch = [\"sd*\"]\nstall = \"100ms\"\n")
+              .rfind("t.toml:1:1: override: stall (100ms) must be longer than slow_io (200ms)",
+                     0) == 0);
+  }
+  SECTION("all errors are reported, not just the first") {
+    const std::string e = error_of("a = 1\n[canary]\nb = 2\n");
+    CHECK(e.find("t.toml:1:1: unknown key 'a'") != std::string::npos);
+    CHECK(e.find("t.toml:3:1: unknown key 'canary.b'") != std::string::npos);
+  }
+}
+
+TEST_CASE("device selection: default set, globs, dm names, wwids, exclude") {
+  Config def;
+  CHECK(def.selects(dev("sda")));
+  CHECK(def.selects(dev("dm-0", "mpatha", "mpath-3600")));
+  CHECK_FALSE(def.selects(dev("loop0")));  // loops only when named
+  CHECK_FALSE(def.selects(dev("ram0")));
+
+  auto c = parse_config(
+      "[devices]\ninclude = [\"loop*\", \"mpath?\", \"wwid:3600b\"]\nexclude = [\"loop7\"]\n", "t");
+  REQUIRE(c.ok());
+  CHECK(c->selects(dev("loop3")));
+  CHECK_FALSE(c->selects(dev("loop7")));
+  CHECK(c->selects(dev("dm-4", "mpathb", "mpath-0")));
+  CHECK(c->selects(dev("dm-9", "db_data", "mpath-3600b")));
+  CHECK_FALSE(c->selects(dev("sda")));
+}
+
+TEST_CASE("overrides apply in order to matching devices only") {
+  auto c = parse_config(
+      "[[override]]\nmatch = [\"mpath*\"]\nslow_io = \"50ms\"\ncanary_period = \"100ms\"\n"
+      "[[override]]\nmatch = [\"mpathb\"]\nslow_io = \"20ms\"\ncanary = false\n",
+      "t");
+  REQUIRE(c.ok());
+  auto a = c->settings_for(dev("dm-0", "mpatha", "mpath-1"));
+  auto b = c->settings_for(dev("dm-1", "mpathb", "mpath-2"));
+  auto s = c->settings_for(dev("sda"));
+  CHECK(a.thresholds.slow_io == 50ms);
+  CHECK(a.canary.period == 100ms);
+  CHECK(b.thresholds.slow_io == 20ms);
+  CHECK_FALSE(b.canary.enabled);
+  CHECK(s.thresholds.slow_io == 200ms);
+  CHECK(s.canary.period == 1s);
+}
+
+TEST_CASE("canary targets: multipath maps and their paths by default") {
+  Config c;
+  CHECK(c.wants_canary(dev("dm-0", "mpatha", "mpath-1"), false));
+  CHECK(c.wants_canary(dev("sdb"), true));
+  CHECK_FALSE(c.wants_canary(dev("sda"), false));
+  c.canary_targets = CanaryTargets::kAll;
+  CHECK(c.wants_canary(dev("sda"), false));
+}
+
+TEST_CASE("rendered effective config parses back to the same settings") {
+  auto c = parse_config(
+      "log_level = \"debug\"\n[thresholds]\nstall = \"3s\"\n[[override]]\nmatch = [\"sdb\"]\n"
+      "slow_io = \"20ms\"\n",
+      "t");
+  REQUIRE(c.ok());
+  auto again = parse_config(render_config(*c), "rendered");
+  INFO(render_config(*c));
+  REQUIRE(again.ok());
+  CHECK(again->log_level == "debug");
+  CHECK(again->thresholds.stall == 3s);
+  REQUIRE(again->overrides.size() == 1);
+  CHECK(again->overrides[0].slow_io == 20ms);
+}
