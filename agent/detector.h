@@ -1,0 +1,93 @@
+// Health state of one target (device, path or map) from what the engine and
+// the canary observe. Pure: every input carries the time, so tests drive it
+// with synthetic timelines.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config.h"
+#include "sliding_counter.h"
+
+namespace sanwatch {
+
+// Ordered by severity.
+enum class Health { kOk = 0, kSlow, kStalled, kFailed, kGone };
+inline constexpr int kNrHealth = 5;
+std::string_view health_name(Health h);
+
+// Numbers behind a state, for the JSON event line and alerts.
+struct Evidence {
+  std::uint64_t ios = 0;       // completions in the window
+  std::uint64_t slow_ios = 0;  // of which slower than slow_io
+  double max_latency_s = 0;    // slowest I/O seen in the window
+  double inflight_oldest_s = 0;
+  std::uint64_t errors = 0;         // I/O errors in the window
+  std::string last_error;           // status name of the last error
+  double canary_latency_s = 0;      // last completed canary
+  double canary_overdue_s = 0;      // age of a canary outstanding past its deadline, else 0
+  std::uint32_t canary_errors = 0;  // consecutive
+};
+
+struct Transition {
+  Health from = Health::kOk;
+  Health to = Health::kOk;
+  std::uint64_t at_ns = 0;
+  std::string reason;
+  Evidence evidence;
+};
+
+class Detector {
+ public:
+  explicit Detector(const Thresholds& t, std::uint64_t canary_deadline_ns = 0);
+  void configure(const Thresholds& t, std::uint64_t canary_deadline_ns);
+
+  // Inputs.
+  void completions(std::uint64_t now, std::uint64_t ios);
+  void slow_io(std::uint64_t now, std::uint64_t latency_ns);
+  void io_errors(std::uint64_t now, std::uint64_t n, const std::string& status);
+  // Start time of the oldest outstanding I/O (CLOCK_MONOTONIC), if any.
+  void oldest_outstanding(std::uint64_t now, std::optional<std::uint64_t> start_ns);
+  void canary_submitted(std::uint64_t now);
+  void canary_done(std::uint64_t now, std::uint64_t latency_ns, int err);
+  void gone(std::uint64_t now, bool is_gone);
+
+  // The state now; a transition if it changed since the last call.
+  std::optional<Transition> evaluate(std::uint64_t now);
+  // When evaluate() would next change its answer with no new input (a stall
+  // crossing its threshold, a canary its deadline, a recovery period ending).
+  std::optional<std::uint64_t> next_deadline(std::uint64_t now) const;
+
+  Health state() const { return state_; }
+  Evidence evidence(std::uint64_t now) const;
+
+ private:
+  struct Condition {
+    bool active = false;
+    std::uint64_t last_true = 0;  // 0 = never
+  };
+  bool slow_now(std::uint64_t now) const;
+  bool stalled_now(std::uint64_t now) const;
+  bool failed_now(std::uint64_t now) const;
+  bool held(Health h, std::uint64_t now) const;
+  std::string reason_for(Health h, std::uint64_t now) const;
+  std::uint64_t stall_start() const;  // oldest of in-flight and canary; 0 if none
+
+  Thresholds t_;
+  std::uint64_t canary_deadline_ns_ = 0;
+  SlidingCounter ios_, slow_, errors_;
+  std::uint64_t max_latency_ns_ = 0, max_latency_at_ = 0;
+  std::string last_error_;
+  std::optional<std::uint64_t> oldest_start_;
+  std::optional<std::uint64_t> canary_since_;
+  std::uint64_t canary_latency_ns_ = 0, canary_late_at_ = 0;
+  std::uint32_t canary_errors_ = 0;
+  int canary_last_err_ = 0;
+  bool gone_ = false;
+  Condition cond_[kNrHealth];
+  Health state_ = Health::kOk;
+};
+
+}  // namespace sanwatch

@@ -1,0 +1,201 @@
+// Detector over synthetic timelines: times are in ms from an arbitrary origin.
+#include "detector.h"
+
+#include <catch2/catch.hpp>
+
+using namespace sanwatch;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::uint64_t ms(double v) {
+  return static_cast<std::uint64_t>(v * 1e6) + 1'000'000'000ull;
+}
+
+Thresholds thresholds() {
+  Thresholds t;
+  t.slow_io = 100ms;
+  t.slow_share = 0.1;
+  t.slow_min_ios = 1;
+  t.slow_window = 1s;
+  t.stall = 500ms;
+  t.fail_errors = 1;
+  t.canary_failures = 3;
+  t.recovery = 2s;
+  return t;
+}
+
+constexpr std::uint64_t kDeadline = 50'000'000;  // 50 ms
+
+// Feeds `n` fast completions per 10 ms from t0 to t1.
+void steady(Detector& d, double t0, double t1, std::uint64_t n = 10) {
+  for (double t = t0; t < t1; t += 10) {
+    d.completions(ms(t), n);
+    d.evaluate(ms(t));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a healthy device stays ok") {
+  Detector d(thresholds(), kDeadline);
+  steady(d, 0, 5000);
+  CHECK(d.state() == Health::kOk);
+}
+
+TEST_CASE("one outlier among many fast I/Os does not flip the state") {
+  Detector d(thresholds(), kDeadline);
+  steady(d, 0, 1000);
+  d.completions(ms(1000), 1);
+  d.slow_io(ms(1000), 300'000'000);
+  CHECK_FALSE(d.evaluate(ms(1000)));
+  steady(d, 1000, 3000);
+  CHECK(d.state() == Health::kOk);
+}
+
+TEST_CASE("slow I/O on an idle device is slow at once, recovers after the quiet period") {
+  Detector d(thresholds(), kDeadline);
+  d.completions(ms(100), 1);
+  d.slow_io(ms(100), 150'000'000);
+  auto t = d.evaluate(ms(100));
+  REQUIRE(t);
+  CHECK(t->from == Health::kOk);
+  CHECK(t->to == Health::kSlow);
+  CHECK(t->at_ns == ms(100));
+  CHECK(t->reason.find("1 of 1 I/Os slower than 100ms") != std::string::npos);
+  CHECK(t->evidence.max_latency_s == Approx(0.15));
+  // Condition true while the slow I/O is in the 1 s window, then held for
+  // the 2 s recovery: no change before ~3.1 s.
+  for (double x = 150; x < 3000; x += 50) REQUIRE_FALSE(d.evaluate(ms(x)));
+  std::optional<Transition> back;
+  for (double x = 3000; x < 3400 && !back; x += 10) back = d.evaluate(ms(x));
+  REQUIRE(back);
+  CHECK(back->to == Health::kOk);
+  CHECK(back->reason.find("no longer slow") != std::string::npos);
+}
+
+TEST_CASE("a majority of slow I/O is slow even under load") {
+  Detector d(thresholds(), kDeadline);
+  for (double x = 0; x < 200; x += 10) {
+    d.completions(ms(x), 4);
+    d.slow_io(ms(x), 120'000'000);
+    if (auto t = d.evaluate(ms(x))) {
+      CHECK(t->to == Health::kSlow);
+      return;
+    }
+  }
+  FAIL("never became slow");
+}
+
+TEST_CASE("a stall is flagged at exactly the threshold via next_deadline") {
+  Detector d(thresholds(), kDeadline);
+  d.oldest_outstanding(ms(0), ms(0));
+  CHECK_FALSE(d.evaluate(ms(100)));
+  auto when = d.next_deadline(ms(100));
+  REQUIRE(when);
+  CHECK(*when == ms(500));
+  CHECK_FALSE(d.evaluate(*when - 1));
+  auto t = d.evaluate(*when);
+  REQUIRE(t);
+  CHECK(t->to == Health::kStalled);
+  CHECK(t->evidence.inflight_oldest_s == Approx(0.5));
+  CHECK(t->reason.find("oldest I/O outstanding for 500ms") != std::string::npos);
+  // Completes at 1.2 s: stalled is held until 1.2 s + recovery.
+  d.oldest_outstanding(ms(1200), std::nullopt);
+  CHECK_FALSE(d.evaluate(ms(1200)));
+  CHECK_FALSE(d.evaluate(ms(3199)));
+  auto back = d.evaluate(ms(3201));
+  REQUIRE(back);
+  CHECK(back->to == Health::kOk);
+}
+
+TEST_CASE("an I/O error fails the device; errors outrank a stall") {
+  Detector d(thresholds(), kDeadline);
+  d.oldest_outstanding(ms(0), ms(0));
+  REQUIRE(d.evaluate(ms(600))->to == Health::kStalled);
+  d.io_errors(ms(700), 1, "ioerr");
+  auto t = d.evaluate(ms(700));
+  REQUIRE(t);
+  CHECK(t->to == Health::kFailed);
+  CHECK(t->reason == "1 I/O error(s) (ioerr) within 1s");
+}
+
+TEST_CASE("consecutive canary errors fail; one success resets the count") {
+  Detector d(thresholds(), kDeadline);
+  for (int i = 0; i < 2; ++i) {
+    d.canary_submitted(ms(i * 100));
+    d.canary_done(ms(i * 100 + 1), 1'000'000, EIO);
+    CHECK_FALSE(d.evaluate(ms(i * 100 + 1)));
+  }
+  d.canary_submitted(ms(200));
+  d.canary_done(ms(201), 1'000'000, 0);
+  d.canary_submitted(ms(300));
+  d.canary_done(ms(301), 1'000'000, EIO);
+  CHECK_FALSE(d.evaluate(ms(301)));
+  for (int i = 4; i < 6; ++i) {
+    d.canary_submitted(ms(i * 100));
+    d.canary_done(ms(i * 100 + 1), 1'000'000, EIO);
+  }
+  auto t = d.evaluate(ms(501));
+  REQUIRE(t);
+  CHECK(t->to == Health::kFailed);
+  CHECK(t->reason.find("3 consecutive canary read errors") != std::string::npos);
+}
+
+TEST_CASE("a canary past its deadline is slow, then stalled, while it hangs") {
+  Detector d(thresholds(), kDeadline);
+  d.canary_submitted(ms(0));
+  auto slow_at = d.next_deadline(ms(0));
+  REQUIRE(slow_at);
+  CHECK(*slow_at == ms(50) + 1);
+  auto t = d.evaluate(*slow_at);
+  REQUIRE(t);
+  CHECK(t->to == Health::kSlow);
+  CHECK(t->reason.find("canary read outstanding") != std::string::npos);
+  CHECK(t->evidence.canary_overdue_s > 0.05);
+  auto stall_at = d.next_deadline(*slow_at);
+  REQUIRE(stall_at);
+  CHECK(*stall_at == ms(500));
+  t = d.evaluate(*stall_at);
+  REQUIRE(t);
+  CHECK(t->to == Health::kStalled);
+  CHECK(t->reason.find("canary read outstanding for 500ms") != std::string::npos);
+}
+
+TEST_CASE("a completed late canary marks slow; a fast one does not") {
+  Detector d(thresholds(), kDeadline);
+  d.canary_submitted(ms(0));
+  d.canary_done(ms(10), 10'000'000, 0);
+  CHECK_FALSE(d.evaluate(ms(10)));
+  d.canary_submitted(ms(1000));
+  d.canary_done(ms(1079), 79'000'000, 0);
+  auto t = d.evaluate(ms(1079));
+  REQUIRE(t);
+  CHECK(t->to == Health::kSlow);
+  CHECK(t->reason == "canary read took 79ms (deadline 50ms)");
+}
+
+TEST_CASE("gone outranks everything and clears after the device returns and the quiet period") {
+  Detector d(thresholds(), kDeadline);
+  d.gone(ms(0), true);
+  REQUIRE(d.evaluate(ms(0))->to == Health::kGone);
+  d.io_errors(ms(10), 5, "offline");
+  CHECK_FALSE(d.evaluate(ms(10)));
+  d.gone(ms(100), false);
+  CHECK_FALSE(d.evaluate(ms(2000)));  // errors and gone both held
+  auto t = d.evaluate(ms(2101));
+  REQUIRE(t);
+  CHECK(t->from == Health::kGone);
+}
+
+TEST_CASE("no flapping: alternating good and bad I/O holds one state") {
+  Detector d(thresholds(), kDeadline);
+  int transitions = 0;
+  for (double x = 0; x < 10000; x += 100) {
+    d.completions(ms(x), 1);
+    if (static_cast<int>(x / 100) % 2) d.slow_io(ms(x), 150'000'000);
+    transitions += d.evaluate(ms(x)).has_value();
+  }
+  CHECK(transitions == 1);
+  CHECK(d.state() == Health::kSlow);
+}
