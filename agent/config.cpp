@@ -231,7 +231,7 @@ bool valid_listen(const std::string& s) {
   if (colon == std::string::npos || colon == 0) return false;
   try {
     const int port = std::stoi(s.substr(colon + 1));
-    return port > 0 && port < 65536 &&
+    return port >= 0 && port < 65536 &&
            s.substr(colon + 1).find_first_not_of("0123456789") == std::string::npos;
   } catch (...) {
     return false;
@@ -240,21 +240,23 @@ bool valid_listen(const std::string& s) {
 
 // Settings that contradict each other, reported at the later key.
 void check_consistency(const toml::table& root, const Config& c, Errors& errs) {
-  auto at = [&](std::string_view path) {
-    const toml::node* n = root.at_path(path).node();
-    return n ? n->source() : root.source();
+  // Where to point: the first of the given keys that the file sets.
+  auto at = [&](std::initializer_list<std::string_view> paths) {
+    for (auto p : paths)
+      if (const toml::node* n = root.at_path(p).node()) return n->source();
+    return root.source();
   };
   if (c.thresholds.slow_io >= c.thresholds.stall)
     errs.add(
-        at("thresholds.stall"),
+        at({"thresholds.stall", "thresholds.slow_io"}),
         fmt::format("thresholds.stall ({}) must be longer than thresholds.slow_io ({})",
                     format_duration(c.thresholds.stall), format_duration(c.thresholds.slow_io)));
   if (c.canary.deadline >= c.thresholds.stall)
-    errs.add(at("canary.deadline"),
+    errs.add(at({"canary.deadline", "thresholds.stall"}),
              fmt::format("canary.deadline ({}) must be shorter than thresholds.stall ({})",
                          format_duration(c.canary.deadline), format_duration(c.thresholds.stall)));
   if (!valid_listen(c.metrics_listen))
-    errs.add(at("metrics.listen"), "metrics.listen must be HOST:PORT, e.g. \"0.0.0.0:9847\"");
+    errs.add(at({"metrics.listen"}), "metrics.listen must be HOST:PORT, e.g. \"0.0.0.0:9847\"");
 }
 
 void read_root(const toml::table& root, Config& c, Errors& errs) {
@@ -305,13 +307,19 @@ bool device_matches(const std::string& p, const BlockDevice& d) {
   return !d.dm_name.empty() && fnmatch(pat.c_str(), d.dm_name.c_str(), 0) == 0;
 }
 
-bool Config::selects(const BlockDevice& d) const {
+bool Config::matches(const BlockDevice& d) const {
   for (const auto& p : exclude)
     if (device_matches(p, d)) return false;
-  if (include.empty()) return watchable_by_default(d, false);
+  if (include.empty())
+    return !d.is_loop() && d.name.rfind("ram", 0) != 0 && d.name.rfind("zram", 0) != 0;
   for (const auto& p : include)
-    if (device_matches(p, d)) return d.size_bytes > 0;
+    if (device_matches(p, d)) return true;
   return false;
+}
+
+bool Config::selects(const BlockDevice& d) const {
+  if (!matches(d)) return false;
+  return include.empty() ? watchable_by_default(d, false) : d.size_bytes > 0;
 }
 
 DeviceSettings Config::settings_for(const BlockDevice& d) const {

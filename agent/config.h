@@ -69,7 +69,9 @@ struct Config {
   std::string metrics_listen = "0.0.0.0:9847";
   Duration rescan = 5s;  // sysfs rescan for new and removed devices
 
-  // Is this device watched, and with what settings?
+  // Do the patterns name this device (whatever its current size)?
+  bool matches(const BlockDevice& d) const;
+  // Should a newly seen device be watched: matched and usable (size > 0).
   bool selects(const BlockDevice& d) const;
   DeviceSettings settings_for(const BlockDevice& d) const;
   bool wants_canary(const BlockDevice& d, bool is_multipath_path) const;

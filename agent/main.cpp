@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "hist_cmd.h"
+#include "run_cmd.h"
 #include "version.h"
 
 namespace {
@@ -27,6 +28,19 @@ void add_hist(CLI::App& app, sanwatch::HistOptions& o) {
       ->group("");
 }
 
+void add_run(CLI::App& app, sanwatch::RunOptions& o) {
+  auto* r = app.add_subcommand("run", "Run the watchdog agent (the systemd service)");
+  r->add_option("-c,--config", o.config_path, "TOML config file (default: the embedded default)");
+  r->add_flag("-v,--verbose", o.verbose, "Show libbpf's log");
+  r->add_option("--sysfs-root", o.root, "Root holding sys/ and dev/ (testing)")->group("");
+}
+
+void add_check(CLI::App& app, std::string& path) {
+  auto* c = app.add_subcommand("check-config",
+                               "Validate a config file and print the effective configuration");
+  c->add_option("file", path, "TOML config file (default: the embedded default)");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -35,6 +49,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string(sanwatch::kVersion));
   sanwatch::HistOptions hist;
   add_hist(app, hist);
+  sanwatch::RunOptions run;
+  add_run(app, run);
+  std::string check_path;
+  add_check(app, check_path);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -42,5 +60,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   if (app.got_subcommand("hist")) return sanwatch::run_hist(hist);
+  if (app.got_subcommand("run")) return sanwatch::run_agent(run);
+  if (app.got_subcommand("check-config")) return sanwatch::check_config(check_path);
   return 2;
 }

@@ -17,10 +17,18 @@ did_something=0
 say() { echo "cleanup-leftovers: $*"; }
 
 # owner_alive <tmpdir>: true when the test process that created it still runs.
+# A zombie, or a process with SIGKILL pending (stuck dying in I/O on its own
+# loop device), counts as gone.
 owner_alive() {
   [ "$force" = 1 ] && return 1
   pid=$(cat "$1/owner.pid" 2>/dev/null) || return 1
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+  [ -n "$pid" ] && [ -r "/proc/$pid/status" ] || return 1
+  awk '/^State:/ { if ($2 == "Z" || $2 == "X") dead = 1 }
+       /^(SigPnd|ShdPnd):/ {
+         # SIGKILL is bit 8: the lowest bit of the third hex digit from the right.
+         if (index("13579bdfBDF", substr($2, length($2) - 2, 1))) dead = 1
+       }
+       END { exit dead }' "/proc/$pid/status"
 }
 
 faultdisk_mounts() {
@@ -56,7 +64,11 @@ detach_loops() {
     reset_faults "$tmpdir/mnt"
     did_something=1
     if timeout 5 losetup -d "$dev"; then
-      say "detached $dev ($backing)"
+      if [ -e "$backing_file" ]; then
+        say "$dev ($backing) is still open; set to detach on last close"
+      else
+        say "detached $dev ($backing)"
+      fi
     else
       say "could not detach $dev ($backing)"
       status=1

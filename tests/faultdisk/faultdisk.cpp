@@ -324,8 +324,8 @@ int fd_open(const char* path, fuse_file_info* fi) {
   fi->keep_cache = 0;
   if (is_ctl && (fi->flags & O_ACCMODE) != O_WRONLY) {
     // Snapshot at open so a reader sees one consistent status.
-    fi->fh = reinterpret_cast<std::uint64_t>(
-        new std::string(self().faults.render(self().size_bytes)));
+    fi->fh =
+        reinterpret_cast<std::uint64_t>(new std::string(self().faults.render(self().size_bytes)));
   }
   return 0;
 }
@@ -379,8 +379,7 @@ int apply_ctl(const char* buf, std::size_t size) {
   return static_cast<int>(size);
 }
 
-int fd_write(const char* path, const char* buf, std::size_t size, off_t off,
-             fuse_file_info*) {
+int fd_write(const char* path, const char* buf, std::size_t size, off_t off, fuse_file_info*) {
   if (std::strcmp(path, kCtlPath) == 0) return apply_ctl(buf, size);
   if (std::strcmp(path, kDiskPath) != 0) return -ENOENT;
   Daemon& d = self();
@@ -492,20 +491,46 @@ void detach_own_loop_devices(const std::string& disk_path) {
   }
 }
 
-// Waits for a termination signal, or for the parent to die when
-// --exit-with-parent is set (getppid() changes once we are reparented).
+// True once the parent is being killed: SIGKILL pending, or its main thread
+// already gone. A parent with a thread stuck in uninterruptible I/O on our
+// loop device cannot finish dying (so we are never reparented) until that
+// I/O is let go.
+bool parent_dying(pid_t parent) {
+  std::ifstream in("/proc/" + std::to_string(parent) + "/status");
+  if (!in) return true;
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("State:")) {
+      const auto pos = line.find_first_not_of(" \t", 6);
+      if (pos != std::string::npos && (line[pos] == 'Z' || line[pos] == 'X')) return true;
+    } else if (line.starts_with("SigPnd:") || line.starts_with("ShdPnd:")) {
+      const std::uint64_t mask = std::stoull(line.substr(7), nullptr, 16);
+      if (mask & (std::uint64_t{1} << (SIGKILL - 1))) return true;
+    }
+  }
+  return false;
+}
+
+// Waits for a termination signal, or, with --exit-with-parent, for the parent
+// to die (getppid() changes once we are reparented).
 void watcher_main(pid_t parent) {
   const bool watch_parent = self().cfg.exit_with_parent;
+  bool released = false;
   for (;;) {
     pollfd p{g_wake_pipe[0], POLLIN, 0};
     const int rc = poll(&p, 1, watch_parent ? 250 : -1);
     if (rc > 0) break;
-    if (watch_parent && getppid() != parent) {
+    if (!watch_parent) continue;
+    if (getppid() != parent) {
       log_line("parent process died; cleaning up and exiting");
       self().faults.shutdown();
       detach_own_loop_devices(std::filesystem::path(self().cfg.mountpoint) / "disk");
       kill(getpid(), SIGTERM);  // only the main thread accepts it (see main)
       break;
+    }
+    if (!released && parent_dying(parent)) {
+      log_line("parent process is being killed; releasing all faults");
+      self().faults.shutdown();
+      released = true;
     }
   }
   self().faults.shutdown();
@@ -570,8 +595,8 @@ int run_loop(fuse* f, const Config& c) {
 
 fuse* mount_fs(const Config& c) {
   static const fuse_operations ops = make_operations();
-  std::vector<std::string> arg_strings = {
-      "sanwatch-faultdisk", "-o", "fsname=sanwatch-faultdisk,subtype=sanwatch-faultdisk"};
+  std::vector<std::string> arg_strings = {"sanwatch-faultdisk", "-o",
+                                          "fsname=sanwatch-faultdisk,subtype=sanwatch-faultdisk"};
   std::vector<char*> argv;
   for (auto& s : arg_strings) argv.push_back(s.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
@@ -587,8 +612,8 @@ fuse* mount_fs(const Config& c) {
 
 char* map_disk(std::uint64_t size) {
   // Anonymous and MAP_NORESERVE: untouched blocks cost nothing and read as 0.
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
   return p == MAP_FAILED ? nullptr : static_cast<char*>(p);
 }
 
@@ -625,8 +650,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   install_signal_handlers();
 
-  log_line("mounted " + daemon.cfg.mountpoint + " size_mib=" +
-           std::to_string(daemon.cfg.size_mib) +
+  log_line("mounted " + daemon.cfg.mountpoint + " size_mib=" + std::to_string(daemon.cfg.size_mib) +
            " max_threads=" + std::to_string(daemon.cfg.max_threads));
   const int rc = run_loop(f, daemon.cfg);
 

@@ -52,7 +52,8 @@ class AlignedBuffer {
   char* data() { return data_; }
   std::size_t size() const { return size_; }
   void fill(unsigned seed) {
-    for (std::size_t i = 0; i < size_; ++i) data_[i] = static_cast<char>((seed * 131 + i * 7) & 0xff);
+    for (std::size_t i = 0; i < size_; ++i)
+      data_[i] = static_cast<char>((seed * 131 + i * 7) & 0xff);
   }
 
  private:
@@ -69,7 +70,8 @@ struct IoResult {
 // An O_DIRECT descriptor on the loop device.
 class Device {
  public:
-  explicit Device(const std::string& path) : fd_(open(path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC)) {
+  explicit Device(const std::string& path)
+      : fd_(open(path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC)) {
     if (fd_ < 0) throw std::runtime_error("open " + path + ": " + std::strerror(errno));
   }
   ~Device() { close(fd_); }
@@ -281,6 +283,33 @@ TEST_CASE("faultdisk: 32 concurrent delayed reads overlap", "[faultdisk]") {
   CHECK(std::count(results.begin(), results.end(), static_cast<ssize_t>(kBlock)) == kReaders);
 }
 
+// Deep stalls must neither hit the FUSE background limit nor use up the
+// daemon's threads, or "release" itself could never be served.
+TEST_CASE("faultdisk: a stall can hold 64 requests and still be released", "[faultdisk]") {
+  require_privileged("faultdisk deep stall");
+  FaultDisk disk;
+  disk.stall();
+  constexpr int kReaders = 64;
+  std::atomic<int> completed{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kReaders; ++i) {
+    threads.emplace_back([&, i] {
+      Device dev(disk.loop_device());
+      AlignedBuffer b;
+      if (dev.read(b, static_cast<off_t>(i) * kBlock).rc == static_cast<ssize_t>(kBlock)) {
+        ++completed;
+      }
+    });
+  }
+  const bool all_held = wait_until([&] { return disk.counter("held") == kReaders; }, 5000ms);
+  const std::uint64_t held = disk.counter("held");
+  disk.release();
+  for (auto& t : threads) t.join();
+  CHECK(all_held);
+  CHECK(held == kReaders);
+  CHECK(completed == kReaders);
+}
+
 TEST_CASE("faultdisk: destructor cleans up with a stalled reader", "[faultdisk]") {
   require_privileged("faultdisk teardown");
   auto disk = std::make_unique<FaultDisk>();
@@ -312,10 +341,19 @@ TEST_CASE("faultdisk: destructor cleans up with a stalled reader", "[faultdisk]"
 }
 
 // Helper for the crash test below; hidden, so ctest never runs it directly.
+// It dies by SIGKILL with a reader stuck (uninterruptibly) in a stall, like a
+// test killed by a CTest timeout.
 TEST_CASE("faultdisk helper: hold a stalled disk until killed", "[.faultdisk-helper]") {
   FaultDisk disk;
   disk.set_read_delay(5ms);
   disk.stall();
+  std::thread([dev_path = disk.loop_device()] {
+    Device dev(dev_path);
+    AlignedBuffer b;
+    dev.read(b, 0);
+    for (;;) pause();
+  }).detach();
+  wait_until([&] { return disk.counter("held") >= 1; }, 5000ms);
   std::cout << "DISK " << disk.loop_name() << " " << disk.mountpoint() << std::endl;
   for (;;) pause();
 }
@@ -331,9 +369,10 @@ TEST_CASE("faultdisk: a crashed test leaves nothing behind", "[faultdisk]") {
   REQUIRE(loop_attached_to(loop, mnt + "/disk"));
 
   helper.send_signal(SIGKILL);
+  // The helper cannot finish dying while its reader is held; the daemon
+  // (--exit-with-parent) sees the pending SIGKILL and releases the stall,
+  // then, orphaned, detaches its loop device and unmounts.
   REQUIRE(helper.wait(5000ms));
-  // The orphaned daemon notices (--exit-with-parent), releases the stall,
-  // detaches its loop device and unmounts.
   CHECK(wait_until([&] { return !loop_attached_to(loop, mnt + "/disk"); }, 5000ms));
   CHECK(wait_until([&] { return !proc_mounts_contains(mnt); }, 5000ms));
 

@@ -164,8 +164,7 @@ void FaultDisk::wait_for_mount() {
 void FaultDisk::attach_loop() {
   // Direct I/O is essential: without it the loop driver goes through the
   // page cache and serialises requests, so latency at depth > 1 is wrong.
-  const std::vector<std::string> argv = {"losetup", "--direct-io=on", "--show", "-f",
-                                         disk_path_};
+  const std::vector<std::string> argv = {"losetup", "--direct-io=on", "--show", "-f", disk_path_};
   const CommandResult r = run_command(argv, std::chrono::seconds(10));
   if (!r.ok()) {
     throw std::runtime_error("FaultDisk: '" + format_command(argv) + "' failed (exit " +
@@ -234,8 +233,7 @@ void FaultDisk::set_write_delay(std::chrono::microseconds d) {
 void FaultDisk::stall() { command("stall"); }
 void FaultDisk::release() { command("release"); }
 void FaultDisk::set_eio(bool on) { command(on ? "eio on" : "eio off"); }
-void FaultDisk::add_eio_range(std::uint64_t offset, std::uint64_t length,
-                              const std::string& mode) {
+void FaultDisk::add_eio_range(std::uint64_t offset, std::uint64_t length, const std::string& mode) {
   command("eio_range " + std::to_string(offset) + " " + std::to_string(length) + " " + mode);
 }
 void FaultDisk::clear_eio() { command("eio_clear"); }
@@ -297,8 +295,8 @@ void FaultDisk::cleanup() noexcept {
 bool FaultDisk::release_faults() noexcept {
   try {
     // In a child process so a wedged daemon cannot block us in write().
-    const CommandResult r = run_command(
-        {"sh", "-c", "printf 'reset\\n' > \"$1\"", "sh", ctl_path_}, std::chrono::seconds(2));
+    const CommandResult r = run_command({"sh", "-c", "printf 'reset\\n' > \"$1\"", "sh", ctl_path_},
+                                        std::chrono::seconds(2));
     if (r.ok()) return true;
     warn("resetting faults failed (exit " + std::to_string(r.exit_code) +
          (r.timed_out ? ", timed out" : "") + "): " + trim(r.err));

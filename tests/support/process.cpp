@@ -61,8 +61,7 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
 void redirect(posix_spawn_file_actions_t* fa, int target, const std::string& path,
               int pipe_fds[2]) {
   if (!path.empty()) {
-    posix_spawn_file_actions_addopen(fa, target, path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                     0644);
+    posix_spawn_file_actions_addopen(fa, target, path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     return;
   }
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) {

@@ -1,0 +1,254 @@
+#include "canary.h"
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "clock.h"
+
+namespace sanwatch {
+namespace {
+
+enum class Op : std::uint64_t { kOpen = 1, kRead = 2, kClose = 3 };
+
+// user_data: op in the top byte, slot id and generation below, so a late
+// completion of a removed target is recognised and dropped.
+std::uint64_t pack(Op op, int id, std::uint32_t gen) {
+  return (static_cast<std::uint64_t>(op) << 56) |
+         (static_cast<std::uint64_t>(gen & 0xffffff) << 32) | static_cast<std::uint32_t>(id);
+}
+
+constexpr std::uint64_t kBackoffMin = 1'000'000'000ull, kBackoffMax = 60'000'000'000ull;
+
+}  // namespace
+
+struct CanaryProber::Slot {
+  CanaryTarget target;
+  std::uint32_t gen = 0;
+  bool active = false;  // false: removed, waiting for in-flight ops to finish
+  int fd = -1;
+  bool opening = false;
+  bool reading = false;
+  std::uint64_t read_start = 0;
+  bool timeout_counted = false;
+  std::uint64_t next_due = 0;
+  std::uint64_t backoff = kBackoffMin;
+  bool open_error_reported = false;
+  void* buf = nullptr;
+  std::uint32_t io_size = 0;
+  CanaryStats stats;
+
+  ~Slot() { std::free(buf); }
+  bool busy() const { return opening || reading; }
+};
+
+CanaryProber::CanaryProber(Callbacks cb) : cb_(std::move(cb)) {}
+
+Result<std::unique_ptr<CanaryProber>> CanaryProber::create(unsigned max_targets, Callbacks cb) {
+  std::unique_ptr<CanaryProber> p(new CanaryProber(std::move(cb)));
+  // Room for one read, one open and one close per target at once.
+  unsigned entries = 8;
+  while (entries < 3 * max_targets + 8) entries <<= 1;
+  io_uring_params params{};
+  params.flags = IORING_SETUP_CQSIZE;
+  params.cq_entries = entries * 2;
+  if (int err = io_uring_queue_init_params(entries, &p->ring_, &params))
+    return Error{-err, "io_uring_queue_init"};
+  p->ring_ok_ = true;
+  p->efd_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!p->efd_.valid()) return errno_error("eventfd");
+  if (int err = io_uring_register_eventfd(&p->ring_, p->efd_.get()))
+    return Error{-err, "io_uring_register_eventfd"};
+  return p;
+}
+
+CanaryProber::~CanaryProber() {
+  for (auto& s : slots_)
+    if (s && s->fd >= 0 && !s->reading) ::close(s->fd);
+  // Exiting the ring waits for nothing: requests stuck in the block layer
+  // are left to the kernel, which keeps the buffers it pinned.
+  if (ring_ok_) io_uring_queue_exit(&ring_);
+  for (auto& s : slots_)
+    if (s && s->reading) s.release();  // the kernel may still write into buf
+}
+
+Result<int> CanaryProber::add(const CanaryTarget& t) {
+  int id = -1;
+  for (std::size_t i = 0; i < slots_.size(); ++i)
+    if (!slots_[i]) id = static_cast<int>(i);
+  if (id < 0) {
+    id = static_cast<int>(slots_.size());
+    slots_.emplace_back();
+  }
+  auto s = std::make_unique<Slot>();
+  s->target = t;
+  s->active = true;
+  s->gen = static_cast<std::uint32_t>(rng_());
+  const std::uint32_t block = std::max(512u, t.logical_block);
+  s->io_size = (t.settings.size + block - 1) / block * block;
+  if (posix_memalign(&s->buf, 4096, s->io_size)) return Error{ENOMEM, "canary buffer"};
+  // Spread first reads over one period so targets do not probe in lockstep.
+  s->next_due = monotonic_ns() + rng_() % static_cast<std::uint64_t>(t.settings.period.count());
+  slots_[id] = std::move(s);
+  return id;
+}
+
+void CanaryProber::remove(int id) {
+  if (id < 0 || static_cast<std::size_t>(id) >= slots_.size() || !slots_[id]) return;
+  Slot& s = *slots_[id];
+  s.active = false;
+  if (!s.busy()) {
+    if (s.fd >= 0) submit_close(s.fd);
+    slots_[id].reset();
+  }
+}
+
+void CanaryProber::update(int id, const CanarySettings& cs, std::uint64_t size_bytes) {
+  if (id < 0 || static_cast<std::size_t>(id) >= slots_.size() || !slots_[id]) return;
+  slots_[id]->target.settings = cs;
+  slots_[id]->target.size_bytes = size_bytes;
+}
+
+io_uring_sqe* CanaryProber::sqe() {
+  io_uring_sqe* e = io_uring_get_sqe(&ring_);
+  if (!e) {
+    io_uring_submit(&ring_);
+    e = io_uring_get_sqe(&ring_);
+  }
+  return e;
+}
+
+void CanaryProber::submit_open(int id, std::uint64_t) {
+  Slot& s = *slots_[id];
+  io_uring_sqe* e = sqe();
+  if (!e) return;
+  io_uring_prep_openat(e, AT_FDCWD, s.target.path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC, 0);
+  io_uring_sqe_set_data64(e, pack(Op::kOpen, id, s.gen));
+  s.opening = true;
+}
+
+void CanaryProber::submit_close(int fd) {
+  if (io_uring_sqe* e = sqe()) {
+    io_uring_prep_close(e, fd);
+    io_uring_sqe_set_data64(e, pack(Op::kClose, 0, 0));
+  }
+}
+
+std::uint64_t CanaryProber::random_offset(const Slot& s) {
+  const auto& cs = s.target.settings;
+  const std::uint64_t block = std::max(512u, s.target.logical_block);
+  const std::uint64_t end = cs.region_length
+                                ? std::min(s.target.size_bytes, cs.region_offset + cs.region_length)
+                                : s.target.size_bytes;
+  const std::uint64_t start = cs.region_offset / block * block;
+  if (end < start + s.io_size) return start;
+  const std::uint64_t choices = (end - start - s.io_size) / block + 1;
+  return start + (rng_() % choices) * block;
+}
+
+void CanaryProber::submit_read(int id, std::uint64_t now) {
+  Slot& s = *slots_[id];
+  io_uring_sqe* e = sqe();
+  if (!e) return;
+  io_uring_prep_read(e, s.fd, s.buf, s.io_size, random_offset(s));
+  io_uring_sqe_set_data64(e, pack(Op::kRead, id, s.gen));
+  s.reading = true;
+  s.read_start = now;
+  s.timeout_counted = false;
+  if (cb_.submitted) cb_.submitted(id, now);
+}
+
+std::uint64_t CanaryProber::run_due(std::uint64_t now) {
+  std::uint64_t next = now + 1'000'000'000ull;
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    if (!slots_[i] || !slots_[i]->active) continue;
+    Slot& s = *slots_[i];
+    const auto period = static_cast<std::uint64_t>(s.target.settings.period.count());
+    const auto deadline = static_cast<std::uint64_t>(s.target.settings.deadline.count());
+    if (s.reading && !s.timeout_counted && now - s.read_start > deadline) {
+      s.timeout_counted = true;
+      ++s.stats.timeouts;
+    }
+    if (s.reading && !s.timeout_counted) next = std::min(next, s.read_start + deadline + 1);
+    if (now >= s.next_due && !s.busy()) {
+      // Open, read, close: the read is submitted when the open completes.
+      submit_open(static_cast<int>(i), now);
+      s.next_due = std::max(s.next_due + period, now);
+    }
+    next = std::min(next, s.next_due);
+  }
+  io_uring_submit(&ring_);
+  return next;
+}
+
+void CanaryProber::reap() {
+  std::uint64_t n;
+  while (read(efd_.get(), &n, sizeof(n)) > 0) {
+  }
+  io_uring_cqe* cqe;
+  while (io_uring_peek_cqe(&ring_, &cqe) == 0) {
+    const std::uint64_t data = io_uring_cqe_get_data64(cqe);
+    const int res = cqe->res;
+    io_uring_cqe_seen(&ring_, cqe);
+    complete(data, res);
+  }
+  io_uring_submit(&ring_);
+}
+
+void CanaryProber::complete(std::uint64_t data, int res) {
+  const Op op = static_cast<Op>(data >> 56);
+  const int id = static_cast<int>(data & 0xffffffff);
+  const std::uint32_t gen = static_cast<std::uint32_t>((data >> 32) & 0xffffff);
+  if (op == Op::kClose || id < 0 || static_cast<std::size_t>(id) >= slots_.size()) return;
+  if (!slots_[id] || (slots_[id]->gen & 0xffffff) != gen) return;
+  Slot& s = *slots_[id];
+  const std::uint64_t now = monotonic_ns();
+  if (op == Op::kOpen) {
+    s.opening = false;
+    if (res >= 0) {
+      s.fd = res;
+      s.backoff = kBackoffMin;
+      s.open_error_reported = false;
+      submit_read(id, now);
+    } else {
+      if (!s.open_error_reported && cb_.open_failed) cb_.open_failed(id, -res);
+      s.open_error_reported = true;
+      s.next_due = now + s.backoff;
+      s.backoff = std::min(s.backoff * 2, kBackoffMax);
+    }
+  } else if (op == Op::kRead) {
+    s.reading = false;
+    const std::uint64_t lat = now - s.read_start;
+    const int err = res < 0 ? -res : (static_cast<std::uint32_t>(res) < s.io_size ? EIO : 0);
+    ++s.stats.reads;
+    if (err)
+      ++s.stats.errors;
+    else
+      s.stats.latency.record(lat);
+    if (!s.timeout_counted && lat > static_cast<std::uint64_t>(s.target.settings.deadline.count()))
+      ++s.stats.timeouts;
+    if (s.active && cb_.done) cb_.done(id, now, lat, err);
+    // Close after every read: a monitor must not hold devices open (an open
+    // fd keeps a detached loop bound and makes `dmsetup remove` fail).
+    submit_close(s.fd);
+    s.fd = -1;
+  }
+  if (!s.active && !s.busy()) {
+    if (s.fd >= 0) submit_close(s.fd);
+    slots_[id].reset();
+  }
+}
+
+const CanaryStats* CanaryProber::stats(int id) const {
+  if (id < 0 || static_cast<std::size_t>(id) >= slots_.size() || !slots_[id]) return nullptr;
+  return &slots_[id]->stats;
+}
+
+bool CanaryProber::outstanding(int id) const {
+  return id >= 0 && static_cast<std::size_t>(id) < slots_.size() && slots_[id] &&
+         slots_[id]->reading;
+}
+
+}  // namespace sanwatch

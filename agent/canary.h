@@ -1,0 +1,84 @@
+// Canary prober: O_DIRECT reads through io_uring on each target at its own
+// period, at most one outstanding per target, never blocking the caller. A
+// hung target keeps its single read outstanding (io_uring cannot cancel a
+// request already in the block layer) while the others keep probing. Each
+// probe opens, reads and closes through io_uring (opening a block device can
+// sleep), so the agent never holds a device open between probes.
+#pragma once
+
+#include <liburing.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "histogram.h"
+#include "result.h"
+#include "unique_fd.h"
+
+namespace sanwatch {
+
+struct CanaryStats {
+  std::uint64_t reads = 0;
+  std::uint64_t errors = 0;
+  std::uint64_t timeouts = 0;  // reads that passed their deadline (counted once each)
+  LatencyHistogram latency;
+};
+
+struct CanaryTarget {
+  std::string path;  // /dev/dm-0
+  std::uint64_t size_bytes = 0;
+  unsigned logical_block = 512;
+  CanarySettings settings;
+};
+
+class CanaryProber {
+ public:
+  struct Callbacks {
+    std::function<void(int id, std::uint64_t now)> submitted;
+    // err is a positive errno, 0 on success.
+    std::function<void(int id, std::uint64_t now, std::uint64_t latency_ns, int err)> done;
+    // Open failed (reported once per failure streak); retried with backoff.
+    std::function<void(int id, int err)> open_failed;
+  };
+
+  static Result<std::unique_ptr<CanaryProber>> create(unsigned max_targets, Callbacks cb);
+  ~CanaryProber();
+
+  int event_fd() const { return efd_.get(); }
+  Result<int> add(const CanaryTarget& t);
+  void remove(int id);
+  void update(int id, const CanarySettings& s, std::uint64_t size_bytes);
+
+  // Submits every due read; returns the next instant it needs to be called.
+  std::uint64_t run_due(std::uint64_t now);
+  // Reaps completions (call when event_fd is readable).
+  void reap();
+
+  const CanaryStats* stats(int id) const;
+  bool outstanding(int id) const;
+
+ private:
+  struct Slot;
+  explicit CanaryProber(Callbacks cb);
+  void submit_open(int id, std::uint64_t now);
+  void submit_read(int id, std::uint64_t now);
+  void submit_close(int fd);
+  io_uring_sqe* sqe();
+  void complete(std::uint64_t data, int res);
+  std::uint64_t random_offset(const Slot& s);
+
+  Callbacks cb_;
+  io_uring ring_{};
+  bool ring_ok_ = false;
+  UniqueFd efd_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+}  // namespace sanwatch

@@ -1,0 +1,61 @@
+#include "event_log.h"
+
+#include "clock.h"
+
+namespace sanwatch {
+
+LogLevel parse_log_level(const std::string& s) {
+  if (s == "debug") return LogLevel::kDebug;
+  if (s == "warn") return LogLevel::kWarn;
+  if (s == "error") return LogLevel::kError;
+  return LogLevel::kInfo;
+}
+
+nlohmann::ordered_json evidence_json(const Evidence& e) {
+  nlohmann::ordered_json j{{"ios", e.ios},
+                           {"slow_ios", e.slow_ios},
+                           {"max_latency_s", e.max_latency_s},
+                           {"inflight_oldest_s", e.inflight_oldest_s},
+                           {"errors", e.errors},
+                           {"canary_latency_s", e.canary_latency_s},
+                           {"canary_overdue_s", e.canary_overdue_s},
+                           {"canary_errors", e.canary_errors}};
+  if (!e.last_error.empty()) j["last_error"] = e.last_error;
+  return j;
+}
+
+nlohmann::ordered_json EventLog::state(const std::string& target, const std::string& target_type,
+                                       const Transition& t, const nlohmann::ordered_json& extra) {
+  nlohmann::ordered_json j{{"ts", rfc3339_now()},        {"mono_ns", t.at_ns},
+                           {"event", "state"},           {"target", target},
+                           {"target_type", target_type}, {"from", health_name(t.from)},
+                           {"to", health_name(t.to)},    {"reason", t.reason}};
+  j.update(evidence_json(t.evidence));
+  if (extra.is_object()) j.update(extra);
+  write(j);
+  for (auto& s : sinks_) s(j);
+  return j;
+}
+
+void EventLog::log(LogLevel level, const std::string& msg, nlohmann::ordered_json fields) {
+  if (level < level_) return;
+  static constexpr const char* kNames[] = {"debug", "info", "warn", "error"};
+  nlohmann::ordered_json j{{"ts", rfc3339_now()},
+                           {"mono_ns", monotonic_ns()},
+                           {"event", "log"},
+                           {"level", kNames[static_cast<int>(level)]},
+                           {"msg", msg}};
+  if (fields.is_object()) j.update(fields);
+  write(j);
+}
+
+void EventLog::write(const nlohmann::ordered_json& j) {
+  // Replace invalid UTF-8 (device names are bytes) rather than throw.
+  const std::string line =
+      j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  std::lock_guard<std::mutex> lock(mu_);
+  std::fwrite(line.data(), 1, line.size(), out_);
+  std::fflush(out_);
+}
+
+}  // namespace sanwatch

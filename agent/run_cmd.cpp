@@ -1,0 +1,107 @@
+#include "run_cmd.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+
+#include "clock.h"
+#include "event_log.h"
+#include "event_loop.h"
+#include "watchdog.h"
+
+namespace sanwatch {
+namespace {
+
+Result<Config> read_config(const std::string& path) {
+  if (path.empty()) return parse_config(embedded_default_config(), "<embedded default>");
+  return load_config(path);
+}
+
+Result<UniqueFd> block_signals() {
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&mask, s);
+  if (sigprocmask(SIG_BLOCK, &mask, nullptr)) return errno_error("blocking signals");
+  UniqueFd fd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!fd.valid()) return errno_error("signalfd");
+  return fd;
+}
+
+// SIGHUP: a new config that does not validate is rejected with its errors
+// and the running one stays.
+void reload(const RunOptions& o, Watchdog& w, EventLog& log) {
+  auto cfg = read_config(o.config_path);
+  if (!cfg) {
+    log.error("configuration rejected, keeping the running one",
+              {{"errors", cfg.error().message()}});
+    return;
+  }
+  w.reload(std::move(cfg).value());
+  log.info("configuration reloaded", {{"config", w.config().source}});
+}
+
+void on_signal(int fd, const RunOptions& o, Watchdog& w, EventLog& log, EventLoop& loop) {
+  signalfd_siginfo si{};
+  while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+    if (si.ssi_signo == SIGHUP) {
+      reload(o, w, log);
+    } else {
+      log.info(fmt::format("signal {}: shutting down", strsignal(static_cast<int>(si.ssi_signo))));
+      loop.stop();
+    }
+  }
+}
+
+}  // namespace
+
+int run_agent(const RunOptions& o) {
+  auto cfg = read_config(o.config_path);
+  if (!cfg) {
+    fmt::print(stderr, "{}\n", cfg.error().message());
+    return 2;
+  }
+  EventLog log;
+  log.set_level(parse_log_level(cfg->log_level));
+  auto sig = block_signals();
+  auto loop = EventLoop::create();
+  if (!sig || !loop) {
+    log.error(!sig ? sig.error().message() : loop.error().message());
+    return 1;
+  }
+  Watchdog w(std::move(cfg).value(), log, **loop, o.root);
+  if (auto st = w.start(o.verbose); !st) {
+    log.error("cannot start: " + st.error().message());
+    return 1;
+  }
+  const int sfd = sig->get();
+  if (auto st =
+          (*loop)->add_fd(sfd, EPOLLIN, [&](std::uint32_t) { on_signal(sfd, o, w, log, **loop); });
+      !st) {
+    log.error(st.error().message());
+    return 1;
+  }
+  unsigned canaries = 0;
+  for (const auto& [n, t] : w.targets()) canaries += t.canary >= 0;
+  log.info("ready", {{"config", w.config().source},
+                     {"devices", w.targets().size()},
+                     {"canaries", canaries},
+                     {"attach", w.engine().attach_mode()}});
+  if (auto st = (*loop)->run(); !st) {
+    log.error(st.error().message());
+    return 1;
+  }
+  return 0;
+}
+
+int check_config(const std::string& path) {
+  auto cfg = read_config(path);
+  if (!cfg) {
+    fmt::print(stderr, "{}\n", cfg.error().message());
+    return 2;
+  }
+  fmt::print("{}", render_config(*cfg));
+  return 0;
+}
+
+}  // namespace sanwatch

@@ -1,0 +1,18 @@
+// `sanwatch run` (the agent) and `sanwatch check-config`.
+#pragma once
+
+#include <string>
+
+namespace sanwatch {
+
+struct RunOptions {
+  std::string config_path;  // empty: embedded default
+  bool verbose = false;
+  std::string root = "/";
+};
+
+// Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad configuration.
+int run_agent(const RunOptions& o);
+int check_config(const std::string& path);
+
+}  // namespace sanwatch

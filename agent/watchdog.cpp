@@ -1,0 +1,330 @@
+#include "watchdog.h"
+
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "clock.h"
+
+namespace sanwatch {
+namespace {
+
+std::uint64_t ns(Duration d) { return static_cast<std::uint64_t>(d.count()); }
+
+// Paths below every multipath map in the list.
+std::set<std::string> multipath_paths(const std::vector<BlockDevice>& disks) {
+  std::set<std::string> paths;
+  for (const auto& d : disks)
+    if (d.is_multipath()) paths.insert(d.slaves.begin(), d.slaves.end());
+  return paths;
+}
+
+}  // namespace
+
+nlohmann::ordered_json Watchdog::Target::identity() const {
+  nlohmann::ordered_json j{{"device", dev.id.str()}};
+  if (!dev.dm_name.empty()) j["dm_name"] = dev.dm_name;
+  if (!dev.wwid.empty()) j["wwid"] = dev.wwid;
+  return j;
+}
+
+Watchdog::Watchdog(Config cfg, EventLog& log, EventLoop& loop, std::string root)
+    : cfg_(std::move(cfg)), log_(log), loop_(loop), sys_(root), root_(std::move(root)) {}
+
+Watchdog::~Watchdog() {
+  for (auto id : {tick_timer_, canary_timer_})
+    if (id) loop_.cancel(*id);
+  for (auto& [name, t] : targets_)
+    if (t.deadline_timer) loop_.cancel(*t.deadline_timer);
+}
+
+Status Watchdog::start(bool verbose) {
+  auto disks = sys_.disks();
+  if (!disks) return disks.error();
+  unsigned count = 0, slots = 0;
+  for (const auto& d : *disks) {
+    ++count;
+    slots += d.nr_hw_queues * d.tags_per_queue;
+  }
+  BpfEngine::Options eo;
+  eo.verbose = verbose;
+  eo.max_watch = std::max(64u, 2 * count);  // room for devices that appear later
+  eo.inflight_slots = std::max(16384u, 2 * slots);
+  auto engine = BpfEngine::open(eo);
+  if (!engine) return engine.error();
+  engine_ = std::move(engine).value();
+  engine_->set_event_handler([this](const IoEvent& ev) { on_io_event(ev); });
+
+  CanaryProber::Callbacks cb;
+  cb.submitted = [this](int id, std::uint64_t now) {
+    if (Target* t = by_canary(id)) {
+      t->detector.canary_submitted(now);
+      arm_deadline(*t, now);
+    }
+  };
+  cb.done = [this](int id, std::uint64_t now, std::uint64_t lat, int err) {
+    if (Target* t = by_canary(id)) {
+      t->detector.canary_done(now, lat, err);
+      evaluate(*t, now);
+    }
+  };
+  cb.open_failed = [this](int id, int err) {
+    if (Target* t = by_canary(id))
+      log_.warn("canary cannot open /dev/" + t->dev.name + ": " + std::strerror(err) +
+                    "; retrying with backoff",
+                {{"target", t->dev.name}});
+  };
+  auto prober = CanaryProber::create(eo.max_watch, std::move(cb));
+  if (!prober) return prober.error();
+  prober_ = std::move(prober).value();
+
+  if (auto st = loop_.add_fd(engine_->event_fd(), EPOLLIN, [this](std::uint32_t) { on_ring(); });
+      !st)
+    return st;
+  if (auto st = loop_.add_fd(prober_->event_fd(), EPOLLIN,
+                             [this](std::uint32_t) {
+                               prober_->reap();
+                               run_canaries();
+                             });
+      !st)
+    return st;
+  sync_devices();
+  tick();
+  run_canaries();
+  return {};
+}
+
+void Watchdog::reload(Config cfg) {
+  cfg_ = std::move(cfg);
+  log_.set_level(parse_log_level(cfg_.log_level));
+  sync_devices();
+  run_canaries();
+}
+
+void Watchdog::sync_devices() {
+  const std::uint64_t now = monotonic_ns();
+  last_rescan_ = now;
+  auto disks = sys_.disks();
+  if (!disks) {
+    log_.error("cannot list block devices: " + disks.error().message());
+    return;
+  }
+  const auto paths = multipath_paths(*disks);
+  std::set<std::string> seen;
+  for (const auto& d : *disks) {
+    const bool is_path = paths.count(d.name) > 0;
+    const bool excluded = std::any_of(cfg_.exclude.begin(), cfg_.exclude.end(),
+                                      [&](const std::string& p) { return device_matches(p, d); });
+    auto it = targets_.find(d.name);
+    // A watched device that shrinks to nothing (a detached loop) stays a
+    // target and turns gone; a new one must be usable to be picked up.
+    const bool known = it != targets_.end() && (cfg_.matches(d) || (is_path && !excluded));
+    const bool wanted = known || cfg_.selects(d) || (is_path && !excluded && d.size_bytes > 0);
+    if (!wanted) continue;
+    seen.insert(d.name);
+    if (it == targets_.end())
+      add_target(d, is_path);
+    else
+      update_target(it->second, d, is_path);
+  }
+  for (auto it = targets_.begin(); it != targets_.end();) {
+    Target& t = it->second;
+    const bool listed = std::any_of(disks->begin(), disks->end(),
+                                    [&](const BlockDevice& d) { return d.name == it->first; });
+    if (seen.count(it->first)) {
+      ++it;
+    } else if (!listed) {
+      set_present(t, false, now);  // vanished from sysfs: gone
+      ++it;
+    } else {
+      // Still there but no longer selected (config change): forget it.
+      log_.info("no longer watching " + it->first, {{"target", it->first}});
+      unwatch(t);
+      if (t.deadline_timer) loop_.cancel(*t.deadline_timer);
+      it = targets_.erase(it);
+    }
+  }
+}
+
+void Watchdog::add_target(const BlockDevice& d, bool is_path) {
+  const DeviceSettings s = cfg_.settings_for(d);
+  Target t{d, s, Detector(s.thresholds, ns(s.canary.deadline)), is_path};
+  auto [it, ok] = targets_.emplace(d.name, std::move(t));
+  log_.info("watching " + d.name, it->second.identity());
+  update_target(it->second, d, is_path);
+}
+
+void Watchdog::update_target(Target& t, const BlockDevice& d, bool is_path) {
+  const std::uint64_t now = monotonic_ns();
+  const bool present = d.size_bytes > 0;
+  const bool geometry_changed =
+      d.nr_hw_queues != t.dev.nr_hw_queues || d.tags_per_queue != t.dev.tags_per_queue;
+  t.dev = d;
+  t.is_path = is_path;
+  t.settings = cfg_.settings_for(d);
+  t.detector.configure(t.settings.thresholds, ns(t.settings.canary.deadline));
+  if (geometry_changed && t.slot >= 0) unwatch(t);
+  set_present(t, present, now);
+  if (t.slot >= 0) {
+    if (auto st = engine_->set_slow_threshold(t.slot, ns(t.settings.thresholds.slow_io)); !st)
+      log_.error(st.error().message(), {{"target", d.name}});
+  }
+  const bool canary = present && cfg_.wants_canary(d, is_path);
+  if (canary && t.canary < 0) {
+    CanaryTarget ct{root_ + (root_.back() == '/' ? "" : "/") + "dev/" + d.name, d.size_bytes,
+                    d.logical_block_size, t.settings.canary};
+    if (auto id = prober_->add(ct))
+      t.canary = *id;
+    else
+      log_.error(id.error().message(), {{"target", d.name}});
+  } else if (canary) {
+    prober_->update(t.canary, t.settings.canary, d.size_bytes);
+  } else if (t.canary >= 0) {
+    prober_->remove(t.canary);
+    t.canary = -1;
+  }
+}
+
+void Watchdog::set_present(Target& t, bool present, std::uint64_t now) {
+  if (present) {
+    if (t.slot < 0) watch(t);
+  } else {
+    unwatch(t);
+    if (t.canary >= 0) {
+      prober_->remove(t.canary);
+      t.canary = -1;
+    }
+    t.detector.oldest_outstanding(now, std::nullopt);
+  }
+  if (present != t.present) {
+    t.present = present;
+    t.detector.gone(now, !present);
+  }
+  evaluate(t, now);
+}
+
+void Watchdog::watch(Target& t) {
+  auto slot = engine_->watch(t.dev, ns(t.settings.thresholds.slow_io));
+  if (!slot) {
+    log_.error("cannot trace " + t.dev.name + ": " + slot.error().message(),
+               {{"target", t.dev.name}});
+    return;
+  }
+  t.slot = *slot;
+  t.last_count = 0;
+  t.last_errors = 0;
+}
+
+void Watchdog::unwatch(Target& t) {
+  if (t.slot < 0) return;
+  (void)engine_->unwatch(t.slot);
+  t.slot = -1;
+}
+
+Watchdog::Target* Watchdog::by_slot(int slot) {
+  for (auto& [n, t] : targets_)
+    if (t.slot == slot) return &t;
+  return nullptr;
+}
+
+Watchdog::Target* Watchdog::by_canary(int id) {
+  for (auto& [n, t] : targets_)
+    if (t.canary == id) return &t;
+  return nullptr;
+}
+
+// Feeds completions and errors since the last read to the detector.
+void Watchdog::refresh_counts(Target& t, std::uint64_t now) {
+  if (t.slot < 0) return;
+  auto s = engine_->read_stats(t.slot);
+  if (!s) return;
+  const OpStats all = s->all();
+  if (all.count >= t.last_count) t.detector.completions(now, all.count - t.last_count);
+  const std::uint64_t errors = all.error_count();
+  if (errors > t.last_errors) {
+    // Name the status that dominates the new errors.
+    unsigned worst = 0;
+    for (unsigned i = 1; i < all.errors.size(); ++i)
+      if (all.errors[i] > all.errors[worst]) worst = i;
+    t.detector.io_errors(now, errors - t.last_errors, status_name(worst));
+  }
+  t.last_count = all.count;
+  t.last_errors = errors;
+  t.stats_read_at = now;
+}
+
+void Watchdog::scan_oldest(Target& t, std::uint64_t now) {
+  if (t.slot >= 0) t.detector.oldest_outstanding(now, engine_->oldest_outstanding_ns(t.slot));
+}
+
+void Watchdog::evaluate(Target& t, std::uint64_t now) {
+  if (auto tr = t.detector.evaluate(now))
+    log_.state(t.dev.name, t.is_path ? "path" : "device", *tr, t.identity());
+  arm_deadline(t, now);
+}
+
+// One timer per target at the instant its state could change by time alone
+// (a stall crossing its threshold): no polling at a coarse period.
+void Watchdog::arm_deadline(Target& t, std::uint64_t now) {
+  const auto next = t.detector.next_deadline(now);
+  if (next && t.deadline_timer && *next == t.deadline_at) return;
+  if (t.deadline_timer) loop_.cancel(*t.deadline_timer);
+  t.deadline_timer.reset();
+  if (!next) return;
+  t.deadline_at = *next;
+  const std::string name = t.dev.name;
+  t.deadline_timer = loop_.at(*next, [this, name] {
+    auto it = targets_.find(name);
+    if (it == targets_.end()) return;
+    it->second.deadline_timer.reset();
+    const std::uint64_t now = monotonic_ns();
+    scan_oldest(it->second, now);
+    evaluate(it->second, now);
+  });
+}
+
+void Watchdog::on_ring() { engine_->drain_events(); }
+
+void Watchdog::on_io_event(const IoEvent& ev) {
+  Target* t = by_slot(ev.widx);
+  if (!t) return;
+  const std::uint64_t now = monotonic_ns();
+  // Counts first, so the slow share sees this I/O's neighbours.
+  if (now - t->stats_read_at > 1'000'000 || ev.kind == bpf::SW_EV_ERROR) refresh_counts(*t, now);
+  if (ev.kind == bpf::SW_EV_SLOW) t->detector.slow_io(now, ev.total_ns);
+  evaluate(*t, now);
+}
+
+std::uint64_t Watchdog::tick_ns() const {
+  // Learn of new outstanding I/O well before it could cross the threshold;
+  // the crossing itself is caught by the per-target deadline timer.
+  Duration shortest = cfg_.thresholds.stall;
+  for (const auto& [n, t] : targets_) shortest = std::min(shortest, t.settings.thresholds.stall);
+  return std::clamp<std::uint64_t>(ns(shortest) / 10, 5'000'000, 100'000'000);
+}
+
+void Watchdog::tick() {
+  const std::uint64_t now = monotonic_ns();
+  for (auto& [name, t] : targets_) {
+    scan_oldest(t, now);
+    if (now - t.stats_read_at >= 1'000'000'000ull) refresh_counts(t, now);
+    evaluate(t, now);
+  }
+  if (now - last_rescan_ >= ns(cfg_.rescan)) sync_devices();
+  tick_timer_ = loop_.at(now + tick_ns(), [this] { tick(); });
+}
+
+void Watchdog::run_canaries() {
+  const std::uint64_t next = prober_->run_due(monotonic_ns());
+  if (canary_timer_ && next == canary_next_) return;
+  if (canary_timer_) loop_.cancel(*canary_timer_);
+  canary_next_ = next;
+  canary_timer_ = loop_.at(next, [this] {
+    canary_timer_.reset();
+    run_canaries();
+  });
+}
+
+}  // namespace sanwatch

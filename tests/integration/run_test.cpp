@@ -1,0 +1,223 @@
+// `sanwatch run` on real loop devices over the fault-injection disk.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "agent_process.h"
+#include "direct_io.h"
+#include "fault_disk.h"
+#include "privileged.h"
+#include "process.h"
+
+using namespace std::chrono_literals;
+using sanwatch::test::AgentProcess;
+using sanwatch::test::DirectIo;
+using sanwatch::test::FaultDisk;
+using sanwatch::test::mono_now_ns;
+
+namespace {
+
+// Tracepoints only (no canary), short thresholds so tests are quick.
+std::string config_for(const FaultDisk& d, const std::string& extra = "",
+                       const std::string& canary = "targets = \"none\"\ndeadline = \"100ms\"") {
+  return fmt::format(
+      "[devices]\ninclude = [\"{}\"]\nrescan = \"200ms\"\n"
+      "[thresholds]\nslow_io = \"20ms\"\nstall = \"500ms\"\nrecovery = \"1s\"\nslow_window = "
+      "\"2s\"\n{}\n"
+      "[canary]\n{}\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
+      d.loop_name(), extra, canary);
+}
+
+// A reader thread whose pread may hang on a stalled disk.
+struct BackgroundRead {
+  std::thread t;
+  explicit BackgroundRead(const std::string& dev, std::uint64_t off = 0)
+      : t([dev, off] {
+          DirectIo io(dev);
+          io.read(off);
+        }) {}
+  ~BackgroundRead() {
+    if (t.joinable()) t.join();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("run: injected 50 ms latency makes the device slow, then ok after the quiet period") {
+  sanwatch::test::require_privileged("run slow test");
+  FaultDisk disk;
+  AgentProcess agent(config_for(disk));
+  disk.set_read_delay(50ms);
+  DirectIo io(disk.loop_device());
+  const std::uint64_t done_before = mono_now_ns();
+  io.read(0);
+  const std::uint64_t done_after = mono_now_ns();
+  auto ev = agent.wait_state(disk.loop_name(), "slow", 5s);
+  REQUIRE(ev);
+  CHECK((*ev)["from"] == "ok");
+  CHECK((*ev)["target_type"] == "device");
+  CHECK((*ev)["reason"].get<std::string>().find("slower than 20ms") != std::string::npos);
+  CHECK((*ev)["max_latency_s"].get<double>() >= 0.049);
+  const auto mono = (*ev)["mono_ns"].get<std::uint64_t>();
+  CHECK(mono >= done_before);
+  WARN("slow event " << (static_cast<double>(mono) - done_after) / 1e6
+                     << " ms after the slow read returned");
+  disk.set_read_delay(0ms);
+  auto back = agent.wait_state(disk.loop_name(), "ok", 10s);
+  REQUIRE(back);
+  // Not before the window (2 s) plus the quiet period (1 s) has passed.
+  CHECK((*back)["mono_ns"].get<std::uint64_t>() - mono >= 2'000'000'000ull);
+  CHECK(agent.stop() == 0);
+}
+
+TEST_CASE("run: a stall is flagged within milliseconds of the threshold, and recovers") {
+  sanwatch::test::require_privileged("run stall test");
+  FaultDisk disk;
+  AgentProcess agent(config_for(disk));
+  disk.stall();
+  const std::uint64_t start = mono_now_ns();
+  std::optional<nlohmann::json> ev;
+  {
+    BackgroundRead r(disk.loop_device());
+    ev = agent.wait_state(disk.loop_name(), "stalled", 5s);
+    disk.release();
+  }
+  REQUIRE(ev);
+  const double lag_ms =
+      (static_cast<double>((*ev)["mono_ns"].get<std::uint64_t>()) - start - 500e6) / 1e6;
+  WARN("stall flagged " << lag_ms << " ms after threshold (upper bound: read issued after start)");
+  CHECK(lag_ms > -1.0);  // never before the threshold (allowing the issue delay)
+  CHECK((*ev)["inflight_oldest_s"].get<double>() >= 0.5);
+  CHECK((*ev)["reason"].get<std::string>().find("oldest I/O outstanding") != std::string::npos);
+  auto back = agent.wait_state(disk.loop_name(), "ok", 10s);
+  REQUIRE(back);
+  CHECK(agent.stop() == 0);
+}
+
+TEST_CASE("run: I/O errors fail the device") {
+  sanwatch::test::require_privileged("run EIO test");
+  FaultDisk disk;
+  AgentProcess agent(config_for(disk));
+  disk.set_eio(true);
+  DirectIo io(disk.loop_device());
+  CHECK(io.read(4096) < 0);
+  auto ev = agent.wait_state(disk.loop_name(), "failed", 5s);
+  REQUIRE(ev);
+  CHECK((*ev)["errors"].get<int>() >= 1);
+  CHECK((*ev)["last_error"] == "ioerr");
+  disk.set_eio(false);
+  CHECK(agent.wait_state(disk.loop_name(), "ok", 10s));
+}
+
+TEST_CASE("run: a loop device detached while watched is gone, and the agent keeps running") {
+  sanwatch::test::require_privileged("run gone test");
+  FaultDisk disk;
+  AgentProcess agent(
+      config_for(disk, "", "targets = \"all\"\nperiod = \"50ms\"\ndeadline = \"100ms\""));
+  auto r = sanwatch::test::run_command({"losetup", "-d", disk.loop_device()}, 10s);
+  REQUIRE(r.ok());
+  auto ev = agent.wait_state(disk.loop_name(), "gone", 5s);
+  REQUIRE(ev);
+  CHECK((*ev)["reason"] == "device is gone");
+  std::this_thread::sleep_for(300ms);
+  CHECK(agent.process().running());
+  CHECK(agent.stop() == 0);
+}
+
+TEST_CASE("run: a hung target keeps exactly one canary outstanding") {
+  sanwatch::test::require_privileged("run canary stall test");
+  FaultDisk disk;
+  AgentProcess agent(
+      config_for(disk, "", "targets = \"all\"\nperiod = \"20ms\"\ndeadline = \"100ms\""));
+  disk.stall();
+  auto slow = agent.wait_state(disk.loop_name(), "slow", 5s);
+  REQUIRE(slow);
+  CHECK((*slow)["reason"].get<std::string>().find("canary read outstanding") != std::string::npos);
+  auto stalled = agent.wait_state(disk.loop_name(), "stalled", 5s);
+  REQUIRE(stalled);
+  CHECK((*stalled)["reason"].get<std::string>().find("canary read outstanding") !=
+        std::string::npos);
+  std::this_thread::sleep_for(1s);  // 50 periods
+  std::ifstream inflight("/sys/block/" + disk.loop_name() + "/inflight");
+  unsigned reads = 0, writes = 0;
+  inflight >> reads >> writes;
+  CHECK(reads == 1);
+  CHECK(disk.counter("held") == 1);
+  disk.release();
+  CHECK(agent.wait_state(disk.loop_name(), "ok", 10s));
+  CHECK(agent.stop() == 0);
+}
+
+TEST_CASE("run: SIGHUP with a broken config keeps the running one, a good one applies") {
+  sanwatch::test::require_privileged("run reload test");
+  FaultDisk disk;
+  AgentProcess agent(config_for(disk));
+  agent.rewrite_config("[thresholds]\nstall = \"fast\"\n");
+  agent.process().send_signal(SIGHUP);
+  auto rejected = agent.wait_log("configuration rejected", 5s);
+  REQUIRE(rejected);
+  CHECK((*rejected)["errors"].get<std::string>().find(agent.config_path() + ":2:9:") !=
+        std::string::npos);
+  // The old thresholds still work: a stall is still detected.
+  disk.stall();
+  {
+    BackgroundRead r(disk.loop_device());
+    CHECK(agent.wait_state(disk.loop_name(), "stalled", 5s));
+    disk.release();
+  }
+  agent.rewrite_config(config_for(disk, "", "targets = \"all\"\ndeadline = \"100ms\""));
+  agent.process().send_signal(SIGHUP);
+  CHECK(agent.wait_log("configuration reloaded", 5s));
+  CHECK(agent.stop() == 0);
+}
+
+// Links whose program is one of ours (sw_*), from bpftool's JSON.
+int our_links() {
+  auto links = sanwatch::test::run_command({"bpftool", "-j", "link", "show"}, 10s);
+  auto progs = sanwatch::test::run_command({"bpftool", "-j", "prog", "show"}, 10s);
+  REQUIRE(links.ok());
+  REQUIRE(progs.ok());
+  std::set<std::uint64_t> ours;
+  for (const auto& p : nlohmann::json::parse(progs.out))
+    if (p.value("name", "").rfind("sw_", 0) == 0) ours.insert(p["id"].get<std::uint64_t>());
+  int n = 0;
+  for (const auto& l : nlohmann::json::parse(links.out)) n += ours.count(l.value("prog_id", 0ull));
+  return n;
+}
+
+TEST_CASE("run: SIGTERM exits 0 and leaves no BPF link behind") {
+  sanwatch::test::require_privileged("run shutdown test");
+  FaultDisk disk;
+  const int before = our_links();
+  {
+    AgentProcess agent(config_for(disk));
+    CHECK(our_links() == before + 4);
+    CHECK(agent.stop() == 0);
+  }
+  CHECK(our_links() == before);
+}
+
+TEST_CASE("run: a bad config file is rejected with file:line:column and exit 2") {
+  char path[] = "/tmp/sanwatch-bad-XXXXXX";
+  int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  const std::string text = "[canary]\nperiod = \"1ms\"\n";
+  REQUIRE(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+  close(fd);
+  for (const char* cmd : {"run", "check-config"}) {
+    std::vector<std::string> argv = {SANWATCH_BIN, cmd};
+    if (std::string(cmd) == "run") argv.push_back("--config");
+    argv.push_back(path);
+    auto r = sanwatch::test::run_command(argv, 10s);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(std::string(path) + ":2:10: canary.period") != std::string::npos);
+  }
+  unlink(path);
+}

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# build-initramfs.sh --kernel-dir DIR --out FILE --scenario SCRIPT
+#                    [--bin PATH]... [--guest-timeout SECONDS]
+#
+# Builds the lab's gzip'ed newc cpio:
+#   /init                   guest-init.sh (mounts, modules, deadline, result line)
+#   /scenario.sh            SCRIPT
+#   /lab/guest-lib.sh       helpers the scenarios source
+#   /lab/config             deadline, kernel release, modules to load at boot
+#   /bin/busybox + applets  static: the whole userland
+#   /sbin/dmsetup           host binary + its shared libraries (ldd)
+#   /usr/local/bin/*        every --bin PATH + its shared libraries (ldd)
+#   /lib/modules/<release>  the block/dm/scsi modules and all their
+#                           dependencies, re-depmod'ed so modprobe works
+# DIR is the second line printed by fetch-kernel.sh (lib/modules/<release>
+# inside, already depmod'ed).
+set -euo pipefail
+
+readonly LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# Modules the lab may need. Loaded at boot: everything but scsi_debug (the
+# scenario picks its parameters) and the SCSI device handlers (scsi_dh_alua
+# attaches to scsi_debug's ALUA-capable LUNs and changes what I/O does; a
+# scenario that wants it runs `modprobe scsi_dh_alua` before scsi_debug).
+readonly REQUIRED_MODULES=(scsi_debug sd_mod dm_mod dm_multipath dm_round_robin dm_delay)
+readonly OPTIONAL_MODULES=(dm_queue_length dm_service_time scsi_dh_alua scsi_dh_rdac scsi_dh_emc)
+readonly NOT_AT_BOOT='^(scsi_debug|scsi_dh_.*)$'
+
+log() { echo "build-initramfs: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+usage() {
+  die "usage: $0 --kernel-dir DIR --out FILE --scenario SCRIPT [--bin PATH]... [--guest-timeout SECONDS]"
+}
+
+# ---- module dependency resolver -------------------------------------------
+
+# modules.dep lines are "path/name.ko: dep.ko dep.ko ...". Module names are
+# compared with '-' folded to '_', as the kernel and modprobe do.
+declare -A MOD_PATH=() MOD_DEPS=() MOD_SEEN=()
+MOD_ORDER=()
+
+# One awk pass (not a subshell per line: modules.dep has ~4000 lines) turns
+# each line into "name path dep_name...".
+read_modules_dep() {
+  local depfile=$1 name path deps
+  while read -r name path deps; do
+    MOD_PATH[$name]=$path
+    MOD_DEPS[$name]=$deps
+  done < <(awk -F': *' '
+    function modname(p) { sub(/.*\//, "", p); sub(/\.ko.*/, "", p); gsub(/-/, "_", p); return p }
+    {
+      n = split($2, deps, " "); line = modname($1) " " $1
+      for (i = 1; i <= n; i++) line = line " " modname(deps[i])
+      print line
+    }' "$depfile")
+}
+
+# Depth-first, dependencies before the module: MOD_ORDER ends up in a valid
+# load order (insmod in this order never hits an unknown symbol).
+resolve_module() {
+  local name=$1 dep
+  [[ -n ${MOD_SEEN[$name]:-} ]] && return 0
+  MOD_SEEN[$name]=1
+  [[ -n ${MOD_PATH[$name]:-} ]] || die "module $name not in modules.dep"
+  for dep in ${MOD_DEPS[$name]}; do resolve_module "$dep"; done
+  MOD_ORDER+=("$name")
+}
+
+resolve_wanted_modules() {
+  local m
+  for m in "${REQUIRED_MODULES[@]}"; do resolve_module "$m"; done
+  for m in "${OPTIONAL_MODULES[@]}"; do
+    if [[ -n ${MOD_PATH[$m]:-} ]]; then resolve_module "$m"; else log "optional module $m absent, skipped"; fi
+  done
+}
+
+stage_modules() {
+  local kdir=$1 release=$2 root=$3 src dst m
+  src=$kdir/lib/modules/$release
+  dst=$root/lib/modules/$release
+  mkdir -p "$dst"
+  for m in "${MOD_ORDER[@]}"; do
+    mkdir -p "$dst/$(dirname "${MOD_PATH[$m]}")"
+    cp "$src/${MOD_PATH[$m]}" "$dst/${MOD_PATH[$m]}"
+  done
+  # modprobe needs modules.dep for the subset; builtin/order keep depmod quiet.
+  cp "$src"/modules.builtin* "$src"/modules.order "$dst/" 2>/dev/null || true
+  depmod -b "$root" "$release"
+}
+
+boot_modules() {
+  local m out=()
+  for m in "${MOD_ORDER[@]}"; do
+    [[ $m =~ $NOT_AT_BOOT ]] || out+=("$m")
+  done
+  echo "${out[*]}"
+}
+
+# ---- binaries and their shared libraries ----------------------------------
+
+# Copies one ELF file, keeping the path the dynamic loader will look for.
+# Symlinks (libfoo.so.1 -> libfoo.so.1.2.3) are dereferenced: the loader
+# asks for the soname, so that is the only name the guest needs.
+copy_file() {
+  local src=$1 root=$2 dst=${3:-$1}
+  mkdir -p "$root/$(dirname "$dst")"
+  cp -L "$src" "$root/$dst"
+}
+
+copy_libs() {
+  local bin=$1 root=$2 lib
+  # ldd lines: "libx.so.1 => /lib/.../libx.so.1 (0x...)" and, for the
+  # loader, "/lib64/ld-linux-x86-64.so.2 (0x...)". vdso has no file.
+  while read -r lib; do
+    [[ -e $root/$lib ]] || copy_file "$lib" "$root"
+  done < <(ldd "$bin" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+}
+
+# Debug info is useless in the guest and makes a 10 MB sanwatch; stripping a
+# copy keeps the cpio small and fast to compress.
+copy_binary() {
+  local bin=$1 root=$2 dest_dir=$3 dst
+  [[ -x $bin ]] || die "not an executable: $bin"
+  dst=$root/$dest_dir/$(basename "$bin")
+  mkdir -p "$root/$dest_dir"
+  if command -v strip >/dev/null; then
+    strip --strip-debug -o "$dst" "$bin" 2>/dev/null || cp -L "$bin" "$dst"
+  else
+    cp -L "$bin" "$dst"
+  fi
+  chmod 0755 "$dst"
+  copy_libs "$bin" "$root"
+}
+
+stage_busybox() {
+  local root=$1 applet
+  # busybox-static installs /bin/busybox; copy_libs also covers a dynamic one.
+  [[ -x /bin/busybox ]] || die "/bin/busybox missing (run install-lab-deps.sh)"
+  mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/usr/sbin"
+  cp -L /bin/busybox "$root/bin/busybox"
+  copy_libs /bin/busybox "$root"
+  # --list-full gives each applet's canonical path (bin/sh, sbin/modprobe...).
+  while read -r applet; do
+    [[ -e $root/$applet ]] || ln -s /bin/busybox "$root/$applet"
+  done < <("$root/bin/busybox" --list-full)
+}
+
+# ---- the rest ---------------------------------------------------------------
+
+write_config() {
+  local root=$1 timeout=$2 release=$3 boot=$4
+  mkdir -p "$root/lab"
+  cat >"$root/lab/config" <<CONFIG
+LAB_TIMEOUT=$timeout
+LAB_KVER=$release
+LAB_BOOT_MODULES="$boot"
+CONFIG
+}
+
+stage_skeleton() {
+  local root=$1
+  mkdir -p "$root"/{proc,sys,dev,tmp,run,root,etc,mnt,lab} "$root/usr/local/bin"
+  # Harmless when not root (the init reopens stdio on devtmpfs' console).
+  mknod -m 600 "$root/dev/console" c 5 1 2>/dev/null || true
+  echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
+  echo "root:x:0:" >"$root/etc/group"
+}
+
+pack() {
+  local root=$1 out=$2
+  # -R 0:0: files owned by root in the guest whoever built the image.
+  # gzip -1: the kernel decompresses it either way; -9 only costs time.
+  (cd "$root" && find . -print0 | LC_ALL=C sort -z |
+     cpio --null -o -H newc -R 0:0 --quiet) | gzip -1 >"$out.tmp"
+  mv "$out.tmp" "$out"
+}
+
+main() {
+  local kdir="" out="" scenario="" timeout=90 bins=()
+  while (($#)); do
+    case $1 in
+      --kernel-dir) kdir=${2:?}; shift 2 ;;
+      --out) out=${2:?}; shift 2 ;;
+      --scenario) scenario=${2:?}; shift 2 ;;
+      --bin) bins+=("${2:?}"); shift 2 ;;
+      --guest-timeout) timeout=${2:?}; shift 2 ;;
+      *) usage ;;
+    esac
+  done
+  [[ -n $kdir && -n $out && -n $scenario ]] || usage
+  [[ -f $scenario ]] || die "no scenario $scenario"
+
+  local release bin
+  release=$(ls "$kdir/lib/modules" 2>/dev/null | head -n1)
+  [[ -f $kdir/lib/modules/$release/modules.dep ]] || die "$kdir: no depmod'ed module tree (run fetch-kernel.sh)"
+
+  # Global (not local): the EXIT trap runs after main has returned.
+  STAGING=$(mktemp -d)
+  trap 'rm -rf "$STAGING"' EXIT
+  local root=$STAGING
+
+  stage_skeleton "$root"
+  stage_busybox "$root"
+  read_modules_dep "$kdir/lib/modules/$release/modules.dep"
+  resolve_wanted_modules
+  stage_modules "$kdir" "$release" "$root"
+  copy_binary "$(command -v dmsetup || echo /sbin/dmsetup)" "$root" sbin
+  for bin in "${bins[@]}"; do copy_binary "$bin" "$root" usr/local/bin; done
+
+  install -m 0755 "$LAB_DIR/guest-init.sh" "$root/init"
+  install -m 0644 "$LAB_DIR/guest-lib.sh" "$root/lab/guest-lib.sh"
+  install -m 0755 "$scenario" "$root/scenario.sh"
+  write_config "$root" "$timeout" "$release" "$(boot_modules)"
+
+  pack "$root" "$out"
+  log "$out: $(du -h "$out" | cut -f1), modules: ${MOD_ORDER[*]}"
+}
+
+main "$@"

@@ -1,0 +1,99 @@
+#include "agent_process.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+namespace sanwatch::test {
+
+using Stream = ChildProcess::Stream;
+
+std::uint64_t mono_now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
+
+AgentProcess::AgentProcess(const std::string& toml, std::vector<std::string> extra) {
+  char tmpl[] = "/tmp/sanwatch-agent-XXXXXX";
+  if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+  dir_ = tmpl;
+  config_path_ = dir_ + "/sanwatch.toml";
+  rewrite_config(toml);
+  std::vector<std::string> argv = {SANWATCH_BIN, "run", "--config", config_path_};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  proc_ = std::make_unique<ChildProcess>(argv);
+  if (!wait_log("ready", std::chrono::seconds(20)))
+    throw std::runtime_error("agent did not become ready: " + proc_->captured(Stream::kStderr));
+}
+
+AgentProcess::~AgentProcess() {
+  if (proc_ && proc_->running()) stop(std::chrono::seconds(5));
+  proc_.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+void AgentProcess::rewrite_config(const std::string& toml) { std::ofstream(config_path_) << toml; }
+
+std::optional<nlohmann::json> AgentProcess::next(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    auto line = proc_->read_line(Stream::kStderr, left);
+    if (!line) return std::nullopt;
+    auto j = nlohmann::json::parse(*line, nullptr, false);
+    if (j.is_discarded()) continue;  // not ours (e.g. a libbpf line)
+    events_.push_back(j);
+    return j;
+  }
+}
+
+std::optional<nlohmann::json> AgentProcess::wait_state(const std::string& target,
+                                                       const std::string& to,
+                                                       std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto j = next(std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now()));
+    if (!j) return std::nullopt;
+    if ((*j)["event"] == "state" && (target.empty() || (*j)["target"] == target) &&
+        (*j)["to"] == to)
+      return j;
+  }
+  return std::nullopt;
+}
+
+std::optional<nlohmann::json> AgentProcess::wait_log(const std::string& needle,
+                                                     std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto j = next(std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now()));
+    if (!j) return std::nullopt;
+    if (j->contains("msg") && (*j)["msg"].get<std::string>().find(needle) != std::string::npos)
+      return j;
+  }
+  return std::nullopt;
+}
+
+std::vector<nlohmann::json> AgentProcess::states(const std::string& target) const {
+  std::vector<nlohmann::json> out;
+  for (const auto& j : events_)
+    if (j["event"] == "state" && j["target"] == target) out.push_back(j);
+  return out;
+}
+
+std::optional<int> AgentProcess::stop(std::chrono::milliseconds timeout) {
+  proc_->send_signal(SIGTERM);
+  return proc_->wait(timeout);
+}
+
+}  // namespace sanwatch::test

@@ -1,0 +1,53 @@
+// Runs `sanwatch run` with a config written to a temp file and reads its
+// JSON event lines from stderr.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "process.h"
+
+namespace sanwatch::test {
+
+class AgentProcess {
+ public:
+  // Starts the agent and waits (bounded) for its "ready" line; throws on
+  // failure with the agent's stderr in the message.
+  explicit AgentProcess(const std::string& config_toml, std::vector<std::string> extra_args = {});
+  ~AgentProcess();
+
+  // Next state event for `target` entering `to` (any target if empty),
+  // skipping others; nullopt on timeout.
+  std::optional<nlohmann::json> wait_state(const std::string& target, const std::string& to,
+                                           std::chrono::milliseconds timeout);
+  // Next event line whose "msg" contains needle.
+  std::optional<nlohmann::json> wait_log(const std::string& needle,
+                                         std::chrono::milliseconds timeout);
+  // Every JSON line read so far.
+  const std::vector<nlohmann::json>& events() const { return events_; }
+  std::vector<nlohmann::json> states(const std::string& target) const;
+
+  void rewrite_config(const std::string& toml);
+  const std::string& config_path() const { return config_path_; }
+  ChildProcess& process() { return *proc_; }
+  pid_t pid() const { return proc_->pid(); }
+  // SIGTERM and wait; returns the exit code.
+  std::optional<int> stop(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+ private:
+  std::optional<nlohmann::json> next(std::chrono::milliseconds timeout);
+
+  std::string dir_;
+  std::string config_path_;
+  std::unique_ptr<ChildProcess> proc_;
+  std::vector<nlohmann::json> events_;
+};
+
+// CLOCK_MONOTONIC now, in ns: the clock of the agent's mono_ns field.
+std::uint64_t mono_now_ns();
+
+}  // namespace sanwatch::test
