@@ -177,7 +177,7 @@ TEST_CASE("faultdisk: injected delays slow reads and writes by that much", "[fau
   CHECK(w.ms >= 20);
   CHECK(w.ms < 50);
   const IoResult r = dev.read(b, 0);
-  CHECK(r.ms < 10);  // the read delay is off again
+  CHECK(r.ms < 40);  // the 50 ms read delay is off again (loose: this VM is noisy)
 }
 
 TEST_CASE("faultdisk: stall holds I/O until release", "[faultdisk]") {

@@ -48,7 +48,58 @@ struct BackgroundRead {
   }
 };
 
+// A blk-throttle read IOPS limit on one device for the processes moved into
+// it: cgroup v1 blkio where that is mounted, else cgroup v2 io.max.
+class ThrottleCgroup {
+ public:
+  ThrottleCgroup(const std::string& majmin, int read_iops) {
+    const bool v1 = std::filesystem::exists("/sys/fs/cgroup/blkio/cgroup.procs");
+    const std::string base = v1 ? "/sys/fs/cgroup/blkio" : "/sys/fs/cgroup";
+    dir_ = base + "/sanwatch-test-" + std::to_string(getpid());
+    std::filesystem::create_directory(dir_);
+    if (v1) {
+      write("blkio.throttle.read_iops_device", majmin + " " + std::to_string(read_iops));
+    } else {
+      std::ofstream(base + "/cgroup.subtree_control") << "+io";
+      write("io.max", majmin + " riops=" + std::to_string(read_iops));
+    }
+    parent_ = base;
+  }
+  ~ThrottleCgroup() {
+    // Move everything back out, then remove the group.
+    std::ifstream procs(dir_ + "/cgroup.procs");
+    for (std::string pid; std::getline(procs, pid);) std::ofstream(parent_ + "/cgroup.procs") << pid;
+    rmdir(dir_.c_str());
+  }
+  void add(pid_t pid) { write("cgroup.procs", std::to_string(pid)); }
+
+ private:
+  void write(const std::string& file, const std::string& value) {
+    std::ofstream f(dir_ + "/" + file);
+    f << value << std::flush;
+    if (!f) throw std::runtime_error("cannot write " + value + " to " + dir_ + "/" + file);
+  }
+  std::string dir_, parent_;
+};
+
 }  // namespace
+
+TEST_CASE("run: blk-throttle on the canary's cgroup is slow for the canary, healthy for tracepoints") {
+  sanwatch::test::require_privileged("run blk-throttle canary test");
+  FaultDisk disk;
+  AgentProcess agent(
+      config_for(disk, "", "targets = \"all\"\nperiod = \"100ms\"\ndeadline = \"50ms\""));
+  ThrottleCgroup cg(disk.major_minor(), 4);  // ~250 ms per read
+  cg.add(agent.pid());
+  auto ev = agent.wait_state(disk.loop_name(), "slow", 10s);
+  REQUIRE(ev);
+  INFO(ev->dump());
+  CHECK((*ev)["reason"].get<std::string>().find("canary read") != std::string::npos);
+  CHECK((*ev)["canary_latency_s"].get<double>() + (*ev)["canary_overdue_s"].get<double>() > 0.05);
+  // The block layer saw nothing slow: the delay is before the request exists.
+  CHECK((*ev)["slow_ios"] == 0);
+  CHECK(agent.stop() == 0);
+}
 
 TEST_CASE("run: injected 50 ms latency makes the device slow, then ok after the quiet period") {
   sanwatch::test::require_privileged("run slow test");
