@@ -226,6 +226,31 @@ void read_override(const toml::table& t, const Config& c, Override& o, Errors& e
                          format_duration(stall), format_duration(slow), format_duration(deadline)));
 }
 
+void read_alerts(const toml::table& t, AlertSettings& a, Errors& errs) {
+  TableReader r(t, "alerts", errs);
+  r.strings("alertmanager_urls", a.alertmanager_urls);
+  for (const auto& u : a.alertmanager_urls)
+    if (u.rfind("http://", 0) != 0 && u.rfind("https://", 0) != 0)
+      errs.add(r.node("alertmanager_urls")->source(),
+               "alerts.alertmanager_urls: '" + u + "' must start with http:// or https://");
+  r.duration("resend", a.resend, 1s, 1h);
+  r.duration("timeout", a.timeout, 10ms, 1min);
+  r.integer("queue", a.queue, 1, 1'000'000);
+  r.string("instance", a.instance);
+  r.strings("exec", a.exec_command);
+  r.duration("exec_timeout", a.exec_timeout, 10ms, 1h);
+  r.integer("exec_max_concurrent", a.exec_max_concurrent, 1, 256);
+  if (const auto* l = r.table("labels")) {
+    for (auto&& [k, v] : *l) {
+      auto s = v.value_exact<std::string>();
+      if (!s)
+        errs.add(v.source(), fmt::format("alerts.labels.{} must be a string", k.str()));
+      else
+        a.labels.emplace_back(std::string(k.str()), *s);
+    }
+  }
+}
+
 bool valid_listen(const std::string& s) {
   const auto colon = s.rfind(':');
   if (colon == std::string::npos || colon == 0) return false;
@@ -255,7 +280,7 @@ void check_consistency(const toml::table& root, const Config& c, Errors& errs) {
     errs.add(at({"canary.deadline", "thresholds.stall"}),
              fmt::format("canary.deadline ({}) must be shorter than thresholds.stall ({})",
                          format_duration(c.canary.deadline), format_duration(c.thresholds.stall)));
-  if (!valid_listen(c.metrics_listen))
+  if (!valid_listen(c.metrics.listen))
     errs.add(at({"metrics.listen"}), "metrics.listen must be HOST:PORT, e.g. \"0.0.0.0:9847\"");
 }
 
@@ -278,8 +303,12 @@ void read_root(const toml::table& root, Config& c, Errors& errs) {
   }
   if (const auto* t = r.table("metrics")) {
     TableReader m(*t, "metrics", errs);
-    m.string("listen", c.metrics_listen);
+    m.string("listen", c.metrics.listen);
+    m.boolean("path_histograms", c.metrics.path_histograms);
+    m.boolean("device_histograms", c.metrics.device_histograms);
+    m.duration("refresh", c.metrics.refresh, 100ms, 1min);
   }
+  if (const auto* t = r.table("alerts")) read_alerts(*t, c.alerts, errs);
   if (const toml::node* n = r.node("override")) {
     const toml::array* arr = n->as_array();
     if (!arr || !arr->is_array_of_tables()) {
@@ -385,14 +414,14 @@ Result<Config> load_config(const std::string& path) {
 std::string_view embedded_default_config() { return kEmbeddedDefaultConfig; }
 
 std::string render_config(const Config& c) {
-  auto q = [](const std::string& s) { return toml::value<std::string>(s); };
+  auto q = [](const std::string& s) {  // a TOML string literal, escaped
+    std::ostringstream os;
+    os << toml::value<std::string>(s);
+    return os.str();
+  };
   auto list = [&](const std::vector<std::string>& v) {
     std::string out = "[";
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      std::ostringstream os;
-      os << q(v[i]);
-      out += (i ? ", " : "") + os.str();
-    }
+    for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + q(v[i]);
     return out + "]";
   };
   auto d = [](Duration x) { return "\"" + format_duration(x) + "\""; };
@@ -414,7 +443,20 @@ std::string render_config(const Config& c) {
       "region_offset = {}\nregion_length = {}\n\n",
       c.canary.enabled, targets, d(c.canary.period), d(c.canary.deadline), c.canary.size,
       c.canary.region_offset, c.canary.region_length);
-  out += fmt::format("[metrics]\nlisten = \"{}\"\n", c.metrics_listen);
+  out += fmt::format(
+      "[metrics]\nlisten = \"{}\"\npath_histograms = {}\ndevice_histograms = {}\nrefresh = {}\n\n",
+      c.metrics.listen, c.metrics.path_histograms, c.metrics.device_histograms,
+      d(c.metrics.refresh));
+  const auto& a = c.alerts;
+  out += fmt::format(
+      "[alerts]\nalertmanager_urls = {}\nresend = {}\ntimeout = {}\nqueue = {}\ninstance = {}\n"
+      "exec = {}\nexec_timeout = {}\nexec_max_concurrent = {}\n",
+      list(a.alertmanager_urls), d(a.resend), d(a.timeout), a.queue, q(a.instance),
+      list(a.exec_command), d(a.exec_timeout), a.exec_max_concurrent);
+  if (!a.labels.empty()) {
+    out += "[alerts.labels]\n";
+    for (const auto& [k, v] : a.labels) out += fmt::format("{} = {}\n", k, q(v));
+  }
   for (const auto& o : c.overrides) {
     out += fmt::format("\n[[override]]  # {}\nmatch = {}\n", o.where, list(o.match));
     auto opt_d = [&](const char* k, const std::optional<Duration>& v) {

@@ -57,6 +57,27 @@ struct Override {
 
 enum class CanaryTargets { kMultipath, kAll, kNone };
 
+// [alerts]: where state changes are pushed.
+struct AlertSettings {
+  std::vector<std::string> alertmanager_urls;  // base URLs; every one gets every alert
+  Duration resend = 1min;      // re-send firing alerts (well inside resolve_timeout, 5m)
+  Duration timeout = 2s;       // per HTTP request
+  std::uint32_t queue = 1000;  // alerts kept while Alertmanager is unreachable
+  std::string instance;        // label; empty = the host name
+  std::vector<std::pair<std::string, std::string>> labels;  // extra static labels
+  std::vector<std::string> exec_command;                    // run per event, event JSON on stdin
+  Duration exec_timeout = 10s;
+  std::uint32_t exec_max_concurrent = 4;
+};
+
+// [metrics]: the Prometheus endpoint.
+struct MetricsSettings {
+  std::string listen = "0.0.0.0:9847";
+  bool path_histograms = false;   // latency histograms for multipath paths too
+  bool device_histograms = true;  // issue->completion histograms besides total latency
+  Duration refresh = 1s;          // how often counters are copied for scrapes
+};
+
 struct Config {
   std::string source = "<embedded default>";
   std::string log_level = "info";    // debug, info, warn, error
@@ -66,7 +87,8 @@ struct Config {
   CanarySettings canary;
   CanaryTargets canary_targets = CanaryTargets::kMultipath;
   std::vector<Override> overrides;
-  std::string metrics_listen = "0.0.0.0:9847";
+  MetricsSettings metrics;
+  AlertSettings alerts;
   Duration rescan = 5s;  // sysfs rescan for new and removed devices
 
   // Do the patterns name this device (whatever its current size)?

@@ -34,7 +34,7 @@ TEST_CASE("the embedded default parses and equals the built-in defaults") {
   CHECK(r->thresholds.recovery == built_in.thresholds.recovery);
   CHECK(r->canary.period == built_in.canary.period);
   CHECK(r->canary.deadline == built_in.canary.deadline);
-  CHECK(r->metrics_listen == built_in.metrics_listen);
+  CHECK(r->metrics.listen == built_in.metrics.listen);
   CHECK(r->canary_targets == CanaryTargets::kMultipath);
 }
 
@@ -165,4 +165,24 @@ TEST_CASE("rendered effective config parses back to the same settings") {
   CHECK(again->thresholds.stall == 3s);
   REQUIRE(again->overrides.size() == 1);
   CHECK(again->overrides[0].slow_io == 20ms);
+}
+
+TEST_CASE("alert settings parse, validate URLs and render back") {
+  auto c = parse_config(
+      "[alerts]\nalertmanager_urls = [\"http://127.0.0.1:9093\", \"http://127.0.0.1:9094\"]\n"
+      "resend = \"30s\"\nexec = [\"/bin/cat\"]\n[alerts.labels]\nenv = \"prod\"\n",
+      "t");
+  REQUIRE(c.ok());
+  CHECK(c->alerts.alertmanager_urls.size() == 2);
+  CHECK(c->alerts.resend == 30s);
+  CHECK(c->alerts.exec_command == std::vector<std::string>{"/bin/cat"});
+  REQUIRE(c->alerts.labels.size() == 1);
+  CHECK(c->alerts.labels[0] == std::pair<std::string, std::string>{"env", "prod"});
+  auto again = parse_config(render_config(*c), "r");
+  REQUIRE(again.ok());
+  CHECK(again->alerts.alertmanager_urls == c->alerts.alertmanager_urls);
+  CHECK(again->alerts.labels == c->alerts.labels);
+  CHECK(error_of("[alerts]\nalertmanager_urls = [\"am:9093\"]\n") ==
+        "t.toml:2:21: alerts.alertmanager_urls: 'am:9093' must start with http:// or https://");
+  CHECK(error_of("[alerts.labels]\nenv = 1\n") == "t.toml:2:7: alerts.labels.env must be a string");
 }
