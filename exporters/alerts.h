@@ -1,0 +1,42 @@
+// Alert sinks fed by the agent's state-change events: Alertmanager (API v2)
+// and an exec hook. Delivery happens on worker threads; on_event() never
+// blocks the event loop.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "event_log.h"
+
+namespace sanwatch {
+
+struct SinkStats {
+  std::string sink;  // "alertmanager:<url>" or "exec"
+  std::uint64_t delivered = 0;
+  std::uint64_t failed = 0;   // attempts that failed (each retry counts)
+  std::uint64_t dropped = 0;  // alerts lost because the queue overflowed
+  std::uint64_t queued = 0;   // waiting now
+};
+
+class AlertDispatcher {
+ public:
+  virtual ~AlertDispatcher() = default;
+  // A state event as EventLog::state() produced it. Thread: event loop.
+  virtual void on_event(const nlohmann::ordered_json& event) = 0;
+  // New [alerts] settings after a reload. Thread: event loop.
+  virtual void reconfigure(const AlertSettings& settings) = 0;
+  // Thread-safe; for /metrics.
+  virtual std::vector<SinkStats> stats() const = 0;
+};
+
+// Sinks per the settings (none configured is valid: events are ignored).
+// Diagnostics (an unreachable Alertmanager, a hook killed at its timeout)
+// go to `log`.
+std::unique_ptr<AlertDispatcher> make_alert_dispatcher(const AlertSettings& settings,
+                                                       EventLog& log);
+
+}  // namespace sanwatch
