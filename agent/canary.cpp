@@ -251,4 +251,9 @@ bool CanaryProber::outstanding(int id) const {
          slots_[id]->reading;
 }
 
+std::optional<std::uint64_t> CanaryProber::outstanding_since(int id) const {
+  if (!outstanding(id)) return std::nullopt;
+  return slots_[id]->read_start;
+}
+
 }  // namespace sanwatch

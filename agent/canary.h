@@ -27,7 +27,8 @@ struct CanaryStats {
   std::uint64_t reads = 0;
   std::uint64_t errors = 0;
   std::uint64_t timeouts = 0;  // reads that passed their deadline (counted once each)
-  LatencyHistogram latency;
+  LatencyHistogram latency;    // successful reads
+  std::uint64_t latency_ns_sum = 0;
 };
 
 struct CanaryTarget {
@@ -62,6 +63,8 @@ class CanaryProber {
 
   const CanaryStats* stats(int id) const;
   bool outstanding(int id) const;
+  // Submit time of the outstanding read, if any.
+  std::optional<std::uint64_t> outstanding_since(int id) const;
 
  private:
   struct Slot;

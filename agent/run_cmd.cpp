@@ -8,6 +8,8 @@
 #include "clock.h"
 #include "event_log.h"
 #include "event_loop.h"
+#include "metrics.h"
+#include "snapshot.h"
 #include "watchdog.h"
 
 namespace sanwatch {
@@ -41,6 +43,14 @@ void reload(const RunOptions& o, Watchdog& w, EventLog& log) {
   log.info("configuration reloaded", {{"config", w.config().source}});
 }
 
+// Copies counters for scrapes every metrics.refresh; states go through at
+// once via the event subscription.
+void publish_metrics(Watchdog& w, MetricsExporter& m, EventLoop& loop) {
+  m.publish(take_snapshot(w, nullptr));
+  const auto every = static_cast<std::uint64_t>(w.config().metrics.refresh.count());
+  loop.at(monotonic_ns() + every, [&w, &m, &loop] { publish_metrics(w, m, loop); });
+}
+
 void on_signal(int fd, const RunOptions& o, Watchdog& w, EventLog& log, EventLoop& loop) {
   signalfd_siginfo si{};
   while (read(fd, &si, sizeof(si)) == sizeof(si)) {
@@ -69,11 +79,20 @@ int run_agent(const RunOptions& o) {
     log.error(!sig ? sig.error().message() : loop.error().message());
     return 1;
   }
+  auto metrics = MetricsExporter::start(cfg->metrics.listen);
+  if (!metrics) {
+    log.error(metrics.error().message());
+    return 1;
+  }
+  log.subscribe([m = metrics->get()](const nlohmann::ordered_json& ev) {
+    m->set_state(ev["target"].get<std::string>(), ev["to"].get<std::string>());
+  });
   Watchdog w(std::move(cfg).value(), log, **loop, o.root);
   if (auto st = w.start(o.verbose); !st) {
     log.error("cannot start: " + st.error().message());
     return 1;
   }
+  publish_metrics(w, **metrics, **loop);
   const int sfd = sig->get();
   if (auto st =
           (*loop)->add_fd(sfd, EPOLLIN, [&](std::uint32_t) { on_signal(sfd, o, w, log, **loop); });
@@ -83,10 +102,13 @@ int run_agent(const RunOptions& o) {
   }
   unsigned canaries = 0;
   for (const auto& [n, t] : w.targets()) canaries += t.canary >= 0;
+  const std::string host =
+      w.config().metrics.listen.substr(0, w.config().metrics.listen.rfind(':'));
   log.info("ready", {{"config", w.config().source},
                      {"devices", w.targets().size()},
                      {"canaries", canaries},
-                     {"attach", w.engine().attach_mode()}});
+                     {"attach", w.engine().attach_mode()},
+                     {"metrics", fmt::format("{}:{}", host, (*metrics)->port())}});
   if (auto st = (*loop)->run(); !st) {
     log.error(st.error().message());
     return 1;

@@ -1,0 +1,243 @@
+#include "metrics.h"
+
+#include <fmt/format.h>
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+#include <prometheus/metric_family.h>
+
+#include <chrono>
+#include <limits>
+#include <map>
+
+#include "clock.h"
+
+namespace sanwatch {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+const std::vector<double>& latency_bucket_bounds() {
+  // 100 us .. 60 s: array cache hits, spinning media, SLO lines (10/100 ms),
+  // multipathd's checker (5-20 s) and the SCSI timeout (30 s).
+  static const std::vector<double> b = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                        0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                        1,      2.5,     5,      10,    30,     60};
+  return b;
+}
+
+namespace {
+
+using Labels = std::vector<ClientMetric::Label>;
+
+// Families by name, kept in first-use order for a stable exposition.
+class Families {
+ public:
+  MetricFamily& get(const std::string& name, const std::string& help, MetricType type) {
+    auto it = index_.find(name);
+    if (it != index_.end()) return out_[it->second];
+    index_[name] = out_.size();
+    out_.push_back(MetricFamily{name, help, type, {}});
+    return out_.back();
+  }
+  void gauge(const std::string& name, const std::string& help, Labels l, double v) {
+    ClientMetric m;
+    m.label = std::move(l);
+    m.gauge.value = v;
+    get(name, help, MetricType::Gauge).metric.push_back(std::move(m));
+  }
+  void counter(const std::string& name, const std::string& help, Labels l, double v) {
+    ClientMetric m;
+    m.label = std::move(l);
+    m.counter.value = v;
+    get(name, help, MetricType::Counter).metric.push_back(std::move(m));
+  }
+  void histogram(const std::string& name, const std::string& help, Labels l,
+                 const LatencyHistogram& h, double sum_s);
+  std::vector<MetricFamily> take() { return std::move(out_); }
+
+ private:
+  std::map<std::string, std::size_t> index_;
+  std::vector<MetricFamily> out_;
+};
+
+// Fine log-linear buckets folded into the classic bounds: each fine bucket
+// goes where its midpoint falls (error at most half a fine bucket, ~6 %).
+void Families::histogram(const std::string& name, const std::string& help, Labels l,
+                         const LatencyHistogram& h, double sum_s) {
+  const auto& bounds = latency_bucket_bounds();
+  std::vector<std::uint64_t> per(bounds.size() + 1, 0);
+  for (std::uint32_t i = 0; i < kNrBuckets; ++i) {
+    if (!h[i]) continue;
+    const double mid =
+        (LatencyHistogram::lower_ns(i) + static_cast<double>(LatencyHistogram::upper_ns(i))) / 2e9;
+    std::size_t j = 0;
+    while (j < bounds.size() && mid > bounds[j]) ++j;
+    per[j] += h[i];
+  }
+  ClientMetric m;
+  m.label = std::move(l);
+  std::uint64_t cum = 0;
+  for (std::size_t j = 0; j <= bounds.size(); ++j) {
+    cum += per[j];
+    const double ub = j < bounds.size() ? bounds[j] : std::numeric_limits<double>::infinity();
+    m.histogram.bucket.push_back({cum, ub});
+  }
+  m.histogram.sample_count = cum;
+  m.histogram.sample_sum = sum_s;
+  get(name, help, MetricType::Histogram).metric.push_back(std::move(m));
+}
+
+void io_metrics(Families& f, const TargetMetrics& t, bool device_hist, std::uint64_t now) {
+  const Labels dev = {{"device", t.name}};
+  for (int i = 0; i < kNrOps; ++i) {
+    const OpStats& s = t.io->ops[i];
+    if (!s.count && !s.requeues) continue;  // no series for operations never seen
+    const Labels l = {{"device", t.name}, {"op", std::string(op_name(static_cast<Op>(i)))}};
+    f.counter("sanwatch_io_completed_total", "Completed block I/O requests.", l, s.count);
+    f.counter("sanwatch_io_bytes_total", "Bytes of completed block I/O.", l, s.bytes);
+    for (int st = 0; st < kNrStatus; ++st)
+      if (s.errors[st]) {
+        Labels e = l;
+        e.push_back({"status", status_name(st)});
+        f.counter("sanwatch_io_errors_total",
+                  "Block I/O completions with an error, by blk_status_t.", e, s.errors[st]);
+      }
+    if (!t.histograms) continue;
+    f.histogram("sanwatch_io_latency_seconds",
+                "Block I/O latency from request allocation to completion (includes requeues).", l,
+                s.total, s.total_ns_sum / 1e9);
+    if (device_hist)
+      f.histogram("sanwatch_io_device_latency_seconds",
+                  "Block I/O latency from issue to the device to completion.", l, s.device,
+                  s.device_ns_sum / 1e9);
+  }
+  std::uint64_t requeues = 0;
+  for (const auto& s : t.io->ops) requeues += s.requeues;
+  f.counter("sanwatch_io_requeues_total", "Block requests requeued (e.g. by dm-multipath).", dev,
+            requeues);
+  const double age =
+      t.oldest_start_ns && now > *t.oldest_start_ns ? (now - *t.oldest_start_ns) / 1e9 : 0;
+  f.gauge("sanwatch_inflight_oldest_seconds",
+          "Age of the oldest block I/O still outstanding (0 when none).", dev, age);
+}
+
+void canary_metrics(Families& f, const TargetMetrics& t, std::uint64_t now) {
+  const Labels l = {{"target", t.name}};
+  const CanaryStats& c = *t.canary;
+  if (t.histograms)
+    f.histogram("sanwatch_canary_latency_seconds", "Latency of successful canary reads.", l,
+                c.latency, c.latency_ns_sum / 1e9);
+  f.counter("sanwatch_canary_reads_total", "Canary reads completed.", l, c.reads);
+  f.counter("sanwatch_canary_errors_total", "Canary reads that failed.", l, c.errors);
+  f.counter("sanwatch_canary_timeouts_total", "Canary reads that missed their deadline.", l,
+            c.timeouts);
+  double overdue = 0;
+  if (t.canary_since_ns && now > *t.canary_since_ns + t.canary_deadline_ns)
+    overdue = (now - *t.canary_since_ns) / 1e9;
+  f.gauge("sanwatch_canary_overdue_seconds",
+          "Age of a canary read outstanding past its deadline (0 when none).", l, overdue);
+}
+
+void target_metrics(Families& f, const TargetMetrics& t, bool device_hist, std::uint64_t now) {
+  Labels info = {{"device", t.name}, {"target_type", t.target_type}};
+  if (!t.dm_name.empty()) info.push_back({"dm_name", t.dm_name});
+  if (!t.wwid.empty()) info.push_back({"wwid", t.wwid});
+  f.gauge("sanwatch_device_info", "Identity of a watched device (1); join on device.", info, 1);
+  for (const auto& s : t.states)
+    f.gauge("sanwatch_state", "Health state of a target: 1 for the current state, 0 otherwise.",
+            {{"target", t.name}, {"target_type", t.target_type}, {"state", s}}, s == t.state);
+  if (t.io) io_metrics(f, t, device_hist, now);
+  if (t.canary) canary_metrics(f, t, now);
+}
+
+void self_metrics(Families& f, const MetricsSnapshot& s) {
+  f.counter("sanwatch_bpf_ringbuf_dropped_events_total",
+            "Slow/error events lost because the BPF ring buffer was full.", {},
+            s.engine.ringbuf_drops);
+  f.counter("sanwatch_bpf_untracked_requests_total",
+            "Requests whose tag fell outside the in-flight slot range (no age tracking).", {},
+            s.engine.untracked);
+  f.counter("sanwatch_bpf_duplicate_completions_total",
+            "Second completions of one request (dm-multipath), counted once.", {},
+            s.engine.duplicate_completions);
+  f.counter("sanwatch_uevents_dropped_total", "Kernel uevents dropped as malformed or hostile.", {},
+            s.uevents_dropped);
+  if (s.bpf_stats_enabled)
+    for (const auto& p : s.programs) {
+      f.counter("sanwatch_bpf_program_run_seconds_total",
+                "Time spent in sanwatch's BPF programs (kernel.bpf_stats_enabled=1).",
+                {{"program", p.name}}, p.run_time_ns / 1e9);
+      f.counter("sanwatch_bpf_program_runs_total",
+                "Runs of sanwatch's BPF programs (kernel.bpf_stats_enabled=1).",
+                {{"program", p.name}}, p.run_cnt);
+    }
+  for (const auto& k : s.sinks) {
+    const Labels l = {{"sink", k.sink}};
+    f.counter("sanwatch_alert_deliveries_total", "Alert batches delivered, per sink.", l,
+              k.delivered);
+    f.counter("sanwatch_alert_failures_total", "Failed alert delivery attempts, per sink.", l,
+              k.failed);
+    f.counter("sanwatch_alert_dropped_total", "Alerts dropped because a sink's queue was full.", l,
+              k.dropped);
+    f.gauge("sanwatch_alert_queue_length", "Alerts waiting for delivery, per sink.", l, k.queued);
+  }
+}
+
+}  // namespace
+
+class SnapshotCollector : public prometheus::Collectable {
+ public:
+  std::vector<MetricFamily> Collect() const override {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::lock_guard<std::mutex> lock(mu_);
+    Families f;
+    f.gauge("sanwatch_build_info", "sanwatch build and running kernel (1).",
+            {{"version", snap_.version}, {"kernel", snap_.kernel}}, 1);
+    const std::uint64_t now = monotonic_ns();
+    for (const auto& t : snap_.targets) target_metrics(f, t, snap_.device_histograms, now);
+    self_metrics(f, snap_);
+    f.gauge("sanwatch_scrape_duration_seconds", "How long the previous scrape took to render.", {},
+            last_scrape_s_);
+    last_scrape_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return f.take();
+  }
+  void publish(MetricsSnapshot s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    snap_ = std::move(s);
+  }
+  void set_state(const std::string& target, const std::string& state) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& t : snap_.targets)
+      if (t.name == target) t.state = state;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  MetricsSnapshot snap_;
+  mutable double last_scrape_s_ = 0;
+};
+
+Result<std::unique_ptr<MetricsExporter>> MetricsExporter::start(const std::string& listen) {
+  std::unique_ptr<MetricsExporter> e(new MetricsExporter());
+  try {
+    e->exposer_ = std::make_unique<prometheus::Exposer>(listen, 2);
+  } catch (const std::exception& ex) {
+    return Error{EADDRINUSE, fmt::format("cannot serve metrics on {}: {}", listen, ex.what())};
+  }
+  e->collector_ = std::make_shared<SnapshotCollector>();
+  e->exposer_->RegisterCollectable(e->collector_);
+  const auto ports = e->exposer_->GetListeningPorts();
+  e->port_ = ports.empty() ? 0 : ports.front();
+  return e;
+}
+
+MetricsExporter::~MetricsExporter() = default;
+
+void MetricsExporter::publish(MetricsSnapshot s) { collector_->publish(std::move(s)); }
+
+void MetricsExporter::set_state(const std::string& target, const std::string& state) {
+  collector_->set_state(target, state);
+}
+
+}  // namespace sanwatch

@@ -1,0 +1,43 @@
+// What /metrics shows, copied from the event-loop thread so scrapes (on the
+// HTTP server's threads) never touch the engine or the detectors.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "alerts.h"
+#include "bpf_engine.h"
+#include "canary.h"
+#include "detector.h"
+
+namespace sanwatch {
+
+struct TargetMetrics {
+  std::string name;         // kernel name: label `device` / `target`
+  std::string target_type;  // device, path, map
+  std::string dm_name, wwid;
+  bool present = true;
+  bool histograms = true;         // latency histograms exported for this target
+  std::optional<DeviceStats> io;  // when traced
+  std::optional<std::uint64_t> oldest_start_ns;
+  std::string state = "ok";
+  std::vector<std::string> states;  // every state this type can be in
+  std::optional<CanaryStats> canary;
+  std::optional<std::uint64_t> canary_since_ns;  // outstanding canary's submit time
+  std::uint64_t canary_deadline_ns = 0;
+};
+
+struct MetricsSnapshot {
+  std::string version, kernel;
+  bool device_histograms = true;
+  std::vector<TargetMetrics> targets;
+  EngineCounters engine;
+  std::vector<ProgramStats> programs;
+  bool bpf_stats_enabled = false;
+  std::vector<SinkStats> sinks;
+  std::uint64_t uevents_dropped = 0;
+};
+
+}  // namespace sanwatch
