@@ -186,21 +186,26 @@ void self_metrics(Families& f, const MetricsSnapshot& s) {
 
 }  // namespace
 
+std::vector<MetricFamily> render_families(const MetricsSnapshot& snap, std::uint64_t now,
+                                          double last_scrape_s) {
+  Families f;
+  f.gauge("sanwatch_build_info", "sanwatch build and running kernel (1).",
+          {{"version", snap.version}, {"kernel", snap.kernel}}, 1);
+  for (const auto& t : snap.targets) target_metrics(f, t, snap.device_histograms, now);
+  self_metrics(f, snap);
+  f.gauge("sanwatch_scrape_duration_seconds", "How long the previous scrape took to render.", {},
+          last_scrape_s);
+  return f.take();
+}
+
 class SnapshotCollector : public prometheus::Collectable {
  public:
   std::vector<MetricFamily> Collect() const override {
     const auto t0 = std::chrono::steady_clock::now();
     std::lock_guard<std::mutex> lock(mu_);
-    Families f;
-    f.gauge("sanwatch_build_info", "sanwatch build and running kernel (1).",
-            {{"version", snap_.version}, {"kernel", snap_.kernel}}, 1);
-    const std::uint64_t now = monotonic_ns();
-    for (const auto& t : snap_.targets) target_metrics(f, t, snap_.device_histograms, now);
-    self_metrics(f, snap_);
-    f.gauge("sanwatch_scrape_duration_seconds", "How long the previous scrape took to render.", {},
-            last_scrape_s_);
+    auto out = render_families(snap_, monotonic_ns(), last_scrape_s_);
     last_scrape_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return f.take();
+    return out;
   }
   void publish(MetricsSnapshot s) {
     std::lock_guard<std::mutex> lock(mu_);

@@ -3,6 +3,8 @@
 // publishes snapshots and state changes.
 #pragma once
 
+#include <prometheus/metric_family.h>
+
 #include <memory>
 #include <mutex>
 #include <string>
@@ -36,6 +38,10 @@ class MetricsExporter {
   std::shared_ptr<SnapshotCollector> collector_;
   int port_ = 0;
 };
+
+// The metric families for a snapshot at monotonic time `now` (pure).
+std::vector<prometheus::MetricFamily> render_families(const MetricsSnapshot& s, std::uint64_t now,
+                                                      double last_scrape_s = 0);
 
 // Classic bucket bounds (seconds) for every latency histogram.
 const std::vector<double>& latency_bucket_bounds();

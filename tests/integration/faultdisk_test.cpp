@@ -172,12 +172,20 @@ TEST_CASE("faultdisk: injected delays slow reads and writes by that much", "[fau
 
   disk.set_read_delay(0us);
   disk.set_write_delay(20ms);
-  const IoResult w = dev.write(b, 0);
-  REQUIRE(w.rc == static_cast<ssize_t>(kBlock));
-  CHECK(w.ms >= 20);
-  CHECK(w.ms < 50);
-  const IoResult r = dev.read(b, 0);
-  CHECK(r.ms < 40);  // the 50 ms read delay is off again (loose: this VM is noisy)
+  std::vector<double> writes, reads;
+  for (int i = 0; i < 3; ++i) {
+    const IoResult w = dev.write(b, static_cast<off_t>(i) * kBlock);
+    REQUIRE(w.rc == static_cast<ssize_t>(kBlock));
+    writes.push_back(w.ms);
+    reads.push_back(dev.read(b, static_cast<off_t>(i) * kBlock).ms);
+  }
+  INFO("writes (20 ms delay) median " << median(writes) << " ms; reads (no delay) min "
+                                      << *std::min_element(reads.begin(), reads.end()) << " ms");
+  CHECK(*std::min_element(writes.begin(), writes.end()) >= 20);
+  CHECK(median(writes) < 50);
+  // Every read would take >= 50 ms if the old delay were still active; the
+  // fastest one shows it is not (single reads can stall on a loaded VM).
+  CHECK(*std::min_element(reads.begin(), reads.end()) < 40);
 }
 
 TEST_CASE("faultdisk: stall holds I/O until release", "[faultdisk]") {
@@ -258,29 +266,45 @@ TEST_CASE("faultdisk: ctl rejects bad commands and reports settings", "[faultdis
   CHECK(disk.counter("size_bytes") == 64u << 20);
 }
 
-TEST_CASE("faultdisk: 32 concurrent delayed reads overlap", "[faultdisk]") {
-  require_privileged("faultdisk concurrency");
-  FaultDisk disk;
-  disk.set_read_delay(20ms);
-  constexpr int kReaders = 32;
-  std::latch ready(kReaders + 1);
-  std::vector<ssize_t> results(kReaders, 0);
+namespace {
+
+// How long `readers` O_DIRECT reads, issued at once, took in total.
+double concurrent_reads_ms(FaultDisk& disk, int readers, int& succeeded) {
+  std::latch ready(readers + 1);
+  std::atomic<int> ok{0};
   std::vector<std::thread> threads;
-  for (int i = 0; i < kReaders; ++i) {
+  for (int i = 0; i < readers; ++i) {
     threads.emplace_back([&, i] {
       Device dev(disk.loop_device());
       AlignedBuffer b;
       ready.arrive_and_wait();
-      results[i] = dev.read(b, static_cast<off_t>(i) * kBlock).rc;
+      if (dev.read(b, static_cast<off_t>(i) * kBlock).rc == static_cast<ssize_t>(kBlock)) ++ok;
     });
   }
   ready.arrive_and_wait();
   const auto t0 = Clock::now();
   for (auto& t : threads) t.join();
-  const double total = Millis(Clock::now() - t0).count();
-  INFO("32 reads with 20 ms delay took " << total << " ms (serial would be 640 ms)");
-  CHECK(total < 200);
-  CHECK(std::count(results.begin(), results.end(), static_cast<ssize_t>(kBlock)) == kReaders);
+  succeeded = ok;
+  return Millis(Clock::now() - t0).count();
+}
+
+}  // namespace
+
+TEST_CASE("faultdisk: 32 concurrent delayed reads overlap", "[faultdisk]") {
+  require_privileged("faultdisk concurrency");
+  FaultDisk disk;
+  disk.set_read_delay(20ms);
+  constexpr int kReaders = 32;
+  // Best of three: one round proves the I/O can overlap (serially it would
+  // take >= 640 ms every time), and retries absorb a noisy VM.
+  double best = 1e9;
+  for (int attempt = 0; attempt < 3 && best >= 200; ++attempt) {
+    int succeeded = 0;
+    best = std::min(best, concurrent_reads_ms(disk, kReaders, succeeded));
+    REQUIRE(succeeded == kReaders);
+  }
+  INFO("32 reads with 20 ms delay took " << best << " ms (serial would be 640 ms)");
+  CHECK(best < 200);
 }
 
 // Deep stalls must neither hit the FUSE background limit nor use up the

@@ -1,0 +1,94 @@
+#include "metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+#include <catch2/catch.hpp>
+#include <sstream>
+
+using namespace sanwatch;
+
+namespace {
+
+std::string render(const MetricsSnapshot& s, std::uint64_t now) {
+  std::ostringstream os;
+  prometheus::TextSerializer().Serialize(os, render_families(s, now));
+  return os.str();
+}
+
+bool has(const std::string& text, const std::string& line) {
+  return text.find(line + "\n") != std::string::npos;
+}
+
+MetricsSnapshot one_device() {
+  MetricsSnapshot s;
+  s.version = "1.2.3";
+  s.kernel = "6.1.0";
+  TargetMetrics t;
+  t.name = "dm-0";
+  t.target_type = "device";
+  t.dm_name = "mpatha";
+  t.wwid = "3600";
+  t.state = "stalled";
+  t.states = {"ok", "slow", "stalled"};
+  DeviceStats d;
+  OpStats& r = d.op(Op::kRead);
+  r.count = 10;
+  r.bytes = 40960;
+  r.total.record(80'000, 4);       // 80 us: le=0.0001
+  r.total.record(3'000'000, 5);    // 3 ms: le=0.005
+  r.total.record(200'000'000, 1);  // 200 ms: le=0.25
+  r.total_ns_sum = 4 * 80'000 + 5 * 3'000'000 + 200'000'000;
+  r.errors[10] = 2;
+  r.requeues = 3;
+  t.io = d;
+  t.oldest_start_ns = 1'000'000'000;
+  CanaryStats c;
+  c.reads = 7;
+  c.timeouts = 1;
+  t.canary = c;
+  t.canary_since_ns = 2'000'000'000;
+  t.canary_deadline_ns = 500'000'000;
+  s.targets.push_back(t);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("classic buckets are cumulative and match the recorded latencies") {
+  const std::string m = render(one_device(), 3'500'000'000);
+  CHECK(has(m, R"(sanwatch_io_latency_seconds_bucket{device="dm-0",op="read",le="0.0001"} 4)"));
+  CHECK(has(m, R"(sanwatch_io_latency_seconds_bucket{device="dm-0",op="read",le="0.0025"} 4)"));
+  CHECK(has(m, R"(sanwatch_io_latency_seconds_bucket{device="dm-0",op="read",le="0.005"} 9)"));
+  CHECK(has(m, R"(sanwatch_io_latency_seconds_bucket{device="dm-0",op="read",le="0.1"} 9)"));
+  CHECK(has(m, R"(sanwatch_io_latency_seconds_bucket{device="dm-0",op="read",le="0.25"} 10)"));
+  CHECK(has(m, R"(sanwatch_io_latency_seconds_bucket{device="dm-0",op="read",le="+Inf"} 10)"));
+  CHECK(has(m, R"(sanwatch_io_latency_seconds_count{device="dm-0",op="read"} 10)"));
+  CHECK(has(m, R"(sanwatch_io_latency_seconds_sum{device="dm-0",op="read"} 0.21532)"));
+}
+
+TEST_CASE("counters, states, identity, ages and canaries render with their labels") {
+  const std::string m = render(one_device(), 3'500'000'000);
+  CHECK(has(m, R"(sanwatch_build_info{version="1.2.3",kernel="6.1.0"} 1)"));
+  CHECK(has(
+      m,
+      R"(sanwatch_device_info{device="dm-0",target_type="device",dm_name="mpatha",wwid="3600"} 1)"));
+  CHECK(has(m, R"(sanwatch_state{target="dm-0",target_type="device",state="stalled"} 1)"));
+  CHECK(has(m, R"(sanwatch_state{target="dm-0",target_type="device",state="ok"} 0)"));
+  CHECK(has(m, R"(sanwatch_io_completed_total{device="dm-0",op="read"} 10)"));
+  CHECK(has(m, R"(sanwatch_io_errors_total{device="dm-0",op="read",status="ioerr"} 2)"));
+  CHECK(has(m, R"(sanwatch_io_requeues_total{device="dm-0"} 3)"));
+  CHECK(has(m, R"(sanwatch_inflight_oldest_seconds{device="dm-0"} 2.5)"));
+  CHECK(has(m, R"(sanwatch_canary_timeouts_total{target="dm-0"} 1)"));
+  CHECK(has(m, R"(sanwatch_canary_overdue_seconds{target="dm-0"} 1.5)"));
+  // Operations that never saw I/O get no series.
+  CHECK(m.find(R"(op="write")") == std::string::npos);
+}
+
+TEST_CASE("path histograms are off unless configured") {
+  auto s = one_device();
+  s.targets[0].histograms = false;
+  const std::string m = render(s, 3'500'000'000);
+  CHECK(m.find("sanwatch_io_latency_seconds_bucket") == std::string::npos);
+  CHECK(m.find("sanwatch_canary_latency_seconds_bucket") == std::string::npos);
+  CHECK(has(m, R"(sanwatch_io_completed_total{device="dm-0",op="read"} 10)"));
+}
