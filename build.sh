@@ -16,8 +16,8 @@ cmake --build build -j"$(nproc)"
 case "$mode" in
   build) ;;
   run)
-    # Embedded default: the live latency histogram of every disk, every 5 s.
-    if (($# == 0)); then set -- hist -i 5; fi
+    # The agent on its embedded default config (packaging/sanwatch.toml).
+    if (($# == 0)); then set -- run; fi
     exec build/sanwatch "$@"
     ;;
   test)
