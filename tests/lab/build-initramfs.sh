@@ -16,7 +16,8 @@
 # inside, already depmod'ed).
 set -euo pipefail
 
-readonly LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly LAB_DIR
 
 # Modules the lab may need. Loaded at boot: everything but scsi_debug (the
 # scenario picks its parameters) and the SCSI device handlers (scsi_dh_alua
@@ -90,11 +91,11 @@ stage_modules() {
 }
 
 boot_modules() {
-  local m out=()
+  local m boot=()
   for m in "${MOD_ORDER[@]}"; do
-    [[ $m =~ $NOT_AT_BOOT ]] || out+=("$m")
+    [[ $m =~ $NOT_AT_BOOT ]] || boot+=("$m")
   done
-  echo "${out[*]}"
+  echo "${boot[*]}"
 }
 
 # ---- binaries and their shared libraries ----------------------------------
@@ -149,12 +150,12 @@ stage_busybox() {
 # ---- the rest ---------------------------------------------------------------
 
 write_config() {
-  local root=$1 timeout=$2 release=$3 boot=$4
+  local root=$1 timeout=$2 release=$3 modules=$4
   mkdir -p "$root/lab"
   cat >"$root/lab/config" <<CONFIG
 LAB_TIMEOUT=$timeout
 LAB_KVER=$release
-LAB_BOOT_MODULES="$boot"
+LAB_BOOT_MODULES="$modules"
 CONFIG
 }
 
@@ -192,7 +193,7 @@ main() {
   [[ -f $scenario ]] || die "no scenario $scenario"
 
   local release bin
-  release=$(ls "$kdir/lib/modules" 2>/dev/null | head -n1)
+  release=$(find "$kdir/lib/modules" -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | head -n1)
   [[ -f $kdir/lib/modules/$release/modules.dep ]] || die "$kdir: no depmod'ed module tree (run fetch-kernel.sh)"
 
   # Global (not local): the EXIT trap runs after main has returned.

@@ -16,18 +16,31 @@ die() { log "$*"; exit 1; }
 
 # The versioned package name changes with every ABI bump (6.1.0-56, -57...):
 # ask the meta-package rather than hard-coding it.
+resolve_image_package() {
+  apt-cache depends linux-image-amd64 2>/dev/null |
+    awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
+}
+
 image_package() {
   local pkg
-  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-        awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+  pkg=$(resolve_image_package)
   if [[ -z $pkg ]]; then
     # Empty package lists on a fresh machine: refresh once and retry.
     apt-get update -qq >/dev/null 2>&1 || true
-    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-          awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+    pkg=$(resolve_image_package)
   fi
-  [[ -n $pkg ]] || die "cannot resolve linux-image-amd64 to a versioned package"
+  [[ -n $pkg ]] || return 1
   echo "$pkg"
+}
+
+# Without package lists (and no archive to refresh them from) a kernel
+# unpacked by an earlier run still does: the newest one in the cache.
+cached_tree() {
+  local cache=$1 release
+  release=$(find "$cache" -mindepth 2 -maxdepth 2 -path "$cache/linux-image-*/.release" \
+              -printf '%T@ %p\n' 2>/dev/null | sort -rn | head -n1 | cut -d' ' -f2-)
+  [[ -n $release ]] || return 1
+  dirname "$release"
 }
 
 # apt-get download writes into the current directory and is skipped when a
@@ -38,7 +51,10 @@ download_deb() {
   deb=$(find "$cache" -maxdepth 1 -name "${pkg}_*.deb" -print -quit)
   if [[ -z $deb ]]; then
     log "downloading $pkg"
-    (cd "$cache" && apt-get download -qq "$pkg" >/dev/null) || die "apt-get download $pkg failed"
+    # Sandbox::User=root: _apt cannot write into a root-owned cache dir,
+    # and apt would say so on every download.
+    (cd "$cache" && apt-get download -qq -o APT::Sandbox::User=root "$pkg" >/dev/null) ||
+      die "apt-get download $pkg failed"
     deb=$(find "$cache" -maxdepth 1 -name "${pkg}_*.deb" -print -quit)
   fi
   [[ -n $deb ]] || die "no .deb for $pkg in $cache"
@@ -77,10 +93,15 @@ main() {
   local cache=$1 pkg deb dest
   mkdir -p "$cache"
   cache=$(cd "$cache" && pwd)
-  pkg=$(image_package)
-  deb=$(download_deb "$cache" "$pkg")
-  dest="$cache/$(basename "$deb" .deb)"
-  [[ -f $dest/.release ]] || unpack_deb "$deb" "$dest"
+  if pkg=$(image_package); then
+    deb=$(download_deb "$cache" "$pkg")
+    dest="$cache/$(basename "$deb" .deb)"
+    [[ -f $dest/.release ]] || unpack_deb "$deb" "$dest"
+  elif dest=$(cached_tree "$cache"); then
+    log "cannot resolve linux-image-amd64 (no package lists?); using cached $(basename "$dest")"
+  else
+    die "cannot resolve linux-image-amd64 to a versioned package, and nothing is cached"
+  fi
   cat "$dest/.release"
   echo "$dest"
 }

@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck shell=dash
 # /init of the lab initramfs (busybox sh, PID 1). Prepares a minimal system,
 # loads the block modules, runs /scenario.sh under a deadline, prints
 #   LAB-RESULT: PASS        or        LAB-RESULT: FAIL <rc>
@@ -9,6 +10,7 @@ export PATH=/usr/local/bin:/usr/local/sbin:/bin:/sbin:/usr/bin:/usr/sbin
 export HOME=/root TERM=dumb
 
 # Written by build-initramfs.sh: LAB_TIMEOUT, LAB_KVER, LAB_BOOT_MODULES.
+# shellcheck source=/dev/null
 . /lab/config
 
 mount_filesystems() {

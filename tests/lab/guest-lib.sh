@@ -1,3 +1,4 @@
+# shellcheck shell=dash
 # Guest-side helpers for lab scenarios (busybox sh). Source it:
 #   . /lab/guest-lib.sh
 # Conventions: every helper that may block on a device is bounded with
@@ -6,7 +7,7 @@
 #
 # Note on D state: a dd on a map with queue_if_no_path and no usable path
 # sleeps uninterruptibly; `timeout` cannot kill it until the I/O completes.
-# Run such I/O in the background (lab_bg) and end the stall by reinstating
+# Run such I/O in the background (&) and end the stall by reinstating
 # a path or with `dmsetup message MAP 0 fail_if_no_path`.
 
 # No udev in the guest: libdevmapper must neither wait for udev cookies
@@ -97,32 +98,56 @@ lab_dd_read() {
     skip="${4:-0}" iflag=direct 2>/dev/null
 }
 
-# lab_bg_reads DEV: background loop of direct 4k reads (prints its pid);
-# stop it with `kill PID`. Used to give tracers something to see.
-lab_bg_reads() {
+# lab_bg_reads_start DEV / lab_bg_reads_stop DEV: a background loop of
+# direct 4k reads, to give tracers something to see. Call them directly,
+# not in $(...): the loop must be a child of the scenario shell to be
+# waited for. Stopping waits for the dd in flight, so no stray read lands
+# after lab_bg_reads_stop returns (killing the loop would orphan its dd).
+lab_bg_reads_start() {
+  rm -f "/tmp/lab-bg-reads.$1.stop"
   (
-    while :; do
-      dd if="/dev/$1" of=/dev/null bs=4k count=256 iflag=direct 2>/dev/null || sleep 0.1
+    while [ ! -e "/tmp/lab-bg-reads.$1.stop" ]; do
+      dd if="/dev/$1" of=/dev/null bs=4k count=32 iflag=direct 2>/dev/null || sleep 0.1
     done
   ) >/dev/null 2>&1 &
-  echo $!
+  echo $! >"/tmp/lab-bg-reads.$1.pid"
+}
+
+lab_bg_reads_stop() {
+  touch "/tmp/lab-bg-reads.$1.stop"
+  _pid=$(cat "/tmp/lab-bg-reads.$1.pid")
+  # Bounded: a read stuck on a map with no path would never finish.
+  lab_wait_for "$LAB_CMD_TIMEOUT" eval "! kill -0 $_pid 2>/dev/null" ||
+    lab_fail "background reads on $1 did not stop"
+  wait "$_pid" 2>/dev/null
+  rm -f "/tmp/lab-bg-reads.$1.pid" "/tmp/lab-bg-reads.$1.stop"
 }
 
 # ---- scsi_debug ------------------------------------------------------------
 
 # lab_load_scsi_debug [PARAM=VALUE...]: two hosts, one LUN each, the same
 # WWID (vpd_use_hostno=0): two paths to one 64 MiB disk -> sda, sdb.
+# delay=0: scsi_debug's default is 1 jiffy (4 ms at HZ=250) per command,
+# which would hide every latency below 4 ms. PARAM=VALUE come last and win.
 lab_load_scsi_debug() {
   lab_run "$LAB_CMD_TIMEOUT" modprobe scsi_debug add_host=2 num_tgts=1 max_luns=1 \
-    vpd_use_hostno=0 dev_size_mb=64 "$@" || lab_fail "modprobe scsi_debug failed"
+    vpd_use_hostno=0 dev_size_mb=64 delay=0 "$@" || lab_fail "modprobe scsi_debug failed"
   lab_wait_for 20 test -b /dev/sda -a -b /dev/sdb || lab_fail "sda/sdb did not appear"
   lab_log "scsi_debug paths: sda=$(lab_devno sda) sdb=$(lab_devno sdb), $(lab_sectors sda) sectors"
 }
 
-# lab_set_delay_ns N: scsi_debug's response delay for every path (0 = none).
+# lab_set_delay_ns N: scsi_debug's response delay for every path; 0 = none.
+# (Writing ndelay=0 alone would fall back to the 1-jiffy default delay.)
+# scsi_debug refuses changes (EBUSY) while commands are queued: retry.
 lab_set_delay_ns() {
-  echo "$1" >"$LAB_SCSI_DEBUG_SYSFS/ndelay" || lab_fail "cannot set ndelay=$1"
+  if [ "$1" -gt 0 ]; then
+    lab_wait_for 5 lab_write_sysfs "$LAB_SCSI_DEBUG_SYSFS/ndelay" "$1"
+  else
+    lab_wait_for 5 lab_write_sysfs "$LAB_SCSI_DEBUG_SYSFS/delay" 0
+  fi || lab_fail "cannot set the scsi_debug delay to $1 ns"
 }
+
+lab_write_sysfs() { echo "$2" 2>/dev/null >"$1"; }
 
 # ---- dm-multipath -------------------------------------------------------
 
@@ -137,20 +162,23 @@ lab_mpath_table() {
   echo "0 $_sectors multipath $_features 0 1 1 $_selector 0 $# 1$_paths"
 }
 
-# lab_setup_mpath [--queue-if-no-path] [--selector NAME]: scsi_debug with
-# two paths, then map $LAB_MAP over them. Sets LAB_DM (dm-N), LAB_PATH_A,
-# LAB_PATH_B (MAJ:MIN of sda, sdb).
+# lab_setup_mpath [--queue-if-no-path] [--selector NAME] [PARAM=VALUE...]:
+# scsi_debug with two paths (PARAM=VALUE are extra scsi_debug parameters,
+# e.g. every_nth=100 opts=4), then map $LAB_MAP over them. Sets LAB_DM
+# (dm-N), LAB_PATH_A, LAB_PATH_B (MAJ:MIN of sda, sdb).
 lab_setup_mpath() {
-  _features=0 _selector=round-robin
+  _features=0 _selector=round-robin _sdparams=""
   while [ $# -gt 0 ]; do
     case $1 in
       --queue-if-no-path) _features="1 queue_if_no_path" ;;
       --selector) _selector=$2; shift ;;
+      *=*) _sdparams="$_sdparams $1" ;;
       *) lab_fail "lab_setup_mpath: unknown option $1" ;;
     esac
     shift
   done
-  lab_load_scsi_debug
+  # shellcheck disable=SC2086 # one word per parameter
+  lab_load_scsi_debug $_sdparams
   LAB_PATH_A=$(lab_devno sda)
   LAB_PATH_B=$(lab_devno sdb)
   _table=$(lab_mpath_table "$(lab_sectors sda)" "$_selector" "$_features" "$LAB_PATH_A" "$LAB_PATH_B")

@@ -17,7 +17,8 @@
 # console) for a look by hand.
 set -euo pipefail
 
-readonly LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly LAB_DIR
 readonly SKIP_CODE=77
 # Time the guest needs outside the scenario: boot to /init is ~3.5 s under
 # TCG, poweroff is instant; the rest is slack for a loaded 2-CPU machine.
