@@ -207,11 +207,12 @@ int run_hist(const HistOptions& o) {
       fmt::print(stderr, "sanwatch hist: {} is a partition; tracing its disk {}\n", w.dev.partition,
                  w.dev.disk.name);
   }
-  // On stderr even with --json: scripts wait for it to know tracing is live.
-  fmt::print(stderr, "Tracing block I/O latency on {} device(s) ({})... Hit Ctrl-C to end.\n",
-             selected->size(), (*engine)->attach_mode());
+  const std::size_t n_devices = selected->size();
   HistSession session(o, **engine, std::move(selected).value());
   Status st = session.prime();
+  // On stderr even with --json: scripts wait for it to know tracing is live.
+  fmt::print(stderr, "Tracing block I/O latency on {} device(s) ({})... Hit Ctrl-C to end.\n",
+             n_devices, (*engine)->attach_mode());
   if (st) st = loop(o, session);
   if (!st) {
     fmt::print(stderr, "sanwatch hist: {}\n", st.error().message());
