@@ -174,6 +174,8 @@ void read_thresholds(TableReader& r, Thresholds& t) {
   r.integer("fail_errors", t.fail_errors, 1, 1'000'000);
   r.integer("canary_failures", t.canary_failures, 1, 1000);
   r.duration("recovery", t.recovery, 0ms, kMaxLong);
+  r.integer("flap_count", t.flap_count, 1, 1000);
+  r.duration("flap_window", t.flap_window, 1s, kMaxLong);
 }
 
 void read_canary(TableReader& r, CanarySettings& c, CanaryTargets& targets) {
@@ -435,9 +437,10 @@ std::string render_config(const Config& c) {
                      list(c.exclude), d(c.rescan));
   out += fmt::format(
       "[thresholds]\nslow_io = {}\nslow_share = {}\nslow_min_ios = {}\nslow_window = {}\n"
-      "stall = {}\nfail_errors = {}\ncanary_failures = {}\nrecovery = {}\n\n",
+      "stall = {}\nfail_errors = {}\ncanary_failures = {}\nrecovery = {}\nflap_count = {}\n"
+      "flap_window = {}\n\n",
       d(t.slow_io), t.slow_share, t.slow_min_ios, d(t.slow_window), d(t.stall), t.fail_errors,
-      t.canary_failures, d(t.recovery));
+      t.canary_failures, d(t.recovery), t.flap_count, d(t.flap_window));
   out += fmt::format(
       "[canary]\nenabled = {}\ntargets = \"{}\"\nperiod = {}\ndeadline = {}\nsize = {}\n"
       "region_offset = {}\nregion_length = {}\n\n",

@@ -26,6 +26,8 @@ struct Thresholds {
   std::uint32_t fail_errors = 1;      // I/O errors within the window: failed
   std::uint32_t canary_failures = 3;  // consecutive canary errors: failed
   Duration recovery = 10s;            // quiet time before a state improves
+  std::uint32_t flap_count = 3;       // path fail/reinstate cycles within flap_window: flapping
+  Duration flap_window = 10min;
 };
 
 struct CanarySettings {

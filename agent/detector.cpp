@@ -18,8 +18,27 @@ int idx(Health h) { return static_cast<int>(h); }
 }  // namespace
 
 std::string_view health_name(Health h) {
-  static constexpr std::string_view kNames[] = {"ok", "slow", "stalled", "failed", "gone"};
+  static constexpr std::string_view kNames[] = {"ok",      "slow",   "degraded", "down",
+                                                "stalled", "failed", "flapping", "gone"};
   return kNames[idx(h)];
+}
+
+std::string_view kind_name(TargetKind k) {
+  static constexpr std::string_view kNames[] = {"device", "path", "map"};
+  return kNames[static_cast<int>(k)];
+}
+
+std::vector<Health> states_of(TargetKind k) {
+  using H = Health;
+  switch (k) {
+    case TargetKind::kPath:
+      return {H::kOk, H::kSlow, H::kStalled, H::kFailed, H::kFlapping, H::kGone};
+    case TargetKind::kMap:
+      return {H::kOk, H::kSlow, H::kDegraded, H::kDown, H::kStalled, H::kFailed, H::kGone};
+    case TargetKind::kDevice:
+      break;
+  }
+  return {H::kOk, H::kSlow, H::kStalled, H::kFailed, H::kGone};
 }
 
 Detector::Detector(const Thresholds& t, std::uint64_t canary_deadline_ns) {
@@ -35,6 +54,28 @@ void Detector::configure(const Thresholds& t, std::uint64_t canary_deadline_ns) 
     slow_.set_window(ns(t.slow_window));
     errors_.set_window(ns(t.slow_window));
   }
+  if (flap_window_ != t.flap_window) {
+    flap_window_ = t.flap_window;
+    flaps_.set_window(ns(t.flap_window));
+  }
+}
+
+void Detector::path_failed(std::uint64_t now, bool failed, const std::string& why) {
+  if (path_failed_ && !failed) {
+    flaps_.add(now, 1);
+    cond_[idx(Health::kFailed)].last_true = now;
+  }
+  path_failed_ = failed;
+  if (failed) path_failed_why_ = why;
+}
+
+void Detector::valid_paths(std::uint64_t now, int valid, int total) {
+  // The condition that held until now keeps its hold for the recovery time.
+  if (total_ > 0 && valid_ == 0 && valid != 0) cond_[idx(Health::kDown)].last_true = now;
+  if (total_ > 0 && valid_ > 0 && valid_ < total_ && valid >= total)
+    cond_[idx(Health::kDegraded)].last_true = now;
+  valid_ = valid;
+  total_ = total;
 }
 
 void Detector::completions(std::uint64_t now, std::uint64_t n) { ios_.add(now, n); }
@@ -103,8 +144,10 @@ bool Detector::stalled_now(std::uint64_t now) const {
 }
 
 bool Detector::failed_now(std::uint64_t now) const {
-  return errors_.sum(now) >= t_.fail_errors || canary_errors_ >= t_.canary_failures;
+  return path_failed_ || errors_.sum(now) >= t_.fail_errors || canary_errors_ >= t_.canary_failures;
 }
+
+bool Detector::flapping_now(std::uint64_t now) const { return flaps_.sum(now) >= t_.flap_count; }
 
 bool Detector::held(Health h, std::uint64_t now) const {
   const Condition& c = cond_[idx(h)];
@@ -112,7 +155,14 @@ bool Detector::held(Health h, std::uint64_t now) const {
 }
 
 std::optional<Transition> Detector::evaluate(std::uint64_t now) {
-  const bool truth[kNrHealth] = {false, slow_now(now), stalled_now(now), failed_now(now), gone_};
+  const bool truth[kNrHealth] = {
+      false,
+      slow_now(now),
+      total_ > 0 && valid_ > 0 && valid_<total_, total_> 0 && valid_ == 0,
+      stalled_now(now),
+      failed_now(now),
+      flapping_now(now),
+      gone_};
   Health next = Health::kOk;
   for (int h = 1; h < kNrHealth; ++h) {
     cond_[h].active = truth[h];
@@ -135,7 +185,15 @@ std::string Detector::reason_for(Health h, std::uint64_t now) const {
   switch (h) {
     case Health::kGone:
       return "device is gone";
+    case Health::kFlapping:
+      return fmt::format("{} fail/reinstate cycles within {}", flaps_.sum(now),
+                         human(t_.flap_window));
+    case Health::kDown:
+      return fmt::format("no valid paths (0 of {})", total_);
+    case Health::kDegraded:
+      return fmt::format("{} of {} paths valid", valid_, total_);
     case Health::kFailed:
+      if (path_failed_) return path_failed_why_;
       if (canary_errors_ >= t_.canary_failures)
         return fmt::format("{} consecutive canary read errors ({})", canary_errors_,
                            std::strerror(canary_last_err_));
@@ -145,8 +203,11 @@ std::string Detector::reason_for(Health h, std::uint64_t now) const {
       const std::uint64_t s = stall_start();
       if (!s) return "stall ended";
       const bool canary = canary_since_ && *canary_since_ == s;
-      return fmt::format("{} outstanding for {} (stall threshold {})",
-                         canary ? "canary read" : "oldest I/O", human(now - s), human(t_.stall));
+      std::string r =
+          fmt::format("{} outstanding for {} (stall threshold {})",
+                      canary ? "canary read" : "oldest I/O", human(now - s), human(t_.stall));
+      if (total_ > 0) r += fmt::format("; {} of {} paths valid", valid_, total_);
+      return r;
     }
     case Health::kSlow: {
       if (canary_since_ && canary_deadline_ns_ && now - *canary_since_ > canary_deadline_ns_)
@@ -193,6 +254,9 @@ Evidence Detector::evidence(std::uint64_t now) const {
   if (canary_since_ && now > *canary_since_ + canary_deadline_ns_)
     e.canary_overdue_s = (now - *canary_since_) / 1e9;
   e.canary_errors = canary_errors_;
+  e.valid_paths = valid_;
+  e.total_paths = total_;
+  e.path_flaps = flaps_.sum(now);
   return e;
 }
 

@@ -7,16 +7,25 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config.h"
 #include "sliding_counter.h"
 
 namespace sanwatch {
 
-// Ordered by severity.
-enum class Health { kOk = 0, kSlow, kStalled, kFailed, kGone };
-inline constexpr int kNrHealth = 5;
+// Ordered by severity. Devices use ok, slow, stalled, failed, gone; paths
+// add flapping (above failed: a path that keeps failing and coming back is
+// the finer diagnosis); maps add degraded and down (below stalled: I/O
+// actually hanging on a map is what hurts, and its reason names the paths).
+enum class Health { kOk = 0, kSlow, kDegraded, kDown, kStalled, kFailed, kFlapping, kGone };
+inline constexpr int kNrHealth = 8;
 std::string_view health_name(Health h);
+
+enum class TargetKind { kDevice, kPath, kMap };
+std::string_view kind_name(TargetKind k);
+// The states a target of this kind can be in, in severity order.
+std::vector<Health> states_of(TargetKind k);
 
 // Numbers behind a state, for the JSON event line and alerts.
 struct Evidence {
@@ -29,6 +38,9 @@ struct Evidence {
   double canary_latency_s = 0;      // last completed canary
   double canary_overdue_s = 0;      // age of a canary outstanding past its deadline, else 0
   std::uint32_t canary_errors = 0;  // consecutive
+  int valid_paths = -1;             // maps: paths dm counts as active (-1: not a map)
+  int total_paths = -1;
+  std::uint64_t path_flaps = 0;  // paths: fail/reinstate cycles in the flap window
 };
 
 struct Transition {
@@ -53,6 +65,11 @@ class Detector {
   void canary_submitted(std::uint64_t now);
   void canary_done(std::uint64_t now, std::uint64_t latency_ns, int err);
   void gone(std::uint64_t now, bool is_gone);
+  // Paths: dm-multipath (or the SCSI layer) says the path is failed; each
+  // failed -> active change counts as one flap.
+  void path_failed(std::uint64_t now, bool failed, const std::string& why);
+  // Maps: paths dm-multipath counts as valid, of all paths.
+  void valid_paths(std::uint64_t now, int valid, int total);
 
   // The state now; a transition if it changed since the last call.
   std::optional<Transition> evaluate(std::uint64_t now);
@@ -71,6 +88,7 @@ class Detector {
   bool slow_now(std::uint64_t now) const;
   bool stalled_now(std::uint64_t now) const;
   bool failed_now(std::uint64_t now) const;
+  bool flapping_now(std::uint64_t now) const;
   bool held(Health h, std::uint64_t now) const;
   std::string reason_for(Health h, std::uint64_t now) const;
   std::uint64_t stall_start() const;  // oldest of in-flight and canary; 0 if none
@@ -86,6 +104,11 @@ class Detector {
   std::uint32_t canary_errors_ = 0;
   int canary_last_err_ = 0;
   bool gone_ = false;
+  bool path_failed_ = false;
+  std::string path_failed_why_;
+  SlidingCounter flaps_;
+  Duration flap_window_{};
+  int valid_ = -1, total_ = -1;
   Condition cond_[kNrHealth];
   Health state_ = Health::kOk;
 };

@@ -21,6 +21,11 @@ nlohmann::ordered_json evidence_json(const Evidence& e) {
                            {"canary_overdue_s", e.canary_overdue_s},
                            {"canary_errors", e.canary_errors}};
   if (!e.last_error.empty()) j["last_error"] = e.last_error;
+  if (e.total_paths >= 0) {
+    j["valid_paths"] = e.valid_paths;
+    j["total_paths"] = e.total_paths;
+  }
+  if (e.path_flaps) j["path_flaps"] = e.path_flaps;
   return j;
 }
 

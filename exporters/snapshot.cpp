@@ -20,9 +20,9 @@ bool bpf_stats_enabled() {
   return f >> v && v == 1;
 }
 
-std::vector<std::string> states_of() {
+std::vector<std::string> state_names(TargetKind k) {
   std::vector<std::string> out;
-  for (int h = 0; h < kNrHealth; ++h) out.emplace_back(health_name(static_cast<Health>(h)));
+  for (Health h : states_of(k)) out.emplace_back(health_name(h));
   return out;
 }
 
@@ -35,7 +35,7 @@ TargetMetrics target_of(Watchdog& w, const Watchdog::Target& t) {
   m.present = t.present;
   m.histograms = !t.is_path || w.config().metrics.path_histograms;
   m.state = std::string(health_name(t.detector.state()));
-  m.states = states_of();
+  m.states = state_names(t.is_path ? TargetKind::kPath : TargetKind::kDevice);
   if (t.slot >= 0) {
     if (auto s = w.engine().read_stats(t.slot)) m.io = std::move(s).value();
     m.oldest_start_ns = w.engine().oldest_outstanding_ns(t.slot);

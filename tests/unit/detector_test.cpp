@@ -1,6 +1,7 @@
 // Detector over synthetic timelines: times are in ms from an arbitrary origin.
 #include "detector.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 using namespace sanwatch;
@@ -198,4 +199,66 @@ TEST_CASE("no flapping: alternating good and bad I/O holds one state") {
   }
   CHECK(transitions == 1);
   CHECK(d.state() == Health::kSlow);
+}
+
+TEST_CASE("maps: fewer valid paths is degraded, none is down, recovery is held") {
+  Detector d(thresholds(), kDeadline);
+  d.valid_paths(ms(0), 2, 2);
+  CHECK_FALSE(d.evaluate(ms(0)));
+  d.valid_paths(ms(100), 1, 2);
+  auto t = d.evaluate(ms(100));
+  REQUIRE(t);
+  CHECK(t->to == Health::kDegraded);
+  CHECK(t->reason == "1 of 2 paths valid");
+  CHECK(t->evidence.valid_paths == 1);
+  d.valid_paths(ms(200), 0, 2);
+  t = d.evaluate(ms(200));
+  REQUIRE(t);
+  CHECK(t->to == Health::kDown);
+  CHECK(t->reason == "no valid paths (0 of 2)");
+  // Queued I/O on a map with no paths stalls: stalled outranks down.
+  d.oldest_outstanding(ms(200), ms(200));
+  t = d.evaluate(ms(700));
+  REQUIRE(t);
+  CHECK(t->to == Health::kStalled);
+  CHECK(t->reason.find("0 of 2 paths valid") != std::string::npos);
+  d.valid_paths(ms(1000), 2, 2);
+  d.oldest_outstanding(ms(1000), std::nullopt);
+  CHECK_FALSE(d.evaluate(ms(2500)));
+  t = d.evaluate(ms(3001));
+  REQUIRE(t);
+  CHECK(t->to == Health::kOk);
+}
+
+TEST_CASE("paths: failed while dm says so, flapping after repeated fail/reinstate cycles") {
+  Thresholds th = thresholds();
+  th.flap_count = 3;
+  th.flap_window = 60s;
+  Detector d(th, kDeadline);
+  d.path_failed(ms(0), true, "dm-multipath failed the path (PATH_FAILED)");
+  auto t = d.evaluate(ms(0));
+  REQUIRE(t);
+  CHECK(t->to == Health::kFailed);
+  CHECK(t->reason == "dm-multipath failed the path (PATH_FAILED)");
+  d.path_failed(ms(100), false, "");
+  CHECK_FALSE(d.evaluate(ms(100)));  // failed is held for the recovery time
+  for (int i = 1; i < 3; ++i) {
+    d.path_failed(ms(i * 1000), true, "PATH_FAILED");
+    d.path_failed(ms(i * 1000 + 100), false, "");
+  }
+  t = d.evaluate(ms(2100));
+  REQUIRE(t);
+  CHECK(t->to == Health::kFlapping);
+  CHECK(t->reason == "3 fail/reinstate cycles within 1m");
+  CHECK(t->evidence.path_flaps == 3);
+  // Stays flapping while the cycles are in the window, however healthy now.
+  for (double x = 2200; x < 50000; x += 1000) REQUIRE_FALSE(d.evaluate(ms(x)));
+}
+
+TEST_CASE("states per target kind") {
+  CHECK(states_of(TargetKind::kDevice).size() == 5);
+  const auto map = states_of(TargetKind::kMap);
+  CHECK(std::find(map.begin(), map.end(), Health::kDegraded) != map.end());
+  const auto path = states_of(TargetKind::kPath);
+  CHECK(std::find(path.begin(), path.end(), Health::kFlapping) != path.end());
 }
