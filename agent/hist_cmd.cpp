@@ -124,6 +124,10 @@ Result<UniqueFd> signal_fd() {
   sigemptyset(&mask);
   sigaddset(&mask, SIGINT);
   sigaddset(&mask, SIGTERM);
+  // A shell starts background jobs with SIGINT ignored, and an ignored signal
+  // never reaches a signalfd: restore the defaults before blocking.
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
   if (sigprocmask(SIG_BLOCK, &mask, nullptr)) return errno_error("blocking signals");
   UniqueFd fd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!fd.valid()) return errno_error("signalfd");

@@ -118,6 +118,7 @@ stop_tracer() { # sets TRACER_RC; SIGINT, then SIGKILL after STOP_TIMEOUT
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM HUP ERR
+	trap '' PIPE # output may be gone (| head): finish cleaning up regardless
 	set +e
 	if [[ -n $FIO_PID ]]; then
 		kill -TERM "$FIO_PID" 2>/dev/null
@@ -140,12 +141,13 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'trap - ERR; log "run.sh: interrupted"; exit 130' INT TERM HUP
-trap 'log "run.sh: failed at line $LINENO: $BASH_COMMAND"' ERR
+trap 'trap - ERR; exit 141' PIPE
+trap '((BASH_SUBSHELL)) || log "run.sh: failed at line $LINENO: $BASH_COMMAND"' ERR
 
 # --------------------------------------------------------------- pre-flight
 ((EUID == 0)) || die "must run as root (BPF, loop devices, sysctl)"
 missing=()
-for t in fio biolatency bpftrace bpftool losetup python3 stdbuf unshare sysctl; do
+for t in fio biolatency bpftrace bpftool losetup python3 setsid stdbuf unshare sysctl; do
 	command -v "$t" >/dev/null || missing+=("$t")
 done
 ((${#missing[@]} == 0)) || die "missing: ${missing[*]} (apt-get install -y fio libbpf-tools bpftrace bpftool)"

@@ -56,10 +56,12 @@ def fio_figures(doc):
 def machine_load(before, after, rec):
     """How busy the rest of the machine was during the run.
 
-    other_cpus: CPUs' worth of time used by anything but fio, the tracer and
-    kernel threads (which carry the loop device's work) = busy time from
-    /proc/stat minus those; it includes processes too short-lived to show in
-    either snapshot (compilers). others: the biggest long-lived ones.
+    other_cpus: CPUs' worth of task time (user + nice + system in /proc/stat;
+    irq and softirq time, much of it the I/O's own completions, left out)
+    not spent in fio, the tracer or kernel threads (which carry the loop
+    device's work). It includes processes too short-lived to show in either
+    snapshot (compilers) and ones in other PID namespaces. others: the
+    biggest long-lived visible ones.
     """
     if "cpu" not in before or "cpu" not in after:
         return {}
@@ -67,7 +69,7 @@ def machine_load(before, after, rec):
     window = rec["window_s"]
     d = [x - y for x, y in zip(after["cpu"], before["cpu"])]
     total = sum(d) or 1
-    busy_s = (total - d[3] - d[4] - d[7]) / hz  # minus idle, iowait, steal
+    busy_s = (d[0] + d[1] + d[2]) / hz  # user, nice, system: task time (no irq/softirq)
     known = 0.0
     others = []
     skip = {str(before.get("pid")), str(before.get("self")), str(after.get("self"))}
@@ -211,6 +213,11 @@ def analyse(runs, configs):
     base_med = med([r["iops"] for r in base])
     base_round = {r["round"]: r["iops"] for r in base}
     summary, programs = [], []
+    noise = noise_of(runs, base)
+    # BPF cost relative to the reference tool (the one with a known ns figure),
+    # paired by round: load on a shared machine inflates every tool's ns alike.
+    ref_key = next((c["key"] for c in configs if c.get("ref_ns")), None)
+    ref_ns = {r["round"]: bpf_cost(r)[0] for r in by.get(ref_key, []) if bpf_cost(r)}
     for c in configs:
         rs = by.get(c["key"], [])
         iops = [r["iops"] for r in rs]
@@ -223,11 +230,15 @@ def analyse(runs, configs):
         s["ns_io"] = med([x[0] for x in costs])
         s["ns_io_min"] = min((x[0] for x in costs), default=None)
         s["ns_io_max"] = max((x[0] for x in costs), default=None)
+        rel = [bpf_cost(r)[0] / ref_ns[r["round"]] for r in rs
+               if bpf_cost(r) and ref_ns.get(r["round"])]
+        s["ns_rel"] = med(rel)
         cpu = [100 * r["tracer_cpu_s"] / r["window_s"] for r in rs
                if r.get("tracer_cpu_s") is not None and r.get("window_s")]
         s["cpu_pct"] = med(cpu)
         s["attach_s"] = med([r["attach_s"] for r in rs if r.get("attach_s") is not None])
         s["other"] = med([r["other_cpus"] for r in rs if r.get("other_cpus") is not None])
+        s["noise"] = noise
         summary.append(s)
         # per program, grouped by name
         per = {}
@@ -249,6 +260,25 @@ def analyse(runs, configs):
                              "ns_run_max": max(d["ns_run"], default=None),
                              "runs_io": med(d["runs_io"]), "ns_io": med(d["ns_io"])})
     return summary, programs
+
+
+# Above these the IOPS ratios say more about the machine than about the tracer.
+NOISY_SPREAD = 1.25   # max/min IOPS of the no-tracer runs
+NOISY_LOAD = 0.25     # median CPUs used by others while fio ran
+
+
+def noise_of(runs, base):
+    """Why IOPS comparisons are unreliable in this data set ('' if they are not)."""
+    why = []
+    iops = [r["iops"] for r in base]
+    if len(iops) < 3:
+        why.append(f"{len(iops)} no-tracer run(s)")
+    elif max(iops) / min(iops) > NOISY_SPREAD:
+        why.append(f"no-tracer IOPS vary {max(iops) / min(iops):.2f}×")
+    load = [r["other_cpus"] for r in runs if r.get("other_cpus") is not None]
+    if load and med(load) > NOISY_LOAD:
+        why.append(f"other load {med(load):.2f} CPU")
+    return ", ".join(why)
 
 
 def goal_text(c):
@@ -273,7 +303,10 @@ def verdict(s):
     c = s["cfg"]
     out = []
     if c.get("goal_ratio") and s["ratio"] is not None:
-        out.append("IOPS " + ("met" if s["ratio"] >= float(c["goal_ratio"]) else "MISSED"))
+        if s["noise"]:
+            out.append("IOPS inconclusive (noisy)")
+        else:
+            out.append("IOPS " + ("met" if s["ratio"] >= float(c["goal_ratio"]) else "MISSED"))
     if c.get("goal_ns") and s["ns_io"] is not None:
         out.append("ns " + ("met" if s["ns_io"] <= float(c["goal_ns"]) else "MISSED"))
     return ", ".join(out)
@@ -288,7 +321,7 @@ def summary_rows(summary):
                else f"{s['ns_io_min']:,.0f} – {s['ns_io_max']:,.0f}")
         rows.append([f"{c['key']} {c['label']}", s["n"], f_int(s["median"]), rng,
                      f_ratio(s["ratio"]), f_ratio(s["paired"]), goal_text(c),
-                     f_ns(s["ns_io"]), nsr, goal_ns_text(c),
+                     f_ns(s["ns_io"]), nsr, f_ratio(s["ns_rel"]), goal_ns_text(c),
                      "–" if s["cpu_pct"] is None else f"{s['cpu_pct']:.1f}",
                      "–" if s["other"] is None else f"{s['other']:.2f}",
                      verdict(s)])
@@ -297,9 +330,9 @@ def summary_rows(summary):
 
 SUMMARY_HEAD = ["configuration", "runs", "median IOPS", "min – max IOPS", "ratio",
                 "paired ratio", "ratio goal / before", "BPF ns per I/O",
-                "min – max ns", "ns goal / before", "tracer CPU %", "other load (CPUs)",
+                "min – max ns", "ns ÷ biolatency", "ns goal / before", "tracer CPU %", "other load (CPUs)",
                 "verdict"]
-SUMMARY_ALIGN = list("lrrrrrlrrlrrl")
+SUMMARY_ALIGN = list("lrrrrrlrrrlrrl")
 PROG_HEAD = ["configuration", "program", "ns per run (median)", "min – max",
              "runs per I/O", "ns per I/O"]
 
@@ -384,6 +417,12 @@ def observations(runs, configs, meta):
     out.append("- foreign tracing BPF programs loaded during runs (other users of the "
                "machine; they add cost to every configuration): " +
                (", ".join(f"`{f}`" for f in foreign) or "none"))
+    base = [r for r in runs if r["config"] == configs[0]["key"]]
+    noise = noise_of(runs, base)
+    if noise:
+        out.append(f"- **IOPS ratios are not reliable in this data set** ({noise}; thresholds: "
+                   f"spread > {NOISY_SPREAD}×, other load > {NOISY_LOAD} CPU); "
+                   "the BPF ns per I/O figures, timed by the kernel per program run, hold up")
     load = [r["other_cpus"] for r in runs if r.get("other_cpus") is not None]
     if load:
         busy = {}
@@ -436,7 +475,8 @@ def build_section(runs, configs, meta, summary, programs):
               "ratio = median IOPS / median IOPS of A; paired ratio = median over rounds of "
               "(IOPS / IOPS of A in the same round). BPF ns per I/O = Σ run_time_ns of the "
               "tracer's programs / completions (run_cnt of its completion program), "
-              "with bpf_stats on.", "",
+              "with bpf_stats on; ns ÷ biolatency = median over rounds of (ns per I/O / "
+              "biolatency's in the same round).", "",
               md_table(SUMMARY_HEAD, summary_rows(summary), SUMMARY_ALIGN), ""]
     lines += ["### Per-program cost", "",
               "ns per run = Δrun_time_ns / Δrun_cnt of one program (median over runs); "
