@@ -3,6 +3,7 @@
 #include <sys/epoll.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <set>
 
@@ -13,20 +14,20 @@ namespace {
 
 std::uint64_t ns(Duration d) { return static_cast<std::uint64_t>(d.count()); }
 
-// Paths below every multipath map in the list.
-std::set<std::string> multipath_paths(const std::vector<BlockDevice>& disks) {
-  std::set<std::string> paths;
-  for (const auto& d : disks)
-    if (d.is_multipath()) paths.insert(d.slaves.begin(), d.slaves.end());
-  return paths;
-}
-
 }  // namespace
 
 nlohmann::ordered_json Watchdog::Target::identity() const {
   nlohmann::ordered_json j{{"device", dev.id.str()}};
+  if (kind != TargetKind::kDevice) j["kernel_name"] = dev.name;
   if (!dev.dm_name.empty()) j["dm_name"] = dev.dm_name;
   if (!dev.wwid.empty()) j["wwid"] = dev.wwid;
+  if (kind == TargetKind::kPath) {
+    j["map"] = map;
+    if (!path.hctl.empty()) j["hctl"] = path.hctl;
+    if (!path.vendor.empty()) j["array"] = path.array();
+    if (!path.target_port.empty()) j["target_port"] = path.target_port;
+    if (!path.transport.empty()) j["transport"] = path.transport;
+  }
   return j;
 }
 
@@ -90,7 +91,9 @@ Status Watchdog::start(bool verbose) {
                              });
       !st)
     return st;
+  start_uevents();
   sync_devices();
+  refresh_all_dm(monotonic_ns());
   tick();
   run_canaries();
   return {};
@@ -111,10 +114,15 @@ void Watchdog::sync_devices() {
     log_.error("cannot list block devices: " + disks.error().message());
     return;
   }
-  const auto paths = multipath_paths(*disks);
+  // Topology decides what each disk is: map, path below a map, or device.
+  auto topo = read_topology(sys_);
+  if (!topo) {
+    log_.error("cannot read the SAN topology: " + topo.error().message());
+    return;
+  }
   std::set<std::string> seen;
   for (const auto& d : *disks) {
-    const bool is_path = paths.count(d.name) > 0;
+    const bool is_path = topo->map_of(d.name) != nullptr;
     const bool excluded = std::any_of(cfg_.exclude.begin(), cfg_.exclude.end(),
                                       [&](const std::string& p) { return device_matches(p, d); });
     auto it = targets_.find(d.name);
@@ -125,9 +133,9 @@ void Watchdog::sync_devices() {
     if (!wanted) continue;
     seen.insert(d.name);
     if (it == targets_.end())
-      add_target(d, is_path);
+      add_target(d, *topo);
     else
-      update_target(it->second, d, is_path);
+      update_target(it->second, d, *topo);
   }
   for (auto it = targets_.begin(); it != targets_.end();) {
     Target& t = it->second;
@@ -148,21 +156,25 @@ void Watchdog::sync_devices() {
   }
 }
 
-void Watchdog::add_target(const BlockDevice& d, bool is_path) {
+void Watchdog::add_target(const BlockDevice& d, const Topology& topo) {
   const DeviceSettings s = cfg_.settings_for(d);
-  Target t{d, s, Detector(s.thresholds, ns(s.canary.deadline)), is_path};
+  Target t{d, s, Detector(s.thresholds, ns(s.canary.deadline))};
   auto [it, ok] = targets_.emplace(d.name, std::move(t));
+  update_target(it->second, d, topo);
   log_.info("watching " + d.name, it->second.identity());
-  update_target(it->second, d, is_path);
 }
 
-void Watchdog::update_target(Target& t, const BlockDevice& d, bool is_path) {
+void Watchdog::update_target(Target& t, const BlockDevice& d, const Topology& topo) {
   const std::uint64_t now = monotonic_ns();
   const bool present = d.size_bytes > 0;
   const bool geometry_changed =
       d.nr_hw_queues != t.dev.nr_hw_queues || d.tags_per_queue != t.dev.tags_per_queue;
   t.dev = d;
-  t.is_path = is_path;
+  const MapInfo* map = topo.map_of(d.name);
+  t.kind = map ? TargetKind::kPath : d.is_multipath() ? TargetKind::kMap : TargetKind::kDevice;
+  t.map = map ? map->label() : "";
+  if (auto p = topo.paths.find(d.name); p != topo.paths.end()) t.path = p->second;
+  if (t.kind == TargetKind::kPath) apply_path_state(t, now, "");
   t.settings = cfg_.settings_for(d);
   t.detector.configure(t.settings.thresholds, ns(t.settings.canary.deadline));
   if (geometry_changed && t.slot >= 0) unwatch(t);
@@ -171,7 +183,7 @@ void Watchdog::update_target(Target& t, const BlockDevice& d, bool is_path) {
     if (auto st = engine_->set_slow_threshold(t.slot, ns(t.settings.thresholds.slow_io)); !st)
       log_.error(st.error().message(), {{"target", d.name}});
   }
-  const bool canary = present && cfg_.wants_canary(d, is_path);
+  const bool canary = present && cfg_.wants_canary(d, t.kind == TargetKind::kPath);
   if (canary && t.canary < 0) {
     CanaryTarget ct{root_ + (root_.back() == '/' ? "" : "/") + "dev/" + d.name, d.size_bytes,
                     d.logical_block_size, t.settings.canary};
@@ -260,8 +272,13 @@ void Watchdog::scan_oldest(Target& t, std::uint64_t now) {
 }
 
 void Watchdog::evaluate(Target& t, std::uint64_t now) {
-  if (auto tr = t.detector.evaluate(now))
-    log_.state(t.dev.name, t.is_path ? "path" : "device", *tr, t.identity());
+  if (auto tr = t.detector.evaluate(now)) {
+    t.state_since = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count()) /
+                    1e6;
+    log_.state(t.label(), std::string(kind_name(t.kind)), *tr, t.identity());
+  }
   arm_deadline(t, now);
 }
 
@@ -312,7 +329,10 @@ void Watchdog::tick() {
     if (now - t.stats_read_at >= 1'000'000'000ull) refresh_counts(t, now);
     evaluate(t, now);
   }
-  if (now - last_rescan_ >= ns(cfg_.rescan)) sync_devices();
+  if (now - last_rescan_ >= ns(cfg_.rescan)) {
+    sync_devices();
+    refresh_all_dm(now);  // cross-check dm's own view periodically
+  }
   tick_timer_ = loop_.at(now + tick_ns(), [this] { tick(); });
 }
 

@@ -16,6 +16,8 @@
 #include "detector.h"
 #include "event_log.h"
 #include "event_loop.h"
+#include "topology.h"
+#include "uevent.h"
 
 namespace sanwatch {
 
@@ -25,7 +27,17 @@ class Watchdog {
     BlockDevice dev;
     DeviceSettings settings;
     Detector detector;
-    bool is_path = false;  // a path below a multipath map
+    TargetKind kind = TargetKind::kDevice;
+    std::string map;  // paths: label of their map (mpatha)
+    PathInfo path;    // paths: SCSI/transport identity
+    // Multipath state as device-mapper reports it (status ioctl, uevents).
+    bool dm_known = false;  // paths: dm has reported on this path
+    bool dm_active = true;  // paths: 'A' (else 'F')
+    unsigned dm_fail_count = 0;
+    std::uint64_t transitions = 0;           // paths: active <-> failed changes seen
+    int valid_paths = -1, total_paths = -1;  // maps
+    bool queue_if_no_path = false;           // maps
+    double state_since = 0;                  // wall-clock time (s) of the last state change
     bool present = true;
     int slot = -1;                 // BPF engine slot, -1 when not watched
     int canary = -1;               // canary id, -1 when none
@@ -35,6 +47,10 @@ class Watchdog {
     std::optional<EventLoop::TimerId> deadline_timer;
     std::uint64_t deadline_at = 0;
     nlohmann::ordered_json identity() const;
+    // The name operators know: the dm name for maps, else the kernel name.
+    const std::string& label() const {
+      return kind == TargetKind::kMap && !dev.dm_name.empty() ? dev.dm_name : dev.name;
+    }
   };
 
   Watchdog(Config cfg, EventLog& log, EventLoop& loop, std::string root = "/");
@@ -52,8 +68,20 @@ class Watchdog {
 
  private:
   void sync_devices();
-  void add_target(const BlockDevice& d, bool is_path);
-  void update_target(Target& t, const BlockDevice& d, bool is_path);
+  void add_target(const BlockDevice& d, const Topology& topo);
+  void update_target(Target& t, const BlockDevice& d, const Topology& topo);
+  // Multipath (watchdog_multipath.cpp).
+  void start_uevents();
+  void on_uevents();
+  void on_dm_event(const DmPathEvent& ev, std::uint64_t now);
+  void refresh_dm(Target& map, std::uint64_t now);
+  void refresh_all_dm(std::uint64_t now);
+  void apply_path_state(Target& path, std::uint64_t now, const std::string& why);
+  void set_dm_path(Target& path, bool active, std::uint64_t now);
+  void schedule_rescan(std::uint64_t delay_ns);
+  Target* by_dev(const DevId& id);
+  Target* map_target(const std::string& label);
+  std::vector<Target*> paths_of(const Target& map);
   void set_present(Target& t, bool present, std::uint64_t now);
   void watch(Target& t);
   void unwatch(Target& t);
@@ -80,6 +108,14 @@ class Watchdog {
   std::optional<EventLoop::TimerId> tick_timer_, canary_timer_, rescan_timer_;
   std::uint64_t canary_next_ = 0;
   std::uint64_t last_rescan_ = 0;
+  std::optional<UeventListener> uevents_;
+  std::optional<EventLoop::TimerId> rescan_soon_;
+  std::string dm_control_ = "/dev/mapper/control";
+
+ public:
+  const UeventCounters* uevent_counters() const {
+    return uevents_ ? &uevents_->counters() : nullptr;
+  }
 };
 
 }  // namespace sanwatch

@@ -139,14 +139,45 @@ void canary_metrics(Families& f, const TargetMetrics& t, std::uint64_t now) {
           "Age of a canary read outstanding past its deadline (0 when none).", l, overdue);
 }
 
+void multipath_metrics(Families& f, const TargetMetrics& t) {
+  if (t.target_type == "path") {
+    const Labels mp = {{"map", t.map}, {"path", t.name}};
+    Labels up = mp;
+    up.push_back({"wwid", t.wwid});
+    f.gauge("sanwatch_path_up", "1 while device-mapper counts the path active, 0 when failed.", up,
+            t.path_up);
+    f.counter("sanwatch_path_transitions_total", "Active <-> failed changes of a multipath path.",
+              mp, t.transitions);
+    Labels info = up;
+    for (const auto& [k, v] : {std::pair<const char*, const std::string&>{"array", t.array},
+                               {"target_port", t.target_port},
+                               {"hctl", t.hctl},
+                               {"transport", t.transport}})
+      info.push_back({k, v});
+    f.gauge("sanwatch_path_info", "Identity of a multipath path: array, target port, H:C:T:L (1).",
+            info, 1);
+  }
+  if (t.target_type == "map" && t.total_paths >= 0) {
+    const Labels l = {{"map", t.label}, {"wwid", t.wwid}};
+    f.gauge("sanwatch_map_valid_paths", "Paths device-mapper counts as valid for the map.", l,
+            t.valid_paths);
+    f.gauge("sanwatch_map_paths", "All paths of the map.", l, t.total_paths);
+  }
+}
+
 void target_metrics(Families& f, const TargetMetrics& t, bool device_hist, std::uint64_t now) {
-  Labels info = {{"device", t.name}, {"target_type", t.target_type}};
+  Labels info = {{"device", t.name}, {"target", t.label}, {"target_type", t.target_type}};
   if (!t.dm_name.empty()) info.push_back({"dm_name", t.dm_name});
   if (!t.wwid.empty()) info.push_back({"wwid", t.wwid});
   f.gauge("sanwatch_device_info", "Identity of a watched device (1); join on device.", info, 1);
   for (const auto& s : t.states)
     f.gauge("sanwatch_state", "Health state of a target: 1 for the current state, 0 otherwise.",
-            {{"target", t.name}, {"target_type", t.target_type}, {"state", s}}, s == t.state);
+            {{"target", t.label}, {"target_type", t.target_type}, {"state", s}}, s == t.state);
+  if (t.state_since > 0)
+    f.gauge("sanwatch_state_changed_timestamp_seconds",
+            "Unix time of the target's last state change.",
+            {{"target", t.label}, {"target_type", t.target_type}}, t.state_since);
+  multipath_metrics(f, t);
   if (t.io) io_metrics(f, t, device_hist, now);
   if (t.canary) canary_metrics(f, t, now);
 }
@@ -214,7 +245,7 @@ class SnapshotCollector : public prometheus::Collectable {
   void set_state(const std::string& target, const std::string& state) {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& t : snap_.targets)
-      if (t.name == target) t.state = state;
+      if (t.label == target) t.state = state;
   }
 
  private:

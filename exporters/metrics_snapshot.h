@@ -15,7 +15,8 @@
 namespace sanwatch {
 
 struct TargetMetrics {
-  std::string name;         // kernel name: label `device` / `target`
+  std::string name;         // kernel name: label `device`
+  std::string label;        // label `target`: the dm name for maps, else the kernel name
   std::string target_type;  // device, path, map
   std::string dm_name, wwid;
   bool present = true;
@@ -27,6 +28,13 @@ struct TargetMetrics {
   std::optional<CanaryStats> canary;
   std::optional<std::uint64_t> canary_since_ns;  // outstanding canary's submit time
   std::uint64_t canary_deadline_ns = 0;
+  double state_since = 0;  // wall-clock seconds of the last state change (0: none yet)
+  // Multipath.
+  std::string map;  // paths: the map's label
+  bool path_up = true;
+  std::uint64_t transitions = 0;
+  std::string array, target_port, hctl, transport, alua_state;
+  int valid_paths = -1, total_paths = -1;  // maps
 };
 
 struct MetricsSnapshot {

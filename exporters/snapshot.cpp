@@ -29,13 +29,27 @@ std::vector<std::string> state_names(TargetKind k) {
 TargetMetrics target_of(Watchdog& w, const Watchdog::Target& t) {
   TargetMetrics m;
   m.name = t.dev.name;
-  m.target_type = t.is_path ? "path" : "device";
+  m.label = t.label();
+  m.target_type = std::string(kind_name(t.kind));
   m.dm_name = t.dev.dm_name;
   m.wwid = t.dev.wwid;
   m.present = t.present;
-  m.histograms = !t.is_path || w.config().metrics.path_histograms;
+  m.histograms = t.kind != TargetKind::kPath || w.config().metrics.path_histograms;
   m.state = std::string(health_name(t.detector.state()));
-  m.states = state_names(t.is_path ? TargetKind::kPath : TargetKind::kDevice);
+  m.states = state_names(t.kind);
+  m.state_since = t.state_since;
+  m.map = t.map;
+  if (t.kind == TargetKind::kPath) {
+    m.path_up = t.dm_known ? t.dm_active : t.path.scsi_state == "running";
+    m.transitions = t.transitions;
+    m.array = t.path.vendor.empty() ? "" : t.path.array();
+    m.target_port = t.path.target_port;
+    m.hctl = t.path.hctl;
+    m.transport = t.path.transport;
+    m.alua_state = t.path.alua_state;
+  }
+  m.valid_paths = t.valid_paths;
+  m.total_paths = t.total_paths;
   if (t.slot >= 0) {
     if (auto s = w.engine().read_stats(t.slot)) m.io = std::move(s).value();
     m.oldest_start_ns = w.engine().oldest_outstanding_ns(t.slot);
@@ -60,6 +74,7 @@ MetricsSnapshot take_snapshot(Watchdog& w, const AlertDispatcher* alerts) {
   s.bpf_stats_enabled = bpf_stats_enabled();
   if (s.bpf_stats_enabled) s.programs = w.engine().program_stats();
   if (alerts) s.sinks = alerts->stats();
+  if (const UeventCounters* u = w.uevent_counters()) s.uevents_dropped = u->dropped_total();
   return s;
 }
 

@@ -25,6 +25,7 @@ MetricsSnapshot one_device() {
   s.kernel = "6.1.0";
   TargetMetrics t;
   t.name = "dm-0";
+  t.label = "dm-0";
   t.target_type = "device";
   t.dm_name = "mpatha";
   t.wwid = "3600";
@@ -71,7 +72,7 @@ TEST_CASE("counters, states, identity, ages and canaries render with their label
   CHECK(has(m, R"(sanwatch_build_info{version="1.2.3",kernel="6.1.0"} 1)"));
   CHECK(has(
       m,
-      R"(sanwatch_device_info{device="dm-0",target_type="device",dm_name="mpatha",wwid="3600"} 1)"));
+      R"(sanwatch_device_info{device="dm-0",target="dm-0",target_type="device",dm_name="mpatha",wwid="3600"} 1)"));
   CHECK(has(m, R"(sanwatch_state{target="dm-0",target_type="device",state="stalled"} 1)"));
   CHECK(has(m, R"(sanwatch_state{target="dm-0",target_type="device",state="ok"} 0)"));
   CHECK(has(m, R"(sanwatch_io_completed_total{device="dm-0",op="read"} 10)"));
@@ -91,4 +92,39 @@ TEST_CASE("path histograms are off unless configured") {
   CHECK(m.find("sanwatch_io_latency_seconds_bucket") == std::string::npos);
   CHECK(m.find("sanwatch_canary_latency_seconds_bucket") == std::string::npos);
   CHECK(has(m, R"(sanwatch_io_completed_total{device="dm-0",op="read"} 10)"));
+}
+
+TEST_CASE("multipath maps and paths export path_up, transitions, valid paths and identity") {
+  MetricsSnapshot s;
+  TargetMetrics map;
+  map.name = "dm-0";
+  map.label = "mpatha";
+  map.target_type = "map";
+  map.wwid = "3600";
+  map.valid_paths = 1;
+  map.total_paths = 2;
+  map.state = "degraded";
+  map.states = {"ok", "degraded"};
+  TargetMetrics path;
+  path.name = "sdb";
+  path.label = "sdb";
+  path.target_type = "path";
+  path.map = "mpatha";
+  path.wwid = "3600";
+  path.path_up = false;
+  path.transitions = 3;
+  path.array = "3PARdata VV";
+  path.target_port = "0x20210002ac01c4f1";
+  path.hctl = "4:0:1:1";
+  path.transport = "fc";
+  s.targets = {map, path};
+  const std::string m = render(s, 1);
+  CHECK(has(m, R"(sanwatch_state{target="mpatha",target_type="map",state="degraded"} 1)"));
+  CHECK(has(m, R"(sanwatch_map_valid_paths{map="mpatha",wwid="3600"} 1)"));
+  CHECK(has(m, R"(sanwatch_map_paths{map="mpatha",wwid="3600"} 2)"));
+  CHECK(has(m, R"(sanwatch_path_up{map="mpatha",path="sdb",wwid="3600"} 0)"));
+  CHECK(has(m, R"(sanwatch_path_transitions_total{map="mpatha",path="sdb"} 3)"));
+  CHECK(has(
+      m,
+      R"(sanwatch_path_info{map="mpatha",path="sdb",wwid="3600",array="3PARdata VV",target_port="0x20210002ac01c4f1",hctl="4:0:1:1",transport="fc"} 1)"));
 }
