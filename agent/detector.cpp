@@ -60,16 +60,17 @@ void Detector::configure(const Thresholds& t, std::uint64_t canary_deadline_ns) 
   }
 }
 
+void Detector::path_reinstated(std::uint64_t now) { flaps_.add(clamp(now), 1); }
+
 void Detector::path_failed(std::uint64_t now, bool failed, const std::string& why) {
-  if (path_failed_ && !failed) {
-    flaps_.add(now, 1);
-    cond_[idx(Health::kFailed)].last_true = now;
-  }
+  now = clamp(now);
+  if (path_failed_ && !failed) cond_[idx(Health::kFailed)].last_true = now;
   path_failed_ = failed;
   if (failed) path_failed_why_ = why;
 }
 
 void Detector::valid_paths(std::uint64_t now, int valid, int total) {
+  now = clamp(now);
   // The condition that held until now keeps its hold for the recovery time.
   if (total_ > 0 && valid_ == 0 && valid != 0) cond_[idx(Health::kDown)].last_true = now;
   if (total_ > 0 && valid_ > 0 && valid_ < total_ && valid >= total)
@@ -94,6 +95,7 @@ void Detector::io_errors(std::uint64_t now, std::uint64_t n, const std::string& 
 }
 
 void Detector::oldest_outstanding(std::uint64_t now, std::optional<std::uint64_t> start) {
+  now = clamp(now);
   // A stall that just ended was true until now: recovery counts from here.
   if (oldest_start_ && oldest_start_ != start && now - *oldest_start_ >= ns(t_.stall))
     cond_[idx(Health::kStalled)].last_true = now;
@@ -103,6 +105,7 @@ void Detector::oldest_outstanding(std::uint64_t now, std::optional<std::uint64_t
 void Detector::canary_submitted(std::uint64_t now) { canary_since_ = now; }
 
 void Detector::canary_done(std::uint64_t now, std::uint64_t latency_ns, int err) {
+  now = clamp(now);
   if (canary_since_ && now - *canary_since_ >= ns(t_.stall))
     cond_[idx(Health::kStalled)].last_true = now;
   canary_since_.reset();
@@ -120,6 +123,7 @@ void Detector::canary_done(std::uint64_t now, std::uint64_t latency_ns, int err)
 }
 
 void Detector::gone(std::uint64_t now, bool is_gone) {
+  now = clamp(now);
   if (gone_ && !is_gone) cond_[idx(Health::kGone)].last_true = now;
   gone_ = is_gone;
 }
@@ -155,6 +159,7 @@ bool Detector::held(Health h, std::uint64_t now) const {
 }
 
 std::optional<Transition> Detector::evaluate(std::uint64_t now) {
+  now = clamp(now);
   const bool truth[kNrHealth] = {
       false,
       slow_now(now),

@@ -3,6 +3,7 @@
 // with synthetic timelines.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -65,9 +66,10 @@ class Detector {
   void canary_submitted(std::uint64_t now);
   void canary_done(std::uint64_t now, std::uint64_t latency_ns, int err);
   void gone(std::uint64_t now, bool is_gone);
-  // Paths: dm-multipath (or the SCSI layer) says the path is failed; each
-  // failed -> active change counts as one flap.
+  // Paths: dm-multipath (or the SCSI layer) says the path is failed.
   void path_failed(std::uint64_t now, bool failed, const std::string& why);
+  // Paths: dm-multipath reinstated a failed path: one fail/reinstate cycle.
+  void path_reinstated(std::uint64_t now);
   // Maps: paths dm-multipath counts as valid, of all paths.
   void valid_paths(std::uint64_t now, int valid, int total);
 
@@ -111,6 +113,8 @@ class Detector {
   int valid_ = -1, total_ = -1;
   Condition cond_[kNrHealth];
   Health state_ = Health::kOk;
+  std::uint64_t last_now_ = 0;  // inputs may arrive with slightly older stamps
+  std::uint64_t clamp(std::uint64_t now) { return last_now_ = std::max(last_now_, now); }
 };
 
 }  // namespace sanwatch

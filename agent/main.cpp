@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "hist_cmd.h"
+#include "paths_cmd.h"
 #include "run_cmd.h"
 #include "version.h"
 
@@ -35,6 +36,18 @@ void add_run(CLI::App& app, sanwatch::RunOptions& o) {
   r->add_option("--sysfs-root", o.root, "Root holding sys/ and dev/ (testing)")->group("");
 }
 
+void add_paths(CLI::App& app, sanwatch::PathsOptions& o) {
+  auto* p = app.add_subcommand(
+      "paths", "Multipath maps and paths with state and latency (works without the agent)");
+  p->add_option("-i,--interval", o.interval_s, "Seconds of latency sampling (0: none)")
+      ->check(CLI::NonNegativeNumber);
+  p->add_flag("--json", o.json, "JSON output");
+  p->add_option("--agent", o.agent_url,
+                "The agent's /metrics URL for states and transitions (\"\" to skip)");
+  p->add_flag("-v,--verbose", o.verbose, "Show libbpf's log");
+  p->add_option("--sysfs-root", o.root, "Root holding sys/ and dev/ (testing)")->group("");
+}
+
 void add_check(CLI::App& app, std::string& path) {
   auto* c = app.add_subcommand("check-config",
                                "Validate a config file and print the effective configuration");
@@ -53,6 +66,8 @@ int main(int argc, char** argv) {
   add_run(app, run);
   std::string check_path;
   add_check(app, check_path);
+  sanwatch::PathsOptions paths;
+  add_paths(app, paths);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -62,5 +77,6 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("hist")) return sanwatch::run_hist(hist);
   if (app.got_subcommand("run")) return sanwatch::run_agent(run);
   if (app.got_subcommand("check-config")) return sanwatch::check_config(check_path);
+  if (app.got_subcommand("paths")) return sanwatch::run_paths(paths);
   return 2;
 }

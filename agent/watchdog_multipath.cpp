@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <sys/epoll.h>
 
+#include <fstream>
+
 #include "clock.h"
 #include "dm_status.h"
 #include "watchdog.h"
@@ -55,9 +57,11 @@ void Watchdog::on_uevents() {
   auto r = uevents_->drain([this](const Uevent& ev) {
     const std::uint64_t now = monotonic_ns();
     if (ev.dm && ev.dm->action != DmPathAction::kOther) {
+      // received_ns: when the uevent reached us, to measure our own lag.
       log_.debug("uevent " + ev.dm->action_name, {{"map", ev.dm->name},
                                                   {"path", ev.dm->path.str()},
-                                                  {"valid_paths", ev.dm->nr_valid_paths}});
+                                                  {"valid_paths", ev.dm->nr_valid_paths},
+                                                  {"received_ns", now}});
       on_dm_event(*ev.dm, now);
     } else if (ev.subsystem == "block" &&
                (ev.action == "add" || ev.action == "remove" || ev.resized())) {
@@ -98,8 +102,11 @@ void Watchdog::on_dm_event(const DmPathEvent& ev, std::uint64_t now) {
   }
 }
 
-void Watchdog::set_dm_path(Target& path, bool active, std::uint64_t) {
-  if (path.dm_known && path.dm_active != active) ++path.transitions;
+void Watchdog::set_dm_path(Target& path, bool active, std::uint64_t now) {
+  if (path.dm_known && path.dm_active != active) {
+    ++path.transitions;
+    if (active) path.detector.path_reinstated(now);
+  }
   path.dm_known = true;
   path.dm_active = active;
 }
@@ -107,6 +114,11 @@ void Watchdog::set_dm_path(Target& path, bool active, std::uint64_t) {
 // A path is failed when dm-multipath says so, or when the SCSI layer has
 // taken the device offline (dm only notices at the next I/O).
 void Watchdog::apply_path_state(Target& path, std::uint64_t now, const std::string& why) {
+  // Fresh from sysfs: the topology read at the last rescan may be a second
+  // old, and a stale "offline" would hide a reinstatement.
+  std::ifstream f(root_ + (root_.back() == '/' ? "" : "/") + "sys/block/" + path.dev.name +
+                  "/device/state");
+  if (std::string fresh; f >> fresh) path.path.scsi_state = fresh;
   const std::string& s = path.path.scsi_state;
   const bool scsi_down = s == "offline" || s == "transport-offline";
   const bool dm_down = path.dm_known && !path.dm_active;

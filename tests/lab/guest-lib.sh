@@ -183,7 +183,11 @@ lab_setup_mpath() {
   LAB_PATH_B=$(lab_devno sdb)
   _table=$(lab_mpath_table "$(lab_sectors sda)" "$_selector" "$_features" "$LAB_PATH_A" "$LAB_PATH_B")
   lab_log "dmsetup create $LAB_MAP: $_table"
-  lab_run "$LAB_CMD_TIMEOUT" dmsetup create "$LAB_MAP" --table "$_table" ||
+  # The uuid multipathd would give it (mpath-<wwid>, naa.X -> 3X): how
+  # sanwatch, like every other tool, tells a multipath map from other dm maps.
+  _wwid=$(cat /sys/block/sda/device/wwid 2>/dev/null)
+  LAB_WWID=3${_wwid#naa.}
+  lab_run "$LAB_CMD_TIMEOUT" dmsetup create "$LAB_MAP" --uuid "mpath-$LAB_WWID" --table "$_table" ||
     lab_fail "dmsetup create $LAB_MAP failed"
   # With DM_DISABLE_UDEV libdevmapper makes /dev/mapper/$LAB_MAP itself;
   # mknodes is a no-op then and a repair otherwise. /dev/dm-N is devtmpfs'.

@@ -242,9 +242,11 @@ TEST_CASE("paths: failed while dm says so, flapping after repeated fail/reinstat
   CHECK(t->reason == "dm-multipath failed the path (PATH_FAILED)");
   d.path_failed(ms(100), false, "");
   CHECK_FALSE(d.evaluate(ms(100)));  // failed is held for the recovery time
+  d.path_reinstated(ms(100));
   for (int i = 1; i < 3; ++i) {
     d.path_failed(ms(i * 1000), true, "PATH_FAILED");
     d.path_failed(ms(i * 1000 + 100), false, "");
+    d.path_reinstated(ms(i * 1000 + 100));
   }
   t = d.evaluate(ms(2100));
   REQUIRE(t);
@@ -261,4 +263,15 @@ TEST_CASE("states per target kind") {
   CHECK(std::find(map.begin(), map.end(), Health::kDegraded) != map.end());
   const auto path = states_of(TargetKind::kPath);
   CHECK(std::find(path.begin(), path.end(), Health::kFlapping) != path.end());
+}
+
+TEST_CASE("inputs stamped slightly in the past do not break hysteresis") {
+  Detector d(thresholds(), kDeadline);
+  d.path_failed(ms(1000), true, "PATH_FAILED");
+  REQUIRE(d.evaluate(ms(1000))->to == Health::kFailed);
+  d.path_failed(ms(1100), false, "");
+  // An evaluation carrying an older stamp must not see the hold as expired.
+  CHECK_FALSE(d.evaluate(ms(1050)));
+  CHECK_FALSE(d.evaluate(ms(2000)));
+  CHECK(d.evaluate(ms(3200))->to == Health::kOk);
 }

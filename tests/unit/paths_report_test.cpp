@@ -1,0 +1,86 @@
+#include "paths_report.h"
+
+#include <catch2/catch.hpp>
+
+#include "agent_states.h"
+
+using namespace sanwatch;
+
+namespace {
+
+PathsReport sample() {
+  MapRow m;
+  m.info.name = "dm-0";
+  m.info.dm_name = "mpatha";
+  m.info.wwid = "360002ac0000000000000001a0001c4f1";
+  m.array = "3PARdata VV";
+  m.valid_paths = 1;
+  m.total_paths = 2;
+  m.queue_if_no_path = true;
+  m.io.count = 100;
+  m.io.total.record(1'000'000, 100);
+  for (const char* n : {"sda", "sdb"}) {
+    PathRow p;
+    p.info.name = n;
+    p.info.hctl = n[2] == 'a' ? "3:0:0:1" : "4:0:0:1";
+    p.info.scsi_state = n[2] == 'a' ? "running" : "offline";
+    p.info.transport = "fc";
+    p.info.target_port = "0x20110002ac01c4f1";
+    p.info.vendor = "3PARdata";
+    p.info.model = "VV";
+    p.dm_state = n[2] == 'a' ? "active" : "failed";
+    m.paths.push_back(p);
+  }
+  for (auto& p : m.paths) p.state = derived_path_state(p);
+  m.state = derived_map_state(m);
+  return PathsReport{"t", 1.0, "derived", {m}};
+}
+
+}  // namespace
+
+TEST_CASE("derived states without the agent follow dm and SCSI") {
+  const auto r = sample();
+  CHECK(r.maps[0].state == "degraded");
+  CHECK(r.maps[0].paths[0].state == "ok");
+  CHECK(r.maps[0].paths[1].state == "failed");
+  MapRow none = r.maps[0];
+  none.valid_paths = 0;
+  CHECK(derived_map_state(none) == "down");
+}
+
+TEST_CASE("paths JSON carries map, path, dm and SCSI state, port and latency") {
+  const auto j = paths_json(sample());
+  const auto& m = j["maps"][0];
+  CHECK(m["map"] == "mpatha");
+  CHECK(m["valid_paths"] == 1);
+  CHECK(m["queue_if_no_path"] == true);
+  CHECK(m["latency"]["ios"] == 100);
+  CHECK(m["latency"]["p50_s"].get<double>() == Approx(0.001).epsilon(0.125));
+  CHECK(m["paths"][1]["path"] == "sdb");
+  CHECK(m["paths"][1]["dm_state"] == "failed");
+  CHECK(m["paths"][1]["scsi_state"] == "offline");
+  CHECK(m["paths"][1]["array"] == "3PARdata VV");
+}
+
+TEST_CASE("paths text looks like multipathd's topology") {
+  const std::string t = paths_text(sample());
+  CHECK(t.find("mpatha (360002ac0000000000000001a0001c4f1) dm-0 3PARdata VV") != std::string::npos);
+  CHECK(t.find("state=degraded  paths 1/2 valid  queue_if_no_path") != std::string::npos);
+  CHECK(t.find("|- 3:0:0:1 sda") != std::string::npos);
+  CHECK(t.find("`- 4:0:0:1 sdb") != std::string::npos);
+}
+
+TEST_CASE("agent states are read from its metrics text") {
+  const auto s = parse_agent_states(
+      "# HELP sanwatch_state x\n"
+      "sanwatch_state{target=\"mpatha\",target_type=\"map\",state=\"ok\"} 0\n"
+      "sanwatch_state{target=\"mpatha\",target_type=\"map\",state=\"degraded\"} 1\n"
+      "sanwatch_state_changed_timestamp_seconds{target=\"mpatha\",target_type=\"map\"} "
+      "1795000000.5\n"
+      "sanwatch_state{target=\"sdb\",target_type=\"path\",state=\"failed\"} 1\n"
+      "garbage{\n");
+  REQUIRE(s.count("mpatha"));
+  CHECK(s.at("mpatha").state == "degraded");
+  CHECK(s.at("mpatha").since == Approx(1795000000.5));
+  CHECK(s.at("sdb").state == "failed");
+}
