@@ -31,7 +31,9 @@ nlohmann::ordered_json evidence_json(const Evidence& e) {
 
 nlohmann::ordered_json EventLog::state(const std::string& target, const std::string& target_type,
                                        const Transition& t, const nlohmann::ordered_json& extra) {
-  nlohmann::ordered_json j{{"ts", rfc3339_now()},        {"mono_ns", t.at_ns},
+  // mono_ns is when the change is announced, not when it was computed:
+  // detection lags measured from it include the agent's own work.
+  nlohmann::ordered_json j{{"ts", rfc3339_now()},        {"mono_ns", monotonic_ns()},
                            {"event", "state"},           {"target", target},
                            {"target_type", target_type}, {"from", health_name(t.from)},
                            {"to", health_name(t.to)},    {"reason", t.reason}};
