@@ -57,11 +57,20 @@ done
 [[ $RUN_SECONDS =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --seconds must be a positive integer" >&2; exit 2; }
 
 # ---------------------------------------------------------------------------
-# How sanwatch runs under benchmark: the only place that says so.
-# When the service mode lands, this becomes one line, e.g.
-#   SANWATCH_CMD=("$SANWATCH" run --config "$BENCH_DIR/sanwatch-bench.toml")
-# (a config watching $LOOP_DEV). $LOOP_NAME is the device under test.
-sanwatch_cmd() { SANWATCH_CMD=("$SANWATCH" hist -d "$LOOP_NAME"); }
+# How sanwatch runs under benchmark: the only place that says so. The agent
+# as deployed: `sanwatch run` watching the device under test ($LOOP_NAME)
+# with canaries on (1 s period) and everything else default.
+sanwatch_cmd() {
+	cat >"$WORK/sanwatch-bench.toml" <<-TOML
+		[devices]
+		include = ["$LOOP_NAME"]
+		[canary]
+		targets = "all"
+		[metrics]
+		listen = "127.0.0.1:0"
+	TOML
+	SANWATCH_CMD=("$SANWATCH" run --config "$WORK/sanwatch-bench.toml")
+}
 # ---------------------------------------------------------------------------
 
 CONFIGS=(A B C D E)
