@@ -223,10 +223,12 @@ void CanaryProber::complete(std::uint64_t data, int res) {
     const std::uint64_t lat = now - s.read_start;
     const int err = res < 0 ? -res : (static_cast<std::uint32_t>(res) < s.io_size ? EIO : 0);
     ++s.stats.reads;
-    if (err)
+    if (err) {
       ++s.stats.errors;
-    else
+    } else {
       s.stats.latency.record(lat);
+      s.stats.latency_ns_sum += lat;
+    }
     if (!s.timeout_counted && lat > static_cast<std::uint64_t>(s.target.settings.deadline.count()))
       ++s.stats.timeouts;
     if (s.active && cb_.done) cb_.done(id, now, lat, err);

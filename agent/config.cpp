@@ -228,6 +228,15 @@ void read_override(const toml::table& t, const Config& c, Override& o, Errors& e
                          format_duration(stall), format_duration(slow), format_duration(deadline)));
 }
 
+// Prometheus/Alertmanager label names; Alertmanager rejects a whole batch
+// with one bad name, so catch it at load time.
+bool valid_label_name(std::string_view n) {
+  if (n.empty() || std::isdigit(static_cast<unsigned char>(n[0]))) return false;
+  return std::all_of(n.begin(), n.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
 void read_alerts(const toml::table& t, AlertSettings& a, Errors& errs) {
   TableReader r(t, "alerts", errs);
   r.strings("alertmanager_urls", a.alertmanager_urls);
@@ -247,6 +256,10 @@ void read_alerts(const toml::table& t, AlertSettings& a, Errors& errs) {
       auto s = v.value_exact<std::string>();
       if (!s)
         errs.add(v.source(), fmt::format("alerts.labels.{} must be a string", k.str()));
+      else if (!valid_label_name(k.str()))
+        errs.add(k.source(), fmt::format("alerts.labels: '{}' is not a valid label name "
+                                         "([a-zA-Z_][a-zA-Z0-9_]*)",
+                                         k.str()));
       else
         a.labels.emplace_back(std::string(k.str()), *s);
     }

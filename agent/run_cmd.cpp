@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 
+#include "alerts.h"
 #include "clock.h"
 #include "event_log.h"
 #include "event_loop.h"
@@ -23,7 +24,12 @@ Result<Config> read_config(const std::string& path) {
 Result<UniqueFd> block_signals() {
   sigset_t mask;
   sigemptyset(&mask);
-  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&mask, s);
+  // A shell starts background jobs with SIGINT ignored, and an ignored signal
+  // never reaches a signalfd: restore the defaults before blocking.
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) {
+    signal(s, SIG_DFL);
+    sigaddset(&mask, s);
+  }
   if (sigprocmask(SIG_BLOCK, &mask, nullptr)) return errno_error("blocking signals");
   UniqueFd fd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!fd.valid()) return errno_error("signalfd");
@@ -32,7 +38,7 @@ Result<UniqueFd> block_signals() {
 
 // SIGHUP: a new config that does not validate is rejected with its errors
 // and the running one stays.
-void reload(const RunOptions& o, Watchdog& w, EventLog& log) {
+void reload(const RunOptions& o, Watchdog& w, EventLog& log, AlertDispatcher& alerts) {
   auto cfg = read_config(o.config_path);
   if (!cfg) {
     log.error("configuration rejected, keeping the running one",
@@ -40,22 +46,24 @@ void reload(const RunOptions& o, Watchdog& w, EventLog& log) {
     return;
   }
   w.reload(std::move(cfg).value());
+  alerts.reconfigure(w.config().alerts);
   log.info("configuration reloaded", {{"config", w.config().source}});
 }
 
 // Copies counters for scrapes every metrics.refresh; states go through at
 // once via the event subscription.
-void publish_metrics(Watchdog& w, MetricsExporter& m, EventLoop& loop) {
-  m.publish(take_snapshot(w, nullptr));
+void publish_metrics(Watchdog& w, MetricsExporter& m, EventLoop& loop, const AlertDispatcher* a) {
+  m.publish(take_snapshot(w, a));
   const auto every = static_cast<std::uint64_t>(w.config().metrics.refresh.count());
-  loop.at(monotonic_ns() + every, [&w, &m, &loop] { publish_metrics(w, m, loop); });
+  loop.at(monotonic_ns() + every, [&w, &m, &loop, a] { publish_metrics(w, m, loop, a); });
 }
 
-void on_signal(int fd, const RunOptions& o, Watchdog& w, EventLog& log, EventLoop& loop) {
+void on_signal(int fd, const RunOptions& o, Watchdog& w, EventLog& log, EventLoop& loop,
+               AlertDispatcher& alerts) {
   signalfd_siginfo si{};
   while (read(fd, &si, sizeof(si)) == sizeof(si)) {
     if (si.ssi_signo == SIGHUP) {
-      reload(o, w, log);
+      reload(o, w, log, alerts);
     } else {
       log.info(fmt::format("signal {}: shutting down", strsignal(static_cast<int>(si.ssi_signo))));
       loop.stop();
@@ -87,15 +95,17 @@ int run_agent(const RunOptions& o) {
   log.subscribe([m = metrics->get()](const nlohmann::ordered_json& ev) {
     m->set_state(ev["target"].get<std::string>(), ev["to"].get<std::string>());
   });
+  auto alerts = make_alert_dispatcher(cfg->alerts, log);
+  log.subscribe([d = alerts.get()](const nlohmann::ordered_json& ev) { d->on_event(ev); });
   Watchdog w(std::move(cfg).value(), log, **loop, o.root);
   if (auto st = w.start(o.verbose); !st) {
     log.error("cannot start: " + st.error().message());
     return 1;
   }
-  publish_metrics(w, **metrics, **loop);
+  publish_metrics(w, **metrics, **loop, alerts.get());
   const int sfd = sig->get();
-  if (auto st =
-          (*loop)->add_fd(sfd, EPOLLIN, [&](std::uint32_t) { on_signal(sfd, o, w, log, **loop); });
+  if (auto st = (*loop)->add_fd(sfd, EPOLLIN,
+                                [&](std::uint32_t) { on_signal(sfd, o, w, log, **loop, *alerts); });
       !st) {
     log.error(st.error().message());
     return 1;

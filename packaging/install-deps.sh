@@ -10,7 +10,7 @@ BUILD_DEPS=(
   nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libsystemd-dev
 )
 TEST_DEPS=(
-  catch2 fuse3 libfuse3-dev fio util-linux kmod curl prometheus
+  catch2 fuse3 libfuse3-dev fio util-linux kmod curl prometheus prometheus-alertmanager
 )
 BENCH_DEPS=(
   libbpf-tools bpftrace

@@ -185,4 +185,6 @@ TEST_CASE("alert settings parse, validate URLs and render back") {
   CHECK(error_of("[alerts]\nalertmanager_urls = [\"am:9093\"]\n") ==
         "t.toml:2:21: alerts.alertmanager_urls: 'am:9093' must start with http:// or https://");
   CHECK(error_of("[alerts.labels]\nenv = 1\n") == "t.toml:2:7: alerts.labels.env must be a string");
+  CHECK(error_of("[alerts.labels]\n\"bad-name\" = \"x\"\n") ==
+        "t.toml:2:1: alerts.labels: 'bad-name' is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)");
 }
