@@ -68,7 +68,8 @@ class ThrottleCgroup {
   ~ThrottleCgroup() {
     // Move everything back out, then remove the group.
     std::ifstream procs(dir_ + "/cgroup.procs");
-    for (std::string pid; std::getline(procs, pid);) std::ofstream(parent_ + "/cgroup.procs") << pid;
+    for (std::string pid; std::getline(procs, pid);)
+      std::ofstream(parent_ + "/cgroup.procs") << pid;
     rmdir(dir_.c_str());
   }
   void add(pid_t pid) { write("cgroup.procs", std::to_string(pid)); }
@@ -84,7 +85,8 @@ class ThrottleCgroup {
 
 }  // namespace
 
-TEST_CASE("run: blk-throttle on the canary's cgroup is slow for the canary, healthy for tracepoints") {
+TEST_CASE(
+    "run: blk-throttle on the canary's cgroup is slow for the canary, healthy for tracepoints") {
   sanwatch::test::require_privileged("run blk-throttle canary test");
   FaultDisk disk;
   AgentProcess agent(
@@ -271,4 +273,31 @@ TEST_CASE("run: a bad config file is rejected with file:line:column and exit 2")
     CHECK(r.err.find(std::string(path) + ":2:10: canary.period") != std::string::npos);
   }
   unlink(path);
+}
+
+TEST_CASE("run: /metrics serves device and canary series with real sums") {
+  sanwatch::test::require_privileged("run metrics test");
+  FaultDisk disk;
+  AgentProcess agent(
+      config_for(disk, "", "targets = \"all\"\nperiod = \"50ms\"\ndeadline = \"100ms\""));
+  std::string addr;
+  for (const auto& e : agent.events())
+    if (e.value("msg", "") == "ready") addr = e["metrics"].get<std::string>();
+  REQUIRE_FALSE(addr.empty());
+  std::this_thread::sleep_for(1500ms);  // canaries run; metrics refresh every 1 s
+  auto r = sanwatch::test::run_command({"curl", "-sf", "http://" + addr + "/metrics"}, 10s);
+  REQUIRE(r.ok());
+  const std::string t = "{target=\"" + disk.loop_name() + "\"}";
+  auto value = [&](const std::string& series) {
+    const auto p = r.out.find("\n" + series + " ");
+    REQUIRE(p != std::string::npos);
+    return std::stod(r.out.substr(p + series.size() + 2));
+  };
+  CHECK(value("sanwatch_canary_reads_total" + t) >= 5);
+  CHECK(value("sanwatch_canary_latency_seconds_sum" + t) > 0);
+  CHECK(value("sanwatch_canary_latency_seconds_count" + t) >= 5);
+  CHECK(value("sanwatch_io_completed_total{device=\"" + disk.loop_name() + "\",op=\"read\"}") >= 5);
+  CHECK(value("sanwatch_state{target=\"" + disk.loop_name() +
+              "\",target_type=\"device\",state=\"ok\"}") == 1);
+  CHECK(agent.stop() == 0);
 }
