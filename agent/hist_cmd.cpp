@@ -190,6 +190,7 @@ int run_hist(const HistOptions& o) {
   }
   BpfEngine::Options eo;
   eo.verbose = o.verbose;
+  eo.force_raw_tp = o.force_raw_tp;
   eo.max_watch = static_cast<unsigned>(selected->size());
   eo.inflight_slots = 0;
   for (const auto& w : *selected)

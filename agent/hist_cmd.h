@@ -14,7 +14,8 @@ struct HistOptions {
   bool device_time = false;
   bool json = false;
   bool verbose = false;
-  std::string root = "/";  // sysfs root (tests)
+  bool force_raw_tp = false;  // testing: load the raw_tp fallback programs
+  std::string root = "/";     // sysfs root (tests)
 };
 
 // Returns the process exit code: 0 done, 1 runtime failure, 2 bad input.

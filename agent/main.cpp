@@ -24,6 +24,8 @@ void add_hist(CLI::App& app, sanwatch::HistOptions& o) {
               "Issue-to-completion latency instead of queued-to-completion");
   h->add_flag("--json", o.json, "One JSON object per interval");
   h->add_flag("-v,--verbose", o.verbose, "Show libbpf's log");
+  h->add_flag("--force-raw-tp", o.force_raw_tp, "Use the raw_tp fallback programs (testing)")
+      ->group("");
   h->add_option("--sysfs-root", o.root, "Root holding sys/ and dev/ (testing)")
       ->default_val("/")
       ->group("");

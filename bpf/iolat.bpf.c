@@ -366,50 +366,29 @@ static __always_inline int on_requeue(struct request *rq, bool direct)
 /* Tracepoints before 5.11 (and 5.10.y before .137) passed (q, rq). */
 #define RQ_ARG(ctx) ((struct request *)(rq_single_arg ? (ctx)[0] : (ctx)[1]))
 
-SEC("tp_btf/block_rq_insert")
-int BPF_PROG(sw_insert_btf)
-{
-	return on_start(RQ_ARG(ctx), false, true);
-}
+/* The four handlers, once as tp_btf (direct BTF-typed loads) and once as
+ * raw_tp (bpf_probe_read); userspace loads one set. */
+#define SW_HANDLERS(kind, suffix, direct)                                                   \
+	SEC(#kind "/block_rq_insert")                                                       \
+	int BPF_PROG(sw_insert_##suffix)                                                    \
+	{                                                                                   \
+		return on_start(RQ_ARG(ctx), false, direct);                                \
+	}                                                                                   \
+	SEC(#kind "/block_rq_issue")                                                        \
+	int BPF_PROG(sw_issue_##suffix)                                                     \
+	{                                                                                   \
+		return on_start(RQ_ARG(ctx), true, direct);                                 \
+	}                                                                                   \
+	SEC(#kind "/block_rq_requeue")                                                      \
+	int BPF_PROG(sw_requeue_##suffix)                                                   \
+	{                                                                                   \
+		return on_requeue(RQ_ARG(ctx), direct);                                     \
+	}                                                                                   \
+	SEC(#kind "/block_rq_complete")                                                     \
+	int BPF_PROG(sw_complete_##suffix)                                                  \
+	{                                                                                   \
+		return on_complete((struct request *)ctx[0], ctx[1], (__u32)ctx[2], direct); \
+	}
 
-SEC("tp_btf/block_rq_issue")
-int BPF_PROG(sw_issue_btf)
-{
-	return on_start(RQ_ARG(ctx), true, true);
-}
-
-SEC("tp_btf/block_rq_requeue")
-int BPF_PROG(sw_requeue_btf)
-{
-	return on_requeue(RQ_ARG(ctx), true);
-}
-
-SEC("tp_btf/block_rq_complete")
-int BPF_PROG(sw_complete_btf)
-{
-	return on_complete((struct request *)ctx[0], ctx[1], (__u32)ctx[2], true);
-}
-
-SEC("raw_tp/block_rq_insert")
-int BPF_PROG(sw_insert_raw)
-{
-	return on_start(RQ_ARG(ctx), false, false);
-}
-
-SEC("raw_tp/block_rq_issue")
-int BPF_PROG(sw_issue_raw)
-{
-	return on_start(RQ_ARG(ctx), true, false);
-}
-
-SEC("raw_tp/block_rq_requeue")
-int BPF_PROG(sw_requeue_raw)
-{
-	return on_requeue(RQ_ARG(ctx), false);
-}
-
-SEC("raw_tp/block_rq_complete")
-int BPF_PROG(sw_complete_raw)
-{
-	return on_complete((struct request *)ctx[0], ctx[1], (__u32)ctx[2], false);
-}
+SW_HANDLERS(tp_btf, btf, true)
+SW_HANDLERS(raw_tp, raw, false)

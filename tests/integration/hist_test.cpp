@@ -178,3 +178,18 @@ TEST_CASE("hist rejects an unknown device with the list of watchable ones") {
   CHECK(r.err.find("no-such-disk") != std::string::npos);
   CHECK(r.err.find("watchable devices:") != std::string::npos);
 }
+
+TEST_CASE("the raw_tp fallback programs load and count like tp_btf") {
+  sanwatch::test::require_privileged("hist raw_tp fallback test");
+  FaultDisk disk;
+  disk.set_read_delay(5ms);
+  auto hist = start_hist({"-d", disk.loop_device(), "-o", "read", "--force-raw-tp"});
+  REQUIRE(hist->captured(Stream::kStderr).find("(raw_tp)") != std::string::npos);
+  DirectIo io(disk.loop_device());
+  for (int i = 0; i < 20; ++i) io.read(i * 4096ull);
+  auto report = stop_hist(*hist);
+  const json* r = entry(report, disk.loop_name(), "read");
+  REQUIRE(r);
+  CHECK((*r)["count"] == 20);
+  CHECK((*r)["p50_s"].get<double>() >= 0.005 * 0.875);
+}
