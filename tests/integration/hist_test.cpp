@@ -193,3 +193,17 @@ TEST_CASE("the raw_tp fallback programs load and count like tp_btf") {
   CHECK((*r)["count"] == 20);
   CHECK((*r)["p50_s"].get<double>() >= 0.005 * 0.875);
 }
+
+TEST_CASE("without privileges hist fails with one line naming what is missing") {
+  sanwatch::test::require_privileged("hist unprivileged test (needs root to drop privileges)");
+  FaultDisk disk;
+  auto r = sanwatch::test::run_command(
+      {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+       "--bounding-set=-all", SANWATCH_BIN, "hist", "-d", disk.loop_device(), "-c", "1", "-i", "1"},
+      10s);
+  CHECK(r.exit_code == 1);
+  INFO(r.err);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(r.err.find("permission denied (run as root, or grant CAP_BPF") != std::string::npos);
+  CHECK(r.err.find("libbpf:") == std::string::npos);
+}
