@@ -128,3 +128,46 @@ TEST_CASE("multipath maps and paths export path_up, transitions, valid paths and
       m,
       R"(sanwatch_path_info{map="mpatha",path="sdb",wwid="3600",array="3PARdata VV",target_port="0x20210002ac01c4f1",hctl="4:0:1:1",transport="fc"} 1)"));
 }
+
+// The README's cardinality figures come from here: one multipath map with
+// reads and writes, a canary, and 8 paths without histograms.
+TEST_CASE("series per map and per path, as documented") {
+  auto count = [](const MetricsSnapshot& s) {
+    std::ostringstream os;
+    prometheus::TextSerializer().Serialize(os, render_families(s, 1));
+    std::istringstream in(os.str());
+    int n = 0;
+    for (std::string line; std::getline(in, line);) n += !line.empty() && line[0] != '#';
+    return n;
+  };
+  MetricsSnapshot base;
+  const int fixed = count(base);
+  TargetMetrics map;
+  map.name = "dm-0";
+  map.label = "mpatha";
+  map.target_type = "map";
+  map.wwid = "3600";
+  map.valid_paths = map.total_paths = 8;
+  map.states = {"ok", "slow", "degraded", "down", "stalled", "failed", "gone"};
+  map.state_since = 1;
+  DeviceStats io;
+  io.op(Op::kRead).count = io.op(Op::kWrite).count = 1;
+  map.io = io;
+  map.oldest_start_ns = 0;
+  map.canary = CanaryStats{};
+  TargetMetrics path = map;
+  path.name = path.label = "sdb";
+  path.target_type = "path";
+  path.map = "mpatha";
+  path.histograms = false;
+  path.states = {"ok", "slow", "stalled", "failed", "flapping", "gone"};
+  MetricsSnapshot one_map = base;
+  one_map.targets = {map};
+  MetricsSnapshot one_path = base;
+  one_path.targets = {path};
+  const int per_map = count(one_map) - fixed;
+  const int per_path = count(one_path) - fixed;
+  CHECK(per_map == 126);
+  CHECK(per_path == 21);
+  WARN("64 maps x 8 paths: " << 64 * per_map + 512 * per_path + fixed << " series");
+}
