@@ -4,12 +4,17 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
 
 #include "alerts.h"
 #include "clock.h"
 #include "event_log.h"
 #include "event_loop.h"
 #include "metrics.h"
+#include "sd_notify.h"
 #include "snapshot.h"
 #include "watchdog.h"
 
@@ -21,6 +26,13 @@ Result<Config> read_config(const std::string& path) {
   return load_config(path);
 }
 
+// Test-only: with SANWATCH_TEST_FREEZE_SIGNAL=1, SIGUSR2 hangs the event loop
+// so tests can see the systemd watchdog pings stop.
+bool freeze_signal_enabled() {
+  const char* v = std::getenv("SANWATCH_TEST_FREEZE_SIGNAL");
+  return v && std::strcmp(v, "1") == 0;
+}
+
 Result<UniqueFd> block_signals() {
   sigset_t mask;
   sigemptyset(&mask);
@@ -30,46 +42,113 @@ Result<UniqueFd> block_signals() {
     signal(s, SIG_DFL);
     sigaddset(&mask, s);
   }
+  if (freeze_signal_enabled()) sigaddset(&mask, SIGUSR2);
   if (sigprocmask(SIG_BLOCK, &mask, nullptr)) return errno_error("blocking signals");
   UniqueFd fd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!fd.valid()) return errno_error("signalfd");
   return fd;
 }
 
-// SIGHUP: a new config that does not validate is rejected with its errors
-// and the running one stays.
-void reload(const RunOptions& o, Watchdog& w, EventLog& log, AlertDispatcher& alerts) {
-  auto cfg = read_config(o.config_path);
-  if (!cfg) {
-    log.error("configuration rejected, keeping the running one",
-              {{"errors", cfg.error().message()}});
-    return;
+// Everything the running agent is made of, in construction order (the
+// dispatcher and exporter outlive the watchdog that feeds them).
+struct Agent {
+  const RunOptions& opts;
+  EventLog log;
+  SystemdNotifier systemd = SystemdNotifier::from_env();
+  UniqueFd signals;
+  std::unique_ptr<EventLoop> loop;
+  std::unique_ptr<MetricsExporter> metrics;
+  std::unique_ptr<AlertDispatcher> alerts;
+  std::unique_ptr<Watchdog> watchdog;
+
+  std::string status_line() const {
+    unsigned canaries = 0;
+    for (const auto& [n, t] : watchdog->targets()) canaries += t.canary >= 0;
+    return fmt::format("watching {} devices, {} canaries, metrics on port {}",
+                       watchdog->targets().size(), canaries, metrics->port());
   }
-  w.reload(std::move(cfg).value());
-  alerts.reconfigure(w.config().alerts);
-  log.info("configuration reloaded", {{"config", w.config().source}});
-}
 
-// Copies counters for scrapes every metrics.refresh; states go through at
-// once via the event subscription.
-void publish_metrics(Watchdog& w, MetricsExporter& m, EventLoop& loop, const AlertDispatcher* a) {
-  m.publish(take_snapshot(w, a));
-  const auto every = static_cast<std::uint64_t>(w.config().metrics.refresh.count());
-  loop.at(monotonic_ns() + every, [&w, &m, &loop, a] { publish_metrics(w, m, loop, a); });
-}
+  // Copies counters for scrapes every metrics.refresh; states go through at
+  // once via the event subscription.
+  void publish_metrics() {
+    metrics->publish(take_snapshot(*watchdog, alerts.get()));
+    const auto every = static_cast<std::uint64_t>(watchdog->config().metrics.refresh.count());
+    loop->at(monotonic_ns() + every, [this] { publish_metrics(); });
+  }
 
-void on_signal(int fd, const RunOptions& o, Watchdog& w, EventLog& log, EventLoop& loop,
-               AlertDispatcher& alerts) {
-  signalfd_siginfo si{};
-  while (read(fd, &si, sizeof(si)) == sizeof(si)) {
-    if (si.ssi_signo == SIGHUP) {
-      reload(o, w, log, alerts);
+  // WATCHDOG=1 from the loop itself: a stuck loop stops the pings.
+  void ping_systemd(std::uint64_t every) {
+    systemd.watchdog();
+    loop->at(monotonic_ns() + every, [this, every] { ping_systemd(every); });
+  }
+
+  // SIGHUP: a new config that does not validate is rejected with its errors
+  // and the running one stays.
+  void reload() {
+    systemd.reloading();
+    auto cfg = read_config(opts.config_path);
+    if (!cfg) {
+      log.error("configuration rejected, keeping the running one",
+                {{"errors", cfg.error().message()}});
     } else {
-      log.info(fmt::format("signal {}: shutting down", strsignal(static_cast<int>(si.ssi_signo))));
-      loop.stop();
+      watchdog->reload(std::move(cfg).value());
+      alerts->reconfigure(watchdog->config().alerts);
+      log.info("configuration reloaded", {{"config", watchdog->config().source}});
+    }
+    systemd.ready(status_line());
+  }
+
+  void on_signal() {
+    signalfd_siginfo si{};
+    while (read(signals.get(), &si, sizeof(si)) == sizeof(si)) {
+      if (si.ssi_signo == SIGHUP) {
+        reload();
+      } else if (si.ssi_signo == SIGUSR2) {
+        log.warn("SIGUSR2 with SANWATCH_TEST_FREEZE_SIGNAL=1: freezing the event loop");
+        for (;;) pause();
+      } else {
+        log.info(
+            fmt::format("signal {}: shutting down", strsignal(static_cast<int>(si.ssi_signo))));
+        systemd.stopping();
+        loop->stop();
+      }
     }
   }
-}
+
+  Status start(Config cfg) {
+    auto m = MetricsExporter::start(cfg.metrics.listen);
+    if (!m) return m.error();
+    metrics = std::move(m).value();
+    log.subscribe([e = metrics.get()](const nlohmann::ordered_json& ev) {
+      e->set_state(ev["target"].get<std::string>(), ev["to"].get<std::string>());
+    });
+    alerts = make_alert_dispatcher(cfg.alerts, log);
+    log.subscribe([d = alerts.get()](const nlohmann::ordered_json& ev) { d->on_event(ev); });
+    watchdog = std::make_unique<Watchdog>(std::move(cfg), log, *loop, opts.root);
+    if (auto st = watchdog->start(opts.verbose); !st)
+      return Error{st.error().err, "cannot start: " + st.error().message()};
+    publish_metrics();
+    if (auto st = loop->add_fd(signals.get(), EPOLLIN, [this](std::uint32_t) { on_signal(); }); !st)
+      return st;
+    if (auto every = systemd.watchdog_interval_ns()) ping_systemd(*every);
+    return {};
+  }
+
+  void announce_ready() {
+    const auto& c = watchdog->config();
+    unsigned canaries = 0;
+    for (const auto& [n, t] : watchdog->targets()) canaries += t.canary >= 0;
+    log.info(
+        "ready",
+        {{"config", c.source},
+         {"devices", watchdog->targets().size()},
+         {"canaries", canaries},
+         {"attach", watchdog->engine().attach_mode()},
+         {"metrics", fmt::format("{}:{}", c.metrics.listen.substr(0, c.metrics.listen.rfind(':')),
+                                 metrics->port())}});
+    systemd.ready(status_line());
+  }
+};
 
 }  // namespace
 
@@ -79,48 +158,23 @@ int run_agent(const RunOptions& o) {
     fmt::print(stderr, "{}\n", cfg.error().message());
     return 2;
   }
-  EventLog log;
-  log.set_level(parse_log_level(cfg->log_level));
+  Agent a{o};
+  a.log.set_level(parse_log_level(cfg->log_level));
   auto sig = block_signals();
   auto loop = EventLoop::create();
   if (!sig || !loop) {
-    log.error(!sig ? sig.error().message() : loop.error().message());
+    a.log.error(!sig ? sig.error().message() : loop.error().message());
     return 1;
   }
-  auto metrics = MetricsExporter::start(cfg->metrics.listen);
-  if (!metrics) {
-    log.error(metrics.error().message());
+  a.signals = std::move(sig).value();
+  a.loop = std::move(loop).value();
+  if (auto st = a.start(std::move(cfg).value()); !st) {
+    a.log.error(st.error().message());
     return 1;
   }
-  log.subscribe([m = metrics->get()](const nlohmann::ordered_json& ev) {
-    m->set_state(ev["target"].get<std::string>(), ev["to"].get<std::string>());
-  });
-  auto alerts = make_alert_dispatcher(cfg->alerts, log);
-  log.subscribe([d = alerts.get()](const nlohmann::ordered_json& ev) { d->on_event(ev); });
-  Watchdog w(std::move(cfg).value(), log, **loop, o.root);
-  if (auto st = w.start(o.verbose); !st) {
-    log.error("cannot start: " + st.error().message());
-    return 1;
-  }
-  publish_metrics(w, **metrics, **loop, alerts.get());
-  const int sfd = sig->get();
-  if (auto st = (*loop)->add_fd(sfd, EPOLLIN,
-                                [&](std::uint32_t) { on_signal(sfd, o, w, log, **loop, *alerts); });
-      !st) {
-    log.error(st.error().message());
-    return 1;
-  }
-  unsigned canaries = 0;
-  for (const auto& [n, t] : w.targets()) canaries += t.canary >= 0;
-  const std::string host =
-      w.config().metrics.listen.substr(0, w.config().metrics.listen.rfind(':'));
-  log.info("ready", {{"config", w.config().source},
-                     {"devices", w.targets().size()},
-                     {"canaries", canaries},
-                     {"attach", w.engine().attach_mode()},
-                     {"metrics", fmt::format("{}:{}", host, (*metrics)->port())}});
-  if (auto st = (*loop)->run(); !st) {
-    log.error(st.error().message());
+  a.announce_ready();
+  if (auto st = a.loop->run(); !st) {
+    a.log.error(st.error().message());
     return 1;
   }
   return 0;
