@@ -278,6 +278,7 @@ void Watchdog::evaluate(Target& t, std::uint64_t now) {
                                             .count()) /
                     1e6;
     log_.state(t.label(), std::string(kind_name(t.kind)), *tr, t.identity());
+    if (t.kind == TargetKind::kPath) update_ports();
   }
   arm_deadline(t, now);
 }

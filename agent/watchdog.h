@@ -79,6 +79,7 @@ class Watchdog {
   void apply_path_state(Target& path, std::uint64_t now, const std::string& why);
   void set_dm_path(Target& path, bool active, std::uint64_t now);
   void schedule_rescan(std::uint64_t delay_ns);
+  void update_ports();
   Target* by_dev(const DevId& id);
   Target* map_target(const std::string& label);
   std::vector<Target*> paths_of(const Target& map);
@@ -111,6 +112,7 @@ class Watchdog {
   std::optional<UeventListener> uevents_;
   std::optional<EventLoop::TimerId> rescan_soon_;
   std::string dm_control_ = "/dev/mapper/control";
+  std::map<std::string, bool> port_degraded_;  // by target port
 
  public:
   const UeventCounters* uevent_counters() const {

@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "dm_status.h"
+#include "port_health.h"
 #include "watchdog.h"
 
 namespace sanwatch {
@@ -151,6 +152,27 @@ void Watchdog::refresh_dm(Target& map, std::uint64_t now) {
     }
   map.detector.valid_paths(now, map.valid_paths, map.total_paths);
   evaluate(map, now);
+}
+
+// When every path through one array target port is unhealthy, say so once:
+// the port (the array controller) is the cause, not each path.
+void Watchdog::update_ports() {
+  std::vector<PathHealthInput> in;
+  for (const auto& [n, t] : targets_)
+    if (t.kind == TargetKind::kPath)
+      in.push_back({t.dev.name, t.path.vendor.empty() ? "" : t.path.array(), t.path.target_port,
+                    t.detector.state()});
+  for (const auto& [port, h] : port_health(in)) {
+    bool& was = port_degraded_[port];
+    if (h.degraded() == was) continue;
+    was = h.degraded();
+    Transition tr{was ? Health::kOk : Health::kDegraded,
+                  was ? Health::kDegraded : Health::kOk,
+                  monotonic_ns(),
+                  was ? h.reason() : "a path through the port is healthy again",
+                  {}};
+    log_.state(port, "port", tr, {{"array", h.array}, {"target_port", port}, {"paths", h.paths}});
+  }
 }
 
 void Watchdog::refresh_all_dm(std::uint64_t now) {
