@@ -65,8 +65,8 @@ Error load_error(int err, const std::string& what, const LibbpfLog& log) {
   // EACCES is the verifier's refusal; only EPERM means missing privileges.
   if (err == EPERM)
     return Error{err, what +
-                          ": permission denied (run as root, or grant CAP_BPF, "
-                          "CAP_PERFMON and CAP_SYS_RESOURCE)"};
+                          ": permission denied (run as root, or grant CAP_BPF and "
+                          "CAP_PERFMON)"};
   std::string ctx = what;
   if (auto hint = log.last_line(); !hint.empty()) ctx += " (" + hint + "; -v shows libbpf's log)";
   return Error{err, ctx};

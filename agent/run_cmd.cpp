@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -158,6 +159,10 @@ int run_agent(const RunOptions& o) {
     fmt::print(stderr, "{}\n", cfg.error().message());
     return 2;
   }
+  // systemd hands our capabilities over as ambient ones, and execve() passes
+  // the ambient set on: alerts.exec hooks would run with CAP_SYS_ADMIN. Drop
+  // it; our own permitted and effective sets stay as they are.
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
   Agent a{o};
   a.log.set_level(parse_log_level(cfg->log_level));
   auto sig = block_signals();

@@ -37,6 +37,7 @@ class Watchdog {
     std::uint64_t transitions = 0;           // paths: active <-> failed changes seen
     int valid_paths = -1, total_paths = -1;  // maps
     bool queue_if_no_path = false;           // maps
+    bool dm_status_warned = false;           // maps: status ioctl failure reported
     double state_since = 0;                  // wall-clock time (s) of the last state change
     bool present = true;
     int slot = -1;                 // BPF engine slot, -1 when not watched

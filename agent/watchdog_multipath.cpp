@@ -135,7 +135,13 @@ void Watchdog::refresh_dm(Target& map, std::uint64_t now) {
   if (map.kind != TargetKind::kMap || map.dev.dm_name.empty()) return;
   auto rep = read_multipath(map.dev.dm_name, dm_control_);
   if (!rep) {
-    log_.debug("dm status of " + map.dev.dm_name + ": " + rep.error().message());
+    // Once per map: without CAP_SYS_ADMIN every DM ioctl fails, and the
+    // agent then relies on uevents and SCSI state alone.
+    if (!map.dm_status_warned)
+      log_.warn(
+          "cannot read device-mapper status of " + map.dev.dm_name + ": " + rep.error().message(),
+          {{"target", map.label()}});
+    map.dm_status_warned = true;
     return;
   }
   map.queue_if_no_path = rep->table.queue_if_no_path();

@@ -11,9 +11,10 @@ BUILD_DEPS=(
 )
 TEST_DEPS=(
   catch2 fuse3 libfuse3-dev fio util-linux kmod curl prometheus prometheus-alertmanager
+  dpkg-dev adduser python3 systemd init-system-helpers procps
 )
 BENCH_DEPS=(
-  libbpf-tools bpftrace
+  libbpf-tools bpftrace ioping
 )
 
 missing=()

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# bench/scale.sh — how `sanwatch run` scales with the number of watched
+# devices: start-up time, /metrics scrape time and size, idle CPU and memory
+# at 64, 256 and 1024 loop devices. Writes the scale section of
+# bench/RESULTS.md. See bench/README.md.
+#
+#   bench/scale.sh [--quick] [--sizes "N..."] [--seconds S] [--scrapes N]
+#                  [--period MS] [--results FILE]
+#
+# Root only. Cleans up on exit, failure and Ctrl-C: the agent stopped, every
+# loop device it made detached and removed, the sparse files deleted.
+set -Eeuo pipefail
+BENCH_NAME=scale
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+MODE=full
+SIZES="64 256 1024"
+SECONDS_IDLE=30
+SETTLE=10
+SCRAPES=10
+PERIOD_MS=1000
+RESULTS=$BENCH_DIR/RESULTS.md
+ORIG_ARGS="$*"
+
+usage() {
+	cat <<EOF
+usage: bench/scale.sh [--quick] [--sizes "N..."] [--seconds S] [--scrapes N]
+                      [--period MS] [--results FILE]
+
+  --quick          smoke run: 4 and 8 devices, 3 s, 3 scrapes (the figures mean nothing)
+  --sizes LIST     device counts, ascending (default "$SIZES")
+  --seconds S      idle window for the CPU figure (default $SECONDS_IDLE)
+  --scrapes N      timed scrapes per size (default $SCRAPES)
+  --period MS      canary period, canaries on every device (default $PERIOD_MS,
+                   the agent's default; 0 = canaries off)
+  --results FILE   markdown file whose scale section is rewritten
+                   (default bench/RESULTS.md)
+
+Environment: SANWATCH (default build/sanwatch), BENCH_KEEP=1 keeps the work dir.
+EOF
+}
+
+while (($#)); do
+	case $1 in
+	--quick) MODE=quick SIZES="4 8" SECONDS_IDLE=3 SETTLE=1 SCRAPES=3 ;;
+	--sizes) SIZES=${2:?}; shift ;;
+	--sizes=*) SIZES=${1#*=} ;;
+	--seconds) SECONDS_IDLE=${2:?}; shift ;;
+	--seconds=*) SECONDS_IDLE=${1#*=} ;;
+	--scrapes) SCRAPES=${2:?}; shift ;;
+	--scrapes=*) SCRAPES=${1#*=} ;;
+	--period) PERIOD_MS=${2:?}; shift ;;
+	--period=*) PERIOD_MS=${1#*=} ;;
+	--results) RESULTS=${2:?}; shift ;;
+	--results=*) RESULTS=${1#*=} ;;
+	-h | --help) usage; exit 0 ;;
+	*) log "scale.sh: unknown argument: $1"; usage >&2; exit 2 ;;
+	esac
+	shift
+done
+prev=0
+for n in $SIZES; do
+	if ! [[ $n =~ ^[1-9][0-9]*$ ]] || ((n <= prev)); then die "--sizes must be ascending positive integers"; fi
+	prev=$n
+done
+for v in SECONDS_IDLE SCRAPES; do [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "${v,,} must be a positive integer"; done
+[[ $PERIOD_MS =~ ^[0-9]+$ ]] || die "--period must be a non-negative integer"
+
+install_traps
+# shellcheck disable=SC2119 # no extra tools to check
+preflight
+common_meta
+SP=(python3 "$BENCH_DIR/scale.py")
+OUT=$WORK/samples.jsonl
+: >"$OUT"
+READY_TIMEOUT=600
+
+if ((PERIOD_MS > 0)); then
+	CANARY="targets = \"all\"
+period = \"${PERIOD_MS}ms\""
+	meta sanwatch_config "include = the devices by name, canary targets \"all\", period \"${PERIOD_MS}ms\", everything else default (rescan 5s, metrics refresh 1s, device histograms on)"
+else
+	CANARY='targets = "none"'
+	meta sanwatch_config "include = the devices by name, canaries off, everything else default"
+fi
+meta window "settle ${SETTLE} s after ready, idle CPU over ${SECONDS_IDLE} s, then $SCRAPES timed scrapes"
+meta limits "loop module max_loop=$(cat /sys/module/loop/parameters/max_loop 2>/dev/null || echo ?) (devices beyond it are added through /dev/loop-control); $(awk '/^MemAvailable/ {printf "%.1f GiB available", $2 / 1048576}' /proc/meminfo); loop devices before this run: $(find /sys/block -maxdepth 1 -name "loop*" | wc -l)"
+
+log "scale ($MODE): sizes $SIZES, ${SECONDS_IDLE} s idle windows"
+got=0
+for n in $SIZES; do
+	if ((${#MY_LOOPS[@]} < n)); then
+		log "creating loop devices: ${#MY_LOOPS[@]} -> $n"
+		t0=$(date +%s%N)
+		if ! make_loops $((n - ${#MY_LOOPS[@]})) 16M; then
+			meta notes "stopped at ${#MY_LOOPS[@]} loop devices: losetup failed ($(cat "$WORK/losetup.err")); larger sizes were not measured"
+			log "scale: only ${#MY_LOOPS[@]} loop devices could be made; stopping there"
+			break
+		fi
+		log "  made in $((($(date +%s%N) - t0) / 1000000)) ms"
+	fi
+	mapfile -t NAMES < <(loop_names "$n")
+	cat >"$WORK/scale-$n.toml" <<-TOML
+		[devices]
+		include = $(toml_list "${NAMES[@]}")
+		[canary]
+		$CANARY
+		[metrics]
+		listen = "127.0.0.1:0"
+	TOML
+	start_agent "scale-$n" "$WORK/scale-$n.toml"
+	watching=$(grep -c '"msg":"watching loop' "$AGENT_LOG" || true)
+	log "$n devices: ready in ${STARTUP_MS} ms (watching $watching); settling ${SETTLE} s, idle ${SECONDS_IDLE} s"
+	sleep "$SETTLE"
+	run_helper "${BL[@]}" sample --label idle --pids "$AGENT_PID" --seconds "$SECONDS_IDLE" \
+		--devices "${NAMES[@]}" --set "devices=$n" "period_ms=$PERIOD_MS" --out "$OUT"
+	run_helper "${SP[@]}" scrape --url "http://$METRICS/metrics" --n "$SCRAPES" --out "$OUT" \
+		--set "devices=$n"
+	stop_agent
+	printf '{"kind": "lifecycle", "devices": %d, "startup_ms": %s, "stop_ms": %d, "exit_code": %d, "watching": %d}\n' \
+		"$n" "$STARTUP_MS" "$STOP_MS" "$AGENT_RC" "$watching" >>"$OUT"
+	got=$n
+done
+meta devices "up to $got loop devices (direct-io) over sparse 16 MiB files in /dev/shm, made through losetup -f (/dev/loop-control)"
+log "detaching ${#MY_LOOPS[@]} loop devices"
+detach_loops
+
+save_raw "$OUT" "$WORK/meta.tsv"
+"${SP[@]}" report --samples "$OUT" --meta "$WORK/meta.tsv" --results "$RESULTS"

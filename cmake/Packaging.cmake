@@ -1,0 +1,88 @@
+# Debian package (CPack DEB) and the install rules for everything but the
+# binary (agent/CMakeLists.txt installs that to bin/).
+#
+#   cmake --build build --target package        # or: cd build && cpack -G DEB
+#   -> build/sanwatch_<version>_amd64.deb
+#
+# Contents: /usr/bin/sanwatch, /lib/systemd/system/sanwatch.service,
+# /etc/sanwatch/sanwatch.toml (conffile), /lib/udev/rules.d/60-sanwatch.rules,
+# /usr/share/man/man8/sanwatch.8.gz, /usr/share/doc/sanwatch/operations.md,
+# and, when the files exist (re-checked at every build), the Prometheus rules
+# and the Grafana dashboard under /usr/share/sanwatch/. Depends come from
+# dpkg-shlibdeps (package dpkg-dev) plus adduser and procps.
+# tests/packaging/ builds, installs, runs, upgrades and purges the package.
+
+set(_pkg_src ${PROJECT_SOURCE_DIR}/packaging)
+set(_pkg_bin ${PROJECT_BINARY_DIR}/packaging)
+
+# System paths are absolute on purpose: Debian wants the unit in
+# /lib/systemd/system and the config in /etc whatever the install prefix.
+install(FILES ${_pkg_src}/systemd/sanwatch.service DESTINATION /lib/systemd/system
+        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+install(FILES ${_pkg_src}/debian/60-sanwatch.rules DESTINATION /lib/udev/rules.d
+        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+install(FILES ${_pkg_src}/sanwatch.toml DESTINATION /etc/sanwatch
+        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+
+# Man page: version substituted and gzip'ed (-n: no name/timestamp, so the
+# package is reproducible) at configure time, so `cpack` works after building
+# just the sanwatch target.
+set(SANWATCH_VERSION ${PROJECT_VERSION})
+configure_file(${_pkg_src}/debian/sanwatch.8 ${_pkg_bin}/sanwatch.8 @ONLY)
+execute_process(COMMAND gzip -9 -n -f -k ${_pkg_bin}/sanwatch.8 RESULT_VARIABLE _gz)
+if(NOT _gz EQUAL 0)
+  message(FATAL_ERROR "gzip of ${_pkg_bin}/sanwatch.8 failed")
+endif()
+install(FILES ${_pkg_bin}/sanwatch.8.gz DESTINATION share/man/man8)
+
+# Written by others; optional so the build works with or without them. A
+# CONFIGURE_DEPENDS glob (not if(EXISTS)) so that a file created after the
+# first configure is picked up by the next build, and so by the next cpack.
+set(_optional
+    ${_pkg_src}/prometheus/sanwatch.rules.yml
+    ${_pkg_src}/grafana/sanwatch-dashboard.json
+    ${PROJECT_SOURCE_DIR}/docs/operations.md)
+file(GLOB _present CONFIGURE_DEPENDS ${_optional})
+foreach(_f IN LISTS _optional)
+  if(NOT _f IN_LIST _present)
+    continue()
+  endif()
+  get_filename_component(_dir ${_f} DIRECTORY)
+  get_filename_component(_dir ${_dir} NAME)
+  if(_dir STREQUAL "docs")
+    install(FILES ${_f} DESTINATION share/doc/sanwatch)
+  else()
+    install(FILES ${_f} DESTINATION share/sanwatch/${_dir})
+  endif()
+endforeach()
+
+set(SANWATCH_PACKAGE_MAINTAINER "sanwatch maintainers <sanwatch@localhost>"
+    CACHE STRING "Maintainer field of the Debian package")
+
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME sanwatch)
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGE_CONTACT ${SANWATCH_PACKAGE_MAINTAINER})
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "block-I/O latency watchdog for SAN-attached hosts")
+# Synopsis line from the summary; this is the extended description.
+set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
+    "An agent that traces the block layer with BPF and sends O_DIRECT canary\n"
+    "reads down every multipath map and path, turns what it sees into\n"
+    "per-device states (ok, slow, stalled, failed, gone) within milliseconds,\n"
+    "logs every change as JSON, serves Prometheus metrics and pushes alerts\n"
+    "to Alertmanager. Runs as a sandboxed systemd service with CAP_BPF,\n"
+    "CAP_PERFMON and CAP_SYS_ADMIN only.")
+string(REPLACE ";" "" CPACK_DEBIAN_PACKAGE_DESCRIPTION "${CPACK_DEBIAN_PACKAGE_DESCRIPTION}")
+set(CPACK_DEBIAN_PACKAGE_SECTION admin)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # sanwatch_<version>_<arch>.deb
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)   # dpkg-shlibdeps (dpkg-dev)
+# adduser: postinst. procps: /bin/kill for ExecReload= (a minimal Debian 12,
+# e.g. debootstrap --variant=minbase, has no /bin/kill).
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, procps")  # merged with the shlibdeps result
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+    ${_pkg_src}/debian/postinst ${_pkg_src}/debian/prerm ${_pkg_src}/debian/postrm
+    ${_pkg_src}/debian/conffiles)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+set(CPACK_STRIP_FILES ON)
+include(CPack)
