@@ -207,7 +207,7 @@ class PrometheusServer {
 std::string agent_config(const FaultDisk& d) {
   return fmt::format(
       "[devices]\ninclude = [\"{}\"]\nrescan = \"200ms\"\n"
-      "[thresholds]\nslow_io = \"20ms\"\nstall = \"500ms\"\nrecovery = \"1s\"\n"
+      "[thresholds]\nslow_io = \"200ms\"\nstall = \"500ms\"\nrecovery = \"1s\"\n"
       "slow_window = \"2s\"\n"
       "[canary]\ntargets = \"all\"\nperiod = \"200ms\"\ndeadline = \"400ms\"\n"
       "[metrics]\nlisten = \"127.0.0.1:0\"\nrefresh = \"200ms\"\n",
