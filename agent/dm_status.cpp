@@ -275,40 +275,39 @@ bool MpathTable::queue_if_no_path() const {
   return false;
 }
 
-Result<MpathStatus> parse_multipath_status(std::string_view params) {
-  Tokens t(params, "multipath status");
+namespace {
+
+// Status and table lines share their header and group framing; only the
+// group bodies differ.
+template <typename Out, typename GroupFn>
+Result<Out> parse_mpath_line(std::string_view params, const char* what, GroupFn parse_group) {
+  Tokens t(params, what);
   auto h = parse_header(t);
   if (!h) return h.error();
   if (auto st = t.fits("path groups", h->groups, 4); !st) return st.error();
-  MpathStatus s;
-  s.features = std::move(h->features);
-  s.hw_handler = std::move(h->hw_handler);
-  s.next_group = h->next_group;
+  Out out;
+  out.features = std::move(h->features);
+  out.hw_handler = std::move(h->hw_handler);
+  out.next_group = h->next_group;
   for (unsigned i = 0; i < h->groups; ++i) {
-    auto g = parse_status_group(t);
+    auto g = parse_group(t);
     if (!g) return g.error();
-    s.groups.push_back(std::move(*g));
+    out.groups.push_back(std::move(*g));
   }
   if (auto st = t.end(); !st) return st.error();
-  return s;
+  return out;
+}
+
+}  // namespace
+
+Result<MpathStatus> parse_multipath_status(std::string_view params) {
+  return parse_mpath_line<MpathStatus>(params, "multipath status",
+                                       [](Tokens& t) { return parse_status_group(t); });
 }
 
 Result<MpathTable> parse_multipath_table(std::string_view params) {
-  Tokens t(params, "multipath table");
-  auto h = parse_header(t);
-  if (!h) return h.error();
-  if (auto st = t.fits("path groups", h->groups, 4); !st) return st.error();
-  MpathTable tab;
-  tab.features = std::move(h->features);
-  tab.hw_handler = std::move(h->hw_handler);
-  tab.next_group = h->next_group;
-  for (unsigned i = 0; i < h->groups; ++i) {
-    auto g = parse_table_group(t);
-    if (!g) return g.error();
-    tab.groups.push_back(std::move(*g));
-  }
-  if (auto st = t.end(); !st) return st.error();
-  return tab;
+  return parse_mpath_line<MpathTable>(params, "multipath table",
+                                      [](Tokens& t) { return parse_table_group(t); });
 }
 
 Result<DmTarget> parse_dmsetup_line(std::string_view line) {
