@@ -4,8 +4,8 @@
 # at 64, 256 and 1024 loop devices. Writes the scale section of
 # bench/RESULTS.md. See bench/README.md.
 #
-#   bench/scale.sh [--quick] [--sizes "N..."] [--seconds S] [--scrapes N]
-#                  [--period MS] [--results FILE]
+#   bench/scale.sh [--quick] [--sizes "N..."] [--periods "MS..."] [--seconds S]
+#                  [--scrapes N] [--results FILE]
 #
 # Root only. Cleans up on exit, failure and Ctrl-C: the agent stopped, every
 # loop device it made detached and removed, the sparse files deleted.
@@ -19,21 +19,23 @@ SIZES="64 256 1024"
 SECONDS_IDLE=30
 SETTLE=10
 SCRAPES=10
-PERIOD_MS=1000
+PERIODS="1000 0"
 RESULTS=$BENCH_DIR/RESULTS.md
 ORIG_ARGS="$*"
 
 usage() {
 	cat <<EOF
-usage: bench/scale.sh [--quick] [--sizes "N..."] [--seconds S] [--scrapes N]
-                      [--period MS] [--results FILE]
+usage: bench/scale.sh [--quick] [--sizes "N..."] [--periods "MS..."] [--seconds S]
+                      [--scrapes N] [--results FILE]
 
   --quick          smoke run: 4 and 8 devices, 3 s, 3 scrapes (the figures mean nothing)
   --sizes LIST     device counts, ascending (default "$SIZES")
+  --periods LIST   canary periods to run at each size, canaries on every device;
+                   0 = canaries off (default "$PERIODS": the agent's default
+                   period, then without canaries)
+  --period MS      the same for one period
   --seconds S      idle window for the CPU figure (default $SECONDS_IDLE)
-  --scrapes N      timed scrapes per size (default $SCRAPES)
-  --period MS      canary period, canaries on every device (default $PERIOD_MS,
-                   the agent's default; 0 = canaries off)
+  --scrapes N      timed scrapes per size and period (default $SCRAPES)
   --results FILE   markdown file whose scale section is rewritten
                    (default bench/RESULTS.md)
 
@@ -50,8 +52,8 @@ while (($#)); do
 	--seconds=*) SECONDS_IDLE=${1#*=} ;;
 	--scrapes) SCRAPES=${2:?}; shift ;;
 	--scrapes=*) SCRAPES=${1#*=} ;;
-	--period) PERIOD_MS=${2:?}; shift ;;
-	--period=*) PERIOD_MS=${1#*=} ;;
+	--periods | --period) PERIODS=${2:?}; shift ;;
+	--periods=* | --period=*) PERIODS=${1#*=} ;;
 	--results) RESULTS=${2:?}; shift ;;
 	--results=*) RESULTS=${1#*=} ;;
 	-h | --help) usage; exit 0 ;;
@@ -65,7 +67,8 @@ for n in $SIZES; do
 	prev=$n
 done
 for v in SECONDS_IDLE SCRAPES; do [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "${v,,} must be a positive integer"; done
-[[ $PERIOD_MS =~ ^[0-9]+$ ]] || die "--period must be a non-negative integer"
+for p in $PERIODS; do [[ $p =~ ^[0-9]+$ ]] || die "--periods: '$p' is not a non-negative integer (ms)"; done
+[[ -n ${PERIODS// /} ]] || die "--periods is empty"
 
 install_traps
 # shellcheck disable=SC2119 # no extra tools to check
@@ -76,18 +79,11 @@ OUT=$WORK/samples.jsonl
 : >"$OUT"
 READY_TIMEOUT=600
 
-if ((PERIOD_MS > 0)); then
-	CANARY="targets = \"all\"
-period = \"${PERIOD_MS}ms\""
-	meta sanwatch_config "include = the devices by name, canary targets \"all\", period \"${PERIOD_MS}ms\", everything else default (rescan 5s, metrics refresh 1s, device histograms on)"
-else
-	CANARY='targets = "none"'
-	meta sanwatch_config "include = the devices by name, canaries off, everything else default"
-fi
+meta sanwatch_config "include = the devices by name; canary targets \"all\" at the period in the table, or \"none\" (off); everything else default (rescan 5s, metrics refresh 1s, device histograms on, stall 2s: a 100 ms tick)"
 meta window "settle ${SETTLE} s after ready, idle CPU over ${SECONDS_IDLE} s, then $SCRAPES timed scrapes"
 meta limits "loop module max_loop=$(cat /sys/module/loop/parameters/max_loop 2>/dev/null || echo ?) (devices beyond it are added through /dev/loop-control); $(awk '/^MemAvailable/ {printf "%.1f GiB available", $2 / 1048576}' /proc/meminfo); loop devices before this run: $(find /sys/block -maxdepth 1 -name "loop*" | wc -l)"
 
-log "scale ($MODE): sizes $SIZES, ${SECONDS_IDLE} s idle windows"
+log "scale ($MODE): sizes $SIZES, canary periods $PERIODS, ${SECONDS_IDLE} s idle windows"
 got=0
 for n in $SIZES; do
 	if ((${#MY_LOOPS[@]} < n)); then
@@ -101,25 +97,33 @@ for n in $SIZES; do
 		log "  made in $((($(date +%s%N) - t0) / 1000000)) ms"
 	fi
 	mapfile -t NAMES < <(loop_names "$n")
-	cat >"$WORK/scale-$n.toml" <<-TOML
-		[devices]
-		include = $(toml_list "${NAMES[@]}")
-		[canary]
-		$CANARY
-		[metrics]
-		listen = "127.0.0.1:0"
-	TOML
-	start_agent "scale-$n" "$WORK/scale-$n.toml"
-	watching=$(grep -c '"msg":"watching loop' "$AGENT_LOG" || true)
-	log "$n devices: ready in ${STARTUP_MS} ms (watching $watching); settling ${SETTLE} s, idle ${SECONDS_IDLE} s"
-	sleep "$SETTLE"
-	run_helper "${BL[@]}" sample --label idle --pids "$AGENT_PID" --seconds "$SECONDS_IDLE" \
-		--devices "${NAMES[@]}" --set "devices=$n" "period_ms=$PERIOD_MS" --out "$OUT"
-	run_helper "${SP[@]}" scrape --url "http://$METRICS/metrics" --n "$SCRAPES" --out "$OUT" \
-		--set "devices=$n"
-	stop_agent
-	printf '{"kind": "lifecycle", "devices": %d, "startup_ms": %s, "stop_ms": %d, "exit_code": %d, "watching": %d}\n' \
-		"$n" "$STARTUP_MS" "$STOP_MS" "$AGENT_RC" "$watching" >>"$OUT"
+	for period in $PERIODS; do
+		if ((period > 0)); then
+			canary="targets = \"all\"
+period = \"${period}ms\""
+		else
+			canary='targets = "none"'
+		fi
+		cat >"$WORK/scale-$n-$period.toml" <<-TOML
+			[devices]
+			include = $(toml_list "${NAMES[@]}")
+			[canary]
+			$canary
+			[metrics]
+			listen = "127.0.0.1:0"
+		TOML
+		start_agent "scale-$n-$period" "$WORK/scale-$n-$period.toml"
+		watching=$(grep -c '"msg":"watching loop' "$AGENT_LOG" || true)
+		log "$n devices, canary period ${period} ms: ready in ${STARTUP_MS} ms (watching $watching); settling ${SETTLE} s, idle ${SECONDS_IDLE} s"
+		sleep "$SETTLE"
+		run_helper "${BL[@]}" sample --label idle --pids "$AGENT_PID" --seconds "$SECONDS_IDLE" \
+			--devices "${NAMES[@]}" --set "devices=$n" "period_ms=$period" --out "$OUT"
+		run_helper "${SP[@]}" scrape --url "http://$METRICS/metrics" --n "$SCRAPES" --out "$OUT" \
+			--set "devices=$n" "period_ms=$period"
+		stop_agent
+		printf '{"kind": "lifecycle", "devices": %d, "period_ms": %d, "startup_ms": %s, "stop_ms": %d, "exit_code": %d, "watching": %d}\n' \
+			"$n" "$period" "$STARTUP_MS" "$STOP_MS" "$AGENT_RC" "$watching" >>"$OUT"
+	done
 	got=$n
 done
 meta devices "up to $got loop devices (direct-io) over sparse 16 MiB files in /dev/shm, made through losetup -f (/dev/loop-control)"
