@@ -360,14 +360,18 @@ std::string wwid_from_vpd83(std::string_view page) {
 Result<Topology> read_topology(const SysfsBlock& sys) {
   auto disks = sys.disks();
   if (!disks) return disks.error();
+  return read_topology(sys, *disks);
+}
+
+Topology read_topology(const SysfsBlock& sys, const std::vector<BlockDevice>& disks) {
   Topology t;
-  for (const auto& d : *disks) {
+  for (const auto& d : disks) {
     const fs::path dir = sys_path(sys, "block/" + d.name);
     if (d.is_dm()) {
       if (d.is_multipath()) t.maps.push_back(dm_map(d, dir));
       continue;
     }
-    if (auto head = nvme_head(d, dir, *disks)) {
+    if (auto head = nvme_head(d, dir, disks)) {
       t.maps.push_back(std::move(*head));
       continue;
     }

@@ -62,6 +62,9 @@ struct Topology {
 // error: missing attributes are empty strings and vanished devices (broken
 // links, unreadable files) are skipped, since hosts change under the scan.
 Result<Topology> read_topology(const SysfsBlock& sys);
+// The same over disks the caller already listed with sys.disks(), so a
+// rescan reads each disk's sysfs directory once.
+Topology read_topology(const SysfsBlock& sys, const std::vector<BlockDevice>& disks);
 
 // The LUN identifier from a binary VPD page 0x83 (sysfs vpd_pg83), chosen
 // and formatted as the kernel's scsi_vpd_lun_id() does for the `wwid`

@@ -115,14 +115,10 @@ void Watchdog::sync_devices() {
     return;
   }
   // Topology decides what each disk is: map, path below a map, or device.
-  auto topo = read_topology(sys_);
-  if (!topo) {
-    log_.error("cannot read the SAN topology: " + topo.error().message());
-    return;
-  }
+  const Topology topo = read_topology(sys_, *disks);
   std::set<std::string> seen;
   for (const auto& d : *disks) {
-    const bool is_path = topo->map_of(d.name) != nullptr;
+    const bool is_path = topo.map_of(d.name) != nullptr;
     const bool excluded = std::any_of(cfg_.exclude.begin(), cfg_.exclude.end(),
                                       [&](const std::string& p) { return device_matches(p, d); });
     auto it = targets_.find(d.name);
@@ -133,9 +129,9 @@ void Watchdog::sync_devices() {
     if (!wanted) continue;
     seen.insert(d.name);
     if (it == targets_.end())
-      add_target(d, *topo);
+      add_target(d, topo);
     else
-      update_target(it->second, d, *topo);
+      update_target(it->second, d, topo);
   }
   for (auto it = targets_.begin(); it != targets_.end();) {
     Target& t = it->second;
