@@ -24,6 +24,7 @@
 #include "fault_disk.h"
 #include "privileged.h"
 #include "process.h"
+#include "test_util.h"
 
 using namespace std::chrono_literals;
 using sanwatch::test::AgentProcess;
@@ -31,54 +32,17 @@ using sanwatch::test::ChildProcess;
 using sanwatch::test::DirectIo;
 using sanwatch::test::FaultDisk;
 using sanwatch::test::mono_now_ns;
+using sanwatch::test::slurp;
+using sanwatch::test::TempDir;
 
 namespace {
 
 constexpr const char* kAlertmanagerBin = "/usr/bin/prometheus-alertmanager";
 
-// A temp directory removed at scope exit.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/sanwatch-am-XXXXXX";
-    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
+// Alertmanager answers within milliseconds: poll every 50 ms.
 template <typename Pred>
 bool eventually(Pred p, std::chrono::milliseconds timeout) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (!p()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(50ms);
-  }
-  return true;
-}
-
-// A loopback port nobody listens on right now.
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len))
-    throw std::runtime_error("cannot find a free port");
-  close(fd);
-  return ntohs(a.sin_port);
+  return sanwatch::test::eventually(p, timeout, 50ms);
 }
 
 // GET through the curl CLI; nullopt unless the answer is 2xx.
@@ -92,9 +56,9 @@ std::optional<std::string> http_get(const std::string& url) {
 // temp dir. stop() and the destructor end it; start() again reuses the port.
 class Alertmanager {
  public:
-  Alertmanager() : port_(free_port()) {
-    std::ofstream(dir_.path + "/am.yml") << "route:\n  receiver: 'null'\n"
-                                            "receivers:\n  - name: 'null'\n";
+  Alertmanager() : port_(sanwatch::test::free_loopback_port()) {
+    std::ofstream(dir_.path() + "/am.yml") << "route:\n  receiver: 'null'\n"
+                                              "receivers:\n  - name: 'null'\n";
   }
   ~Alertmanager() { stop(); }
 
@@ -104,15 +68,15 @@ class Alertmanager {
                                " missing: install prometheus-alertmanager "
                                "(packaging/install-deps.sh)");
     ChildProcess::Options o;
-    o.stdout_path = o.stderr_path = dir_.path + "/am.log";
+    o.stdout_path = o.stderr_path = dir_.path() + "/am.log";
     proc_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{
-            kAlertmanagerBin, "--config.file=" + dir_.path + "/am.yml",
-            "--storage.path=" + dir_.path + "/data",
+            kAlertmanagerBin, "--config.file=" + dir_.path() + "/am.yml",
+            "--storage.path=" + dir_.path() + "/data",
             "--cluster.listen-address=", fmt::format("--web.listen-address=127.0.0.1:{}", port_)},
         o);
     if (!eventually([&] { return http_get(url() + "/-/ready").has_value(); }, 15s))
-      throw std::runtime_error("alertmanager not ready: " + slurp(dir_.path + "/am.log"));
+      throw std::runtime_error("alertmanager not ready: " + slurp(dir_.path() + "/am.log"));
   }
   void stop() {
     if (!proc_) return;
@@ -136,7 +100,7 @@ class Alertmanager {
   }
 
  private:
-  TempDir dir_;
+  TempDir dir_{"sanwatch-am"};
   int port_;
   std::unique_ptr<ChildProcess> proc_;
 };
@@ -328,15 +292,15 @@ TEST_CASE("alertmanager: down during the stall, the alert arrives once it is bac
 
 TEST_CASE("alertmanager: the exec hook gets the event, a hanging hook is killed at its timeout") {
   sanwatch::test::require_privileged("exec hook test");
-  TempDir dir;
-  const std::string hook = dir.path + "/hook.sh";
+  TempDir dir{"sanwatch-am"};
+  const std::string hook = dir.path() + "/hook.sh";
   std::ofstream(hook) << fmt::format(
       "#!/bin/sh\n"
       "cat > '{0}/'\"$SANWATCH_TO.json.tmp\"\n"
       "env | grep '^SANWATCH_' > '{0}/'\"$SANWATCH_TO.env\"\n"
       "mv '{0}/'\"$SANWATCH_TO.json.tmp\" '{0}/'\"$SANWATCH_TO.json\"\n"
       "if [ \"$SANWATCH_TO\" = ok ]; then echo $$ > '{0}/hang.pid'; exec sleep 60; fi\n",
-      dir.path);
+      dir.path());
   REQUIRE(chmod(hook.c_str(), 0755) == 0);
   FaultDisk disk;
   AgentProcess agent(config_for(disk, fmt::format("exec = [\"{}\"]\nexec_timeout = \"1s\"", hook)));
@@ -349,10 +313,10 @@ TEST_CASE("alertmanager: the exec hook gets the event, a hanging hook is killed 
     REQUIRE(ev);
     disk.release();
   }
-  const std::string out = dir.path + "/stalled.json";
+  const std::string out = dir.path() + "/stalled.json";
   REQUIRE(eventually([&] { return std::filesystem::exists(out); }, 5s));
   CHECK(nlohmann::json::parse(slurp(out)) == *ev);
-  const std::string env = slurp(dir.path + "/stalled.env");
+  const std::string env = slurp(dir.path() + "/stalled.env");
   CHECK(env.find("SANWATCH_TARGET=" + dev + "\n") != std::string::npos);
   CHECK(env.find("SANWATCH_TARGET_TYPE=device\n") != std::string::npos);
   CHECK(env.find("SANWATCH_TO=stalled\n") != std::string::npos);
@@ -363,7 +327,7 @@ TEST_CASE("alertmanager: the exec hook gets the event, a hanging hook is killed 
   REQUIRE(agent.wait_state(dev, "ok", 10s));
   const auto killed = agent.wait_log("exec hook killed at its timeout", 5s);
   REQUIRE(killed);
-  const pid_t pid = std::stoi(slurp(dir.path + "/hang.pid"));
+  const pid_t pid = std::stoi(slurp(dir.path() + "/hang.pid"));
   CHECK((*killed)["pid"] == pid);
   CHECK((*killed)["to"] == "ok");
   // Killed and reaped: not even a zombie is left.

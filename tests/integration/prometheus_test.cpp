@@ -24,6 +24,7 @@
 #include "fault_disk.h"
 #include "privileged.h"
 #include "process.h"
+#include "test_util.h"
 
 using namespace std::chrono_literals;
 using nlohmann::json;
@@ -31,64 +32,14 @@ using sanwatch::test::AgentProcess;
 using sanwatch::test::ChildProcess;
 using sanwatch::test::CommandResult;
 using sanwatch::test::DirectIo;
+using sanwatch::test::eventually;
 using sanwatch::test::FaultDisk;
+using sanwatch::test::free_loopback_port;
 using sanwatch::test::run_command;
+using sanwatch::test::slurp;
+using sanwatch::test::TempDir;
 
 namespace {
-
-// A temp directory removed at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/sanwatch-prom-XXXXXX";
-    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-// Polls p() every 200 ms until it is true or the timeout passes.
-template <typename Pred>
-bool eventually(Pred p, std::chrono::milliseconds timeout) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (p()) return true;
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(200ms);
-  }
-}
-
-// A loopback port nobody listens on right now (the caller retries if another
-// process takes it before it is used).
-int free_loopback_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("socket failed");
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-                  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
-  close(fd);
-  if (!ok) throw std::runtime_error("cannot find a free loopback port");
-  return ntohs(a.sin_port);
-}
 
 // GET url (with --data-urlencode parameters, if any) through curl.
 CommandResult http_get(const std::string& url, const std::vector<std::string>& params = {}) {
@@ -196,7 +147,7 @@ class PrometheusServer {
     proc_.reset();  // SIGKILLs the process group if still running
   }
 
-  TempDir dir_;  // declared first: removed after the process is gone
+  TempDir dir_{"sanwatch-prom"};  // declared first: removed after the process is gone
   int port_ = 0;
   std::string log_;
   std::unique_ptr<ChildProcess> proc_;
@@ -263,9 +214,7 @@ class StalledReader {
   std::thread reader_;
 };
 
-double sample_value(const json& sample) {
-  return std::stod(sample["value"][1].get<std::string>());
-}
+double sample_value(const json& sample) { return std::stod(sample["value"][1].get<std::string>()); }
 
 }  // namespace
 
@@ -283,8 +232,8 @@ TEST_CASE("prometheus: promtool check metrics is clean on a real scrape of the a
     }
   }
   std::string scrape;
-  const std::string want = fmt::format("sanwatch_io_latency_seconds_bucket{{device=\"{}\",op=\"write\"",
-                                       disk.loop_name());
+  const std::string want = fmt::format(
+      "sanwatch_io_latency_seconds_bucket{{device=\"{}\",op=\"write\"", disk.loop_name());
   REQUIRE(eventually(
       [&] {
         auto r = http_get(url);
@@ -295,11 +244,11 @@ TEST_CASE("prometheus: promtool check metrics is clean on a real scrape of the a
       10s));
   INFO(scrape);
 
-  TempDir dir;
+  TempDir dir{"sanwatch-prom"};
   const std::string file = dir.path() + "/metrics.txt";
   std::ofstream(file) << scrape;
-  auto r = run_command({"sh", "-c", "exec \"$0\" check metrics < \"$1\"", SANWATCH_PROMTOOL_BIN, file},
-                       30s);
+  auto r = run_command(
+      {"sh", "-c", "exec \"$0\" check metrics < \"$1\"", SANWATCH_PROMTOOL_BIN, file}, 30s);
   INFO("promtool stdout: " << r.out << "\npromtool stderr: " << r.err);
   CHECK(r.exit_code == 0);
   CHECK(r.out.empty());
@@ -325,8 +274,8 @@ TEST_CASE("prometheus: a real Prometheus scrapes the agent and sees the loop dev
   {
     IoLoad load(disk.loop_device());
     json rate;
-    const std::string q =
-        fmt::format("rate(sanwatch_io_completed_total{{job=\"sanwatch\",device=\"{}\",op=\"read\"}}[5s])", dev);
+    const std::string q = fmt::format(
+        "rate(sanwatch_io_completed_total{{job=\"sanwatch\",device=\"{}\",op=\"read\"}}[5s])", dev);
     REQUIRE(eventually(
         [&] {
           rate = prom.query(q);
@@ -336,14 +285,16 @@ TEST_CASE("prometheus: a real Prometheus scrapes the agent and sees the loop dev
     INFO(rate.dump());
     CHECK(rate[0]["metric"]["instance"] == metrics_address(agent));
     WARN("rate(sanwatch_io_completed_total[5s]) for " << dev << ": " << sample_value(rate[0])
-                                                       << " reads/s");
+                                                      << " reads/s");
   }
   // The sanwatch series are there, with the labels the rules rely on.
   CHECK(prom.query(fmt::format("sanwatch_device_info{{device=\"{}\",target_type=\"device\"}}", dev))
             .size() == 1);
-  CHECK(prom.query(fmt::format("sanwatch_state{{target=\"{}\",state=\"ok\"}} == 1", dev)).size() == 1);
+  CHECK(prom.query(fmt::format("sanwatch_state{{target=\"{}\",state=\"ok\"}} == 1", dev)).size() ==
+        1);
   CHECK(prom.query("sanwatch_build_info").size() == 1);
-  CHECK(!prom.query(fmt::format("sanwatch_io_latency_seconds_bucket{{device=\"{}\",le=\"+Inf\"}}", dev))
+  CHECK(!prom.query(fmt::format("sanwatch_io_latency_seconds_bucket{{device=\"{}\",le=\"+Inf\"}}",
+                                dev))
              .empty());
   CHECK(!prom.query(fmt::format("sanwatch_canary_reads_total{{target=\"{}\"}} > 0", dev)).empty());
 
@@ -410,10 +361,12 @@ TEST_CASE("prometheus: a stalled loop device fires SanwatchDeviceStalled from th
           fmt::format("I/O stalled on {} ({})", dev, metrics_address(agent)));
     CHECK(after >= 9.0);  // the for: duration was honoured
     // The same through the ALERTS series.
-    CHECK(prom.query(fmt::format(
-                         "ALERTS{{alertname=\"SanwatchDeviceStalled\",alertstate=\"firing\",target=\"{}\"}}",
-                         dev))
-              .size() == 1);
+    CHECK(
+        prom
+            .query(fmt::format(
+                "ALERTS{{alertname=\"SanwatchDeviceStalled\",alertstate=\"firing\",target=\"{}\"}}",
+                dev))
+            .size() == 1);
   }  // releases the disk
   // Released: the agent recovers (recovery 1 s) and the alert resolves.
   REQUIRE(agent.wait_state(dev, "ok", 10s));
