@@ -34,7 +34,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stats import md_table, med, plain_table  # noqa: E402,F401  (re-exported)
+from stats import md_table, med, plain_table, write_section  # noqa: E402,F401  (re-exported)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -68,32 +68,6 @@ def fmt(x, digits=2, unit=""):
 
 
 # ---------------------------------------------------------------- RESULTS.md
-
-def write_section(path, name, section):
-    """Replace <!-- NAME:begin --> ... <!-- NAME:end --> in PATH with SECTION
-    (which must carry the markers); append it, or create the file, if absent.
-    Atomic (tmp + rename), like stats.write_results()."""
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    old = ""
-    if os.path.exists(path):
-        with open(path) as f:
-            old = f.read()
-    if begin in old and end in old and old.index(begin) < old.index(end):
-        new = old[:old.index(begin)] + section.rstrip("\n") + old[old.index(end) + len(end):]
-    elif old.strip():
-        new = old.rstrip("\n") + "\n\n" + section
-    else:
-        new = ("# sanwatch benchmark results\n\n"
-               "Written by the benchmarks in `bench/` (see bench/README.md). Each benchmark "
-               "owns the part of this file between its `<!-- NAME:begin -->` and "
-               "`<!-- NAME:end -->` markers and rewrites only that part.\n\n" + section)
-    if not new.endswith("\n"):
-        new += "\n"
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(new)
-    os.replace(tmp, path)
-
 
 def read_meta(path):
     meta = {}

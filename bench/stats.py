@@ -487,13 +487,17 @@ def build_section(runs, configs, meta, summary, programs):
     return "\n".join(lines) + "\n"
 
 
-def write_results(path, section):
+def write_section(path, name, section):
+    """Replace <!-- NAME:begin --> ... <!-- NAME:end --> in PATH with SECTION
+    (which must carry the markers); append it, or create the file, if absent.
+    Atomic (tmp + rename). Shared by every benchmark."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
     old = ""
     if os.path.exists(path):
         with open(path) as f:
             old = f.read()
-    if BEGIN in old and END in old and old.index(BEGIN) < old.index(END):
-        new = old[:old.index(BEGIN)] + section.rstrip("\n") + old[old.index(END) + len(END):]
+    if begin in old and end in old and old.index(begin) < old.index(end):
+        new = old[:old.index(begin)] + section.rstrip("\n") + old[old.index(end) + len(end):]
     elif old.strip():
         new = old.rstrip("\n") + "\n\n" + section
     else:
@@ -503,10 +507,14 @@ def write_results(path, section):
                "`<!-- NAME:end -->` markers and rewrites only that part.\n\n" + section)
     if not new.endswith("\n"):
         new += "\n"
-    tmp = path + ".tmp"
+    tmp = f"{path}.tmp.{os.getpid()}"
     with open(tmp, "w") as f:
         f.write(new)
     os.replace(tmp, path)
+
+
+def write_results(path, section):
+    write_section(path, "overhead", section)
 
 
 def cmd_report(a):
