@@ -16,6 +16,7 @@ SANWATCH=${SANWATCH:-$REPO/build/sanwatch}
 
 ROUNDS=5
 RUN_SECONDS=10
+COST_SECONDS=4        # fio run with bpf_stats on, after each traced IOPS run
 MODE=full
 RESULTS=$BENCH_DIR/RESULTS.md
 FILE_SIZE=1G          # backing file in /dev/shm
@@ -41,7 +42,7 @@ EOF
 
 while (($#)); do
 	case $1 in
-	--quick) MODE=quick ROUNDS=1 RUN_SECONDS=2 ;;
+	--quick) MODE=quick ROUNDS=1 RUN_SECONDS=2 COST_SECONDS=1 ;;
 	--rounds) ROUNDS=${2:?--rounds needs a value}; shift ;;
 	--rounds=*) ROUNDS=${1#*=} ;;
 	--seconds) RUN_SECONDS=${2:?--seconds needs a value}; shift ;;
@@ -193,7 +194,10 @@ LOOP_DIO=$(cat "/sys/block/$LOOP_NAME/loop/dio" 2>/dev/null || echo "?")
 LOOP_SCHED=$(sed -n 's/.*\[\(.*\)\].*/\1/p' "/sys/block/$LOOP_NAME/queue/scheduler" 2>/dev/null || echo "?")
 
 OLD_BPF_STATS=$(sysctl -n kernel.bpf_stats_enabled)
-sysctl -qw kernel.bpf_stats_enabled=1
+# bpf_stats costs two clock reads per program run: on only for the cost runs,
+# so the IOPS runs see the tracers as deployed.
+bpf_stats() { sysctl -qw kernel.bpf_stats_enabled="$1"; }
+bpf_stats 0
 
 FIO_ARGS=(--name=randread --filename="$LOOP_DEV" --ioengine=io_uring --direct=1 --rw=randread
 	--bs=4k --iodepth=32 --numjobs=1 --time_based --output-format=json)
@@ -232,7 +236,7 @@ meta biolatency "libbpf-tools $(dpkg-query -W -f='${Version}' libbpf-tools 2>/de
 meta bpftool "$(bpftool version | sed -n 1p)"
 meta device "$LOOP_DEV: loop over a $FILE_SIZE file in /dev/shm, direct-io=$LOOP_DIO, scheduler $LOOP_SCHED"
 meta fio_job "fio ${FIO_ARGS[*]//$LOOP_DEV/DEV} --runtime=$RUN_SECONDS"
-meta bpf_stats "kernel.bpf_stats_enabled=1 during all runs (was $OLD_BPF_STATS, restored after)"
+meta bpf_stats "kernel.bpf_stats_enabled=0 for the IOPS runs, 1 for the ${COST_SECONDS} s cost run after each (was $OLD_BPF_STATS, restored after)"
 
 shown_cmd() { # the command as a shell would take it, repo paths relative, device as DEV
 	local a out=()
@@ -278,6 +282,15 @@ run_one() { # KEY ROUND
 	# shellcheck disable=SC2086
 	"${BP[@]}" snapshot ${TRACER_PID:+--pid "$TRACER_PID"} $ids >"$WORK/$tag.after.json"
 	if [[ -n $TRACER_PID ]]; then
+		bpf_stats 1
+		# shellcheck disable=SC2086
+		"${BP[@]}" snapshot $ids >"$WORK/$tag.cost-before.json"
+		run_fio "$COST_SECONDS" "$WORK/$tag.cost.fio.json"
+		# shellcheck disable=SC2086
+		"${BP[@]}" snapshot $ids >"$WORK/$tag.cost-after.json"
+		bpf_stats 0
+		rec+=(--cost-fio "$WORK/$tag.cost.fio.json" --cost-before "$WORK/$tag.cost-before.json"
+			--cost-after "$WORK/$tag.cost-after.json")
 		rec+=(--lines-before-stop "$(wc -l <"$log")")
 		stop_tracer
 		# shellcheck disable=SC2086

@@ -89,22 +89,32 @@ def machine_load(before, after, rec):
             "others": [f"{c} {100 * x:.0f}%" for x, c in others[:3]]}
 
 
+def prog_deltas(before, after):
+    """Per-program run_time_ns / run_cnt deltas between two snapshots."""
+    progs = []
+    for pid, b in before["progs"].items():
+        e = after["progs"].get(pid)
+        if not b or not e:
+            progs.append({"id": int(pid), "name": (b or e or {}).get("name", "?"),
+                          "missing": True})
+            continue
+        progs.append({"id": int(pid), "name": b["name"],
+                      "d_run_time_ns": e["run_time_ns"] - b["run_time_ns"],
+                      "d_run_cnt": e["run_cnt"] - b["run_cnt"]})
+    return progs
+
+
 def cmd_record(a):
     rec = {"config": a.config, "round": a.round}
     rec.update(fio_figures(load_json(a.fio)))
     before, after = load_json(a.before), load_json(a.after)
+    cost_before, cost_after = load_json(a.cost_before), load_json(a.cost_after)
+    if cost_before and cost_after:
+        rec["progs"] = prog_deltas(cost_before, cost_after)
+        rec["cost_ios"] = fio_figures(load_json(a.cost_fio))["ios"]
     if before and after:
-        progs = []
-        for pid, b in before["progs"].items():
-            e = after["progs"].get(pid)
-            if not b or not e:
-                progs.append({"id": int(pid), "name": (b or e or {}).get("name", "?"),
-                              "missing": True})
-                continue
-            progs.append({"id": int(pid), "name": b["name"],
-                          "d_run_time_ns": e["run_time_ns"] - b["run_time_ns"],
-                          "d_run_cnt": e["run_cnt"] - b["run_cnt"]})
-        rec["progs"] = progs
+        if "progs" not in rec:
+            rec["progs"] = prog_deltas(before, after)
         rec["foreign"] = sorted(set(before["foreign"]) | set(after["foreign"]))
         rec["window_s"] = after["t"] - before["t"]
         if before.get("cpu_ticks") is not None and after.get("cpu_ticks") is not None:
@@ -163,9 +173,10 @@ def bpf_cost(run):
     rt = sum(p["d_run_time_ns"] for p in progs)
     if rt <= 0:
         return None  # bpf_stats off
+    ios = run.get("cost_ios", run["ios"])  # the bpf_stats-on run, when there was one
     comp = sum(p["d_run_cnt"] for p in progs if is_complete(p["name"]))
-    completions = comp if comp > 0 else run["ios"]
-    return rt / completions, rt / run["ios"] if run["ios"] else None, completions, rt
+    completions = comp if comp > 0 else ios
+    return rt / completions, rt / ios if ios else None, completions, rt
 
 
 def med(xs):
@@ -555,6 +566,9 @@ def main():
     r.add_argument("--fio", required=True)
     r.add_argument("--before")
     r.add_argument("--after")
+    r.add_argument("--cost-fio", help="fio JSON of the bpf_stats-on run")
+    r.add_argument("--cost-before")
+    r.add_argument("--cost-after")
     r.add_argument("--attach")
     r.add_argument("--gone")
     r.add_argument("--exit-code", type=int)
