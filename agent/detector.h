@@ -65,6 +65,8 @@ class Detector {
   void oldest_outstanding(std::uint64_t now, std::optional<std::uint64_t> start_ns);
   void canary_submitted(std::uint64_t now);
   void canary_done(std::uint64_t now, std::uint64_t latency_ns, int err);
+  // The submitted probe never reached the device (it could not be opened).
+  void canary_abandoned() { canary_since_.reset(); }
   void gone(std::uint64_t now, bool is_gone);
   // Paths: dm-multipath (or the SCSI layer) says the path is failed.
   void path_failed(std::uint64_t now, bool failed, const std::string& why);

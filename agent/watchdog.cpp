@@ -71,6 +71,12 @@ Status Watchdog::start(bool verbose) {
       evaluate(*t, now);
     }
   };
+  cb.abandoned = [this](int id) {
+    if (Target* t = by_canary(id)) {
+      t->detector.canary_abandoned();
+      arm_deadline(*t, monotonic_ns());
+    }
+  };
   cb.open_failed = [this](int id, int err) {
     if (Target* t = by_canary(id))
       log_.warn("canary cannot open /dev/" + t->dev.name + ": " + std::strerror(err) +
