@@ -14,6 +14,7 @@
 #include "iolat.skel.h"
 #include "libbpf_log.h"
 #include "slot_allocator.h"
+#include "stats_fold.h"
 
 namespace sanwatch {
 
@@ -82,6 +83,10 @@ struct BpfEngine::Impl {
   MappedSlots inflight;
   SlotAllocator slots;
   std::vector<std::optional<bpf::sw_dev_cfg>> devices;  // by watch slot
+  std::vector<std::unique_ptr<DeviceStats>> totals;     // by watch slot, while watched
+  std::vector<bpf::sw_io_stats> stats_buf;              // read buffers, reused
+  std::vector<bpf::sw_io_max> max_buf;
+  bool batch_ok = true;  // kernel has BPF_MAP_LOOKUP_BATCH
   std::unique_ptr<ring_buffer, RingDeleter> ring;
   EventFn on_event;
 
@@ -91,6 +96,8 @@ struct BpfEngine::Impl {
     std::atomic_ref<__u32>(skel->data->watch_gen).fetch_add(1, std::memory_order_release);
   }
   Status write_cfg(int slot, const bpf::sw_dev_cfg& cfg);
+  Status read_entries(__u32 first, __u32 count);
+  void fold(int slot, __u32 first);
 };
 
 namespace {
@@ -151,6 +158,7 @@ Result<std::unique_ptr<BpfEngine>> BpfEngine::open(const Options& opts) {
   impl->ncpus = libbpf_num_possible_cpus();
   impl->max_watch = opts.max_watch;
   impl->devices.resize(opts.max_watch);
+  impl->totals.resize(opts.max_watch);
   const std::size_t len = sizeof(bpf::sw_inflight) * opts.inflight_slots;
   void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED,
                  bpf_map__fd(impl->skel->maps.inflight), 0);
@@ -206,6 +214,7 @@ Result<int> BpfEngine::watch(const BlockDevice& dev, std::uint64_t slow_ns) {
     return errno_error("registering " + dev.name + " (watch map full?)");
   }
   im.devices[slot] = cfg;
+  im.totals[slot] = std::make_unique<DeviceStats>();
   im.bump_generation();
   return slot;
 }
@@ -227,6 +236,7 @@ Status BpfEngine::unwatch(int slot) {
     bpf_map_update_elem(im.map_fd(im.skel->maps.maxima), &k, zm.data(), BPF_ANY);
   }
   im.devices[slot].reset();
+  im.totals[slot].reset();
   return {};
 }
 
@@ -243,40 +253,69 @@ Status BpfEngine::set_slow_threshold(int slot, std::uint64_t slow_ns) {
   return im.write_cfg(slot, *im.devices[slot]);
 }
 
-Result<DeviceStats> BpfEngine::read_stats(int slot) const {
-  auto& im = *impl_;
-  if (slot < 0 || static_cast<unsigned>(slot) >= im.max_watch)
-    return Error{EINVAL, "bad device slot " + std::to_string(slot)};
-  std::vector<bpf::sw_io_stats> per_cpu(im.ncpus);
-  std::vector<bpf::sw_io_max> max_cpu(im.ncpus);
-  DeviceStats out;
-  for (int op = 0; op < kNrOps; ++op) {
-    const __u32 k = static_cast<__u32>(slot) * SW_NR_OPS + op;
-    if (bpf_map_lookup_elem(im.map_fd(im.skel->maps.stats), &k, per_cpu.data()) ||
-        bpf_map_lookup_elem(im.map_fd(im.skel->maps.maxima), &k, max_cpu.data()))
-      return errno_error("reading statistics of slot " + std::to_string(slot));
-    OpStats& o = out.ops[op];
-    for (int c = 0; c < im.ncpus; ++c) {
-      const auto& s = per_cpu[c];
-      OpStats one;
-      one.count = s.count;
-      one.bytes = s.bytes;
-      one.total_ns_sum = s.total_ns_sum;
-      one.device_ns_sum = s.device_ns_sum;
-      one.device_count = s.device_count;
-      one.requeues = s.requeues;
-      std::copy(std::begin(s.errors), std::end(s.errors), one.errors.begin());
-      LatencyHistogram::Counts t, d;
-      std::copy_n(std::begin(s.total_hist), t.size(), t.begin());
-      std::copy_n(std::begin(s.device_hist), d.size(), d.begin());
-      one.total = LatencyHistogram(t);
-      one.device = LatencyHistogram(d);
-      one.max_total_ns = max_cpu[c].total_ns;
-      one.max_device_ns = max_cpu[c].device_ns;
-      o.add(one);
+// Reads `count` consecutive (slot, op) entries of the stats and maxima maps,
+// from key `first`, into stats_buf/max_buf (ncpus values per entry).
+Status BpfEngine::Impl::read_entries(__u32 first, __u32 count) {
+  stats_buf.resize(static_cast<std::size_t>(count) * ncpus);
+  max_buf.resize(static_cast<std::size_t>(count) * ncpus);
+  const std::pair<bpf_map*, void*> maps[] = {{skel->maps.stats, stats_buf.data()},
+                                             {skel->maps.maxima, max_buf.data()}};
+  for (auto [map, buf] : maps) {
+    const std::size_t value = bpf_map__value_size(map) * static_cast<std::size_t>(ncpus);
+    if (batch_ok && count > 1) {
+      std::vector<__u32> keys(count);
+      // in_batch is the key *before* the first one wanted; none = from 0.
+      __u32 in = first - 1, out = 0, n = count;
+      DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+      const int err = bpf_map_lookup_batch(map_fd(map), first ? &in : nullptr, &out, keys.data(),
+                                           buf, &n, &opts);
+      if (err == 0 || (errno == ENOENT && n == count)) continue;
+      batch_ok = false;  // old kernel (< 5.6): one by one from now on
+    }
+    for (__u32 i = 0; i < count; ++i) {
+      const __u32 key = first + i;
+      if (bpf_map_lookup_elem(map_fd(map), &key, static_cast<char*>(buf) + i * value))
+        return errno_error("reading BPF statistics entry " + std::to_string(key));
     }
   }
-  return out;
+  return {};
+}
+
+// Folds the entries of `slot` (starting at index `first` of the buffers).
+void BpfEngine::Impl::fold(int slot, __u32 first) {
+  if (!totals[slot]) return;
+  for (int op = 0; op < kNrOps; ++op) {
+    const std::size_t at = (static_cast<std::size_t>(first) + op) * ncpus;
+    fold_per_cpu(totals[slot]->ops[op], {stats_buf.data() + at, static_cast<std::size_t>(ncpus)},
+                 {max_buf.data() + at, static_cast<std::size_t>(ncpus)});
+  }
+}
+
+Result<DeviceStats> BpfEngine::read_stats(int slot) {
+  auto& im = *impl_;
+  if (slot < 0 || static_cast<unsigned>(slot) >= im.max_watch || !im.totals[slot])
+    return Error{EINVAL, "no watched device in slot " + std::to_string(slot)};
+  if (auto st = im.read_entries(static_cast<__u32>(slot) * SW_NR_OPS, SW_NR_OPS); !st)
+    return Error{st.error().err, st.error().context + " (slot " + std::to_string(slot) + ")"};
+  im.fold(slot, 0);
+  return *im.totals[slot];
+}
+
+Status BpfEngine::refresh() {
+  auto& im = *impl_;
+  int last = -1;
+  for (unsigned i = 0; i < im.max_watch; ++i)
+    if (im.totals[i]) last = static_cast<int>(i);
+  if (last < 0) return {};
+  // Slots are handed out lowest first, so one range covers them all.
+  if (auto st = im.read_entries(0, static_cast<__u32>(last + 1) * SW_NR_OPS); !st) return st;
+  for (int i = 0; i <= last; ++i) im.fold(i, static_cast<__u32>(i) * SW_NR_OPS);
+  return {};
+}
+
+const DeviceStats* BpfEngine::stats(int slot) const {
+  if (slot < 0 || static_cast<unsigned>(slot) >= impl_->max_watch) return nullptr;
+  return impl_->totals[slot].get();
 }
 
 void BpfEngine::reset_maxima(int slot) {

@@ -54,8 +54,15 @@ class BpfEngine {
   Status unwatch(int slot);
   Status set_slow_threshold(int slot, std::uint64_t slow_ns);
 
-  // Cumulative counters (maxima since the last reset_maxima).
-  Result<DeviceStats> read_stats(int slot) const;
+  // Cumulative counters (maxima since the last reset_maxima), read now.
+  // Some per-CPU counters are 32-bit (bpf/iolat.h): every watched slot must
+  // be read, by this or refresh(), at least once per 2^32 of its events
+  // (71 minutes at a million IOPS); the agent reads every second.
+  Result<DeviceStats> read_stats(int slot);
+  // Reads every watched slot in one batch (one syscall per map where the
+  // kernel supports it); stats() then returns the figures of that read.
+  Status refresh();
+  const DeviceStats* stats(int slot) const;
   void reset_maxima(int slot);
   // Allocation time (CLOCK_MONOTONIC ns) of the oldest request of the device
   // still outstanding, if any.

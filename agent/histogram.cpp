@@ -18,6 +18,11 @@ void LatencyHistogram::add(const LatencyHistogram& o) {
   for (std::size_t i = 0; i < kNrBuckets; ++i) counts_[i] += o.counts_[i];
 }
 
+void LatencyHistogram::advance_mod32(const std::array<std::uint32_t, kNrBuckets>& low) {
+  for (std::size_t i = 0; i < kNrBuckets; ++i)
+    counts_[i] += static_cast<std::uint32_t>(low[i] - static_cast<std::uint32_t>(counts_[i]));
+}
+
 LatencyHistogram LatencyHistogram::minus(const LatencyHistogram& earlier) const {
   LatencyHistogram d;
   // Counters only grow; a smaller value means the source was reset, and

@@ -28,6 +28,9 @@ class LatencyHistogram {
 
   void record(std::uint64_t ns, std::uint64_t n = 1) { counts_[bucket_of(ns)] += n; }
   void add(const LatencyHistogram& o);
+  // Advances each bucket to a new reading of its low 32 bits (see
+  // stats_fold.h): for counters kept as 32-bit values on the BPF side.
+  void advance_mod32(const std::array<std::uint32_t, kNrBuckets>& low);
   // This minus an earlier snapshot of the same monotonic counters.
   LatencyHistogram minus(const LatencyHistogram& earlier) const;
 

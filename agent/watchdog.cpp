@@ -49,14 +49,12 @@ Status Watchdog::start(bool verbose) {
     ++count;
     slots += d.nr_hw_queues * d.tags_per_queue;
   }
-  BpfEngine::Options eo;
-  eo.verbose = verbose;
-  eo.max_watch = std::max(64u, 2 * count);  // room for devices that appear later
-  eo.inflight_slots = std::max(16384u, 2 * slots);
-  auto engine = BpfEngine::open(eo);
-  if (!engine) return engine.error();
-  engine_ = std::move(engine).value();
-  engine_->set_event_handler([this](const IoEvent& ev) { on_io_event(ev); });
+  // The per-CPU statistics cost devices x possible CPUs x ~10 KiB of kernel
+  // memory: size for what is here plus some room, and grow when it fills.
+  engine_opts_.verbose = verbose;
+  engine_opts_.max_watch = count + std::max(16u, count / 2);
+  engine_opts_.inflight_slots = std::max(16384u, 2 * slots);
+  if (auto st = open_engine(); !st) return st;
 
   CanaryProber::Callbacks cb;
   cb.submitted = [this](int id, std::uint64_t now) {
@@ -83,13 +81,10 @@ Status Watchdog::start(bool verbose) {
                     "; retrying with backoff",
                 {{"target", t->dev.name}});
   };
-  auto prober = CanaryProber::create(eo.max_watch, std::move(cb));
+  auto prober = CanaryProber::create(std::max(256u, 4 * count), std::move(cb));
   if (!prober) return prober.error();
   prober_ = std::move(prober).value();
 
-  if (auto st = loop_.add_fd(engine_->event_fd(), EPOLLIN, [this](std::uint32_t) { on_ring(); });
-      !st)
-    return st;
   if (auto st = loop_.add_fd(prober_->event_fd(), EPOLLIN,
                              [this](std::uint32_t) {
                                prober_->reap();
@@ -219,8 +214,46 @@ void Watchdog::set_present(Target& t, bool present, std::uint64_t now) {
   evaluate(t, now);
 }
 
+Status Watchdog::open_engine() {
+  auto engine = BpfEngine::open(engine_opts_);
+  if (!engine) return engine.error();
+  if (engine_) loop_.remove_fd(engine_->event_fd());
+  engine_ = std::move(engine).value();  // the old one, if any, detaches here
+  engine_->set_event_handler([this](const IoEvent& ev) { on_io_event(ev); });
+  return loop_.add_fd(engine_->event_fd(), EPOLLIN, [this](std::uint32_t) { on_ring(); });
+}
+
+// All device slots taken: reload the programs with twice as many. Counters
+// restart from zero (Prometheus sees a counter reset); in-flight tracking
+// restarts with the I/O issued from now on.
+bool Watchdog::grow_engine() {
+  const unsigned before = engine_opts_.max_watch;
+  engine_opts_.max_watch *= 2;
+  engine_opts_.inflight_slots *= 2;
+  std::vector<Target*> watched;
+  for (auto& [n, t] : targets_)
+    if (t.slot >= 0) watched.push_back(&t);
+  if (auto st = open_engine(); !st) {
+    engine_opts_.max_watch = before;
+    engine_opts_.inflight_slots /= 2;
+    log_.error("cannot grow the BPF device slots beyond " + std::to_string(before) + ": " +
+               st.error().message());
+    return false;
+  }
+  log_.warn("all " + std::to_string(before) + " BPF device slots in use: reloaded with " +
+                std::to_string(engine_opts_.max_watch) + "; I/O counters restart",
+            {{"slots", engine_opts_.max_watch}});
+  for (Target* t : watched) {
+    t->slot = -1;
+    watch(*t);
+  }
+  return true;
+}
+
 void Watchdog::watch(Target& t) {
   auto slot = engine_->watch(t.dev, ns(t.settings.thresholds.slow_io));
+  if (!slot && slot.error().err == ENOSPC && grow_engine())
+    slot = engine_->watch(t.dev, ns(t.settings.thresholds.slow_io));
   if (!slot) {
     log_.error("cannot trace " + t.dev.name + ": " + slot.error().message(),
                {{"target", t.dev.name}});
@@ -250,9 +283,17 @@ Watchdog::Target* Watchdog::by_canary(int id) {
 }
 
 // Feeds completions and errors since the last read to the detector.
-void Watchdog::refresh_counts(Target& t, std::uint64_t now) {
+// fresh: read the slot now; else use the figures of the last engine refresh.
+void Watchdog::refresh_counts(Target& t, std::uint64_t now, bool fresh) {
   if (t.slot < 0) return;
-  auto s = engine_->read_stats(t.slot);
+  const DeviceStats* s = nullptr;
+  Result<DeviceStats> read = Error{};
+  if (fresh) {
+    read = engine_->read_stats(t.slot);
+    if (read) s = &*read;
+  } else {
+    s = engine_->stats(t.slot);
+  }
   if (!s) return;
   const OpStats all = s->all();
   if (all.count >= t.last_count) t.detector.completions(now, all.count - t.last_count);
@@ -312,7 +353,8 @@ void Watchdog::on_io_event(const IoEvent& ev) {
   if (!t) return;
   const std::uint64_t now = monotonic_ns();
   // Counts first, so the slow share sees this I/O's neighbours.
-  if (now - t->stats_read_at > 1'000'000 || ev.kind == bpf::SW_EV_ERROR) refresh_counts(*t, now);
+  if (now - t->stats_read_at > 1'000'000 || ev.kind == bpf::SW_EV_ERROR)
+    refresh_counts(*t, now, true);
   if (ev.kind == bpf::SW_EV_SLOW) t->detector.slow_io(now, ev.total_ns);
   evaluate(*t, now);
 }
@@ -327,9 +369,15 @@ std::uint64_t Watchdog::tick_ns() const {
 
 void Watchdog::tick() {
   const std::uint64_t now = monotonic_ns();
+  // Statistics once a second, all devices in one batch read.
+  const bool counts = now - last_refresh_ >= 1'000'000'000ull;
+  if (counts) {
+    last_refresh_ = now;
+    if (auto st = engine_->refresh(); !st) log_.error(st.error().message());
+  }
   for (auto& [name, t] : targets_) {
     scan_oldest(t, now);
-    if (now - t.stats_read_at >= 1'000'000'000ull) refresh_counts(t, now);
+    if (counts) refresh_counts(t, now, false);
     evaluate(t, now);
   }
   if (now - last_rescan_ >= ns(cfg_.rescan)) {

@@ -85,9 +85,11 @@ class Watchdog {
   Target* map_target(const std::string& label);
   std::vector<Target*> paths_of(const Target& map);
   void set_present(Target& t, bool present, std::uint64_t now);
+  Status open_engine();
+  bool grow_engine();
   void watch(Target& t);
   void unwatch(Target& t);
-  void refresh_counts(Target& t, std::uint64_t now);
+  void refresh_counts(Target& t, std::uint64_t now, bool fresh);
   void scan_oldest(Target& t, std::uint64_t now);
   void evaluate(Target& t, std::uint64_t now);
   void arm_deadline(Target& t, std::uint64_t now);
@@ -104,12 +106,14 @@ class Watchdog {
   EventLoop& loop_;
   SysfsBlock sys_;
   std::string root_;
+  BpfEngine::Options engine_opts_;
   std::unique_ptr<BpfEngine> engine_;
   std::unique_ptr<CanaryProber> prober_;
   std::map<std::string, Target> targets_;  // by kernel name
   std::optional<EventLoop::TimerId> tick_timer_, canary_timer_, rescan_timer_;
   std::uint64_t canary_next_ = 0;
   std::uint64_t last_rescan_ = 0;
+  std::uint64_t last_refresh_ = 0;  // engine statistics, for every target at once
   std::optional<UeventListener> uevents_;
   std::optional<EventLoop::TimerId> rescan_soon_;
   std::string dm_control_ = "/dev/mapper/control";

@@ -234,6 +234,20 @@ static __always_inline void emit(struct request *rq, struct sw_event *proto, boo
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* sw_bucket() never returns more than SW_NR_BUCKETS - 1; the clamp is for
+ * the verifier, which cannot follow sw_log2's arithmetic. */
+static __always_inline __u64 hist_idx(__u64 ns)
+{
+	__u64 b = sw_bucket(ns);
+
+	if (b > SW_NR_BUCKETS - 1)
+		b = SW_NR_BUCKETS - 1;
+	/* Materialise the clamped value in one register, so the index the
+	 * verifier sees is the one that was bounded. */
+	asm volatile("" : "+r"(b));
+	return b;
+}
+
 static __always_inline void account(__u32 key, __u64 total, __u64 device)
 {
 	struct sw_io_stats *st = bpf_map_lookup_elem(&stats, &key);
@@ -243,14 +257,14 @@ static __always_inline void account(__u32 key, __u64 total, __u64 device)
 		return;
 	st->count++;
 	st->total_ns_sum += total;
-	st->total_hist[sw_bucket(total) & (SW_HIST_SLOTS - 1)]++;
+	st->total_hist[hist_idx(total)]++;
 	if (total > mx->total_ns)
 		mx->total_ns = total;
 	if (!device)
 		return;
 	st->device_count++;
 	st->device_ns_sum += device;
-	st->device_hist[sw_bucket(device) & (SW_HIST_SLOTS - 1)]++;
+	st->device_hist[hist_idx(device)]++;
 	if (device > mx->device_ns)
 		mx->device_ns = device;
 }

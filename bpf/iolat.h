@@ -34,24 +34,30 @@ enum sw_op {
 #define SW_MIN_SHIFT 10
 #define SW_MAX_SHIFT 37
 #define SW_NR_BUCKETS (2 + (SW_MAX_SHIFT - SW_MIN_SHIFT) * SW_SUBS)
-/* Storage per histogram: a power of two, so the programs can bound the index
- * with a mask the verifier understands. Slots past SW_NR_BUCKETS stay 0. */
-#define SW_HIST_SLOTS 256
+/* Storage per histogram: SW_NR_BUCKETS rounded up to a multiple of 8. */
+#define SW_HIST_SLOTS 224
 
 /* blk_status_t codes are small; errors are counted per status code. */
 #define SW_NR_STATUS 32
 
-/* Per (device, op) statistics: one per-CPU copy, summed in userspace. */
+/* Per (device, op) statistics: one per-CPU copy, summed in userspace. The
+ * event counters are 32-bit to halve the map, whose size is devices x ops x
+ * possible CPUs x this struct: their sum over CPUs wraps modulo 2^32 exactly
+ * as the true total does, so a reader that looks at least once per 2^32
+ * events of a counter (the agent reads every second) recovers the 64-bit
+ * totals from the change since its last read. Byte and time sums grow too
+ * fast for that and stay 64-bit. */
 struct sw_io_stats {
-	__u64 count;
 	__u64 bytes;
 	__u64 total_ns_sum;
 	__u64 device_ns_sum;
-	__u64 device_count; /* completions that had an issue time */
-	__u64 requeues;
-	__u64 errors[SW_NR_STATUS];
-	__u64 total_hist[SW_HIST_SLOTS];
-	__u64 device_hist[SW_HIST_SLOTS];
+	__u32 count;
+	__u32 device_count; /* completions that had an issue time */
+	__u32 requeues;
+	__u32 pad;
+	__u32 errors[SW_NR_STATUS];
+	__u32 total_hist[SW_HIST_SLOTS];
+	__u32 device_hist[SW_HIST_SLOTS];
 };
 
 /* Per (device, op) maxima, per CPU. Reset by the reader between intervals;

@@ -51,7 +51,7 @@ TargetMetrics target_of(Watchdog& w, const Watchdog::Target& t) {
   m.valid_paths = t.valid_paths;
   m.total_paths = t.total_paths;
   if (t.slot >= 0) {
-    if (auto s = w.engine().read_stats(t.slot)) m.io = std::move(s).value();
+    if (const DeviceStats* s = w.engine().stats(t.slot)) m.io = *s;
     m.oldest_start_ns = w.engine().oldest_outstanding_ns(t.slot);
   }
   if (t.canary >= 0) {
@@ -69,6 +69,7 @@ MetricsSnapshot take_snapshot(Watchdog& w, const AlertDispatcher* alerts) {
   s.version = kVersion;
   s.kernel = kernel_release();
   s.device_histograms = w.config().metrics.device_histograms;
+  (void)w.engine().refresh();  // one batch read for all targets; a failure keeps the last
   for (const auto& [name, t] : w.targets()) s.targets.push_back(target_of(w, t));
   s.engine = w.engine().counters();
   s.bpf_stats_enabled = bpf_stats_enabled();

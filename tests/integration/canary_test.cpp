@@ -1,6 +1,8 @@
 // The io_uring canary prober on its own, against real loop devices over the
 // fault-injection disk: one completion per probe, the latency it reports,
 // errors, a target that cannot be opened, targets sharing a period.
+#include "canary.h"
+
 #include <poll.h>
 
 #include <algorithm>
@@ -11,7 +13,6 @@
 #include <thread>
 #include <vector>
 
-#include "canary.h"
 #include "clock.h"
 #include "fault_disk.h"
 #include "privileged.h"

@@ -301,3 +301,82 @@ TEST_CASE("run: /metrics serves device and canary series with real sums") {
               "\",target_type=\"device\",state=\"ok\"}") == 1);
   CHECK(agent.stop() == 0);
 }
+
+namespace {
+
+// Plain loop devices over sparse files in /dev/shm, detached and removed on
+// destruction (even when the test fails).
+class LoopDevices {
+ public:
+  explicit LoopDevices(int n) {
+    for (int i = 0; i < n; ++i) {
+      const std::string file =
+          "/dev/shm/sanwatch-test-" + std::to_string(getpid()) + "-" + std::to_string(i);
+      files_.push_back(file);
+      std::ofstream{file};
+      std::filesystem::resize_file(file, 8 << 20);
+      auto r = sanwatch::test::run_command({"losetup", "-f", "--show", file}, 10s);
+      if (!r.ok()) throw std::runtime_error("losetup failed: " + r.err);
+      devices_.push_back(r.out.substr(0, r.out.find('\n')));
+    }
+  }
+  ~LoopDevices() {
+    for (const auto& d : devices_) sanwatch::test::run_command({"losetup", "-d", d}, 10s);
+    for (const auto& f : files_) std::filesystem::remove(f);
+  }
+  const std::vector<std::string>& devices() const { return devices_; }
+
+ private:
+  std::vector<std::string> files_, devices_;
+};
+
+}  // namespace
+
+TEST_CASE("run: more devices than BPF slots reloads with more, and every device is traced") {
+  sanwatch::test::require_privileged("run slot growth test");
+  FaultDisk disk;
+  AgentProcess agent(
+      "[devices]\ninclude = [\"loop*\"]\nrescan = \"200ms\"\n[canary]\ntargets = \"none\"\n"
+      "[metrics]\nlisten = \"127.0.0.1:0\"\nrefresh = \"100ms\"\n");
+  std::string addr;
+  for (const auto& e : agent.events())
+    if (e.value("msg", "") == "ready") addr = e["metrics"].get<std::string>();
+  // The agent sizes its slots for the disks present plus max(16, half of
+  // them): go past that even if none of those was watched.
+  int disks = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/sys/block")) (void)e, ++disks;
+  LoopDevices loops(disks + std::max(16, disks / 2) + 4);
+  auto grown = agent.wait_log("BPF device slots in use", 10s);
+  REQUIRE(grown);
+  INFO(grown->dump());
+  const std::string last = loops.devices().back();
+  const std::string name = last.substr(last.rfind('/') + 1);
+  // (Rescans add devices in name order, so this one may precede the reload.)
+  auto watching = [&] {
+    return std::any_of(agent.events().begin(), agent.events().end(),
+                       [&](const auto& e) { return e.value("msg", "") == "watching " + name; });
+  };
+  for (int i = 0; i < 100 && !watching(); ++i) agent.wait_log("watching", 100ms);
+  REQUIRE(watching());
+  std::this_thread::sleep_for(300ms);
+  {
+    DirectIo io(last);
+    for (int i = 0; i < 20; ++i) io.read(static_cast<std::uint64_t>(i) * 4096);
+  }
+  // The first device, watched before the reload, is still traced too.
+  {
+    DirectIo io(disk.loop_device());
+    for (int i = 0; i < 20; ++i) io.read(static_cast<std::uint64_t>(i) * 4096);
+  }
+  std::this_thread::sleep_for(500ms);
+  auto r = sanwatch::test::run_command({"curl", "-sf", "http://" + addr + "/metrics"}, 10s);
+  REQUIRE(r.ok());
+  auto completed = [&](const std::string& dev) {
+    const std::string series = "sanwatch_io_completed_total{device=\"" + dev + "\",op=\"read\"}";
+    const auto p = r.out.find("\n" + series + " ");
+    return p == std::string::npos ? -1.0 : std::stod(r.out.substr(p + series.size() + 2));
+  };
+  CHECK(completed(name) >= 20);
+  CHECK(completed(disk.loop_name()) >= 20);
+  CHECK(agent.stop() == 0);
+}

@@ -1,0 +1,26 @@
+// Folding the BPF side's per-CPU statistics (bpf/iolat.h) into 64-bit
+// cumulative totals. The per-CPU event counters are 32-bit: their sum over
+// CPUs wraps modulo 2^32 exactly as the true total does, so the change since
+// the last fold is (sum - low 32 bits of the total) modulo 2^32, provided
+// fewer than 2^32 events happened in between. Pure: no BPF, no syscalls.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "io_stats.h"
+#include "iolat.h"
+
+namespace sanwatch {
+
+// Advances a 64-bit total to a new reading of its low 32 bits.
+inline void advance_mod32(std::uint64_t& total, std::uint32_t low) {
+  total += static_cast<std::uint32_t>(low - static_cast<std::uint32_t>(total));
+}
+
+// Folds one (device, op) entry's per-CPU copies into acc (cumulative since
+// the slot was zeroed); acc's maxima become the per-CPU maxima given.
+void fold_per_cpu(OpStats& acc, std::span<const bpf::sw_io_stats> per_cpu,
+                  std::span<const bpf::sw_io_max> max_per_cpu);
+
+}  // namespace sanwatch

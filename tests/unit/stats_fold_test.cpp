@@ -1,0 +1,53 @@
+// Folding 32-bit per-CPU BPF counters into 64-bit totals across wrap-around.
+#include "stats_fold.h"
+
+#include <catch2/catch.hpp>
+#include <vector>
+
+using sanwatch::advance_mod32;
+using sanwatch::fold_per_cpu;
+using sanwatch::OpStats;
+namespace bpf = sanwatch::bpf;
+
+TEST_CASE("advance_mod32 follows a counter across 2^32") {
+  std::uint64_t total = 0;
+  advance_mod32(total, 7);
+  CHECK(total == 7);
+  total = (1ull << 32) * 3 - 5;  // low 32 bits: 2^32 - 5
+  advance_mod32(total, 10);      // 15 more events, wrapped
+  CHECK(total == (1ull << 32) * 3 + 10);
+  advance_mod32(total, 10);  // nothing new
+  CHECK(total == (1ull << 32) * 3 + 10);
+}
+
+TEST_CASE("fold_per_cpu sums CPUs and recovers totals past 32 bits") {
+  std::vector<bpf::sw_io_stats> cpu(2);
+  std::vector<bpf::sw_io_max> mx(2);
+  const std::uint32_t b = sanwatch::LatencyHistogram::bucket_of(250'000);
+  cpu[0].count = 0xfffffff0u;  // near the top on one CPU
+  cpu[1].count = 0x20u;        // the sum wraps: 0x10
+  cpu[0].total_hist[b] = 0xfffffff0u;
+  cpu[1].total_hist[b] = 0x20u;
+  cpu[0].errors[10] = 3;
+  cpu[1].errors[10] = 4;
+  cpu[0].bytes = 5ull << 32;  // 64-bit sums are taken as they are
+  cpu[1].bytes = 1;
+  mx[0].total_ns = 100;
+  mx[1].total_ns = 900;
+  OpStats acc;
+  acc.count = 0xffffffe0u;  // the last read saw 2^32 - 32 in total
+  acc.total = sanwatch::LatencyHistogram();
+  sanwatch::LatencyHistogram::Counts c{};
+  c[b] = 0xffffffe0u;
+  acc.total = sanwatch::LatencyHistogram(c);
+  fold_per_cpu(acc, cpu, mx);
+  CHECK(acc.count == 0x100000010ull);  // 32 + 16 more than before
+  CHECK(acc.total[b] == 0x100000010ull);
+  CHECK(acc.errors[10] == 7);
+  CHECK(acc.bytes == (5ull << 32) + 1);
+  CHECK(acc.max_total_ns == 900);
+  // A second fold of the same values adds nothing.
+  fold_per_cpu(acc, cpu, mx);
+  CHECK(acc.count == 0x100000010ull);
+  CHECK(acc.total.total() == 0x100000010ull);
+}
