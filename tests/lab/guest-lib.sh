@@ -227,8 +227,8 @@ lab_setup_mpath() {
 # lab_set_path_delay_ms) -- and $LAB_MAP runs over those two in
 # queue_mode bio: request-based multipath refuses bio-based paths such as
 # dm-delay. A bio-based map and dm paths have no block_rq_* tracepoints, so
-# only canaries see latency there. scsi_dh_alua must not be attached (I/O
-# hangs in its handler on dm paths), hence removed if a scenario loaded it.
+# only canaries see latency there. scsi_dh_alua is removed in case a
+# scenario loaded it (the facts file: I/O hangs in the ALUA handler then).
 # Sets LAB_DM, LAB_STACK_A/B (dm-N of lab-a, lab-b) and LAB_PATH_A/B (their
 # MAJ:MIN, as the map's table and status name them).
 lab_setup_delayed_mpath() {
