@@ -61,6 +61,7 @@ nlohmann::ordered_json paths_json(const PathsReport& r) {
     for (const auto& p : m.paths) {
       jm["paths"].push_back({{"path", p.info.name},
                              {"dev", p.info.id.str()},
+                             {"lower", p.info.lower},
                              {"hctl", p.info.hctl},
                              {"dm_state", p.dm_state},
                              {"fail_count", p.fail_count},

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <tuple>
 
 namespace fs = std::filesystem;
@@ -246,6 +247,48 @@ std::optional<MapInfo> nvme_head(const BlockDevice& d, const fs::path& dir,
   return m;
 }
 
+// The SCSI/NVMe disks a dm device reaches through its slaves, dm devices
+// below it followed (bounded: sysfs is not trusted to be acyclic).
+void leaves_below(const BlockDevice& d, const std::map<std::string, const BlockDevice*>& by_name,
+                  const std::map<std::string, PathInfo>& disks, std::set<std::string>& out,
+                  int depth = 0) {
+  if (depth > 8) return;
+  for (const auto& s : d.slaves) {
+    if (disks.count(s)) {
+      out.insert(s);
+    } else if (auto it = by_name.find(s); it != by_name.end() && it->second->is_dm()) {
+      leaves_below(*it->second, by_name, disks, out, depth + 1);
+    }
+  }
+}
+
+// Map members that are not disks themselves (dm-delay in a test lab,
+// dm-crypt or dm-integrity under multipath) become paths too, so their
+// MAJ:MIN matches dm's table and status. They take the identity of the one
+// disk they sit on; over several disks (a concatenation) none is theirs.
+void add_stacked_paths(Topology& t, const std::vector<BlockDevice>& disks) {
+  std::map<std::string, const BlockDevice*> by_name;
+  for (const auto& d : disks) by_name.emplace(d.name, &d);
+  std::map<std::string, PathInfo> stacked;
+  for (const auto& m : t.maps) {
+    for (const auto& name : m.paths) {
+      auto it = by_name.find(name);
+      if (t.paths.count(name) || it == by_name.end() || !it->second->is_dm()) continue;
+      std::set<std::string> leaves;
+      leaves_below(*it->second, by_name, t.paths, leaves);
+      PathInfo p;
+      if (leaves.size() == 1) {
+        p = t.paths.at(*leaves.begin());
+        p.lower = *leaves.begin();
+      }
+      p.name = name;
+      p.id = it->second->id;
+      stacked.emplace(name, std::move(p));
+    }
+  }
+  t.paths.merge(stacked);
+}
+
 std::string hex(const unsigned char* p, std::size_t n) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string s;
@@ -381,6 +424,7 @@ Topology read_topology(const SysfsBlock& sys, const std::vector<BlockDevice>& di
   std::sort(t.maps.begin(), t.maps.end(), [](const MapInfo& a, const MapInfo& b) {
     return std::tie(a.label(), a.name) < std::tie(b.label(), b.name);
   });
+  add_stacked_paths(t, disks);
   return t;
 }
 

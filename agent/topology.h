@@ -32,6 +32,10 @@ struct PathInfo {
   // SAS enclosure identifier, NVMe subsystem NQN. Best effort, "" if unknown.
   std::string array_id;
   std::string host_port;  // FC: the HBA port's own WWPN; "" otherwise
+  // A stacked path (a dm device such as dm-delay or dm-crypt between the map
+  // and the disk): the SCSI/NVMe disk below it, whose identity and state
+  // the fields above are. Empty when the path is that disk itself.
+  std::string lower;
 
   std::string array() const;  // "<vendor> <model>", e.g. "3PARdata VV"
 };
@@ -50,8 +54,10 @@ struct MapInfo {
 };
 
 struct Topology {
-  std::vector<MapInfo> maps;              // sorted by label()
-  std::map<std::string, PathInfo> paths;  // every SCSI/NVMe path disk found, by name
+  std::vector<MapInfo> maps;  // sorted by label()
+  // Every SCSI/NVMe disk found, and every dm device that is a map's path
+  // (identity from the disk below it, when there is exactly one), by name.
+  std::map<std::string, PathInfo> paths;
 
   const MapInfo* map_of(const std::string& path) const;
   // Accepts a dm name (mpatha) or a kernel name (dm-0, nvme0n1).

@@ -116,9 +116,10 @@ void Watchdog::set_dm_path(Target& path, bool active, std::uint64_t now) {
 // taken the device offline (dm only notices at the next I/O).
 void Watchdog::apply_path_state(Target& path, std::uint64_t now, const std::string& why) {
   // Fresh from sysfs: the topology read at the last rescan may be a second
-  // old, and a stale "offline" would hide a reinstatement.
-  std::ifstream f(root_ + (root_.back() == '/' ? "" : "/") + "sys/block/" + path.dev.name +
-                  "/device/state");
+  // old, and a stale "offline" would hide a reinstatement. A stacked path
+  // (dm-delay over sdb) has no device/: the disk below it has the state.
+  const std::string& disk = path.path.lower.empty() ? path.dev.name : path.path.lower;
+  std::ifstream f(root_ + (root_.back() == '/' ? "" : "/") + "sys/block/" + disk + "/device/state");
   if (std::string fresh; f >> fresh) path.path.scsi_state = fresh;
   const std::string& s = path.path.scsi_state;
   const bool scsi_down = s == "offline" || s == "transport-offline";

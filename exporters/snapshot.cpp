@@ -32,7 +32,8 @@ TargetMetrics target_of(Watchdog& w, const Watchdog::Target& t) {
   m.label = t.label();
   m.target_type = std::string(kind_name(t.kind));
   m.dm_name = t.dev.dm_name;
-  m.wwid = t.dev.wwid;
+  // A stacked path (dm-delay over sdb) has no wwid of its own: the disk's.
+  m.wwid = t.dev.wwid.empty() ? t.path.wwid : t.dev.wwid;
   m.present = t.present;
   m.histograms = t.kind != TargetKind::kPath || w.config().metrics.path_histograms;
   m.state = std::string(health_name(t.detector.state()));

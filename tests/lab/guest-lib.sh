@@ -153,7 +153,7 @@ lab_write_sysfs() { echo "$2" 2>/dev/null >"$1"; }
 
 # lab_mpath_table SECTORS SELECTOR FEATURES DEV...: one priority group,
 # every DEV a path with repeat_count 1. FEATURES is "0" or e.g.
-# "1 queue_if_no_path".
+# "1 queue_if_no_path", "2 queue_mode bio".
 lab_mpath_table() {
   _sectors=$1 _selector=$2 _features=$3
   shift 3
@@ -162,16 +162,53 @@ lab_mpath_table() {
   echo "0 $_sectors multipath $_features 0 1 1 $_selector 0 $# 1$_paths"
 }
 
-# lab_setup_mpath [--queue-if-no-path] [--selector NAME] [PARAM=VALUE...]:
-# scsi_debug with two paths (PARAM=VALUE are extra scsi_debug parameters,
-# e.g. every_nth=100 opts=4), then map $LAB_MAP over them. Sets LAB_DM
-# (dm-N), LAB_PATH_A, LAB_PATH_B (MAJ:MIN of sda, sdb).
+# lab_mpath_table_groups SECTORS SELECTOR FEATURES DEV...: one priority
+# group per DEV, in order: all I/O goes to the first DEV until dm switches
+# groups (switch_group, or the path fails).
+lab_mpath_table_groups() {
+  _sectors=$1 _selector=$2 _features=$3
+  shift 3
+  _groups=""
+  for _p in "$@"; do _groups="$_groups $_selector 0 1 1 $_p 1"; done
+  echo "0 $_sectors multipath $_features 0 $# 1$_groups"
+}
+
+# lab_dm_create NAME DMSETUP_CREATE_ARGS...: a dm device, bounded; sets
+# LAB_KNAME to its dm-N (not printed: a lab_fail inside $(...) would only
+# end the subshell, its message captured).
+lab_dm_create() {
+  lab_run "$LAB_CMD_TIMEOUT" dmsetup create "$@" || lab_fail "dmsetup create $1 failed"
+  # With DM_DISABLE_UDEV libdevmapper makes /dev/mapper/NAME itself;
+  # mknodes is a no-op then and a repair otherwise. /dev/dm-N is devtmpfs'.
+  lab_run "$LAB_CMD_TIMEOUT" dmsetup mknodes "$1" >/dev/null 2>&1 || true
+  LAB_KNAME=$(lab_dm_kname "$1") || lab_fail "no dm-N for $1 in sysfs"
+  lab_wait_for 5 test -b "/dev/$LAB_KNAME" || lab_fail "/dev/$LAB_KNAME did not appear"
+}
+
+# lab_create_mpath TABLE: $LAB_MAP with TABLE and the uuid multipathd would
+# give it (mpath-<wwid>, naa.X -> 3X): how sanwatch, like every other tool,
+# tells a multipath map from other dm maps. Sets LAB_DM and LAB_WWID.
+lab_create_mpath() {
+  lab_log "dmsetup create $LAB_MAP: $1"
+  _wwid=$(cat /sys/block/sda/device/wwid 2>/dev/null)
+  LAB_WWID=3${_wwid#naa.}
+  lab_dm_create "$LAB_MAP" --uuid "mpath-$LAB_WWID" --table "$1"
+  LAB_DM=$LAB_KNAME
+  lab_log "$LAB_MAP is $LAB_DM ($(lab_devno "$LAB_DM"))"
+}
+
+# lab_setup_mpath [--queue-if-no-path] [--selector NAME] [--group-per-path]
+# [PARAM=VALUE...]: scsi_debug with two paths (PARAM=VALUE are extra
+# scsi_debug parameters, e.g. every_nth=100 opts=4), then map $LAB_MAP
+# over them; --group-per-path puts sda and sdb in priority groups 1 and 2.
+# Sets LAB_DM (dm-N), LAB_PATH_A, LAB_PATH_B (MAJ:MIN of sda, sdb).
 lab_setup_mpath() {
-  _features=0 _selector=round-robin _sdparams=""
+  _features=0 _selector=round-robin _sdparams="" _layout=lab_mpath_table
   while [ $# -gt 0 ]; do
     case $1 in
       --queue-if-no-path) _features="1 queue_if_no_path" ;;
       --selector) _selector=$2; shift ;;
+      --group-per-path) _layout=lab_mpath_table_groups ;;
       *=*) _sdparams="$_sdparams $1" ;;
       *) lab_fail "lab_setup_mpath: unknown option $1" ;;
     esac
@@ -181,20 +218,43 @@ lab_setup_mpath() {
   lab_load_scsi_debug $_sdparams
   LAB_PATH_A=$(lab_devno sda)
   LAB_PATH_B=$(lab_devno sdb)
-  _table=$(lab_mpath_table "$(lab_sectors sda)" "$_selector" "$_features" "$LAB_PATH_A" "$LAB_PATH_B")
-  lab_log "dmsetup create $LAB_MAP: $_table"
-  # The uuid multipathd would give it (mpath-<wwid>, naa.X -> 3X): how
-  # sanwatch, like every other tool, tells a multipath map from other dm maps.
-  _wwid=$(cat /sys/block/sda/device/wwid 2>/dev/null)
-  LAB_WWID=3${_wwid#naa.}
-  lab_run "$LAB_CMD_TIMEOUT" dmsetup create "$LAB_MAP" --uuid "mpath-$LAB_WWID" --table "$_table" ||
-    lab_fail "dmsetup create $LAB_MAP failed"
-  # With DM_DISABLE_UDEV libdevmapper makes /dev/mapper/$LAB_MAP itself;
-  # mknodes is a no-op then and a repair otherwise. /dev/dm-N is devtmpfs'.
-  lab_run "$LAB_CMD_TIMEOUT" dmsetup mknodes "$LAB_MAP" >/dev/null 2>&1 || true
-  LAB_DM=$(lab_dm_kname "$LAB_MAP") || lab_fail "no dm-N for $LAB_MAP in sysfs"
-  lab_wait_for 5 test -b "/dev/$LAB_DM" || lab_fail "/dev/$LAB_DM did not appear"
-  lab_log "$LAB_MAP is $LAB_DM ($(lab_devno "$LAB_DM"))"
+  lab_create_mpath "$($_layout "$(lab_sectors sda)" "$_selector" "$_features" "$LAB_PATH_A" "$LAB_PATH_B")"
+}
+
+# lab_setup_delayed_mpath [PARAM=VALUE...]: latency on one path only.
+# scsi_debug's delays are global, so each SCSI disk gets a dm device on top
+# -- dm-linear lab-a over sda, dm-delay lab-b over sdb (no delay yet, see
+# lab_set_path_delay_ms) -- and $LAB_MAP runs over those two in
+# queue_mode bio: request-based multipath refuses bio-based paths such as
+# dm-delay. A bio-based map and dm paths have no block_rq_* tracepoints, so
+# only canaries see latency there. scsi_dh_alua is removed in case a
+# scenario loaded it (the facts file: I/O hangs in the ALUA handler then).
+# Sets LAB_DM, LAB_STACK_A/B (dm-N of lab-a, lab-b) and LAB_PATH_A/B (their
+# MAJ:MIN, as the map's table and status name them).
+lab_setup_delayed_mpath() {
+  lab_run "$LAB_CMD_TIMEOUT" modprobe -r scsi_dh_alua 2>/dev/null || true
+  lab_load_scsi_debug "$@"
+  _sectors=$(lab_sectors sda)
+  lab_dm_create lab-a --table "0 $_sectors linear /dev/sda 0"
+  LAB_STACK_A=$LAB_KNAME
+  lab_dm_create lab-b --table "$(lab_delay_table "$_sectors" 0)"
+  LAB_STACK_B=$LAB_KNAME
+  LAB_PATH_A=$(lab_devno "$LAB_STACK_A")
+  LAB_PATH_B=$(lab_devno "$LAB_STACK_B")
+  lab_log "lab-a (linear over sda) is $LAB_STACK_A ($LAB_PATH_A), lab-b (delay over sdb) is $LAB_STACK_B ($LAB_PATH_B)"
+  lab_create_mpath "$(lab_mpath_table "$_sectors" round-robin "2 queue_mode bio" "$LAB_PATH_A" "$LAB_PATH_B")"
+}
+
+lab_delay_table() { echo "0 $1 delay /dev/sdb 0 $2"; }
+
+# lab_set_path_delay_ms MS: lab-b's delay (reads and writes) becomes MS.
+# dm-delay has no message to change it: load a new table and resume, which
+# first flushes the bios it is holding.
+lab_set_path_delay_ms() {
+  lab_run "$LAB_CMD_TIMEOUT" dmsetup reload lab-b --table "$(lab_delay_table "$(lab_sectors sdb)" "$1")" ||
+    lab_fail "dmsetup reload lab-b failed"
+  lab_run "$LAB_CMD_TIMEOUT" dmsetup resume lab-b || lab_fail "dmsetup resume lab-b failed"
+  lab_log "lab-b ($LAB_STACK_B over sdb): $(lab_run "$LAB_CMD_TIMEOUT" dmsetup table lab-b)"
 }
 
 lab_mpath_status() { lab_run "$LAB_CMD_TIMEOUT" dmsetup status "${1:-$LAB_MAP}"; }
@@ -230,4 +290,90 @@ lab_path_online() {
 
 lab_teardown_mpath() {
   lab_run "$LAB_CMD_TIMEOUT" dmsetup remove "${1:-$LAB_MAP}" || lab_log "dmsetup remove ${1:-$LAB_MAP} failed"
+}
+
+# ---- sanwatch in the guest ---------------------------------------------
+
+LAB_EV=${LAB_EV:-/tmp/sanwatch-events.jsonl}
+LAB_SANWATCH_CONF=/tmp/sanwatch.toml
+
+# lab_sanwatch_start: `sanwatch run --config $LAB_SANWATCH_CONF` (write it
+# first; listen on 127.0.0.1:0) with its JSON log in $LAB_EV; waits for
+# "ready". Sets LAB_SANWATCH_PID and LAB_METRICS_URL (from the ready line).
+lab_sanwatch_start() {
+  sanwatch run --config "$LAB_SANWATCH_CONF" 2>"$LAB_EV" &
+  LAB_SANWATCH_PID=$!
+  lab_assert "sanwatch run is ready" lab_wait_for 60 grep -q '"msg":"ready"' "$LAB_EV"
+  lab_log "$(grep '"msg":"ready"' "$LAB_EV")"
+  LAB_METRICS_URL="http://$(sed -n 's/.*"metrics":"\([^"]*\)".*/\1/p' "$LAB_EV" | head -n 1)/metrics"
+}
+
+# lab_sanwatch_stop: SIGTERM, bounded wait, exit status 0 asserted.
+lab_sanwatch_stop() {
+  kill -TERM "$LAB_SANWATCH_PID"
+  lab_wait_for 10 eval "! kill -0 $LAB_SANWATCH_PID 2>/dev/null" || lab_fail "sanwatch did not stop"
+  wait "$LAB_SANWATCH_PID"
+  lab_assert_eq "sanwatch exit status" 0 "$?"
+}
+
+# Events: lab_ev_mark -> lines so far; lab_ev_line MARK TARGET TO -> the
+# first state event TARGET -> TO after line MARK (empty if none).
+lab_ev_mark() { wc -l <"$LAB_EV"; }
+lab_ev_line() {
+  tail -n +"$(($1 + 1))" "$LAB_EV" | grep '"event":"state"' | grep "\"target\":\"$2\"" |
+    grep "\"to\":\"$3\"" | head -n 1
+}
+lab_ev_seen() { [ -n "$(lab_ev_line "$@")" ]; }
+# lab_ev_expect MARK TARGET TO SECONDS WHAT: wait for the event or fail
+# (with the log's tail); logs the event line.
+lab_ev_expect() {
+  lab_wait_for "$4" lab_ev_seen "$1" "$2" "$3" || {
+    tail -n 40 "$LAB_EV"
+    lab_fail "$5: no $2 -> $3 event"
+  }
+  lab_log "$5: $(lab_ev_line "$1" "$2" "$3")"
+}
+# lab_ev_none MARK TARGET TO WHAT: no such event since MARK.
+lab_ev_none() {
+  _l=$(lab_ev_line "$1" "$2" "$3")
+  [ -z "$_l" ] || lab_fail "$4: unexpected event $_l"
+  lab_log "ok: $4 (no $2 -> $3 event)"
+}
+# lab_json_num LINE KEY: a number field of a one-line JSON object.
+lab_json_num() { echo "$1" | sed -n "s/.*\"$2\":\([0-9.e+-]*\).*/\1/p"; }
+
+# lab_scrape FILE: GET /metrics into FILE, bounded.
+lab_scrape() {
+  lab_run 10 wget -q -O "$1" "$LAB_METRICS_URL" || lab_fail "cannot scrape $LAB_METRICS_URL"
+}
+# lab_metric FILE NAME [LABEL=VALUE...]: the sum of NAME's series carrying
+# every LABEL=VALUE (in any order; other labels ignored); 0 when none.
+lab_metric() {
+  _file=$1 _name=$2
+  shift 2
+  awk -v name="$_name" -v want="$*" '
+    BEGIN { n = split(want, w, " ") }
+    index($0, name "{") == 1 || $1 == name {
+      for (i = 1; i <= n; i++) {
+        eq = index(w[i], "=")
+        if (index($0, substr(w[i], 1, eq - 1) "=\"" substr(w[i], eq + 1) "\"") == 0) next
+      }
+      s += $NF
+    }
+    END { print s + 0 }' "$_file"
+}
+# lab_state FILE TARGET -> its current state from sanwatch_state.
+lab_state() {
+  awk -v t="target=\"$2\"" 'index($0, "sanwatch_state{") == 1 && index($0, t) && $NF == 1 {
+      sub(/.*state="/, ""); sub(/".*/, ""); print; exit }' "$1"
+}
+
+# lab_paths_field FILE KEY VALUE FIELD: in `sanwatch paths --json` output
+# (pretty-printed, one key per line), FIELD of the first object after the
+# line "KEY": "VALUE" -- e.g. `path dm-1 state` or `map mpatha state`.
+lab_paths_field() {
+  awk -v anchor="\"$2\": \"$3\"" -v field="\"$4\":" '
+    index($0, anchor) { found = 1; next }
+    found && $1 == field {
+      v = substr($0, index($0, ": ") + 2); sub(/,$/, "", v); gsub(/"/, "", v); print v; exit }' "$1"
 }

@@ -57,6 +57,7 @@ TEST_CASE("paths JSON carries map, path, dm and SCSI state, port and latency") {
   CHECK(m["latency"]["ios"] == 100);
   CHECK(m["latency"]["p50_s"].get<double>() == Approx(0.001).epsilon(0.125));
   CHECK(m["paths"][1]["path"] == "sdb");
+  CHECK(m["paths"][1]["lower"] == "");  // a disk itself, not a dm device stacked on one
   CHECK(m["paths"][1]["dm_state"] == "failed");
   CHECK(m["paths"][1]["scsi_state"] == "offline");
   CHECK(m["paths"][1]["array"] == "3PARdata VV");

@@ -325,6 +325,47 @@ TEST_CASE("broken: missing attributes are empty, vanished devices are skipped") 
   CHECK(t.map_of("sdd") == nullptr);
 }
 
+TEST_CASE("stacked: a dm device under a map is a path with the identity of its disk") {
+  const Topology t = load("stacked");
+  REQUIRE(labels(t) == std::vector<std::string>{"mpatha", "mpathb"});
+  const MapInfo& a = *t.map_named("mpatha");
+  CHECK(a.name == "dm-2");
+  CHECK(a.paths == std::vector<std::string>{"dm-0", "dm-1"});
+  CHECK(t.map_of("dm-1") == &a);
+  CHECK(t.map_of("sdb") == nullptr);  // below the path, not a path of the map
+
+  // dm-delay over sdb: dm's table and status name it 254:1; it reaches
+  // sdb's H:C:T:L, LUN and state.
+  const PathInfo& b = path(t, "dm-1");
+  CHECK(b.name == "dm-1");
+  CHECK(b.id == sanwatch::DevId{254, 1});
+  CHECK(b.lower == "sdb");
+  CHECK(b.hctl == "3:0:0:0");
+  CHECK(b.host == "host3");
+  CHECK(b.array() == "Linux scsi_debug");
+  CHECK(b.wwid == "naa.33333330000007d0");
+  CHECK(b.scsi_state == "running");
+  CHECK(path(t, "dm-0").hctl == "2:0:0:0");
+  CHECK(path(t, "dm-0").lower == "sda");
+  CHECK(path(t, "sdb").lower.empty());  // the disk itself is still listed as a disk
+  CHECK(path(t, "sdb").id == sanwatch::DevId{8, 16});
+
+  // Two dm levels down to one disk: still that disk's identity.
+  const PathInfo& up = path(t, "dm-4");
+  CHECK(up.lower == "sde");
+  CHECK(up.hctl == "3:0:0:3");
+  CHECK(up.wwid == "naa.33333330000007d3");
+  // Over two disks no identity is its own, but dm's numbers still match.
+  const PathInfo& cat = path(t, "dm-3");
+  CHECK(cat.id == sanwatch::DevId{254, 3});
+  CHECK(cat.lower.empty());
+  CHECK(cat.hctl.empty());
+  CHECK(cat.wwid.empty());
+  // Stacked devices that are nobody's path stay out.
+  CHECK(t.paths.count("dm-5") == 0);
+  CHECK(t.map_of("dm-5") == nullptr);
+}
+
 TEST_CASE("basic: paths are found without device links") {
   const Topology t = load("basic");
   REQUIRE(labels(t) == std::vector<std::string>{"mpatha"});
