@@ -43,6 +43,21 @@ std::string status_name(unsigned code) {
   return "status_" + std::to_string(code);
 }
 
+bool is_path_error(unsigned code) {
+  switch (code) {
+    case 0:  // ok
+    case 1:  // notsupp
+    case 3:  // nospc
+    case 5:  // target
+    case 6:  // resv_conflict
+    case 7:  // medium
+    case 8:  // protection
+      return false;
+    default:
+      return true;
+  }
+}
+
 std::uint64_t OpStats::error_count() const {
   std::uint64_t n = 0;
   for (auto e : errors) n += e;

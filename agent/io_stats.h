@@ -21,6 +21,10 @@ std::string_view op_name(Op op);
 std::optional<Op> parse_op(std::string_view s);
 // Human name of a blk_status_t code ("ioerr", "timeout", ...).
 std::string status_name(unsigned code);
+// Whether a blk_status_t could be the path's fault rather than the LUN's:
+// the kernel's blk_path_error(), which dm-multipath uses to decide whether
+// to retry on another path.
+bool is_path_error(unsigned code);
 
 struct OpStats {
   std::uint64_t count = 0;

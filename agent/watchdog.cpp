@@ -20,9 +20,13 @@ nlohmann::ordered_json Watchdog::Target::identity() const {
   nlohmann::ordered_json j{{"device", dev.id.str()}};
   if (kind != TargetKind::kDevice) j["kernel_name"] = dev.name;
   if (!dev.dm_name.empty()) j["dm_name"] = dev.dm_name;
-  if (!dev.wwid.empty()) j["wwid"] = dev.wwid;
+  if (!dev.wwid.empty())
+    j["wwid"] = dev.wwid;
+  else if (kind == TargetKind::kPath && !path.wwid.empty())
+    j["wwid"] = path.wwid;  // a stacked path: the disk below it
   if (kind == TargetKind::kPath) {
     j["map"] = map;
+    if (!path.lower.empty()) j["lower"] = path.lower;
     if (!path.hctl.empty()) j["hctl"] = path.hctl;
     if (!path.vendor.empty()) j["array"] = path.array();
     if (!path.target_port.empty()) j["target_port"] = path.target_port;
@@ -297,14 +301,18 @@ void Watchdog::refresh_counts(Target& t, std::uint64_t now, bool fresh) {
   if (!s) return;
   const OpStats all = s->all();
   if (all.count >= t.last_count) t.detector.completions(now, all.count - t.last_count);
-  const std::uint64_t errors = all.error_count();
-  if (errors > t.last_errors) {
-    // Name the status that dominates the new errors.
-    unsigned worst = 0;
-    for (unsigned i = 1; i < all.errors.size(); ++i)
-      if (all.errors[i] > all.errors[worst]) worst = i;
-    t.detector.io_errors(now, errors - t.last_errors, status_name(worst));
+  // A path fails only on errors another path might not have (as dm-multipath
+  // decides retries): a medium error is the LUN's, and fails the map.
+  const bool path = t.kind == TargetKind::kPath;
+  std::uint64_t errors = 0;
+  unsigned worst = 0;
+  for (unsigned i = 1; i < all.errors.size(); ++i) {
+    if (path && !is_path_error(i)) continue;
+    errors += all.errors[i];
+    if (all.errors[i] > all.errors[worst]) worst = i;  // names the dominant status
   }
+  if (errors > t.last_errors)
+    t.detector.io_errors(now, errors - t.last_errors, status_name(worst));
   t.last_count = all.count;
   t.last_errors = errors;
   t.stats_read_at = now;

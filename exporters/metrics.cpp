@@ -123,7 +123,7 @@ void io_metrics(Families& f, const TargetMetrics& t, bool device_hist, std::uint
 }
 
 void canary_metrics(Families& f, const TargetMetrics& t, std::uint64_t now) {
-  const Labels l = {{"target", t.name}};
+  const Labels l = {{"target", t.label}};  // the same name as sanwatch_state
   const CanaryStats& c = *t.canary;
   if (t.histograms)
     f.histogram("sanwatch_canary_latency_seconds", "Latency of successful canary reads.", l,

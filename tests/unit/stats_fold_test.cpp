@@ -51,3 +51,12 @@ TEST_CASE("fold_per_cpu sums CPUs and recovers totals past 32 bits") {
   CHECK(acc.count == 0x100000010ull);
   CHECK(acc.total.total() == 0x100000010ull);
 }
+
+TEST_CASE("is_path_error mirrors the kernel's blk_path_error") {
+  using sanwatch::is_path_error;
+  // LUN errors: another path would return the same.
+  for (unsigned code : {1u, 3u, 5u, 6u, 7u, 8u}) CHECK_FALSE(is_path_error(code));
+  // Transport, timeout, generic I/O error, offline: could be the path.
+  for (unsigned code : {2u, 4u, 10u, 16u}) CHECK(is_path_error(code));
+  CHECK_FALSE(is_path_error(0));
+}
