@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdarg>
 #include <cstdio>
@@ -306,10 +307,16 @@ Status BpfEngine::refresh() {
   int last = -1;
   for (unsigned i = 0; i < im.max_watch; ++i)
     if (im.totals[i]) last = static_cast<int>(i);
-  if (last < 0) return {};
-  // Slots are handed out lowest first, so one range covers them all.
-  if (auto st = im.read_entries(0, static_cast<__u32>(last + 1) * SW_NR_OPS); !st) return st;
-  for (int i = 0; i <= last; ++i) im.fold(i, static_cast<__u32>(i) * SW_NR_OPS);
+  // Slots are handed out lowest first, so ranges of consecutive slots cover
+  // them all; a range's per-CPU values fill at most ~128 KiB of buffer.
+  const std::size_t slot_bytes = sizeof(bpf::sw_io_stats) * SW_NR_OPS * im.ncpus;
+  const int chunk = static_cast<int>(std::max<std::size_t>(1, (128u << 10) / slot_bytes));
+  for (int first = 0; first <= last; first += chunk) {
+    const int n = std::min(chunk, last + 1 - first);
+    const auto key = static_cast<__u32>(first) * SW_NR_OPS;
+    if (auto st = im.read_entries(key, static_cast<__u32>(n) * SW_NR_OPS); !st) return st;
+    for (int i = 0; i < n; ++i) im.fold(first + i, static_cast<__u32>(i) * SW_NR_OPS);
+  }
   return {};
 }
 

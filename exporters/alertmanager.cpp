@@ -8,6 +8,7 @@
 #include <array>
 #include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -304,6 +305,9 @@ struct AlertmanagerSink::Impl {
   void finished(Endpoint& ep, CURLcode rc, long status);
   int wait_ms() const;
   void publish();
+  bool ensure_multi();
+  void wake();
+  void wait();
 
   EventLog& log;
   // Worker-thread state. The header list and the multi handle are declared
@@ -312,11 +316,12 @@ struct AlertmanagerSink::Impl {
   AlertContext ctx;
   AlertBook book;
   std::unique_ptr<curl_slist, CurlSlistFree> headers;
-  std::unique_ptr<CURLM, CurlMultiFree> multi;
+  std::unique_ptr<CURLM, CurlMultiFree> multi;  // created with the first endpoint
   std::vector<std::unique_ptr<Endpoint>> endpoints;
 
   // Shared with the event loop (on_event, reconfigure) and stats().
   mutable std::mutex mu;
+  std::condition_variable idle;  // the worker's wait while there is no multi handle
   std::vector<ojson> inbox;
   std::optional<AlertSettings> new_settings;
   bool stopping = false;
@@ -325,18 +330,46 @@ struct AlertmanagerSink::Impl {
 };
 
 AlertmanagerSink::Impl::Impl(const AlertSettings& s, EventLog& l) : log(l) {
-  static std::once_flag curl_init;
-  std::call_once(curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   curl_slist* h = curl_slist_append(nullptr, "Content-Type: application/json");
   // No "Expect: 100-continue" on larger bodies: it costs a round trip, or a
   // 1 s wait with servers that ignore it.
   headers.reset(curl_slist_append(h, "Expect:"));
-  multi.reset(curl_multi_init());
   apply(s);
   publish();
 }
 
+// libcurl's global set-up initialises OpenSSL (~3 MB resident) even for
+// plain http, so curl is set up only once an Alertmanager is configured; until
+// then the worker waits on a condition variable instead of curl_multi_poll.
+bool AlertmanagerSink::Impl::ensure_multi() {
+  if (multi) return true;
+  static std::once_flag curl_init;
+  std::call_once(curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  std::lock_guard lock(mu);  // wake() reads the pointer from other threads
+  multi.reset(curl_multi_init());
+  return multi != nullptr;
+}
+
+void AlertmanagerSink::Impl::wake() {
+  std::lock_guard lock(mu);
+  if (multi)
+    curl_multi_wakeup(multi.get());  // the worker may be in curl_multi_poll
+  else
+    idle.notify_one();
+}
+
+void AlertmanagerSink::Impl::wait() {
+  if (multi) {
+    curl_multi_poll(multi.get(), nullptr, 0, wait_ms(), nullptr);
+    return;
+  }
+  std::unique_lock lock(mu);
+  idle.wait_for(lock, std::chrono::milliseconds(wait_ms()),
+                [this] { return stopping || !inbox.empty() || new_settings; });
+}
+
 std::unique_ptr<Endpoint> AlertmanagerSink::Impl::make_endpoint(const std::string& url) {
+  if (!ensure_multi()) return nullptr;
   auto ep = std::make_unique<Endpoint>(url, settings.queue);
   ep->easy.reset(curl_easy_init());
   if (!ep->easy) return nullptr;
@@ -437,6 +470,7 @@ void AlertmanagerSink::Impl::maybe_start(Endpoint& ep, Clock::time_point now) {
 // without blocking; again while transfers finish (a finished one may have
 // more queued behind it).
 void AlertmanagerSink::Impl::pump() {
+  if (!multi) return;  // no Alertmanager configured yet
   do {
     const auto now = Clock::now();
     for (auto& ep : endpoints) maybe_start(*ep, now);
@@ -557,7 +591,7 @@ void AlertmanagerSink::Impl::run() {
     }
     pump();
     publish();
-    curl_multi_poll(multi.get(), nullptr, 0, wait_ms(), nullptr);
+    wait();
   }
   for (auto& ep : endpoints)
     if (ep->busy) curl_multi_remove_handle(multi.get(), ep->easy.get());
@@ -573,7 +607,7 @@ AlertmanagerSink::~AlertmanagerSink() {
     std::lock_guard lock(impl_->mu);
     impl_->stopping = true;
   }
-  curl_multi_wakeup(impl_->multi.get());
+  impl_->wake();
   impl_->worker.join();
 }
 
@@ -584,7 +618,7 @@ void AlertmanagerSink::on_event(const ojson& event) {
   }
   // Wakes the worker out of curl_multi_poll (the condition variable of a
   // thread that also waits on sockets).
-  curl_multi_wakeup(impl_->multi.get());
+  impl_->wake();
 }
 
 void AlertmanagerSink::reconfigure(const AlertSettings& settings) {
@@ -592,7 +626,7 @@ void AlertmanagerSink::reconfigure(const AlertSettings& settings) {
     std::lock_guard lock(impl_->mu);
     impl_->new_settings = settings;
   }
-  curl_multi_wakeup(impl_->multi.get());
+  impl_->wake();
 }
 
 std::vector<SinkStats> AlertmanagerSink::stats() const {
