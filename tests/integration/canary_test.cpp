@@ -53,6 +53,23 @@ struct Recorder {
   }
 };
 
+// A prober and the recorder of its callbacks, as every test sets them up.
+struct Probing {
+  Recorder rec;
+  std::unique_ptr<CanaryProber> prober;
+  Probing() {
+    auto p = CanaryProber::create(4, rec.callbacks());
+    REQUIRE(p);
+    prober = std::move(p).value();
+  }
+  Probing(const Probing&) = delete;  // the callbacks point at rec
+  int add(const CanaryTarget& t) {
+    auto id = prober->add(t);
+    REQUIRE(id);
+    return *id;
+  }
+};
+
 // The agent's event loop in miniature: probe when due, reap when the
 // eventfd says so.
 void drive(CanaryProber& p, std::chrono::milliseconds how_long) {
@@ -80,22 +97,20 @@ TEST_CASE("canary: one read per period, each reported once, with the device's la
   sanwatch::test::require_privileged("canary prober test");
   FaultDisk disk;
   disk.set_read_delay(5ms);
-  Recorder rec;
-  auto p = CanaryProber::create(4, rec.callbacks());
-  REQUIRE(p);
-  auto id = (*p)->add(target_of(disk, 50ms));
-  REQUIRE(id);
-  drive(**p, 1s);
+  Probing pr;
+  auto& rec = pr.rec;
+  const int id = pr.add(target_of(disk, 50ms));
+  drive(*pr.prober, 1s);
   // ~20 periods; allow for the first alignment and a loaded machine.
-  CHECK(rec.done_for(*id) >= 10);
-  CHECK(rec.done_for(*id) <= 21);
-  CHECK(rec.submitted.count(*id) >= rec.done_for(*id));
-  CHECK(rec.submitted.count(*id) <= rec.done_for(*id) + 1);
+  CHECK(rec.done_for(id) >= 10);
+  CHECK(rec.done_for(id) <= 21);
+  CHECK(rec.submitted.count(id) >= rec.done_for(id));
+  CHECK(rec.submitted.count(id) <= rec.done_for(id) + 1);
   for (const auto& d : rec.done) {
     CHECK(d.err == 0);
     CHECK(d.latency_ns >= 5'000'000);
   }
-  const auto* st = (*p)->stats(*id);
+  const auto* st = pr.prober->stats(id);
   REQUIRE(st);
   CHECK(st->reads == rec.done.size());
   CHECK(st->errors == 0);
@@ -106,17 +121,15 @@ TEST_CASE("canary: a failing read is an error, and the next one succeeds") {
   sanwatch::test::require_privileged("canary prober test");
   FaultDisk disk;
   disk.set_eio(true);
-  Recorder rec;
-  auto p = CanaryProber::create(4, rec.callbacks());
-  REQUIRE(p);
-  auto id = (*p)->add(target_of(disk, 50ms));
-  REQUIRE(id);
-  drive(**p, 400ms);
-  REQUIRE(rec.done_for(*id) >= 3);
+  Probing pr;
+  auto& rec = pr.rec;
+  const int id = pr.add(target_of(disk, 50ms));
+  drive(*pr.prober, 400ms);
+  REQUIRE(rec.done_for(id) >= 3);
   for (const auto& d : rec.done) CHECK(d.err == EIO);
-  CHECK((*p)->stats(*id)->errors == rec.done.size());
+  CHECK(pr.prober->stats(id)->errors == rec.done.size());
   disk.set_eio(false);
-  drive(**p, 200ms);
+  drive(*pr.prober, 200ms);
   CHECK(rec.done.back().err == 0);
 }
 
@@ -124,14 +137,12 @@ TEST_CASE("canary: no probe keeps the device open, even after failed reads") {
   sanwatch::test::require_privileged("canary prober test");
   FaultDisk disk;
   disk.set_eio(true);
-  Recorder rec;
-  auto p = CanaryProber::create(4, rec.callbacks());
-  REQUIRE(p);
-  auto id = (*p)->add(target_of(disk, 1000ms));
-  REQUIRE(id);
+  Probing pr;
+  auto& rec = pr.rec;
+  const int id = pr.add(target_of(disk, 1000ms));
   // Two probes, both failing, the second on the other fixed-file slot.
-  drive(**p, 2100ms);
-  REQUIRE(rec.done_for(*id) == 2);
+  drive(*pr.prober, 2100ms);
+  REQUIRE(rec.done_for(id) == 2);
   // An open file (a close skipped after the failed read) would keep the
   // loop device bound: losetup -d would only mark it for autoclear.
   const std::string name = disk.loop_name();
@@ -147,40 +158,34 @@ TEST_CASE("canary: no probe keeps the device open, even after failed reads") {
 TEST_CASE("canary: a target that cannot be opened is reported once and backs off") {
   sanwatch::test::require_privileged("canary prober test");
   FaultDisk disk;
-  Recorder rec;
-  auto p = CanaryProber::create(4, rec.callbacks());
-  REQUIRE(p);
+  Probing pr;
+  auto& rec = pr.rec;
   CanaryTarget missing = target_of(disk, 20ms);
   missing.path = "/dev/sanwatch-test-no-such-device";
-  auto bad = (*p)->add(missing);
-  auto good = (*p)->add(target_of(disk, 20ms));
-  REQUIRE(bad);
-  REQUIRE(good);
-  drive(**p, 600ms);
+  const int bad = pr.add(missing);
+  const int good = pr.add(target_of(disk, 20ms));
+  drive(*pr.prober, 600ms);
   REQUIRE(rec.open_failed.size() == 1);
-  CHECK(rec.open_failed[0] == std::make_pair(*bad, ENOENT));
+  CHECK(rec.open_failed[0] == std::make_pair(bad, ENOENT));
   // The first retry waits a second: one attempt only, never a read.
-  CHECK(rec.done_for(*bad) == 0);
-  CHECK(rec.submitted.count(*bad) == rec.abandoned.size());
-  CHECK(rec.submitted.count(*bad) == 1);
-  CHECK_FALSE((*p)->outstanding(*bad));
+  CHECK(rec.done_for(bad) == 0);
+  CHECK(rec.submitted.count(bad) == rec.abandoned.size());
+  CHECK(rec.submitted.count(bad) == 1);
+  CHECK_FALSE(pr.prober->outstanding(bad));
   // The other target is not held up by it.
-  CHECK(rec.done_for(*good) >= 10);
+  CHECK(rec.done_for(good) >= 10);
 }
 
 TEST_CASE("canary: targets with the same period are probed together") {
   sanwatch::test::require_privileged("canary prober test");
   FaultDisk a, b;
-  Recorder rec;
-  auto p = CanaryProber::create(4, rec.callbacks());
-  REQUIRE(p);
-  auto ia = (*p)->add(target_of(a, 40ms));
-  auto ib = (*p)->add(target_of(b, 40ms));
-  REQUIRE(ia);
-  REQUIRE(ib);
-  drive(**p, 500ms);
+  Probing pr;
+  auto& rec = pr.rec;
+  const int ia = pr.add(target_of(a, 40ms));
+  const int ib = pr.add(target_of(b, 40ms));
+  drive(*pr.prober, 500ms);
   std::vector<std::uint64_t> ta, tb;
-  for (auto [id, t] : rec.submitted) (id == *ia ? ta : tb).push_back(t);
+  for (auto [id, t] : rec.submitted) (id == ia ? ta : tb).push_back(t);
   REQUIRE(ta.size() >= 5);
   REQUIRE(ta.size() == tb.size());
   // Submitted in the same pass over the targets.
