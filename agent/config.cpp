@@ -291,7 +291,12 @@ void check_consistency(const toml::table& root, const Config& c, Errors& errs) {
         at({"thresholds.stall", "thresholds.slow_io"}),
         fmt::format("thresholds.stall ({}) must be longer than thresholds.slow_io ({})",
                     format_duration(c.thresholds.stall), format_duration(c.thresholds.slow_io)));
-  if (c.canary.deadline >= c.thresholds.stall)
+  // The deadline only matters where canaries can run.
+  const bool canaries =
+      c.canary_targets != CanaryTargets::kNone &&
+      (c.canary.enabled || std::any_of(c.overrides.begin(), c.overrides.end(),
+                                       [](const auto& o) { return o.canary.value_or(false); }));
+  if (canaries && c.canary.deadline >= c.thresholds.stall)
     errs.add(at({"canary.deadline", "thresholds.stall"}),
              fmt::format("canary.deadline ({}) must be shorter than thresholds.stall ({})",
                          format_duration(c.canary.deadline), format_duration(c.thresholds.stall)));
