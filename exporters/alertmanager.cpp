@@ -306,6 +306,7 @@ struct AlertmanagerSink::Impl {
   int wait_ms() const;
   void publish();
   bool ensure_multi();
+  void flush();
   void wake();
   void wait();
 
@@ -571,6 +572,35 @@ void AlertmanagerSink::Impl::publish() {
   published = std::move(s);
 }
 
+// On shutdown: what the event loop handed over last (a state change just
+// before SIGTERM) still goes out, for at most one request timeout (capped at
+// 2 s, inside systemd's stop timeout); queued alerts an Alertmanager that is
+// down cannot take are dropped with the process.
+void AlertmanagerSink::Impl::flush() {
+  if (!multi) return;
+  std::vector<ojson> events;
+  {
+    std::lock_guard lock(mu);
+    events.swap(inbox);
+  }
+  for (const auto& ev : events) enqueue(book.apply(ev, ctx));
+  const auto deadline = Clock::now() + std::min<Clock::duration>(settings.timeout, 2s);
+  for (;;) {
+    const auto now = Clock::now();
+    bool pending = false;
+    for (auto& ep : endpoints) {
+      if (!ep->busy && now >= ep->retry_at && !ep->queue.empty()) maybe_start(*ep, now);
+      pending |= ep->busy;
+    }
+    if (!pending || now >= deadline) break;
+    int running = 0;
+    curl_multi_perform(multi.get(), &running);
+    collect();
+    curl_multi_poll(multi.get(), nullptr, 0, 20, nullptr);
+  }
+  publish();
+}
+
 void AlertmanagerSink::Impl::run() {
   for (;;) {
     std::vector<ojson> events;
@@ -593,6 +623,7 @@ void AlertmanagerSink::Impl::run() {
     publish();
     wait();
   }
+  flush();
   for (auto& ep : endpoints)
     if (ep->busy) curl_multi_remove_handle(multi.get(), ep->easy.get());
 }

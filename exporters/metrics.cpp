@@ -1,13 +1,18 @@
 #include "metrics.h"
 
 #include <fmt/format.h>
+#include <netdb.h>
 #include <prometheus/collectable.h>
 #include <prometheus/exposer.h>
 #include <prometheus/metric_family.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <limits>
 #include <map>
+#include <thread>
 
 #include "clock.h"
 
@@ -263,12 +268,52 @@ Result<std::unique_ptr<MetricsExporter>> MetricsExporter::start(const std::strin
   }
   e->collector_ = std::make_shared<SnapshotCollector>();
   e->exposer_->RegisterCollectable(e->collector_);
+  e->listen_ = listen;
   const auto ports = e->exposer_->GetListeningPorts();
   e->port_ = ports.empty() ? 0 : ports.front();
   return e;
 }
 
-MetricsExporter::~MetricsExporter() = default;
+namespace {
+
+// Connects to host:port and closes at once; errors are of no interest.
+void knock(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0) return;
+  for (addrinfo* a = res; a; a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    const bool ok = connect(fd, a->ai_addr, a->ai_addrlen) == 0;
+    close(fd);
+    if (ok) break;
+  }
+  freeaddrinfo(res);
+}
+
+}  // namespace
+
+MetricsExporter::~MetricsExporter() {
+  if (!exposer_) return;
+  // civetweb's master thread polls its listening socket with a 2 s timeout
+  // and sees the stop flag only when the poll returns, so a stop takes up to
+  // 2 s (and SIGTERM with it). Connections made while mg_stop() waits end
+  // that poll at once.
+  std::string host = listen_.substr(0, listen_.rfind(':'));
+  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (host.empty() || host == "0.0.0.0" || host == "::") host = "localhost";
+  std::atomic<bool> stopped{false};
+  std::thread nudge([&] {
+    while (!stopped.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (!stopped.load()) knock(host, port_);
+    }
+  });
+  exposer_.reset();
+  stopped = true;
+  nudge.join();
+}
 
 void MetricsExporter::publish(MetricsSnapshot s) { collector_->publish(std::move(s)); }
 

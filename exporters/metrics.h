@@ -36,6 +36,7 @@ class MetricsExporter {
   MetricsExporter() = default;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::shared_ptr<SnapshotCollector> collector_;
+  std::string listen_;
   int port_ = 0;
 };
 
