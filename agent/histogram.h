@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "iolat.h"
@@ -16,8 +17,14 @@ class LatencyHistogram {
  public:
   using Counts = std::array<std::uint64_t, kNrBuckets>;
 
-  LatencyHistogram() { counts_.fill(0); }
-  explicit LatencyHistogram(const Counts& c) : counts_(c) {}
+  // The buckets (1.7 KiB) are allocated with the first count: a watched
+  // device keeps a histogram per op and latency kind, most of them empty.
+  LatencyHistogram() = default;
+  explicit LatencyHistogram(const Counts& c);
+  LatencyHistogram(const LatencyHistogram& o) { *this = o; }
+  LatencyHistogram(LatencyHistogram&&) noexcept = default;
+  LatencyHistogram& operator=(const LatencyHistogram& o);
+  LatencyHistogram& operator=(LatencyHistogram&&) noexcept = default;
 
   // Bucket index for a latency, identical to the kernel side.
   static std::uint32_t bucket_of(std::uint64_t ns) { return bpf::sw_bucket(ns); }
@@ -26,7 +33,7 @@ class LatencyHistogram {
   static std::uint64_t lower_ns(std::uint32_t idx);
   static std::uint64_t upper_ns(std::uint32_t idx);
 
-  void record(std::uint64_t ns, std::uint64_t n = 1) { counts_[bucket_of(ns)] += n; }
+  void record(std::uint64_t ns, std::uint64_t n = 1) { buckets()[bucket_of(ns)] += n; }
   void add(const LatencyHistogram& o);
   // Advances each bucket to a new reading of its low 32 bits (see
   // stats_fold.h): for counters kept as 32-bit values on the BPF side.
@@ -40,11 +47,12 @@ class LatencyHistogram {
   // bucket that holds the rank. 0 for an empty histogram.
   double quantile_ns(double q) const;
 
-  const Counts& counts() const { return counts_; }
-  std::uint64_t operator[](std::size_t i) const { return counts_[i]; }
+  const Counts& counts() const;
+  std::uint64_t operator[](std::size_t i) const { return counts_ ? (*counts_)[i] : 0; }
 
  private:
-  Counts counts_;
+  Counts& buckets();
+  std::unique_ptr<Counts> counts_;  // null: all zero
 };
 
 }  // namespace sanwatch
