@@ -1,5 +1,7 @@
 #include "event_log.h"
 
+#include <utility>
+
 #include "clock.h"
 
 namespace sanwatch {
@@ -40,8 +42,24 @@ nlohmann::ordered_json EventLog::state(const std::string& target, const std::str
   j.update(evidence_json(t.evidence));
   if (extra.is_object()) j.update(extra);
   write(j);
-  for (auto& s : sinks_) s(j);
+  if (batch_depth_ > 0)
+    held_.push_back(j);
+  else
+    deliver({&j, 1});
   return j;
+}
+
+void EventLog::deliver(std::span<const nlohmann::ordered_json> events) {
+  for (const auto& ev : events)
+    for (auto& s : sinks_) s(ev);
+  if (!events.empty())
+    for (auto& s : batch_sinks_) s(events);
+}
+
+void EventLog::deliver_held() {
+  // A sink may announce more (it runs on the loop thread): take the list first.
+  auto held = std::exchange(held_, {});
+  deliver(held);
 }
 
 void EventLog::log(LogLevel level, const std::string& msg, nlohmann::ordered_json fields) {

@@ -1,12 +1,13 @@
 // Everything the agent reports goes out as one JSON object per line on
 // stderr (journald keeps each line as a record): state changes, and log
-// messages. Sinks (alerting) subscribe to the same objects.
+// messages. Sinks (metrics, alerting) subscribe to the state events.
 #pragma once
 
 #include <cstdio>
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,10 +21,31 @@ LogLevel parse_log_level(const std::string& s);
 class EventLog {
  public:
   using Sink = std::function<void(const nlohmann::ordered_json&)>;
+  // Gets the state events of one Batch at once (or each alone, outside one).
+  using BatchSink = std::function<void(std::span<const nlohmann::ordered_json>)>;
 
   explicit EventLog(std::FILE* out = stderr) : out_(out) {}
   void set_level(LogLevel l) { level_ = l; }
+  bool enabled(LogLevel l) const { return l >= level_; }
   void subscribe(Sink s) { sinks_.push_back(std::move(s)); }
+  void subscribe_batch(BatchSink s) { batch_sinks_.push_back(std::move(s)); }
+
+  // While a Batch lives, state events are written at once but reach the
+  // sinks only when the outermost Batch ends, all together: changes with one
+  // cause (a path failed, its map degraded) wake the alert worker once and go
+  // out in one POST. Batches nest. Event-loop thread only, like state().
+  class Batch {
+   public:
+    explicit Batch(EventLog& log) : log_(log) { ++log_.batch_depth_; }
+    ~Batch() {
+      if (--log_.batch_depth_ == 0) log_.deliver_held();
+    }
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+
+   private:
+    EventLog& log_;
+  };
 
   // A state change of a target; `extra` adds identity fields (dm_name, wwid...).
   nlohmann::ordered_json state(const std::string& target, const std::string& target_type,
@@ -44,10 +66,15 @@ class EventLog {
 
  private:
   void write(const nlohmann::ordered_json& j);
+  void deliver(std::span<const nlohmann::ordered_json> events);
+  void deliver_held();
 
   std::FILE* out_;
   LogLevel level_ = LogLevel::kInfo;
   std::vector<Sink> sinks_;
+  std::vector<BatchSink> batch_sinks_;
+  int batch_depth_ = 0;
+  std::vector<nlohmann::ordered_json> held_;  // state events of the open Batch
   std::mutex mu_;
 };
 

@@ -17,9 +17,8 @@ import benchlib as bl  # noqa: E402
 
 SECTION = "lab-detect"
 GOAL_MS = 5.0
-STAMPS = ["probe_uevent_ns", "agent_uevent_ns", "path_failed_ns", "map_degraded_ns",
-          "post_first_byte_ns", "post_seen_ns"]
-# (key, from stamp, to stamp, label): the lags of one trial.
+# (key, from stamp, to stamp, label): the lags of one trial. ref_ns is the
+# kernel's send of the uevent: the kprobe's stamp, else the probe listener's.
 LAGS = [
     ("path_failed_ms", "agent_uevent_ns", "path_failed_ns",
      "uevent read by sanwatch → path `failed` event"),
@@ -27,14 +26,16 @@ LAGS = [
      "uevent read by sanwatch → map `degraded` event"),
     ("post_ms", "agent_uevent_ns", "post_first_byte_ns",
      "uevent read by sanwatch → first byte of the Alertmanager POST"),
-    ("k_path_failed_ms", "probe_uevent_ns", "path_failed_ns",
-     "uevent at the probe → path `failed` event"),
-    ("k_map_degraded_ms", "probe_uevent_ns", "map_degraded_ns",
-     "uevent at the probe → map `degraded` event"),
-    ("k_post_ms", "probe_uevent_ns", "post_first_byte_ns",
-     "uevent at the probe → first byte of the Alertmanager POST"),
-    ("receive_ms", "probe_uevent_ns", "agent_uevent_ns",
-     "uevent at the probe → read by sanwatch"),
+    ("k_path_failed_ms", "ref_ns", "path_failed_ns",
+     "uevent sent by the kernel → path `failed` event"),
+    ("k_map_degraded_ms", "ref_ns", "map_degraded_ns",
+     "uevent sent by the kernel → map `degraded` event"),
+    ("k_post_ms", "ref_ns", "post_first_byte_ns",
+     "uevent sent by the kernel → first byte of the Alertmanager POST"),
+    ("receive_ms", "ref_ns", "agent_uevent_ns",
+     "uevent sent by the kernel → read by sanwatch"),
+    ("probe_receive_ms", "kernel_uevent_ns", "probe_uevent_ns",
+     "uevent sent by the kernel → read by the probe listener (SCHED_FIFO)"),
 ]
 GOALS = {"path_failed_ms", "post_ms", "k_path_failed_ms", "k_post_ms"}
 
@@ -68,6 +69,9 @@ def cmd_parse(a):
                 # A rescan may see the SCSI device offline before dm-multipath
                 # fails the path: then nothing here was caused by the uevent.
                 rec["by_uevent"] = "PATH_FAILED" in str(rec.get("path_reason"))
+                kernel = isinstance(rec.get("kernel_uevent_ns"), int)
+                rec["ref"] = "kprobe" if kernel else "probe"
+                rec["ref_ns"] = rec["kernel_uevent_ns" if kernel else "probe_uevent_ns"]
                 rec["lags"] = lags(rec) if rec["by_uevent"] else {}
                 bl.append_jsonl(a.out, rec)
                 n += 1
@@ -101,7 +105,7 @@ def per_run_rows(trials, runs):
         others = r["trials"] - len(ts)
         cells = [f"run {r['run']}", f"{len(ts)}" + (f" (+{others} excluded)" if others else "") +
                  (f", rc {r['rc']}" if r["rc"] else "")]
-        for key in ("path_failed_ms", "map_degraded_ms", "post_ms", "k_post_ms"):
+        for key in ("path_failed_ms", "map_degraded_ms", "post_ms", "k_path_failed_ms", "k_post_ms"):
             xs = [t["lags"][key] for t in ts if key in t["lags"]]
             cells.append(" / ".join(bl.fmt(v) for v in (bl.pctl(xs, 50), bl.pctl(xs, 99), max(xs)))
                          if xs else "–")
@@ -116,6 +120,10 @@ def observations(trials, all_trials, runs, meta):
                f"(a rescan read the SCSI state `offline` first): {len(early)} of {len(all_trials)}")
     reasons = sorted({t.get("path_reason", "?").replace("~", " ") for t in trials})
     obs.append("- path `failed` reasons: " + "; ".join(f"`{x}`" for x in reasons))
+    refs = sorted({t.get("ref", "?") for t in trials})
+    obs.append(f"- the kernel's send of the uevent came from: {', '.join(refs)} (kprobe = "
+               "`dm_send_uevents` entry in tracefs with `trace_clock` mono, µs resolution; "
+               "probe = the SCHED_FIFO listener's wake-up, when kprobe events are missing)")
     clocks = sorted({t.get("post_clock", "?") for t in trials})
     obs.append(f"- POST arrival stamps: {', '.join(clocks)} (kernel = SO_TIMESTAMPNS receive "
                "time of the request's first segment; user = the probe's wake-up)")
@@ -145,7 +153,8 @@ def cmd_report(a):
     runs = [r for r in recs if r.get("kind") == "run"]
     rows = [row(label, [t["lags"][k] for t in trials if k in t["lags"]], k in GOALS)
             for k, _, _, label in LAGS]
-    run_head = ["run", "trials", "→ path failed", "→ map degraded", "→ POST", "probe → POST"]
+    run_head = ["run", "trials", "read → path failed", "read → map degraded", "read → POST",
+                "kernel → path failed", "kernel → POST"]
     out = [f"<!-- {SECTION}:begin -->",
            "## Path failure in the qemu lab (`bench/lab-detect.sh`)", ""]
     if meta.get("mode") == "quick":
@@ -159,11 +168,12 @@ def cmd_report(a):
             "(`bench/lab/detect-path.sh`) takes sdb offline and reads from the map: dm-multipath "
             "fails the path and sends `PATH_FAILED`; then it reinstates the path and waits for "
             "`ok`. Stamps are the guest's CLOCK_MONOTONIC: *read by sanwatch* = `received_ns` of "
-            "the agent's uevent log line; *at the probe* = `sanwatch-labprobe uevents`, a second "
-            "netlink listener at SCHED_FIFO (the kernel's send as seen from user space, so the "
-            "agent's own receive delay is included); events = their `mono_ns`; POST = the kernel "
-            "receive stamp of the first byte at `sanwatch-labprobe http`, the local HTTP sink that "
-            "stands in for Alertmanager (`127.0.0.1`, kept-alive connection).", "",
+            "the agent's uevent log line; *sent by the kernel* = a kprobe on `dm_send_uevents` "
+            "(tracefs, `trace_clock` mono), so the agent's own receive delay is included; "
+            "*the probe listener* = `sanwatch-labprobe uevents`, a second netlink listener at "
+            "SCHED_FIFO; events = their `mono_ns`; POST = the kernel receive stamp of the first "
+            "byte at `sanwatch-labprobe http`, the local HTTP sink that stands in for "
+            "Alertmanager (`127.0.0.1`, kept-alive connection).", "",
             "### Environment", "", bl.env_table(meta, [
                 "date", "nproc", "memory", "cpu", "virt", "kernel", "guest", "sanwatch",
                 "load_at_start", "agent"]), "",
@@ -172,7 +182,7 @@ def cmd_report(a):
             "trials p99 lies between the two largest values).", "",
             bl.md_table(HEAD, rows, list("lrrrrrll")), "",
             "Per run (one VM boot each), p50 / p99 / max ms:", "",
-            bl.md_table(run_head, per_run_rows(trials, runs), list("lrllll")), "",
+            bl.md_table(run_head, per_run_rows(trials, runs), list("lrlllll")), "",
             "### Observations", ""] + observations(trials, all_trials, runs, meta) + ["", f"<!-- {SECTION}:end -->"]
     bl.write_section(a.results, SECTION, "\n".join(out) + "\n")
     print("\nTCG-emulated multipath lab (≈ 10× slower than hardware):\n")

@@ -7,13 +7,16 @@
 #   Alertmanager POST carrying the path alert -> reinstate -> wait for `ok`
 #   and the resolving POST.
 # Per trial one line, all stamps CLOCK_MONOTONIC ns of this guest:
-#   LAB-TRIAL n=I probe_uevent_ns= agent_uevent_ns= path_failed_ns=
-#             map_degraded_ns= post_first_byte_ns= post_seen_ns= post_clock=
-#             post_alerts= path_reason=
-# probe_uevent_ns: sanwatch-labprobe's own NETLINK_KOBJECT_UEVENT listener
-# (SCHED_FIFO); agent_uevent_ns: when sanwatch read the uevent (received_ns
-# of its debug line); post_*: sanwatch-labprobe's HTTP sink standing in for
-# Alertmanager (first_byte_ns is the kernel's receive stamp of the request).
+#   LAB-TRIAL n=I kernel_uevent_ns= probe_uevent_ns= agent_uevent_ns=
+#             path_failed_ns= map_degraded_ns= post_first_byte_ns=
+#             post_seen_ns= post_clock= post_alerts= path_reason=
+# kernel_uevent_ns: a kprobe on dm_send_uevents (tracefs, trace_clock mono,
+# µs resolution): the kernel about to send the uevent; empty without kprobe
+# events. probe_uevent_ns: sanwatch-labprobe's own NETLINK_KOBJECT_UEVENT
+# listener (SCHED_FIFO); agent_uevent_ns: when sanwatch read the uevent
+# (received_ns of its debug line); post_*: sanwatch-labprobe's HTTP sink
+# standing in for Alertmanager (first_byte_ns is the kernel's receive stamp
+# of the request).
 # The host side (bench/labdetect.py) turns them into lags.
 # shellcheck source=/dev/null
 . /lab/guest-lib.sh
@@ -25,6 +28,28 @@ readonly HTTP=/tmp/probe-http.log
 readonly PORT_FILE=/tmp/probe-http.port
 # Each probe stops by itself well after the guest's own deadline would.
 : "${BENCH_PROBE_SECS:=900}"  # the probes stop by themselves; poweroff ends them sooner
+
+readonly TRACE=/sys/kernel/tracing
+# The kernel's own stamp of the uevent, free of any listener's wake-up delay.
+start_kprobe() {
+  KPROBE=0
+  for _bsym in dm_send_uevents dm_mod:dm_send_uevents; do
+    echo "p:sanwatch/dm_send_uevents $_bsym" 2>/dev/null >>"$TRACE/kprobe_events" && KPROBE=1 && break
+  done
+  if [ "$KPROBE" = 1 ] && echo mono >"$TRACE/trace_clock" &&
+    echo 1 >"$TRACE/events/sanwatch/dm_send_uevents/enable" && echo 1 >"$TRACE/tracing_on"; then
+    lab_log "kprobe on dm_send_uevents, trace_clock mono"
+  else
+    KPROBE=0
+    lab_log "no kprobe events: the kernel's uevent time comes from the probe listener only"
+  fi
+}
+# kernel_uevent_ns: the first dm_send_uevents since the trace was cleared.
+kernel_uevent_ns() {
+  [ "$KPROBE" = 1 ] || return 0
+  grep ' dm_send_uevents: ' "$TRACE/trace" | head -n 1 |
+    sed -n 's/.* \([0-9]*\.[0-9]*\): dm_send_uevents: .*/\1/p' | awk '{ printf "%.0f", $1 * 1e9 }'
+}
 
 start_probes() {
   sanwatch-labprobe uevents --timeout "$BENCH_PROBE_SECS" >"$UEV" 2>/tmp/probe-uevents.err &
@@ -56,7 +81,7 @@ resend = "1h"
 TOML
   sanwatch run --config /tmp/sanwatch.toml 2>"$EV" &
   SANWATCH_PID=$!
-  lab_assert "sanwatch run is ready" lab_wait_for 60 grep -q '"msg":"ready"' "$EV"
+  lab_wait_for 60 grep -q '"msg":"ready"' "$EV" || { tail -n 20 "$EV"; lab_fail "sanwatch is not ready"; }
 }
 
 lines() { wc -l <"$1"; }
@@ -81,6 +106,7 @@ wait_or_fail() {  # wait_or_fail SECONDS WHAT COMMAND...
 
 trial() {
   _bn=$1 _bm=$(lines "$EV") _bu=$(lines "$UEV") _bh=$(lines "$HTTP")
+  [ "$KPROBE" = 1 ] && : >"$TRACE/trace"
   echo offline >/sys/block/sdb/device/state || lab_fail "cannot offline sdb"
   # Round-robin, repeat 1: half of these go to sdb, the first fails the path.
   lab_dd_read "$LAB_DM" 4 || lab_fail "reads on $LAB_DM failed"
@@ -96,7 +122,7 @@ trial() {
   _bmd=$(state_line "$_bm" "$LAB_MAP" degraded)
   _bpost=$(post_line "$_bh" firing)
   _bpu=$(after "$UEV" "$_bu" | grep 'dm_action=PATH_FAILED' | head -n 1)
-  echo "LAB-TRIAL n=$_bn probe_uevent_ns=$(word "$_bpu" recv_ns) agent_uevent_ns=$(num "$_bue" received_ns)" \
+  echo "LAB-TRIAL n=$_bn kernel_uevent_ns=$(kernel_uevent_ns) probe_uevent_ns=$(word "$_bpu" recv_ns) agent_uevent_ns=$(num "$_bue" received_ns)" \
     "path_failed_ns=$(num "$_bpf" mono_ns) map_degraded_ns=$(num "$_bmd" mono_ns)" \
     "post_first_byte_ns=$(word "$_bpost" first_byte_ns) post_seen_ns=$(word "$_bpost" seen_ns)" \
     "post_clock=$(word "$_bpost" clock) post_alerts=$(word "$_bpost" alerts)" \
@@ -109,6 +135,7 @@ trial() {
 }
 
 lab_setup_mpath
+start_kprobe
 start_probes
 start_agent
 lab_log "$BENCH_TRIALS trials"
