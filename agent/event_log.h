@@ -3,12 +3,14 @@
 // messages. Sinks (metrics, alerting) subscribe to the state events.
 #pragma once
 
+#include <atomic>
 #include <cstdio>
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "detector.h"
@@ -30,15 +32,20 @@ class EventLog {
   void subscribe(Sink s) { sinks_.push_back(std::move(s)); }
   void subscribe_batch(BatchSink s) { batch_sinks_.push_back(std::move(s)); }
 
-  // While a Batch lives, state events are written at once but reach the
-  // sinks only when the outermost Batch ends, all together: changes with one
-  // cause (a path failed, its map degraded) wake the alert worker once and go
-  // out in one POST. Batches nest. Event-loop thread only, like state().
+  // While a Batch lives, the lines its thread logs are held back; when the
+  // outermost Batch ends, the sinks get its state events all together and
+  // then every line is written in one go. Changes with one cause (a path
+  // failed, its map degraded) so wake the alert worker once, go out in one
+  // POST, and the worker starts before the lines are formatted and written.
+  // mono_ns stays the moment each event was made. Batches nest; open them on
+  // the event-loop thread, which alone calls state().
   class Batch {
    public:
-    explicit Batch(EventLog& log) : log_(log) { ++log_.batch_depth_; }
+    explicit Batch(EventLog& log) : log_(log) {
+      if (log_.batch_depth_++ == 0) log_.batch_owner_ = std::this_thread::get_id();
+    }
     ~Batch() {
-      if (--log_.batch_depth_ == 0) log_.deliver_held();
+      if (--log_.batch_depth_ == 0) log_.end_batch();
     }
     Batch(const Batch&) = delete;
     Batch& operator=(const Batch&) = delete;
@@ -66,15 +73,20 @@ class EventLog {
 
  private:
   void write(const nlohmann::ordered_json& j);
+  void write_held(std::span<const nlohmann::ordered_json> lines);
+  bool holding() const { return batch_owner_.load() == std::this_thread::get_id(); }
   void deliver(std::span<const nlohmann::ordered_json> events);
-  void deliver_held();
+  void end_batch();
 
   std::FILE* out_;
   LogLevel level_ = LogLevel::kInfo;
   std::vector<Sink> sinks_;
   std::vector<BatchSink> batch_sinks_;
-  int batch_depth_ = 0;
-  std::vector<nlohmann::ordered_json> held_;  // state events of the open Batch
+  int batch_depth_ = 0;  // owner thread only
+  // The thread whose Batch is open; other threads' lines are written at once.
+  std::atomic<std::thread::id> batch_owner_{};
+  std::vector<nlohmann::ordered_json> held_;  // lines of the open Batch, in order
+  std::size_t held_states_ = 0;
   std::mutex mu_;
 };
 

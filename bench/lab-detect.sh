@@ -73,7 +73,7 @@ OUT=$WORK/trials.jsonl
 
 # The guest scenario takes its trial count from the first line of its text.
 SCENARIO=$WORK/detect-path.sh
-{ echo "BENCH_TRIALS=$TRIALS"; cat "$BENCH_DIR/lab/detect-path.sh"; } >"$SCENARIO"
+{ echo "BENCH_TRIALS=$TRIALS BENCH_DUMP=${BENCH_DUMP:-0}"; cat "$BENCH_DIR/lab/detect-path.sh"; } >"$SCENARIO"
 # Boot and agent start ~25 s under load, then ~2-4 s per trial.
 TIMEOUT=$((60 + 6 * TRIALS))
 log "$BENCH_NAME ($MODE): $RUNS boot(s) x $TRIALS trial(s), TCG-emulated lab (≈ 10× slower than hardware)"

@@ -150,3 +150,7 @@ wait "$SANWATCH_PID"
 lab_assert_eq "sanwatch exit status" 0 "$?"
 echo "LAB-METRIC trials=$BENCH_TRIALS state_changes=$(grep -c '"event":"state"' "$EV")" \
   "posts=$(lines "$HTTP") probe_uevents=$(grep -c dm_action=PATH_FAILED "$UEV")"
+# Diagnostics: BENCH_DUMP=1 (first line of the scenario) copies the agent's
+# event log to the console.
+[ "${BENCH_DUMP:-0}" = 1 ] && sed 's/^/EVLOG /' "$EV"
+true

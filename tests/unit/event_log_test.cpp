@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 using nlohmann::ordered_json;
@@ -28,12 +29,18 @@ struct MemLog {
     });
   }
   ~MemLog() { std::fclose(f); }
-  std::size_t lines() {
+  std::size_t lines() { return text().size(); }
+  // The target (state events) or msg (log lines) of every line written.
+  std::vector<std::string> text() {
     std::fflush(f);
     std::rewind(f);
-    std::size_t n = 0;
-    for (int c; (c = std::fgetc(f)) != EOF;) n += c == '\n';
-    return n;
+    std::vector<std::string> out;
+    char buf[4096];
+    while (std::fgets(buf, sizeof buf, f)) {
+      const auto j = ordered_json::parse(buf);
+      out.push_back(j.contains("target") ? j["target"] : j["msg"]);
+    }
+    return out;
   }
   void state(const std::string& target, Health to) {
     log.state(target, "path", Transition{Health::kOk, to, 1, "why", {}});
@@ -52,7 +59,7 @@ TEST_CASE("event_log: outside a batch each state event reaches the sinks at once
   CHECK(m.calls == std::vector<std::vector<std::string>>{{"sda"}, {"sdb"}});
 }
 
-TEST_CASE("event_log: a batch writes at once and hands the sinks everything at its end") {
+TEST_CASE("event_log: a batch hands the sinks its state events at its end, then writes") {
   MemLog m;
   {
     EventLog::Batch outer(m.log);
@@ -62,16 +69,27 @@ TEST_CASE("event_log: a batch writes at once and hands the sinks everything at i
       m.state("mpatha", Health::kDegraded);
     }
     m.log.debug("ignored below info");
-    m.log.info("a log line is written, never delivered");
-    CHECK(m.lines() == 3);  // announced in the log already
+    m.log.info("a log line is held in order, never delivered");
+    // Another thread (the alert worker) is not held up by our batch.
+    std::thread([&] { m.log.warn("from another thread"); }).join();
+    CHECK(m.lines() == 1);
     CHECK(m.each.empty());
     CHECK(m.calls.empty());
   }
   CHECK(m.each == std::vector<std::string>{"sdb", "mpatha"});
   REQUIRE(m.calls.size() == 1);
   CHECK(m.calls[0] == std::vector<std::string>{"sdb", "mpatha"});
-  { EventLog::Batch empty(m.log); }
-  CHECK(m.calls.size() == 1);  // nothing held, nothing delivered
+  CHECK(m.text() == std::vector<std::string>{"from another thread", "sdb", "mpatha",
+                                             "a log line is held in order, never delivered"});
+  {
+    EventLog::Batch only_logs(m.log);
+    m.log.warn("no state");
+  }
+  CHECK(m.calls.size() == 1);  // nothing to deliver
+  CHECK(m.lines() == 5);
+  m.state("sda", Health::kSlow);  // after the batch: at once again
+  CHECK(m.calls.size() == 2);
+  CHECK(m.lines() == 6);
 }
 
 TEST_CASE("event_log: enabled() follows the level") {
