@@ -4,10 +4,10 @@
 //
 // Latency matters here: a PATH_FAILED uevent says everything needed to
 // announce the path failed and its map degraded (DM_NR_VALID_PATHS), so both
-// are announced first — log lines written, alerts handed to their worker in
-// one batch — and only then is the slower cross-check done (the DM status
-// ioctls and each path's SCSI state from sysfs), from a timer that runs after
-// the whole burst of uevents has been announced.
+// are announced first, with no I/O in between — handed to the alert worker
+// in one batch, then written to the log — and only then is the slower
+// cross-check done (the DM status ioctls and each path's SCSI state from
+// sysfs), from a timer after the whole burst of uevents has been announced.
 #include <fmt/format.h>
 #include <sys/epoll.h>
 

@@ -227,8 +227,12 @@ Fd listen_loopback(const char* port_file) {
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof a;
-  if (s.fd < 0 || bind(s.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      listen(s.fd, 16) != 0 || getsockname(s.fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+  // On the listener, so the kernel stamps packets from the start (the first
+  // request may be queued before accept) and accepted sockets inherit it.
+  const int one = 1;
+  if (s.fd < 0 || setsockopt(s.fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) != 0 ||
+      bind(s.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(s.fd, 16) != 0 ||
+      getsockname(s.fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
     return Fd();
   std::FILE* f = std::fopen(port_file, "w");
   if (!f) return Fd();
