@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -168,8 +169,10 @@ std::uint64_t rx_stamp(msghdr& mh, std::uint64_t seen) {
         static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + ts.tv_nsec;
     const std::uint64_t offset = clock_ns(CLOCK_REALTIME) - mono_ns();
     const std::uint64_t mono = real - offset;
-    // A stamp from another clock or the future is worth nothing.
-    if (real > offset && mono <= seen && seen - mono < 10'000'000'000ull) return mono;
+    // The two clock reads above are not one instant: allow the stamp to land
+    // a little after `seen`. One from another clock or far off is worthless.
+    if (real <= offset || mono > seen + 1'000'000 || mono + 10'000'000'000ull < seen) continue;
+    return std::min(mono, seen);
   }
   return 0;
 }
