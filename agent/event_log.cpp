@@ -1,5 +1,7 @@
 #include "event_log.h"
 
+#include <utility>
+
 #include "clock.h"
 
 namespace sanwatch {
@@ -39,9 +41,37 @@ nlohmann::ordered_json EventLog::state(const std::string& target, const std::str
                            {"to", health_name(t.to)},    {"reason", t.reason}};
   j.update(evidence_json(t.evidence));
   if (extra.is_object()) j.update(extra);
-  write(j);
-  for (auto& s : sinks_) s(j);
+  if (holding()) {
+    held_.push_back(j);
+    ++held_states_;
+  } else {
+    write(j);
+    deliver({&j, 1});
+  }
   return j;
+}
+
+void EventLog::deliver(std::span<const nlohmann::ordered_json> events) {
+  for (const auto& ev : events)
+    for (auto& s : sinks_) s(ev);
+  if (!events.empty())
+    for (auto& s : batch_sinks_) s(events);
+}
+
+void EventLog::end_batch() {
+  batch_owner_ = std::thread::id();
+  // A sink may log or announce more: take the lists first.
+  const auto held = std::exchange(held_, {});
+  const std::size_t states = std::exchange(held_states_, 0);
+  if (states == held.size()) {
+    deliver(held);
+  } else if (states) {
+    std::vector<nlohmann::ordered_json> only;
+    for (const auto& j : held)
+      if (j.at("event") == "state") only.push_back(j);
+    deliver(only);
+  }
+  write_held(held);
 }
 
 void EventLog::log(LogLevel level, const std::string& msg, nlohmann::ordered_json fields) {
@@ -53,7 +83,19 @@ void EventLog::log(LogLevel level, const std::string& msg, nlohmann::ordered_jso
                            {"level", kNames[static_cast<int>(level)]},
                            {"msg", msg}};
   if (fields.is_object()) j.update(fields);
-  write(j);
+  if (holding())
+    held_.push_back(std::move(j));
+  else
+    write(j);
+}
+
+void EventLog::write_held(std::span<const nlohmann::ordered_json> lines) {
+  std::string out;
+  for (const auto& j : lines)
+    out += j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  std::lock_guard<std::mutex> lock(mu_);
+  std::fwrite(out.data(), 1, out.size(), out_);
+  std::fflush(out_);
 }
 
 void EventLog::write(const nlohmann::ordered_json& j) {

@@ -54,7 +54,7 @@ Result<UniqueFd> block_signals() {
 // dispatcher and exporter outlive the watchdog that feeds them).
 struct Agent {
   const RunOptions& opts;
-  EventLog log;
+  EventLog log{stderr};
   SystemdNotifier systemd = SystemdNotifier::from_env();
   UniqueFd signals;
   std::unique_ptr<EventLoop> loop;
@@ -124,7 +124,8 @@ struct Agent {
       e->set_state(ev["target"].get<std::string>(), ev["to"].get<std::string>());
     });
     alerts = make_alert_dispatcher(cfg.alerts, log);
-    log.subscribe([d = alerts.get()](const nlohmann::ordered_json& ev) { d->on_event(ev); });
+    log.subscribe_batch(
+        [d = alerts.get()](std::span<const nlohmann::ordered_json> evs) { d->on_events(evs); });
     watchdog = std::make_unique<Watchdog>(std::move(cfg), log, *loop, opts.root);
     if (auto st = watchdog->start(opts.verbose); !st)
       return Error{st.error().err, "cannot start: " + st.error().message()};

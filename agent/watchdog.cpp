@@ -39,7 +39,7 @@ Watchdog::Watchdog(Config cfg, EventLog& log, EventLoop& loop, std::string root)
     : cfg_(std::move(cfg)), log_(log), loop_(loop), sys_(root), root_(std::move(root)) {}
 
 Watchdog::~Watchdog() {
-  for (auto id : {tick_timer_, canary_timer_})
+  for (auto id : {tick_timer_, canary_timer_, rescan_timer_, rescan_soon_, dm_check_timer_})
     if (id) loop_.cancel(*id);
   for (auto& [name, t] : targets_)
     if (t.deadline_timer) loop_.cancel(*t.deadline_timer);

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -75,8 +76,11 @@ class Watchdog {
   void start_uevents();
   void on_uevents();
   void on_dm_event(const DmPathEvent& ev, std::uint64_t now);
+  void schedule_dm_check(const Target& map);
+  void run_dm_checks();
   void refresh_dm(Target& map, std::uint64_t now);
   void refresh_all_dm(std::uint64_t now);
+  void read_scsi_state(Target& path);
   void apply_path_state(Target& path, std::uint64_t now, const std::string& why);
   void set_dm_path(Target& path, bool active, std::uint64_t now);
   void schedule_rescan(std::uint64_t delay_ns);
@@ -116,6 +120,8 @@ class Watchdog {
   std::uint64_t last_refresh_ = 0;  // engine statistics, for every target at once
   std::optional<UeventListener> uevents_;
   std::optional<EventLoop::TimerId> rescan_soon_;
+  std::set<std::string> dm_checks_;  // maps whose dm status to re-read, by kernel name
+  std::optional<EventLoop::TimerId> dm_check_timer_;
   std::string dm_control_ = "/dev/mapper/control";
   std::map<std::string, bool> port_degraded_;  // by target port
 

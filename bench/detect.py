@@ -384,9 +384,9 @@ def report(a):
                 f"{', '.join(str(r.get('rc')) for r in labs)}).", ""]
     else:
         out += [meta.get("lab_note", "Not run (`--lab-runs 0`)."), ""]
-    out += ["Alertmanager: state event → Alertmanager POST received — *placeholder*: measured by "
-            "the Alertmanager exporter's benchmark (another engineer's work), which will add its "
-            "own section here.", ""]
+    out += ["Path failure with ≥ 20 trials per boot, from the kernel's uevent and to the first "
+            "byte of the Alertmanager POST: `bench/lab-detect.sh`, section \"Path failure in the "
+            "qemu lab\".", ""]
     obs = []
     for ph in phases:
         what = ph["phase"] + (f" (period {ph['period_ms']:g} ms)" if "period_ms" in ph else "")

@@ -320,7 +320,7 @@ struct AlertmanagerSink::Impl {
   std::unique_ptr<CURLM, CurlMultiFree> multi;  // created with the first endpoint
   std::vector<std::unique_ptr<Endpoint>> endpoints;
 
-  // Shared with the event loop (on_event, reconfigure) and stats().
+  // Shared with the event loop (on_events, reconfigure) and stats().
   mutable std::mutex mu;
   std::condition_variable idle;  // the worker's wait while there is no multi handle
   std::vector<ojson> inbox;
@@ -642,10 +642,14 @@ AlertmanagerSink::~AlertmanagerSink() {
   impl_->worker.join();
 }
 
-void AlertmanagerSink::on_event(const ojson& event) {
+void AlertmanagerSink::on_events(std::span<const ojson> events) {
   {
     std::lock_guard lock(impl_->mu);
-    impl_->inbox.push_back(event);
+    const std::size_t before = impl_->inbox.size();
+    for (const auto& ev : events)
+      if (const auto kind = ev.find("event"); kind != ev.end() && *kind == "state")
+        impl_->inbox.push_back(ev);
+    if (impl_->inbox.size() == before) return;
   }
   // Wakes the worker out of curl_multi_poll (the condition variable of a
   // thread that also waits on sockets).

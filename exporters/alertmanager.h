@@ -15,6 +15,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -126,7 +127,7 @@ class AlertQueue {
   std::deque<Alert> q_;
 };
 
-// Delivery to every configured URL. on_event() and reconfigure() only hand
+// Delivery to every configured URL. on_events() and reconfigure() only hand
 // over to the worker thread (and wake it); stats() is thread-safe.
 class AlertmanagerSink {
  public:
@@ -135,7 +136,8 @@ class AlertmanagerSink {
   AlertmanagerSink(const AlertmanagerSink&) = delete;
   AlertmanagerSink& operator=(const AlertmanagerSink&) = delete;
 
-  void on_event(const nlohmann::ordered_json& event);
+  // State events (others are skipped), all queued before the worker wakes.
+  void on_events(std::span<const nlohmann::ordered_json> events);
   void reconfigure(const AlertSettings& settings);
   // One entry per configured URL ("alertmanager:<url>").
   std::vector<SinkStats> stats() const;

@@ -570,6 +570,38 @@ TEST_CASE("alerts: state change to first byte of the POST on the wire") {
   CHECK(am.connections() == 1);  // one kept-alive connection for all of them
 }
 
+TEST_CASE("alerts: the state changes of one EventLog batch go out in one POST") {
+  TestAlertmanager am;
+  FileLog log;
+  auto d = sanwatch::make_alert_dispatcher(settings_for({am.url()}), log.log);
+  log.log.subscribe_batch([&](std::span<const ordered_json> evs) { d->on_events(evs); });
+  sanwatch::Transition t{sanwatch::Health::kOk,
+                         sanwatch::Health::kFailed,
+                         sanwatch::monotonic_ns(),
+                         "dm-multipath failed the path",
+                         {}};
+  {
+    sanwatch::EventLog::Batch batch(log.log);
+    log.log.state("sdb", "path", t, {{"device", "8:16"}, {"map", "mpatha"}});
+    t.to = sanwatch::Health::kDegraded;
+    t.reason = "1 of 2 paths valid";
+    log.log.state("mpatha", "map", t, {{"device", "254:0"}, {"dm_name", "mpatha"}});
+    std::this_thread::sleep_for(50ms);
+    CHECK(am.requests().empty());  // held until the batch ends
+  }
+  REQUIRE(am.wait_for(1));
+  std::this_thread::sleep_for(200ms);
+  const auto reqs = am.requests();
+  REQUIRE(reqs.size() == 1);
+  CHECK(reqs[0].body.find("SanwatchPathFailed") != std::string::npos);
+  CHECK(reqs[0].body.find("SanwatchMapDegraded") != std::string::npos);
+  // Only state events are alerts.
+  const ordered_json not_state{{"event", "log"}, {"msg", "x"}};
+  d->on_events({&not_state, 1});
+  std::this_thread::sleep_for(100ms);
+  CHECK(am.requests().size() == 1);
+}
+
 // ---------------------------------------------------------------------------
 // Exec hook.
 
