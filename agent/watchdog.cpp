@@ -50,6 +50,9 @@ Status Watchdog::start(bool verbose) {
   if (!disks) return disks.error();
   unsigned count = 0, slots = 0;
   for (const auto& d : *disks) {
+    // Empty disks (unbound loop devices, drives without media) are not
+    // watched until they get a size; growing makes room then.
+    if (d.size_bytes == 0) continue;
     ++count;
     slots += d.nr_hw_queues * d.tags_per_queue;
   }
@@ -121,6 +124,7 @@ void Watchdog::sync_devices() {
   }
   // Topology decides what each disk is: map, path below a map, or device.
   const Topology topo = read_topology(sys_, *disks);
+  syncing_ = true;
   std::set<std::string> seen;
   for (const auto& d : *disks) {
     const bool is_path = topo.map_of(d.name) != nullptr;
@@ -155,6 +159,8 @@ void Watchdog::sync_devices() {
       it = targets_.erase(it);
     }
   }
+  syncing_ = false;
+  update_ports();
 }
 
 void Watchdog::add_target(const BlockDevice& d, const Topology& topo) {
@@ -311,8 +317,7 @@ void Watchdog::refresh_counts(Target& t, std::uint64_t now, bool fresh) {
     errors += all.errors[i];
     if (all.errors[i] > all.errors[worst]) worst = i;  // names the dominant status
   }
-  if (errors > t.last_errors)
-    t.detector.io_errors(now, errors - t.last_errors, status_name(worst));
+  if (errors > t.last_errors) t.detector.io_errors(now, errors - t.last_errors, status_name(worst));
   t.last_count = all.count;
   t.last_errors = errors;
   t.stats_read_at = now;
@@ -329,7 +334,9 @@ void Watchdog::evaluate(Target& t, std::uint64_t now) {
                                             .count()) /
                     1e6;
     log_.state(t.label(), std::string(kind_name(t.kind)), *tr, t.identity());
-    if (t.kind == TargetKind::kPath) update_ports();
+    // During a rescan the ports are judged once, at its end: a port must not
+    // be blamed while its other paths are still being added.
+    if (t.kind == TargetKind::kPath && !syncing_) update_ports();
   }
   arm_deadline(t, now);
 }

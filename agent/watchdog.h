@@ -117,7 +117,9 @@ class Watchdog {
   std::optional<EventLoop::TimerId> tick_timer_, canary_timer_, rescan_timer_;
   std::uint64_t canary_next_ = 0;
   std::uint64_t last_rescan_ = 0;
-  std::uint64_t last_refresh_ = 0;  // engine statistics, for every target at once
+  std::uint64_t last_refresh_ = 0;
+  bool syncing_ = false;  // inside sync_devices(): port health waits for its end  // engine
+                          // statistics, for every target at once
   std::optional<UeventListener> uevents_;
   std::optional<EventLoop::TimerId> rescan_soon_;
   std::set<std::string> dm_checks_;  // maps whose dm status to re-read, by kernel name

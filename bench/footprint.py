@@ -73,10 +73,11 @@ def report(a):
             "fdinfo), not part of RSS. "
             "probes/s = reads completed on the devices (`/sys/block/*/stat`) per second, "
             "against devices × 1/period. wakeups/s = times the process's threads were scheduled "
-            "in (`/proc/PID/task/*/schedstat`) per second. \"canaries in lockstep\" is the "
-            "same agent after a 0.5 s SIGSTOP: every late target's next read is reset to the "
-            "same instant, so the targets probe together from then on (see Observations). "
-            "Goal for sanwatch (as started): ≤ 20 MB RSS, ≤ 0.5 % of a core.",
+            "in (`/proc/PID/task/*/schedstat`) per second. \"after a 0.5 s pause\" is the "
+            "same agent after a 0.5 s SIGSTOP that made every target late: the canaries of "
+            "one period probe together, on multiples of it, and must fall back into that "
+            "rhythm (see Observations). "
+            "Goal for sanwatch: ≤ 20 MB RSS, ≤ 0.5 % of a core.",
             "", bl.md_table(head, rows, list("lrrrrrrrrrrrl")), ""]
     if sw and sw.get("threads_pct"):
         th = sorted(sw["threads_pct"].items(), key=lambda kv: -kv[1])
@@ -95,12 +96,12 @@ def report(a):
                        f"{bl.fmt(mib(m.get('VmSize')), 0)} MiB, start-up "
                        f"{s.get('startup_ms', 0):.0f} ms; peak RSS seen while sampling "
                        f"{bl.fmt(mib(s.get('peak_rss_kib')), 1)} MiB")
-    lock = next((s for s in samples if "lockstep" in s["label"]), None)
+    lock = next((s for s in samples if "pause" in s["label"]), None)
     if sw and lock:
-        obs.append(f"- canary phases: as started (spread over the period) {sw['cpu_pct']:.2f} % "
-                   f"CPU at {sw.get('wakeups_per_s', 0):,.0f} wakeups/s; in lockstep "
-                   f"{lock['cpu_pct']:.2f} % at {lock.get('wakeups_per_s', 0):,.0f} wakeups/s — "
-                   "the agent's CPU goes with its wakeups more than with its probes")
+        obs.append(f"- canary rhythm: as started {sw['cpu_pct']:.2f} % CPU at "
+                   f"{sw.get('wakeups_per_s', 0):,.0f} wakeups/s; after a 0.5 s pause "
+                   f"{lock['cpu_pct']:.2f} % at {lock.get('wakeups_per_s', 0):,.0f} wakeups/s "
+                   "(the same rhythm: targets of one period probe together)")
     out += ["### Observations", ""] + obs + ["", f"<!-- {SECTION}:end -->"]
     bl.write_section(a.results, SECTION, "\n".join(out) + "\n")
     print()

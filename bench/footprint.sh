@@ -88,16 +88,16 @@ sleep "$SETTLE"
 run_helper "${BL[@]}" sample --label sanwatch --pids "$AGENT_PID" --seconds "$SECONDS_IDLE" \
 	--devices "${NAMES[@]}" --set "startup_ms=$STARTUP_MS" "period_ms=$PERIOD_MS" "devices=$DEVICES" \
 	--out "$OUT"
-# The canaries' phases: spread at random over one period at start (what was
-# just measured). A pause longer than a period (SIGSTOP here; a busy machine,
-# a slow scrape or a stall in production) resets every late target's next
-# read to "now", and from then on they probe in lockstep: fewer wakeups.
-log "pausing sanwatch for 0.5 s (SIGSTOP/SIGCONT): canaries fall into lockstep; settling ${SETTLE} s, measuring ${SECONDS_IDLE} s"
+# The agent probes targets that share a period together, on multiples of the
+# period. A pause longer than a period (SIGSTOP here; a busy machine or a
+# stall in production) makes every target late at once; they must fall back
+# into the same rhythm, at the same cost, which the second sample checks.
+log "pausing sanwatch for 0.5 s (SIGSTOP/SIGCONT); settling ${SETTLE} s, measuring ${SECONDS_IDLE} s"
 kill -STOP "$AGENT_PID"
 sleep 0.5
 kill -CONT "$AGENT_PID"
 sleep "$SETTLE"
-run_helper "${BL[@]}" sample --label "sanwatch, canaries in lockstep" --pids "$AGENT_PID" \
+run_helper "${BL[@]}" sample --label "sanwatch, after a 0.5 s pause" --pids "$AGENT_PID" \
 	--seconds "$SECONDS_IDLE" --devices "${NAMES[@]}" --set "period_ms=$PERIOD_MS" "devices=$DEVICES" \
 	--out "$OUT"
 stop_agent
