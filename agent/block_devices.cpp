@@ -60,7 +60,16 @@ std::string SysfsBlock::path(const std::string& rel) const {
 }
 
 Result<BlockDevice> SysfsBlock::disk(const std::string& name) const {
-  const std::string dir = path("sys/block/" + name);
+  std::error_code ec;
+  std::string dir = path("sys/block/" + name);
+  // An empty disk (an unbound loop device, a drive without media) is never
+  // watched, and hosts can have hundreds: two reads, no details.
+  const std::uint64_t sectors = read_u64(dir + "/size");
+  // sys/block/NAME is a symlink into sys/devices: resolve it once, not in
+  // every one of the dozen attribute reads below (the agent rescans often).
+  if (sectors)
+    if (auto target = fs::read_symlink(dir, ec); !ec && target.is_relative())
+      dir = path("sys/block/" + target.string());  // ".." is the kernel's to resolve
   auto dev = read_line(dir + "/dev");
   if (!dev) return Error{ENOENT, "no block device " + name + " (" + dir + "/dev)"};
   auto id = parse_dev_id(*dev);
@@ -68,14 +77,16 @@ Result<BlockDevice> SysfsBlock::disk(const std::string& name) const {
   BlockDevice d;
   d.name = name;
   d.id = *id;
-  d.size_bytes = read_u64(dir + "/size") * 512;
+  d.size_bytes = sectors * 512;
+  if (name.starts_with("dm-")) {  // keeps a map's name while it has no table
+    d.dm_name = read_line(dir + "/dm/name").value_or("");
+    d.dm_uuid = read_line(dir + "/dm/uuid").value_or("");
+  }
+  if (d.size_bytes == 0) return d;
   d.logical_block_size = read_u64(dir + "/queue/logical_block_size", 512);
-  d.dm_name = read_line(dir + "/dm/name").value_or("");
-  d.dm_uuid = read_line(dir + "/dm/uuid").value_or("");
   d.loop_backing = read_line(dir + "/loop/backing_file").value_or("");
   d.wwid = d.is_multipath() ? d.dm_uuid.substr(6) : read_line(dir + "/device/wwid").value_or("");
   read_geometry(dir, d);
-  std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir + "/slaves", ec))
     d.slaves.push_back(e.path().filename().string());
   std::sort(d.slaves.begin(), d.slaves.end());

@@ -408,16 +408,23 @@ Result<Topology> read_topology(const SysfsBlock& sys) {
 
 Topology read_topology(const SysfsBlock& sys, const std::vector<BlockDevice>& disks) {
   Topology t;
+  std::set<std::string> below_dm;  // every disk some dm device sits on
+  for (const auto& d : disks)
+    if (d.is_dm()) below_dm.insert(d.slaves.begin(), d.slaves.end());
   for (const auto& d : disks) {
     const fs::path dir = sys_path(sys, "block/" + d.name);
     if (d.is_dm()) {
       if (d.is_multipath()) t.maps.push_back(dm_map(d, dir));
       continue;
     }
-    if (auto head = nvme_head(d, dir, disks)) {
-      t.maps.push_back(std::move(*head));
-      continue;
-    }
+    // An empty disk nothing sits on (an unbound loop device) is nobody's path;
+    // skipping it keeps rescans cheap on hosts with hundreds of them.
+    if (d.size_bytes == 0 && !below_dm.count(d.name)) continue;
+    if (d.name.starts_with("nvme"))
+      if (auto head = nvme_head(d, dir, disks)) {
+        t.maps.push_back(std::move(*head));
+        continue;
+      }
     auto p = d.name.starts_with("nvme") ? nvme_path(d, dir) : scsi_path(sys, d, dir);
     if (p) t.paths.emplace(d.name, std::move(*p));
   }
