@@ -155,6 +155,7 @@ void Watchdog::sync_devices() {
       // Still there but no longer selected (config change): forget it.
       log_.info("no longer watching " + it->first, {{"target", it->first}});
       unwatch(t);
+      remove_canary(t);
       if (t.deadline_timer) loop_.cancel(*t.deadline_timer);
       it = targets_.erase(it);
     }
@@ -195,15 +196,31 @@ void Watchdog::update_target(Target& t, const BlockDevice& d, const Topology& to
     CanaryTarget ct{root_ + (root_.back() == '/' ? "" : "/") + "dev/" + d.name, d.size_bytes,
                     d.logical_block_size, t.settings.canary};
     if (auto id = prober_->add(ct))
-      t.canary = *id;
+      set_canary(t, *id);
     else
       log_.error(id.error().message(), {{"target", d.name}});
   } else if (canary) {
     prober_->update(t.canary, t.settings.canary, d.size_bytes);
-  } else if (t.canary >= 0) {
-    prober_->remove(t.canary);
-    t.canary = -1;
+  } else {
+    remove_canary(t);
   }
+}
+
+// Canary callbacks find their target by id in O(1): with a thousand
+// targets probing every second, a search per callback was most of the
+// agent's own CPU.
+void Watchdog::set_canary(Target& t, int id) {
+  t.canary = id;
+  if (id < 0) return;
+  if (static_cast<std::size_t>(id) >= by_canary_.size()) by_canary_.resize(id + 1, nullptr);
+  by_canary_[id] = &t;
+}
+
+void Watchdog::remove_canary(Target& t) {
+  if (t.canary < 0) return;
+  prober_->remove(t.canary);
+  if (static_cast<std::size_t>(t.canary) < by_canary_.size()) by_canary_[t.canary] = nullptr;
+  t.canary = -1;
 }
 
 void Watchdog::set_present(Target& t, bool present, std::uint64_t now) {
@@ -211,10 +228,7 @@ void Watchdog::set_present(Target& t, bool present, std::uint64_t now) {
     if (t.slot < 0) watch(t);
   } else {
     unwatch(t);
-    if (t.canary >= 0) {
-      prober_->remove(t.canary);
-      t.canary = -1;
-    }
+    remove_canary(t);
     t.detector.oldest_outstanding(now, std::nullopt);
   }
   if (present != t.present) {
@@ -253,8 +267,9 @@ bool Watchdog::grow_engine() {
   log_.warn("all " + std::to_string(before) + " BPF device slots in use: reloaded with " +
                 std::to_string(engine_opts_.max_watch) + "; I/O counters restart",
             {{"slots", engine_opts_.max_watch}});
+  by_slot_.assign(by_slot_.size(), nullptr);
   for (Target* t : watched) {
-    t->slot = -1;
+    t->slot = -1;  // the old engine's slots are gone with it
     watch(*t);
   }
   return true;
@@ -270,6 +285,8 @@ void Watchdog::watch(Target& t) {
     return;
   }
   t.slot = *slot;
+  if (static_cast<std::size_t>(t.slot) >= by_slot_.size()) by_slot_.resize(t.slot + 1, nullptr);
+  by_slot_[t.slot] = &t;
   t.last_count = 0;
   t.last_errors = 0;
 }
@@ -277,19 +294,18 @@ void Watchdog::watch(Target& t) {
 void Watchdog::unwatch(Target& t) {
   if (t.slot < 0) return;
   (void)engine_->unwatch(t.slot);
+  if (static_cast<std::size_t>(t.slot) < by_slot_.size()) by_slot_[t.slot] = nullptr;
   t.slot = -1;
 }
 
 Watchdog::Target* Watchdog::by_slot(int slot) {
-  for (auto& [n, t] : targets_)
-    if (t.slot == slot) return &t;
-  return nullptr;
+  if (slot < 0 || static_cast<std::size_t>(slot) >= by_slot_.size()) return nullptr;
+  return by_slot_[slot];
 }
 
 Watchdog::Target* Watchdog::by_canary(int id) {
-  for (auto& [n, t] : targets_)
-    if (t.canary == id) return &t;
-  return nullptr;
+  if (id < 0 || static_cast<std::size_t>(id) >= by_canary_.size()) return nullptr;
+  return by_canary_[id];
 }
 
 // Feeds completions and errors since the last read to the detector.

@@ -103,6 +103,8 @@ class Watchdog {
   void run_canaries();
   Target* by_slot(int slot);
   Target* by_canary(int id);
+  void set_canary(Target& t, int id);
+  void remove_canary(Target& t);
   std::uint64_t tick_ns() const;
 
   Config cfg_;
@@ -114,6 +116,8 @@ class Watchdog {
   std::unique_ptr<BpfEngine> engine_;
   std::unique_ptr<CanaryProber> prober_;
   std::map<std::string, Target> targets_;  // by kernel name
+  std::vector<Target*> by_canary_;         // canary id -> target (map nodes do not move)
+  std::vector<Target*> by_slot_;           // BPF engine slot -> target
   std::optional<EventLoop::TimerId> tick_timer_, canary_timer_, rescan_timer_;
   std::uint64_t canary_next_ = 0;
   std::uint64_t last_rescan_ = 0;
