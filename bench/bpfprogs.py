@@ -134,6 +134,17 @@ def processes():
     return out
 
 
+def children_ticks(pid):
+    """cutime + cstime of pid: the CPU of its children it has reaped, every
+    thread included (fio's io_uring workers, which fio's own usr/sys omit)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[13]) + int(fields[14])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def cpu_line():
     """Aggregate /proc/stat cpu jiffies: user nice system idle iowait irq softirq steal."""
     with open("/proc/stat") as f:
@@ -156,7 +167,7 @@ def cmd_snapshot(a):
                      for i, p in table.items() if i not in ids)
     out = {"t": time.monotonic(), "progs": progs, "foreign": foreign,
            "clk_tck": os.sysconf("SC_CLK_TCK"), "cpu": cpu_line(), "procs": processes(),
-           "self": os.getpid()}
+           "self": os.getpid(), "parent_children_ticks": children_ticks(os.getppid())}
     if a.pid:
         out["pid"] = a.pid
         out["cpu_ticks"] = cpu_ticks(a.pid)

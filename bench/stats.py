@@ -83,6 +83,11 @@ def machine_load(before, after, rec):
         elif dt / window >= 0.05 and comm != "fio":
             others.append((dt / window, comm))
     fio_s = ((rec.get("usr_cpu") or 0) + (rec.get("sys_cpu") or 0)) / 100 * rec["runtime_ms"] / 1000
+    # fio's usr/sys cover its job thread only; its io_uring workers (iou-wrk)
+    # show in the script's reaped-children time, which is fio's whole CPU.
+    b, e = before.get("parent_children_ticks"), after.get("parent_children_ticks")
+    if b is not None and e is not None and e > b:
+        fio_s = max(fio_s, (e - b) / hz)
     other = max(0.0, busy_s - known - fio_s) / window
     others.sort(reverse=True)
     return {"other_cpus": round(other, 3), "steal_pct": round(100 * d[7] / total, 2),
