@@ -3,12 +3,15 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 #include "alerts.h"
 #include "clock.h"
@@ -154,6 +157,38 @@ struct Agent {
 
 }  // namespace
 
+// On a host that boots from the SAN, the agent's own code and data live on
+// the disks it watches: a page evicted and faulted in again during a stall
+// would stall the agent too. Lock every page it has touched by now (start-up
+// ran the hot paths) and every page it touches later; MCL_ONFAULT keeps
+// untouched mappings (thread stacks, libraries' unused code) out of memory.
+// Needs RLIMIT_MEMLOCK (the unit sets LimitMEMLOCK=infinity) or CAP_IPC_LOCK.
+namespace {
+bool has_ipc_lock() {
+  std::ifstream f("/proc/self/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("CapEff:", 0) == 0)
+      return (std::stoull(line.substr(7), nullptr, 16) >> 14) & 1;  // CAP_IPC_LOCK
+  return false;
+}
+
+void lock_memory(EventLog& log) {
+  // Locked mappings count whole (169 MiB of address space here, mostly
+  // untouched) against a finite RLIMIT_MEMLOCK, and with MCL_FUTURE a later
+  // mmap past the limit would fail: lock only without such a limit.
+  rlimit lim{};
+  if (getrlimit(RLIMIT_MEMLOCK, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY && !has_ipc_lock()) {
+    log.info(
+        "not locking the agent in memory: RLIMIT_MEMLOCK is finite (LimitMEMLOCK=infinity "
+        "in the unit)");
+    return;
+  }
+  if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0)
+    log.warn(std::string("cannot lock the agent in memory (mlockall: ") + std::strerror(errno) +
+             "); a stall of the disk holding its binary could delay it");
+}
+}  // namespace
+
 int run_agent(const RunOptions& o) {
   auto cfg = read_config(o.config_path);
   if (!cfg) {
@@ -179,6 +214,7 @@ int run_agent(const RunOptions& o) {
     return 1;
   }
   a.announce_ready();
+  lock_memory(a.log);
   if (auto st = a.loop->run(); !st) {
     a.log.error(st.error().message());
     return 1;

@@ -387,3 +387,20 @@ TEST_CASE("run: more devices than BPF slots reloads with more, and every device 
   CHECK(completed(disk.loop_name()) >= 20);
   CHECK(agent.stop() == 0);
 }
+
+TEST_CASE("run: the agent locks itself in memory without populating what it never touched") {
+  sanwatch::test::require_privileged("run memory lock test");
+  FaultDisk disk;
+  AgentProcess agent(config_for(disk));
+  auto field_kib = [&](const std::string& key) {
+    std::ifstream f("/proc/" + std::to_string(agent.pid()) + "/status");
+    for (std::string line; std::getline(f, line);)
+      if (line.rfind(key + ":", 0) == 0) return std::stoull(line.substr(key.size() + 1));
+    return 0ull;
+  };
+  // A stalled SAN boot disk must not be able to stall the agent's page faults.
+  CHECK(field_kib("VmLck") > 0);
+  // MCL_ONFAULT: thread stacks and unused library code stay unpopulated.
+  CHECK(field_kib("VmRSS") < 64 * 1024);
+  CHECK(agent.stop() == 0);
+}
