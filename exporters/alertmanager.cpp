@@ -307,6 +307,7 @@ struct AlertmanagerSink::Impl {
   void publish();
   bool ensure_multi();
   void flush();
+  void take_events(const std::vector<ojson>& events);
   void wake();
   void wait();
 
@@ -583,22 +584,27 @@ void AlertmanagerSink::Impl::flush() {
     std::lock_guard lock(mu);
     events.swap(inbox);
   }
-  for (const auto& ev : events) enqueue(book.apply(ev, ctx));
+  take_events(events);
   const auto deadline = Clock::now() + std::min<Clock::duration>(settings.timeout, 2s);
   for (;;) {
-    const auto now = Clock::now();
-    bool pending = false;
-    for (auto& ep : endpoints) {
-      if (!ep->busy && now >= ep->retry_at && !ep->queue.empty()) maybe_start(*ep, now);
-      pending |= ep->busy;
-    }
-    if (!pending || now >= deadline) break;
-    int running = 0;
-    curl_multi_perform(multi.get(), &running);
-    collect();
+    pump();
+    const bool pending =
+        std::any_of(endpoints.begin(), endpoints.end(), [](const auto& ep) { return ep->busy; });
+    if (!pending || Clock::now() >= deadline) break;
     curl_multi_poll(multi.get(), nullptr, 0, 20, nullptr);
   }
   publish();
+}
+
+// Events from the event loop become queued alerts for every endpoint.
+void AlertmanagerSink::Impl::take_events(const std::vector<ojson>& events) {
+  for (const auto& ev : events) {
+    const bool was_quiet = book.size() == 0;
+    enqueue(book.apply(ev, ctx));
+    // The periodic re-send starts one period after the first alert fires.
+    if (was_quiet && book.size())
+      for (auto& ep : endpoints) ep->resend_at = Clock::now() + settings.resend;
+  }
 }
 
 void AlertmanagerSink::Impl::run() {
@@ -612,13 +618,7 @@ void AlertmanagerSink::Impl::run() {
       s.swap(new_settings);
     }
     if (s) apply(*s);
-    for (const auto& ev : events) {
-      const bool was_quiet = book.size() == 0;
-      enqueue(book.apply(ev, ctx));
-      // The periodic re-send starts one period after the first alert fires.
-      if (was_quiet && book.size())
-        for (auto& ep : endpoints) ep->resend_at = Clock::now() + settings.resend;
-    }
+    take_events(events);
     pump();
     publish();
     wait();
