@@ -211,15 +211,13 @@ void Watchdog::update_target(Target& t, const BlockDevice& d, const Topology& to
 // agent's own CPU.
 void Watchdog::set_canary(Target& t, int id) {
   t.canary = id;
-  if (id < 0) return;
-  if (static_cast<std::size_t>(id) >= by_canary_.size()) by_canary_.resize(id + 1, nullptr);
-  by_canary_[id] = &t;
+  by_canary_.set(id, &t);
 }
 
 void Watchdog::remove_canary(Target& t) {
   if (t.canary < 0) return;
   prober_->remove(t.canary);
-  if (static_cast<std::size_t>(t.canary) < by_canary_.size()) by_canary_[t.canary] = nullptr;
+  by_canary_.clear(t.canary);
   t.canary = -1;
 }
 
@@ -267,7 +265,7 @@ bool Watchdog::grow_engine() {
   log_.warn("all " + std::to_string(before) + " BPF device slots in use: reloaded with " +
                 std::to_string(engine_opts_.max_watch) + "; I/O counters restart",
             {{"slots", engine_opts_.max_watch}});
-  by_slot_.assign(by_slot_.size(), nullptr);
+  by_slot_.clear_all();
   for (Target* t : watched) {
     t->slot = -1;  // the old engine's slots are gone with it
     watch(*t);
@@ -285,8 +283,7 @@ void Watchdog::watch(Target& t) {
     return;
   }
   t.slot = *slot;
-  if (static_cast<std::size_t>(t.slot) >= by_slot_.size()) by_slot_.resize(t.slot + 1, nullptr);
-  by_slot_[t.slot] = &t;
+  by_slot_.set(t.slot, &t);
   t.last_count = 0;
   t.last_errors = 0;
 }
@@ -294,19 +291,13 @@ void Watchdog::watch(Target& t) {
 void Watchdog::unwatch(Target& t) {
   if (t.slot < 0) return;
   (void)engine_->unwatch(t.slot);
-  if (static_cast<std::size_t>(t.slot) < by_slot_.size()) by_slot_[t.slot] = nullptr;
+  by_slot_.clear(t.slot);
   t.slot = -1;
 }
 
-Watchdog::Target* Watchdog::by_slot(int slot) {
-  if (slot < 0 || static_cast<std::size_t>(slot) >= by_slot_.size()) return nullptr;
-  return by_slot_[slot];
-}
+Watchdog::Target* Watchdog::by_slot(int slot) { return by_slot_.get(slot); }
 
-Watchdog::Target* Watchdog::by_canary(int id) {
-  if (id < 0 || static_cast<std::size_t>(id) >= by_canary_.size()) return nullptr;
-  return by_canary_[id];
-}
+Watchdog::Target* Watchdog::by_canary(int id) { return by_canary_.get(id); }
 
 // Feeds completions and errors since the last read to the detector.
 // fresh: read the slot now; else use the figures of the last engine refresh.

@@ -116,8 +116,27 @@ class Watchdog {
   std::unique_ptr<BpfEngine> engine_;
   std::unique_ptr<CanaryProber> prober_;
   std::map<std::string, Target> targets_;  // by kernel name
-  std::vector<Target*> by_canary_;         // canary id -> target (map nodes do not move)
-  std::vector<Target*> by_slot_;           // BPF engine slot -> target
+  // Small dense ids (canary ids, engine slots) -> target, so callbacks find
+  // theirs in O(1); std::map nodes do not move, so the pointers stay valid.
+  class TargetIndex {
+   public:
+    Target* get(int id) const {
+      return id >= 0 && static_cast<std::size_t>(id) < v_.size() ? v_[id] : nullptr;
+    }
+    void set(int id, Target* t) {
+      if (static_cast<std::size_t>(id) >= v_.size()) v_.resize(id + 1, nullptr);
+      v_[id] = t;
+    }
+    void clear(int id) {
+      if (get(id)) v_[id] = nullptr;
+    }
+    void clear_all() { v_.assign(v_.size(), nullptr); }
+
+   private:
+    std::vector<Target*> v_;
+  };
+  TargetIndex by_canary_;  // canary id -> target
+  TargetIndex by_slot_;    // BPF engine slot -> target
   std::optional<EventLoop::TimerId> tick_timer_, canary_timer_, rescan_timer_;
   std::uint64_t canary_next_ = 0;
   std::uint64_t last_rescan_ = 0;
