@@ -165,6 +165,18 @@ std::string agent_config(const FaultDisk& d) {
       d.loop_name());
 }
 
+// A fault disk, the agent watching it and a Prometheus that scrapes the
+// agent, up (both Prometheus tests start this way).
+struct ScrapedAgent {
+  FaultDisk disk;
+  AgentProcess agent{agent_config(disk)};
+  PrometheusServer prom{metrics_address(agent)};
+  ScrapedAgent() {
+    INFO("prometheus log:\n" << prom.log());
+    REQUIRE(eventually([&] { return !prom.query("up{job=\"sanwatch\"} == 1").empty(); }, 20s));
+  }
+};
+
 // O_DIRECT reads (and a few writes) on a device until destroyed.
 class IoLoad {
  public:
@@ -264,12 +276,9 @@ TEST_CASE("prometheus: promtool check metrics is clean on a real scrape of the a
 
 TEST_CASE("prometheus: a real Prometheus scrapes the agent and sees the loop device's I/O rate") {
   sanwatch::test::require_privileged("prometheus scrape test");
-  FaultDisk disk;
-  AgentProcess agent(agent_config(disk));
-  PrometheusServer prom(metrics_address(agent));
+  ScrapedAgent scraped;
+  auto& [disk, agent, prom] = scraped;
   INFO("prometheus log:\n" << prom.log());
-
-  REQUIRE(eventually([&] { return !prom.query("up{job=\"sanwatch\"} == 1").empty(); }, 20s));
   const std::string dev = disk.loop_name();
   {
     IoLoad load(disk.loop_device());
@@ -324,11 +333,9 @@ TEST_CASE("prometheus: a real Prometheus scrapes the agent and sees the loop dev
 
 TEST_CASE("prometheus: a stalled loop device fires SanwatchDeviceStalled from the rules file") {
   sanwatch::test::require_privileged("prometheus stall alert test");
-  FaultDisk disk;
-  AgentProcess agent(agent_config(disk));
-  PrometheusServer prom(metrics_address(agent));
+  ScrapedAgent scraped;
+  auto& [disk, agent, prom] = scraped;
   INFO("prometheus log:\n" << prom.log());
-  REQUIRE(eventually([&] { return !prom.query("up{job=\"sanwatch\"} == 1").empty(); }, 20s));
 
   const std::string dev = disk.loop_name();
   const json labels = {{"target", dev}};
