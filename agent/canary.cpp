@@ -274,9 +274,7 @@ void CanaryProber::open_done(Slot& s, int id, int res, std::uint64_t now) {
   s.opening = false;
   if (res >= 0) {  // legacy mode only: chained opens post nothing on success
     s.fd = res;
-    s.backoff = kBackoffMin;
-    s.open_error_reported = false;
-    submit_read(id, now);
+    submit_read(id, now);  // read_done ends the failure streak, in both modes
     return;
   }
   // Chained mode: the read went in with the open and was cancelled. A failed

@@ -44,8 +44,7 @@ void LatencyHistogram::advance_mod32(const std::array<std::uint32_t, kNrBuckets>
   if (!counts_ && std::all_of(low.begin(), low.end(), [](std::uint32_t v) { return v == 0; }))
     return;
   Counts& c = buckets();
-  for (std::size_t i = 0; i < kNrBuckets; ++i)
-    c[i] += static_cast<std::uint32_t>(low[i] - static_cast<std::uint32_t>(c[i]));
+  for (std::size_t i = 0; i < kNrBuckets; ++i) sanwatch::advance_mod32(c[i], low[i]);
 }
 
 LatencyHistogram LatencyHistogram::minus(const LatencyHistogram& earlier) const {

@@ -13,6 +13,12 @@ namespace sanwatch {
 
 inline constexpr std::size_t kNrBuckets = SW_NR_BUCKETS;
 
+// Advances a 64-bit total to a new reading of its low 32 bits: for counters
+// the BPF side keeps as 32-bit values (see stats_fold.h).
+inline void advance_mod32(std::uint64_t& total, std::uint32_t low) {
+  total += static_cast<std::uint32_t>(low - static_cast<std::uint32_t>(total));
+}
+
 class LatencyHistogram {
  public:
   using Counts = std::array<std::uint64_t, kNrBuckets>;

@@ -13,10 +13,7 @@
 
 namespace sanwatch {
 
-// Advances a 64-bit total to a new reading of its low 32 bits.
-inline void advance_mod32(std::uint64_t& total, std::uint32_t low) {
-  total += static_cast<std::uint32_t>(low - static_cast<std::uint32_t>(total));
-}
+// advance_mod32(total, low) is in histogram.h, whose buckets use it too.
 
 // Folds one (device, op) entry's per-CPU copies into acc (cumulative since
 // the slot was zeroed); acc's maxima become the per-CPU maxima given.

@@ -185,7 +185,10 @@ TEST_CASE("canary: targets with the same period are probed together") {
   const int ib = pr.add(target_of(b, 40ms));
   drive(*pr.prober, 500ms);
   std::vector<std::uint64_t> ta, tb;
-  for (auto [id, t] : rec.submitted) (id == ia ? ta : tb).push_back(t);
+  for (auto [id, t] : rec.submitted) {
+    REQUIRE((id == ia || id == ib));
+    (id == ia ? ta : tb).push_back(t);
+  }
   REQUIRE(ta.size() >= 5);
   REQUIRE(ta.size() == tb.size());
   // Submitted in the same pass over the targets.
