@@ -63,9 +63,10 @@ class SysfsBlock {
   Result<Resolved> resolve(const std::string& spec) const;
 
   const std::string& root() const { return root_; }
+  // rel ("sys/block/sda/size", "dev/sda") under the root.
+  std::string path(const std::string& rel) const;
 
  private:
-  std::string path(const std::string& rel) const;
   Result<std::string> name_from_dev_path(const std::string& spec) const;
   Result<Resolved> resolve_name(const std::string& spec, const std::string& name) const;
   std::optional<std::string> name_of_dm(const std::string& dm_name) const;

@@ -36,7 +36,7 @@ nlohmann::ordered_json Watchdog::Target::identity() const {
 }
 
 Watchdog::Watchdog(Config cfg, EventLog& log, EventLoop& loop, std::string root)
-    : cfg_(std::move(cfg)), log_(log), loop_(loop), sys_(root), root_(std::move(root)) {}
+    : cfg_(std::move(cfg)), log_(log), loop_(loop), sys_(std::move(root)) {}
 
 Watchdog::~Watchdog() {
   for (auto id : {tick_timer_, canary_timer_, rescan_timer_, rescan_soon_, dm_check_timer_})
@@ -193,8 +193,8 @@ void Watchdog::update_target(Target& t, const BlockDevice& d, const Topology& to
   }
   const bool canary = present && cfg_.wants_canary(d, t.kind == TargetKind::kPath);
   if (canary && t.canary < 0) {
-    CanaryTarget ct{root_ + (root_.back() == '/' ? "" : "/") + "dev/" + d.name, d.size_bytes,
-                    d.logical_block_size, t.settings.canary};
+    CanaryTarget ct{sys_.path("dev/" + d.name), d.size_bytes, d.logical_block_size,
+                    t.settings.canary};
     if (auto id = prober_->add(ct))
       set_canary(t, *id);
     else

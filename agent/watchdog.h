@@ -111,7 +111,6 @@ class Watchdog {
   EventLog& log_;
   EventLoop& loop_;
   SysfsBlock sys_;
-  std::string root_;
   BpfEngine::Options engine_opts_;
   std::unique_ptr<BpfEngine> engine_;
   std::unique_ptr<CanaryProber> prober_;

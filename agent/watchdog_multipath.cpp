@@ -165,7 +165,7 @@ void Watchdog::set_dm_path(Target& path, bool active, std::uint64_t now) {
 // (dm-delay over sdb) has no device/: the disk below it has the state.
 void Watchdog::read_scsi_state(Target& path) {
   const std::string& disk = path.path.lower.empty() ? path.dev.name : path.path.lower;
-  std::ifstream f(root_ + (root_.back() == '/' ? "" : "/") + "sys/block/" + disk + "/device/state");
+  std::ifstream f(sys_.path("sys/block/" + disk + "/device/state"));
   if (std::string fresh; f >> fresh) path.path.scsi_state = fresh;
 }
 
