@@ -82,6 +82,16 @@ void drive(CanaryProber& p, std::chrono::milliseconds how_long) {
   }
 }
 
+// drive() until `done` holds or `limit` passes, for tests that need a
+// count of probes rather than a span of time: with probes aligned on
+// multiples of the period, a fixed span holds one probe more or fewer
+// depending on where in the period it starts.
+template <typename Pred>
+void drive_until(CanaryProber& p, Pred done, std::chrono::milliseconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!done() && std::chrono::steady_clock::now() < end) drive(p, 20ms);
+}
+
 CanaryTarget target_of(const FaultDisk& d, std::chrono::milliseconds period) {
   CanaryTarget t;
   t.path = d.loop_device();
@@ -141,8 +151,11 @@ TEST_CASE("canary: no probe keeps the device open, even after failed reads") {
   auto& rec = pr.rec;
   const int id = pr.add(target_of(disk, 1000ms));
   // Two probes, both failing, the second on the other fixed-file slot.
-  drive(*pr.prober, 2100ms);
+  drive_until(*pr.prober, [&] { return rec.done_for(id) >= 2; }, 3500ms);
   REQUIRE(rec.done_for(id) == 2);
+  CHECK(rec.done[0].err == EIO);
+  CHECK(rec.done[1].err == EIO);
+  CHECK_FALSE(pr.prober->outstanding(id));
   // An open file (a close skipped after the failed read) would keep the
   // loop device bound: losetup -d would only mark it for autoclear.
   const std::string name = disk.loop_name();
