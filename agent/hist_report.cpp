@@ -80,10 +80,10 @@ Summary summarize(const HistEntry& e, double interval_s, bool device_time) {
   const std::uint64_t n = device_time ? e.stats.device_count : e.stats.count;
   const std::uint64_t sum = device_time ? e.stats.device_ns_sum : e.stats.total_ns_sum;
   s.mean_s = n ? static_cast<double>(sum) / static_cast<double>(n) / 1e9 : 0;
-  s.p50_s = h.quantile_ns(0.50) / 1e9;
-  s.p90_s = h.quantile_ns(0.90) / 1e9;
-  s.p99_s = h.quantile_ns(0.99) / 1e9;
-  s.p999_s = h.quantile_ns(0.999) / 1e9;
+  s.p50_s = e.stats.quantile_s(0.50, device_time);
+  s.p90_s = e.stats.quantile_s(0.90, device_time);
+  s.p99_s = e.stats.quantile_s(0.99, device_time);
+  s.p999_s = e.stats.quantile_s(0.999, device_time);
   s.max_s = static_cast<double>(device_time ? e.stats.max_device_ns : e.stats.max_total_ns) / 1e9;
   if (s.count == 0) s.max_s = 0;
   return s;

@@ -95,6 +95,12 @@ OpStats OpStats::minus(const OpStats& e) const {
   return r;
 }
 
+double OpStats::quantile_s(double q, bool device_time) const {
+  const double est = (device_time ? device : total).quantile_ns(q);
+  const auto max = static_cast<double>(device_time ? max_device_ns : max_total_ns);
+  return (max > 0 ? std::min(est, max) : est) / 1e9;
+}
+
 OpStats DeviceStats::all() const {
   OpStats a;
   for (const auto& o : ops) a.add(o);

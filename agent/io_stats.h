@@ -41,6 +41,10 @@ struct OpStats {
   std::uint64_t max_device_ns = 0;
 
   std::uint64_t error_count() const;
+  // Latency quantile (seconds) estimated from the histogram, never above
+  // the largest latency seen: interpolation inside a wide bucket can
+  // otherwise report a p50 beyond every observation.
+  double quantile_s(double q, bool device_time = false) const;
   void add(const OpStats& o);
   // Counters minus an earlier snapshot; maxima are taken from this one.
   OpStats minus(const OpStats& earlier) const;

@@ -7,7 +7,7 @@
 namespace sanwatch {
 namespace {
 
-double q_s(const OpStats& s, double q) { return s.total.quantile_ns(q) / 1e9; }
+double q_s(const OpStats& s, double q) { return s.quantile_s(q); }
 
 nlohmann::ordered_json latency_json(const OpStats& s, double interval_s) {
   return {{"ios", s.count},

@@ -151,7 +151,8 @@ TEST_CASE("canary: no probe keeps the device open, even after failed reads") {
   auto& rec = pr.rec;
   const int id = pr.add(target_of(disk, 1000ms));
   // Two probes, both failing, the second on the other fixed-file slot.
-  drive_until(*pr.prober, [&] { return rec.done_for(id) >= 2; }, 3500ms);
+  drive_until(
+      *pr.prober, [&] { return rec.done_for(id) >= 2; }, 3500ms);
   REQUIRE(rec.done_for(id) == 2);
   CHECK(rec.done[0].err == EIO);
   CHECK(rec.done[1].err == EIO);
