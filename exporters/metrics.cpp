@@ -1,20 +1,9 @@
 #include "metrics.h"
 
-#include <fmt/format.h>
-#include <netdb.h>
-#include <prometheus/collectable.h>
-#include <prometheus/exposer.h>
 #include <prometheus/metric_family.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <atomic>
-#include <chrono>
 #include <limits>
 #include <map>
-#include <thread>
-
-#include "clock.h"
 
 namespace sanwatch {
 
@@ -229,96 +218,10 @@ std::vector<MetricFamily> render_families(const MetricsSnapshot& snap, std::uint
           {{"version", snap.version}, {"kernel", snap.kernel}}, 1);
   for (const auto& t : snap.targets) target_metrics(f, t, snap.device_histograms, now);
   self_metrics(f, snap);
-  f.gauge("sanwatch_scrape_duration_seconds", "How long the previous scrape took to render.", {},
+  f.gauge("sanwatch_scrape_duration_seconds",
+          "How long the previous scrape took to render, serialize and compress.", {},
           last_scrape_s);
   return f.take();
-}
-
-class SnapshotCollector : public prometheus::Collectable {
- public:
-  std::vector<MetricFamily> Collect() const override {
-    const auto t0 = std::chrono::steady_clock::now();
-    std::lock_guard<std::mutex> lock(mu_);
-    auto out = render_families(snap_, monotonic_ns(), last_scrape_s_);
-    last_scrape_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return out;
-  }
-  void publish(MetricsSnapshot s) {
-    std::lock_guard<std::mutex> lock(mu_);
-    snap_ = std::move(s);
-  }
-  void set_state(const std::string& target, const std::string& state) {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& t : snap_.targets)
-      if (t.label == target) t.state = state;
-  }
-
- private:
-  mutable std::mutex mu_;
-  MetricsSnapshot snap_;
-  mutable double last_scrape_s_ = 0;
-};
-
-Result<std::unique_ptr<MetricsExporter>> MetricsExporter::start(const std::string& listen) {
-  std::unique_ptr<MetricsExporter> e(new MetricsExporter());
-  try {
-    e->exposer_ = std::make_unique<prometheus::Exposer>(listen, 2);
-  } catch (const std::exception& ex) {
-    return Error{EADDRINUSE, fmt::format("cannot serve metrics on {}: {}", listen, ex.what())};
-  }
-  e->collector_ = std::make_shared<SnapshotCollector>();
-  e->exposer_->RegisterCollectable(e->collector_);
-  e->listen_ = listen;
-  const auto ports = e->exposer_->GetListeningPorts();
-  e->port_ = ports.empty() ? 0 : ports.front();
-  return e;
-}
-
-namespace {
-
-// Connects to host:port and closes at once; errors are of no interest.
-void knock(const std::string& host, int port) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0) return;
-  for (addrinfo* a = res; a; a = a->ai_next) {
-    const int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) continue;
-    const bool ok = connect(fd, a->ai_addr, a->ai_addrlen) == 0;
-    close(fd);
-    if (ok) break;
-  }
-  freeaddrinfo(res);
-}
-
-}  // namespace
-
-MetricsExporter::~MetricsExporter() {
-  if (!exposer_) return;
-  // civetweb's master thread polls its listening socket with a 2 s timeout
-  // and sees the stop flag only when the poll returns, so a stop takes up to
-  // 2 s (and SIGTERM with it). Connections made while mg_stop() waits end
-  // that poll at once.
-  std::string host = listen_.substr(0, listen_.rfind(':'));
-  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  if (host.empty() || host == "0.0.0.0" || host == "::") host = "localhost";
-  std::atomic<bool> stopped{false};
-  std::thread nudge([&] {
-    while (!stopped.load()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      if (!stopped.load()) knock(host, port_);
-    }
-  });
-  exposer_.reset();
-  stopped = true;
-  nudge.join();
-}
-
-void MetricsExporter::publish(MetricsSnapshot s) { collector_->publish(std::move(s)); }
-
-void MetricsExporter::set_state(const std::string& target, const std::string& state) {
-  collector_->set_state(target, state);
 }
 
 }  // namespace sanwatch

@@ -1,6 +1,7 @@
-// Prometheus /metrics (prometheus-cpp pull exposer). A custom Collectable
-// renders the latest MetricsSnapshot at scrape time; the event loop
-// publishes snapshots and state changes.
+// Prometheus /metrics: a civetweb server whose handler renders the latest
+// MetricsSnapshot at scrape time (exposition.h writes the text, gzip when
+// the scraper accepts it); the event loop publishes snapshots and state
+// changes without waiting for a scrape in progress.
 #pragma once
 
 #include <prometheus/metric_family.h>
@@ -12,9 +13,7 @@
 #include "metrics_snapshot.h"
 #include "result.h"
 
-namespace prometheus {
-class Exposer;
-}
+struct mg_context;
 
 namespace sanwatch {
 
@@ -26,6 +25,8 @@ class MetricsExporter {
   // when the address cannot be bound.
   static Result<std::unique_ptr<MetricsExporter>> start(const std::string& listen);
   ~MetricsExporter();
+  MetricsExporter(const MetricsExporter&) = delete;
+  MetricsExporter& operator=(const MetricsExporter&) = delete;
 
   void publish(MetricsSnapshot s);
   // Immediate state update between snapshots.
@@ -34,8 +35,8 @@ class MetricsExporter {
 
  private:
   MetricsExporter() = default;
-  std::unique_ptr<prometheus::Exposer> exposer_;
-  std::shared_ptr<SnapshotCollector> collector_;
+  std::unique_ptr<SnapshotCollector> collector_;
+  mg_context* server_ = nullptr;
   std::string listen_;
   int port_ = 0;
 };

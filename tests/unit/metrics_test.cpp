@@ -3,16 +3,22 @@
 #include <prometheus/text_serializer.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
+#include <map>
+#include <set>
 #include <sstream>
+
+#include "exposition.h"
 
 using namespace sanwatch;
 
 namespace {
 
+// What /metrics serves.
 std::string render(const MetricsSnapshot& s, std::uint64_t now) {
-  std::ostringstream os;
-  prometheus::TextSerializer().Serialize(os, render_families(s, now));
-  return os.str();
+  std::string out;
+  write_text_exposition(render_families(s, now), out);
+  return out;
 }
 
 bool has(const std::string& text, const std::string& line) {
@@ -133,9 +139,7 @@ TEST_CASE("multipath maps and paths export path_up, transitions, valid paths and
 // reads and writes, a canary, and 8 paths without histograms.
 TEST_CASE("series per map and per path, as documented") {
   auto count = [](const MetricsSnapshot& s) {
-    std::ostringstream os;
-    prometheus::TextSerializer().Serialize(os, render_families(s, 1));
-    std::istringstream in(os.str());
+    std::istringstream in(render(s, 1));
     int n = 0;
     for (std::string line; std::getline(in, line);) n += !line.empty() && line[0] != '#';
     return n;
@@ -170,4 +174,76 @@ TEST_CASE("series per map and per path, as documented") {
   CHECK(per_map == 126);
   CHECK(per_path == 21);
   WARN("64 maps x 8 paths: " << 64 * per_map + 512 * per_path + fixed << " series");
+}
+
+namespace {
+
+// Sample lines by series ("name{labels}") with their values, and the comment
+// lines as a set: the text format does not order lines within a family.
+struct Parsed {
+  std::map<std::string, double> samples;
+  std::set<std::string> comments;
+};
+
+Parsed parse(const std::string& text) {
+  Parsed p;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    if (line[0] == '#') {
+      p.comments.insert(line);
+      continue;
+    }
+    const auto sp = line.rfind(' ');
+    REQUIRE(sp != std::string::npos);
+    const std::string v = line.substr(sp + 1);
+    const double d = v == "+Inf"   ? HUGE_VAL
+                     : v == "-Inf" ? -HUGE_VAL
+                                   : std::strtod(v.c_str(), nullptr);
+    INFO(line);
+    CHECK(p.samples.emplace(line.substr(0, sp), d).second);  // no series twice
+  }
+  return p;
+}
+
+MetricsSnapshot rich_snapshot() {
+  MetricsSnapshot s = one_device();
+  TargetMetrics w = s.targets[0];
+  w.name = w.label = "sdc";
+  w.dm_name.clear();
+  w.state = "ok";
+  OpStats& wr = w.io->op(Op::kWrite);
+  wr.count = 123456789;
+  wr.total.record(12'345'678, 3);
+  wr.total_ns_sum = 3 * 12'345'678ull;
+  wr.device.record(1'234'567, 3);
+  wr.device_ns_sum = 3 * 1'234'567ull;
+  w.state_since = 1764800000.123456;
+  s.targets.push_back(w);
+  s.device_histograms = true;
+  return s;
+}
+
+}  // namespace
+
+// prometheus-cpp's TextSerializer is the reference for the text format: the
+// served exposition holds the same series with the same values (digits may
+// differ: fmt writes the shortest exact form, the library 16 digits).
+TEST_CASE("the served exposition matches prometheus-cpp's serializer series for series") {
+  const auto families = render_families(rich_snapshot(), 3'500'000'000, 0.0123);
+  std::ostringstream ref;
+  prometheus::TextSerializer().Serialize(ref, families);
+  std::string ours;
+  write_text_exposition(families, ours);
+  const Parsed a = parse(ref.str());
+  const Parsed b = parse(ours);
+  CHECK(a.comments == b.comments);
+  REQUIRE(a.samples.size() == b.samples.size());
+  CHECK(a.samples.size() > 100);
+  for (const auto& [series, v] : a.samples) {
+    INFO(series);
+    const auto it = b.samples.find(series);
+    REQUIRE(it != b.samples.end());
+    CHECK(it->second == Approx(v).epsilon(1e-15));
+  }
 }
