@@ -2,7 +2,8 @@
 """Scrapes and report for bench/scale.sh (stdlib only; scrapes with curl).
 
   scale.py scrape --url URL --n N --out JSONL --set KEY=VALUE...
-      N scrapes with `curl -w '%{time_total} %{size_download}'`, 0.3 s apart;
+      N scrapes with `curl -w '%{time_total} %{size_download}'`, 0.3 s apart,
+      then N more with --compressed (gzip, as Prometheus asks for it);
       one more (untimed) reads the exposition to count series and the agent's
       own sanwatch_scrape_duration_seconds. Appends one JSON line.
   scale.py report --samples JSONL --meta META --results RESULTS.md
@@ -23,9 +24,9 @@ SECTION = "scale"
 GOAL_SCRAPE_MS_1024 = 50.0
 
 
-def curl(url, body=False):
+def curl(url, body=False, gzip=False):
     cmd = ["curl", "-sS", "--max-time", "60", "-w", "%{time_total} %{size_download} %{http_code}",
-           "-o", "-" if body else "/dev/null", url]
+           "-o", "-" if body else "/dev/null", url] + (["--compressed"] if gzip else [])
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False)
     if r.returncode:
         raise RuntimeError(f"curl {url}: {r.stderr.strip()}")
@@ -38,15 +39,21 @@ def curl(url, body=False):
     return float(t), int(size), int(code), text
 
 
-def cmd_scrape(a):
+def timed_scrapes(url, n, gzip):
     times, sizes = [], []
-    for _ in range(a.n):
-        t, size, code, _ = curl(a.url)
+    for _ in range(n):
+        t, size, code, _ = curl(url, gzip=gzip)
         if code != 200:
-            raise RuntimeError(f"{a.url}: HTTP {code}")
+            raise RuntimeError(f"{url}: HTTP {code}")
         times.append(t * 1000)
         sizes.append(size)
         time.sleep(0.3)
+    return times, sizes
+
+
+def cmd_scrape(a):
+    times, sizes = timed_scrapes(a.url, a.n, False)
+    gz_times, gz_sizes = timed_scrapes(a.url, a.n, True)
     _, _, _, text = curl(a.url, body=True)
     series = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
     render = None
@@ -56,6 +63,7 @@ def cmd_scrape(a):
     canary_reads = sum(float(line.split()[-1]) for line in text.splitlines()
                        if line.startswith("sanwatch_canary_reads_total{"))
     rec = {"kind": "scrape", "scrape_ms": times, "bytes": sizes, "series": series,
+           "gzip_scrape_ms": gz_times, "gzip_bytes": gz_sizes,
            "render_ms": render, "canary_reads_total": canary_reads}
     for kv in a.set:
         k, _, v = kv.partition("=")
@@ -65,7 +73,8 @@ def cmd_scrape(a):
             rec[k] = v
     bl.append_jsonl(a.out, rec)
     print(f"  scrape: median {bl.med(times):.1f} ms (min {min(times):.1f}, max {max(times):.1f}), "
-          f"{bl.med(sizes):,.0f} bytes, {series:,} series, agent render {render} ms",
+          f"{bl.med(sizes):,.0f} bytes, {series:,} series, agent render {render} ms; gzip: median "
+          f"{bl.med(gz_times):.1f} ms, {bl.med(gz_sizes):,.0f} bytes",
           file=sys.stderr)
     return 0
 
@@ -87,7 +96,8 @@ def report(a):
     for n, p in keys:
         smallest.setdefault(p, n)
     head = ["devices", "canaries", "start-up ms", "stop ms", "scrape ms (median)",
-            "scrape min – max ms", "agent render ms", "exposition bytes", "series", "idle CPU %",
+            "scrape min – max ms", "gzip scrape ms (median)", "agent render ms",
+            "exposition bytes", "gzip bytes", "series", "idle CPU %",
             "VmRSS MiB", "VmHWM MiB", "BPF maps MiB", "verdict"]
     rows, per = [], []
     for k in keys:
@@ -95,17 +105,21 @@ def report(a):
         c, s, li = cpu.get(k, {}), scr.get(k, {}), life.get(k, {})
         m = c.get("mem_kib", {})
         sm = bl.med(s.get("scrape_ms", [])) if s else None
+        gm = bl.med(s["gzip_scrape_ms"]) if s.get("gzip_scrape_ms") else None
         verdict = ""
         if n >= 1024 and sm is not None:
             if p:
-                verdict = ("scrape met" if sm <= GOAL_SCRAPE_MS_1024 else "scrape **MISSED**") + \
-                    " (≤ 50 ms at 1024)"
+                worst = max(sm, gm or 0)
+                verdict = ("scrape met" if worst <= GOAL_SCRAPE_MS_1024 else
+                           "scrape **MISSED**") + " (≤ 50 ms at 1024, plain and gzip)"
             else:
                 verdict = "(no I/O, so no latency histograms: not the goal's case)"
         rows.append([n, period_text(p), bl.fmt(li.get("startup_ms"), 0),
                      bl.fmt(li.get("stop_ms"), 0), bl.fmt(sm, 1),
                      f"{min(s['scrape_ms']):.1f} – {max(s['scrape_ms']):.1f}" if s else "–",
-                     bl.fmt(s.get("render_ms"), 1), bl.fmt(bl.med(s.get("bytes", [])), 0),
+                     bl.fmt(gm, 1), bl.fmt(s.get("render_ms"), 1),
+                     bl.fmt(bl.med(s.get("bytes", [])), 0),
+                     bl.fmt(bl.med(s["gzip_bytes"]) if s.get("gzip_bytes") else None, 0),
                      bl.fmt(s.get("series"), 0), bl.fmt(c.get("cpu_pct"), 3),
                      bl.fmt(m.get("VmRSS", 0) / 1024 if m else None, 1),
                      bl.fmt(m.get("VmHWM", 0) / 1024 if m else None, 1),
@@ -135,13 +149,15 @@ def report(a):
     out += ["### Summary", "",
             "start-up = CLOCK_MONOTONIC just before exec → the `ready` line's `mono_ns`; stop = "
             "SIGTERM → exit (polled every 50 ms). scrape = `curl -w %{time_total}` of "
-            "`/metrics` on 127.0.0.1, median of the runs, 0.3 s apart; agent render = its own "
-            "`sanwatch_scrape_duration_seconds` (the previous scrape's rendering). idle CPU = "
+            "`/metrics` on 127.0.0.1, median of the runs, 0.3 s apart; gzip scrape = the same with "
+            "`curl --compressed` (Prometheus always asks for gzip); agent render = its own "
+            "`sanwatch_scrape_duration_seconds` (the previous scrape: render, serialize, "
+            "compress). idle CPU = "
             "utime + stime of all the agent's threads over the idle window (no scrapes), % of "
             "one core. With canaries off the devices see no I/O at all, and a device without "
             "I/O has no latency-histogram series: the canaries-on rows are the realistic "
             "exposition. Goal: scrape ≤ 50 ms at 1024 devices, costs growing linearly.", "",
-            bl.md_table(head, rows, list("rlrrrrrrrrrrrl")), ""]
+            bl.md_table(head, rows, list("rlrrrrrrrrrrrrrl")), ""]
     out += ["### Per device", "",
             "Linear growth shows as flat columns. RSS per added device is measured from the "
             "smallest size with the same canary setting.", "",
