@@ -183,7 +183,7 @@ Status BpfEngine::Impl::write_cfg(int slot, const bpf::sw_dev_cfg& cfg) {
   return {};
 }
 
-Result<int> BpfEngine::watch(const BlockDevice& dev, std::uint64_t slow_ns) {
+Result<int> BpfEngine::watch(const BlockDevice& dev, std::uint64_t slow_ns, bool partial_ok) {
   auto& im = *impl_;
   int slot = -1;
   for (unsigned i = 0; i < im.max_watch; ++i) {
@@ -197,9 +197,16 @@ Result<int> BpfEngine::watch(const BlockDevice& dev, std::uint64_t slow_ns) {
   bpf::sw_dev_cfg cfg{};
   cfg.dev = dev.id.kernel_dev();
   cfg.slow_ns = slow_ns;
-  // A device that needs more tag slots than are free is still watched; the
-  // programs count its out-of-range tags as untracked.
+  // A device that needs more tag slots than are free is still watched when
+  // partial_ok; the programs count its out-of-range tags as untracked.
   auto range = im.slots.allocate(dev.nr_hw_queues, dev.tags_per_queue);
+  if (!partial_ok && dev.tags_per_queue && range.queues < dev.nr_hw_queues) {
+    im.slots.release(range.base);
+    return Error{ENOBUFS, "cannot watch " + dev.name + ": " +
+                              std::to_string(dev.nr_hw_queues * dev.tags_per_queue) +
+                              " in-flight slots needed, " + std::to_string(im.slots.free_slots()) +
+                              " free"};
+  }
   cfg.slot_base = range.base;
   cfg.nr_hctx = range.queues;
   cfg.slots_per_hctx = range.per_queue;

@@ -49,8 +49,11 @@ class BpfEngine {
   BpfEngine& operator=(const BpfEngine&) = delete;
 
   // Starts recording a device. slow_ns > 0 emits an event for every I/O whose
-  // total latency reaches it. Returns the device's slot.
-  Result<int> watch(const BlockDevice& dev, std::uint64_t slow_ns = 0);
+  // total latency reaches it. Returns the device's slot. Without room for
+  // every hardware queue's in-flight slots: ENOBUFS, or with `partial_ok`
+  // fewer queues tracked (their requests count as untracked). All device
+  // slots taken: ENOSPC.
+  Result<int> watch(const BlockDevice& dev, std::uint64_t slow_ns = 0, bool partial_ok = true);
   Status unwatch(int slot);
   Status set_slow_threshold(int slot, std::uint64_t slow_ns);
 

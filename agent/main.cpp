@@ -36,6 +36,8 @@ void add_run(CLI::App& app, sanwatch::RunOptions& o) {
   r->add_option("-c,--config", o.config_path, "TOML config file (default: the embedded default)");
   r->add_flag("-v,--verbose", o.verbose, "Show libbpf's log");
   r->add_option("--sysfs-root", o.root, "Root holding sys/ and dev/ (testing)")->group("");
+  r->add_option("--inflight-slots", o.inflight_slots, "Initial BPF in-flight slots (testing)")
+      ->group("");
 }
 
 void add_paths(CLI::App& app, sanwatch::PathsOptions& o) {

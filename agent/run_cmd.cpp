@@ -130,7 +130,7 @@ struct Agent {
     log.subscribe_batch(
         [d = alerts.get()](std::span<const nlohmann::ordered_json> evs) { d->on_events(evs); });
     watchdog = std::make_unique<Watchdog>(std::move(cfg), log, *loop, opts.root);
-    if (auto st = watchdog->start(opts.verbose); !st)
+    if (auto st = watchdog->start(opts.verbose, opts.inflight_slots); !st)
       return Error{st.error().err, "cannot start: " + st.error().message()};
     publish_metrics();
     if (auto st = loop->add_fd(signals.get(), EPOLLIN, [this](std::uint32_t) { on_signal(); }); !st)

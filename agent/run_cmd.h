@@ -9,6 +9,7 @@ struct RunOptions {
   std::string config_path;  // empty: embedded default
   bool verbose = false;
   std::string root = "/";
+  unsigned inflight_slots = 0;  // testing: initial in-flight slots (0: sized for the host)
 };
 
 // Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad configuration.

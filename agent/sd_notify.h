@@ -30,11 +30,11 @@ class SystemdNotifier {
 
   // Each returns false only when a message could not be sent (the first
   // failure is kept in last_error()); inactive, they do nothing and return true.
-  bool ready(const std::string& status) const;    // READY=1 + STATUS=
-  bool status(const std::string& s) const;        // STATUS=
-  bool reloading() const;                         // RELOADING=1 + MONOTONIC_USEC=
-  bool stopping() const;                          // STOPPING=1
-  bool watchdog() const;                          // WATCHDOG=1
+  bool ready(const std::string& status) const;  // READY=1 + STATUS=
+  bool status(const std::string& s) const;      // STATUS=
+  bool reloading() const;                       // RELOADING=1 + MONOTONIC_USEC=
+  bool stopping() const;                        // STOPPING=1
+  bool watchdog() const;                        // WATCHDOG=1
 
   // How often to send WATCHDOG=1: half of WATCHDOG_USEC, as sd_watchdog_enabled(3)
   // recommends. nullopt when the manager asked for no watchdog (or for

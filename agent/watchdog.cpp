@@ -1,5 +1,6 @@
 #include "watchdog.h"
 
+#include <fmt/format.h>
 #include <sys/epoll.h>
 
 #include <algorithm>
@@ -45,7 +46,7 @@ Watchdog::~Watchdog() {
     if (t.deadline_timer) loop_.cancel(*t.deadline_timer);
 }
 
-Status Watchdog::start(bool verbose) {
+Status Watchdog::start(bool verbose, unsigned inflight_slots) {
   auto disks = sys_.disks();
   if (!disks) return disks.error();
   unsigned count = 0, slots = 0;
@@ -60,7 +61,7 @@ Status Watchdog::start(bool verbose) {
   // memory: size for what is here plus some room, and grow when it fills.
   engine_opts_.verbose = verbose;
   engine_opts_.max_watch = count + std::max(16u, count / 2);
-  engine_opts_.inflight_slots = std::max(16384u, 2 * slots);
+  engine_opts_.inflight_slots = inflight_slots ? inflight_slots : std::max(16384u, 2 * slots);
   if (auto st = open_engine(); !st) return st;
 
   CanaryProber::Callbacks cb;
@@ -245,26 +246,36 @@ Status Watchdog::open_engine() {
   return loop_.add_fd(engine_->event_fd(), EPOLLIN, [this](std::uint32_t) { on_ring(); });
 }
 
-// All device slots taken: reload the programs with twice as many. Counters
-// restart from zero (Prometheus sees a counter reset); in-flight tracking
-// restarts with the I/O issued from now on.
-bool Watchdog::grow_engine() {
-  const unsigned before = engine_opts_.max_watch;
-  engine_opts_.max_watch *= 2;
-  engine_opts_.inflight_slots *= 2;
+// Device slots or in-flight slots short: reload the programs with twice as
+// many device slots (`inflight_needed` 0) or with room for `inflight_needed`
+// more in-flight slots. Counters restart from zero (Prometheus sees a counter
+// reset); in-flight tracking restarts with the I/O issued from now on.
+bool Watchdog::grow_engine(unsigned inflight_needed) {
+  const BpfEngine::Options before = engine_opts_;
+  if (inflight_needed == 0)
+    engine_opts_.max_watch *= 2;
+  else
+    engine_opts_.inflight_slots =
+        std::max(2 * before.inflight_slots, before.inflight_slots + 2 * inflight_needed);
   std::vector<Target*> watched;
   for (auto& [n, t] : targets_)
     if (t.slot >= 0) watched.push_back(&t);
+  const char* what = inflight_needed ? "in-flight" : "device";
   if (auto st = open_engine(); !st) {
-    engine_opts_.max_watch = before;
-    engine_opts_.inflight_slots /= 2;
-    log_.error("cannot grow the BPF device slots beyond " + std::to_string(before) + ": " +
-               st.error().message());
+    engine_opts_ = before;
+    log_.error(fmt::format("cannot grow the BPF {} slots beyond {}: {}", what,
+                           inflight_needed ? before.inflight_slots : before.max_watch,
+                           st.error().message()));
     return false;
   }
-  log_.warn("all " + std::to_string(before) + " BPF device slots in use: reloaded with " +
-                std::to_string(engine_opts_.max_watch) + "; I/O counters restart",
-            {{"slots", engine_opts_.max_watch}});
+  if (inflight_needed)
+    log_.warn(fmt::format("BPF in-flight slots short by {}: reloaded with {}; I/O counters restart",
+                          inflight_needed, engine_opts_.inflight_slots),
+              {{"slots", engine_opts_.inflight_slots}});
+  else
+    log_.warn(fmt::format("all {} BPF device slots in use: reloaded with {}; I/O counters restart",
+                          before.max_watch, engine_opts_.max_watch),
+              {{"slots", engine_opts_.max_watch}});
   by_slot_.clear_all();
   for (Target* t : watched) {
     t->slot = -1;  // the old engine's slots are gone with it
@@ -274,9 +285,20 @@ bool Watchdog::grow_engine() {
 }
 
 void Watchdog::watch(Target& t) {
-  auto slot = engine_->watch(t.dev, ns(t.settings.thresholds.slow_io));
-  if (!slot && slot.error().err == ENOSPC && grow_engine())
-    slot = engine_->watch(t.dev, ns(t.settings.thresholds.slow_io));
+  const std::uint64_t slow = ns(t.settings.thresholds.slow_io);
+  auto slot = engine_->watch(t.dev, slow, false);
+  if (!slot && (slot.error().err == ENOSPC || slot.error().err == ENOBUFS)) {
+    const bool inflight = slot.error().err == ENOBUFS;
+    if (grow_engine(inflight ? t.dev.nr_hw_queues * t.dev.tags_per_queue : 0))
+      slot = engine_->watch(t.dev, slow, false);
+  }
+  if (!slot && slot.error().err == ENOBUFS) {
+    // No room to grow: track the queues that fit (partial beats blind).
+    slot = engine_->watch(t.dev, slow, true);
+    if (slot)
+      log_.warn("only part of " + t.dev.name + "'s in-flight I/O is tracked for stalls",
+                {{"target", t.dev.name}});
+  }
   if (!slot) {
     log_.error("cannot trace " + t.dev.name + ": " + slot.error().message(),
                {{"target", t.dev.name}});

@@ -58,8 +58,9 @@ class Watchdog {
   Watchdog(Config cfg, EventLog& log, EventLoop& loop, std::string root = "/");
   ~Watchdog();
 
-  // Loads BPF, selects devices, starts canaries and timers.
-  Status start(bool verbose = false);
+  // Loads BPF, selects devices, starts canaries and timers. In-flight slots
+  // are sized for the disks present unless `inflight_slots` is given (tests).
+  Status start(bool verbose = false, unsigned inflight_slots = 0);
   // Applies a new configuration (already validated).
   void reload(Config cfg);
 
@@ -90,7 +91,7 @@ class Watchdog {
   std::vector<Target*> paths_of(const Target& map);
   void set_present(Target& t, bool present, std::uint64_t now);
   Status open_engine();
-  bool grow_engine();
+  bool grow_engine(unsigned inflight_needed);
   void watch(Target& t);
   void unwatch(Target& t);
   void refresh_counts(Target& t, std::uint64_t now, bool fresh);

@@ -388,6 +388,39 @@ TEST_CASE("run: more devices than BPF slots reloads with more, and every device 
   CHECK(agent.stop() == 0);
 }
 
+TEST_CASE("run: in-flight slots too few for a device reload with more, and its stalls are seen") {
+  sanwatch::test::require_privileged("run in-flight slot growth test");
+  FaultDisk a, b;
+  const std::string both = fmt::format("\"{}\", \"{}\"", a.loop_name(), b.loop_name());
+  std::string toml = config_for(a);
+  toml.replace(toml.find('"' + a.loop_name() + '"'), a.loop_name().size() + 2, both);
+  // One slot: the first device's every tag needs more, so the agent must grow
+  // before it can track any stall (an untracked request has no age).
+  AgentProcess agent(toml, {"--inflight-slots", "1"});
+  // (Logged before "ready": the constructor has read it already.)
+  std::optional<nlohmann::json> grown;
+  for (const auto& e : agent.events())
+    if (e.value("msg", "").find("BPF in-flight slots short") != std::string::npos) grown = e;
+  REQUIRE(grown);
+  CHECK((*grown)["slots"].get<unsigned>() > 1);
+  for (const auto& e : agent.events()) {
+    INFO(e.dump());
+    CHECK(e.value("msg", "").find("only part of") == std::string::npos);
+  }
+  for (FaultDisk* d : {&a, &b}) {
+    d->stall();
+    std::optional<nlohmann::json> ev;
+    {
+      BackgroundRead r(d->loop_device());
+      ev = agent.wait_state(d->loop_name(), "stalled", 5s);
+      d->release();
+    }
+    REQUIRE(ev);
+    CHECK((*ev)["reason"].get<std::string>().find("oldest I/O outstanding") != std::string::npos);
+  }
+  CHECK(agent.stop() == 0);
+}
+
 TEST_CASE("run: the agent locks itself in memory without populating what it never touched") {
   sanwatch::test::require_privileged("run memory lock test");
   FaultDisk disk;
