@@ -13,6 +13,7 @@ set -Eeuo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
 SANWATCH=${SANWATCH:-$REPO/build/sanwatch}
+FLOOR=${SANWATCH_BPF_FLOOR:-$REPO/build/bench/sanwatch-bpf-floor}
 
 ROUNDS=5
 RUN_SECONDS=10
@@ -36,7 +37,8 @@ usage: bench/run.sh [--quick] [--rounds N] [--seconds S] [--results FILE]
   --results FILE  markdown file whose overhead section is rewritten
                   (default bench/RESULTS.md)
 
-Environment: SANWATCH=path to the binary (default build/sanwatch).
+Environment: SANWATCH=path to the binary (default build/sanwatch),
+SANWATCH_BPF_FLOOR=path to the floor tracer (default build/bench/sanwatch-bpf-floor).
 EOF
 }
 
@@ -74,10 +76,10 @@ sanwatch_cmd() {
 }
 # ---------------------------------------------------------------------------
 
-CONFIGS=(A B C D E)
+CONFIGS=(A B C D E F)
 declare -A LABEL=([A]="no tracer" [B]="sanwatch" [C]="biolatency"
-	[D]="biolatency -D -F" [E]="bpftrace biolatency")
-declare -A MIN_PROGS=([B]=3 [C]=2 [D]=2 [E]=2)     # programs that must be attached
+	[D]="biolatency -D -F" [E]="bpftrace biolatency" [F]="floor: 1 program, 1 clock read")
+declare -A MIN_PROGS=([B]=3 [C]=2 [D]=2 [E]=2 [F]=1) # programs that must be attached
 declare -A REF_RATIO=([C]=0.82 [D]=0.80 [E]=0.71)  # known before sanwatch existed
 declare -A REF_NS=([C]=1000)
 declare -A GOAL_RATIO=([B]=0.95)
@@ -91,6 +93,8 @@ tracer_cmd() {
 	# No interval: biolatency prints once, at Ctrl-C (default interval 99999999 s).
 	C) TRACER_CMD=(biolatency) ;;
 	D) TRACER_CMD=(biolatency -D -F) ;;
+	# What any latency tracer pays at least (bench/tools/floor.bpf.c).
+	F) TRACER_CMD=("$FLOOR") ;;
 	E) # Classic tracepoints need tracefs; mount it in a private mount
 	   # namespace if the host has none (nothing to undo afterwards).
 	   if [[ -e /sys/kernel/tracing/events/block/block_rq_issue ]]; then
@@ -155,16 +159,25 @@ trap 'trap - ERR; exit 141' PIPE
 trap '((BASH_SUBSHELL)) || log "run.sh: failed at line $LINENO: $BASH_COMMAND"' ERR
 
 # --------------------------------------------------------------- pre-flight
-((EUID == 0)) || die "must run as root (BPF, loop devices, sysctl)"
+# What this machine lacks: skip (77, CTest's SKIP_RETURN_CODE), or fail when
+# SANWATCH_REQUIRE_PRIVILEGED_TESTS=1 (as in CI), like bench/lib.sh.
+unable() {
+	trap - ERR
+	[[ ${SANWATCH_REQUIRE_PRIVILEGED_TESTS:-} == 1 ]] && die "needs $*"
+	log "SKIP: run.sh needs $*"
+	exit 77
+}
+((EUID == 0)) || unable "root (BPF, loop devices, sysctl)"
 missing=()
 for t in fio biolatency bpftrace bpftool losetup python3 setsid stdbuf unshare sysctl; do
 	command -v "$t" >/dev/null || missing+=("$t")
 done
-((${#missing[@]} == 0)) || die "missing: ${missing[*]} (apt-get install -y fio libbpf-tools bpftrace bpftool)"
-[[ -r /sys/kernel/btf/vmlinux ]] || die "no kernel BTF (/sys/kernel/btf/vmlinux)"
-if [[ ! -x $SANWATCH ]]; then
-	log "run.sh: $SANWATCH missing, building it"
-	cmake --build "$REPO/build" --target sanwatch >&2 || die "build failed: cmake --build build --target sanwatch"
+((${#missing[@]} == 0)) || unable "${missing[*]} (apt-get install -y fio libbpf-tools bpftrace bpftool)"
+[[ -r /sys/kernel/btf/vmlinux ]] || unable "kernel BTF (/sys/kernel/btf/vmlinux)"
+if [[ ! -x $SANWATCH || ! -x $FLOOR ]]; then
+	log "run.sh: $SANWATCH or $FLOOR missing, building them"
+	cmake --build "$REPO/build" --target sanwatch sanwatch-bpf-floor >&2 ||
+		die "build failed: cmake --build build --target sanwatch sanwatch-bpf-floor"
 fi
 
 # fio and the tracers run in their own sessions: Ctrl-C reaches only this
