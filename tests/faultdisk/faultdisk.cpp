@@ -9,17 +9,9 @@
 // release, eio on|off, eio_range <off> <len> [read|write|rw], eio_clear, reset.
 // Reading ctl returns the settings and counters as key=value lines.
 
-// FUSE_USE_VERSION comes from CMake: 312 when libfuse >= 3.12 so that
-// fuse_loop_cfg_set_max_threads() exists (the 3.5 API caps the loop at 10
-// threads, which would leave no thread to serve "release" once 10 requests are
-// held by a stall).
-#ifndef FUSE_USE_VERSION
-#define FUSE_USE_VERSION 35
-#endif
+#include "faultdisk.h"
 
-#include <fuse.h>
 #include <fuse_lowlevel.h>
-#include <linux/falloc.h>
 #include <linux/loop.h>
 #include <poll.h>
 #include <signal.h>
@@ -28,425 +20,27 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
-#include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
-#include <optional>
-#include <sstream>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <vector>
 
-namespace {
-
-using Micros = std::chrono::microseconds;
-using Clock = std::chrono::steady_clock;
-
-constexpr const char* kDiskPath = "/disk";
-constexpr const char* kCtlPath = "/ctl";
+namespace faultdisk {
 
 void log_line(const std::string& msg) {
   std::fprintf(stderr, "sanwatch-faultdisk: %s\n", msg.c_str());
   std::fflush(stderr);
 }
 
-// ---------------------------------------------------------------------------
-// Parsing helpers
-
-std::optional<std::uint64_t> parse_u64(std::string_view s) {
-  std::uint64_t v = 0;
-  const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || ptr != s.data() + s.size() || s.empty()) return std::nullopt;
-  return v;
-}
-
-// "250us", "10ms", "2s" or plain microseconds.
-std::optional<Micros> parse_duration(std::string_view s) {
-  std::uint64_t scale = 1;
-  if (s.ends_with("us")) {
-    s.remove_suffix(2);
-  } else if (s.ends_with("ms")) {
-    s.remove_suffix(2);
-    scale = 1000;
-  } else if (s.ends_with("s")) {
-    s.remove_suffix(1);
-    scale = 1000000;
-  }
-  const auto v = parse_u64(s);
-  if (!v || *v > (std::uint64_t{1} << 40) / scale) return std::nullopt;
-  return Micros(*v * scale);
-}
-
-std::vector<std::string> split_words(std::string_view line) {
-  std::vector<std::string> words;
-  std::istringstream in{std::string(line)};
-  for (std::string w; in >> w;) words.push_back(w);
-  return words;
-}
-
-// ---------------------------------------------------------------------------
-// Fault state shared by all FUSE worker threads.
-
-enum class Dir { kRead, kWrite };
-
-struct EioRange {
-  std::uint64_t offset;
-  std::uint64_t length;
-  bool reads;
-  bool writes;
-};
-
-class FaultState {
- public:
-  // Applies one ctl line; returns an error message for a bad command.
-  std::optional<std::string> apply(const std::vector<std::string>& w);
-  // Called before every disk read/write: waits out stalls and delays, then
-  // returns 0 or -EIO.
-  int gate(Dir dir, std::uint64_t offset, std::uint64_t length);
-  std::string render(std::uint64_t size_bytes);
-  // Ends all waits for good; used when the daemon is going away.
-  void shutdown();
-
- private:
-  std::optional<std::string> apply_locked(const std::vector<std::string>& w);
-  std::optional<std::string> apply_eio_range(const std::vector<std::string>& w);
-  bool fails_locked(Dir dir, std::uint64_t offset, std::uint64_t length) const;
-  void release_locked();
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  Micros read_delay_{0};
-  Micros write_delay_{0};
-  bool stalled_ = false;
-  // Bumped by every release so a waiter cannot miss a release followed by a
-  // new stall before it got to run.
-  std::uint64_t release_gen_ = 0;
-  // Bumped by reset: requests sleeping out a delay finish early, so a test's
-  // teardown never waits for a long injected delay.
-  std::uint64_t reset_gen_ = 0;
-  bool eio_all_ = false;
-  std::vector<EioRange> eio_ranges_;
-  bool shutting_down_ = false;
-  std::uint64_t reads_ = 0;
-  std::uint64_t writes_ = 0;
-  std::uint64_t held_ = 0;
-  std::uint64_t eio_returned_ = 0;
-};
-
-std::optional<std::string> FaultState::apply(const std::vector<std::string>& w) {
-  std::lock_guard lk(mu_);
-  auto err = apply_locked(w);
-  cv_.notify_all();
-  return err;
-}
-
-std::optional<std::string> FaultState::apply_locked(const std::vector<std::string>& w) {
-  const std::string& cmd = w[0];
-  const std::size_t nargs = w.size() - 1;
-  if ((cmd == "read_delay" || cmd == "write_delay") && nargs == 1) {
-    const auto d = parse_duration(w[1]);
-    if (!d) return "bad duration '" + w[1] + "' (use e.g. 500us, 10ms, 1s)";
-    (cmd == "read_delay" ? read_delay_ : write_delay_) = *d;
-  } else if (cmd == "stall" && nargs == 0) {
-    stalled_ = true;
-  } else if (cmd == "release" && nargs == 0) {
-    release_locked();
-  } else if (cmd == "eio" && nargs == 1 && (w[1] == "on" || w[1] == "off")) {
-    eio_all_ = w[1] == "on";
-  } else if (cmd == "eio_range") {
-    return apply_eio_range(w);
-  } else if (cmd == "eio_clear" && nargs == 0) {
-    eio_ranges_.clear();
-  } else if (cmd == "reset" && nargs == 0) {
-    read_delay_ = write_delay_ = Micros(0);
-    eio_all_ = false;
-    eio_ranges_.clear();
-    release_locked();
-    ++reset_gen_;
-  } else {
-    return "unknown command or wrong arguments";
-  }
-  return std::nullopt;
-}
-
-std::optional<std::string> FaultState::apply_eio_range(const std::vector<std::string>& w) {
-  if (w.size() != 3 && w.size() != 4) return "usage: eio_range <offset> <length> [read|write|rw]";
-  const auto off = parse_u64(w[1]);
-  const auto len = parse_u64(w[2]);
-  if (!off || !len || *len == 0) return "bad offset/length";
-  const std::string mode = w.size() == 4 ? w[3] : "rw";
-  if (mode != "read" && mode != "write" && mode != "rw") return "bad mode '" + mode + "'";
-  eio_ranges_.push_back({*off, *len, mode != "write", mode != "read"});
-  return std::nullopt;
-}
-
-void FaultState::release_locked() {
-  stalled_ = false;
-  ++release_gen_;
-}
-
-bool FaultState::fails_locked(Dir dir, std::uint64_t offset, std::uint64_t length) const {
-  if (eio_all_) return true;
-  for (const auto& r : eio_ranges_) {
-    if (!(dir == Dir::kRead ? r.reads : r.writes)) continue;
-    if (offset < r.offset + r.length && r.offset < offset + length) return true;
-  }
-  return false;
-}
-
-int FaultState::gate(Dir dir, std::uint64_t offset, std::uint64_t length) {
-  std::unique_lock lk(mu_);
-  ++(dir == Dir::kRead ? reads_ : writes_);
-  if (stalled_ && !shutting_down_) {
-    const std::uint64_t gen = release_gen_;
-    ++held_;
-    cv_.wait(lk, [&] { return release_gen_ != gen || shutting_down_; });
-    --held_;
-  }
-  const Micros delay = dir == Dir::kRead ? read_delay_ : write_delay_;
-  if (delay.count() > 0) {
-    // A timed wait on the condition variable rather than a sleep, so that
-    // reset and shutdown do not have to wait for long delays.
-    const auto deadline = Clock::now() + delay;
-    const std::uint64_t gen = reset_gen_;
-    cv_.wait_until(lk, deadline, [&] { return shutting_down_ || reset_gen_ != gen; });
-  }
-  if (!shutting_down_ && fails_locked(dir, offset, length)) {
-    ++eio_returned_;
-    return -EIO;
-  }
-  return 0;
-}
-
-std::string FaultState::render(std::uint64_t size_bytes) {
-  std::lock_guard lk(mu_);
-  std::ostringstream out;
-  out << "size_bytes=" << size_bytes << "\n"
-      << "read_delay_us=" << read_delay_.count() << "\n"
-      << "write_delay_us=" << write_delay_.count() << "\n"
-      << "stalled=" << (stalled_ ? 1 : 0) << "\n"
-      << "eio=" << (eio_all_ ? 1 : 0) << "\n"
-      << "eio_ranges=";
-  for (std::size_t i = 0; i < eio_ranges_.size(); ++i) {
-    const auto& r = eio_ranges_[i];
-    out << (i ? "," : "") << r.offset << "+" << r.length << ":"
-        << (r.reads && r.writes ? "rw" : (r.reads ? "read" : "write"));
-  }
-  out << "\n"
-      << "reads=" << reads_ << "\n"
-      << "writes=" << writes_ << "\n"
-      << "held=" << held_ << "\n"
-      << "eio_returned=" << eio_returned_ << "\n";
-  return out.str();
-}
-
-void FaultState::shutdown() {
-  std::lock_guard lk(mu_);
-  shutting_down_ = true;
-  stalled_ = false;
-  ++release_gen_;
-  cv_.notify_all();
-}
-
-// ---------------------------------------------------------------------------
-// Daemon-wide state
-
-struct Config {
-  std::string mountpoint;
-  std::uint64_t size_mib = 64;
-  unsigned max_background = 256;
-  // More threads than max_background so that ctl requests (which are not
-  // background requests) always find a free thread while I/O is held.
-  unsigned max_threads = 320;
-  bool exit_with_parent = false;
-};
-
-struct Daemon {
-  Config cfg;
-  timespec started{};
-  std::uint64_t size_bytes = 0;
-  char* data = nullptr;
-  FaultState faults;
-};
-
 Daemon* g_daemon = nullptr;
+
+namespace {
+
 fuse_session* g_session = nullptr;
 int g_wake_pipe[2] = {-1, -1};
-
-Daemon& self() { return *g_daemon; }
-
-// ---------------------------------------------------------------------------
-// FUSE operations
-
-int fd_getattr(const char* path, struct stat* st, fuse_file_info*) {
-  std::memset(st, 0, sizeof(*st));
-  st->st_uid = getuid();
-  st->st_gid = getgid();
-  st->st_atim = st->st_mtim = st->st_ctim = self().started;
-  if (std::strcmp(path, "/") == 0) {
-    st->st_mode = S_IFDIR | 0755;
-    st->st_nlink = 2;
-  } else if (std::strcmp(path, kDiskPath) == 0) {
-    st->st_mode = S_IFREG | 0644;
-    st->st_nlink = 1;
-    st->st_size = static_cast<off_t>(self().size_bytes);
-  } else if (std::strcmp(path, kCtlPath) == 0) {
-    st->st_mode = S_IFREG | 0644;
-    st->st_nlink = 1;
-  } else {
-    return -ENOENT;
-  }
-  return 0;
-}
-
-int fd_readdir(const char* path, void* buf, fuse_fill_dir_t fill, off_t, fuse_file_info*,
-               fuse_readdir_flags) {
-  if (std::strcmp(path, "/") != 0) return -ENOTDIR;
-  for (const char* name : {".", "..", "disk", "ctl"}) {
-    fill(buf, name, nullptr, 0, static_cast<fuse_fill_dir_flags>(0));
-  }
-  return 0;
-}
-
-int fd_open(const char* path, fuse_file_info* fi) {
-  const bool is_disk = std::strcmp(path, kDiskPath) == 0;
-  const bool is_ctl = std::strcmp(path, kCtlPath) == 0;
-  if (!is_disk && !is_ctl) return -ENOENT;
-  // direct_io: the page cache must never answer for the disk (latency would
-  // be fake), and ctl content is generated per open.
-  fi->direct_io = 1;
-  fi->keep_cache = 0;
-  if (is_ctl && (fi->flags & O_ACCMODE) != O_WRONLY) {
-    // Snapshot at open so a reader sees one consistent status.
-    fi->fh =
-        reinterpret_cast<std::uint64_t>(new std::string(self().faults.render(self().size_bytes)));
-  }
-  return 0;
-}
-
-int fd_release(const char*, fuse_file_info* fi) {
-  delete reinterpret_cast<std::string*>(fi->fh);
-  fi->fh = 0;
-  return 0;
-}
-
-int copy_out(const std::string& src, char* buf, std::size_t size, off_t off) {
-  if (off < 0 || static_cast<std::size_t>(off) >= src.size()) return 0;
-  const std::size_t n = std::min(size, src.size() - static_cast<std::size_t>(off));
-  std::memcpy(buf, src.data() + off, n);
-  return static_cast<int>(n);
-}
-
-int fd_read(const char* path, char* buf, std::size_t size, off_t off, fuse_file_info* fi) {
-  Daemon& d = self();
-  if (std::strcmp(path, kCtlPath) == 0) {
-    if (fi->fh != 0) return copy_out(*reinterpret_cast<std::string*>(fi->fh), buf, size, off);
-    return copy_out(d.faults.render(d.size_bytes), buf, size, off);
-  }
-  if (std::strcmp(path, kDiskPath) != 0) return -ENOENT;
-  if (off < 0) return -EINVAL;
-  if (const int rc = d.faults.gate(Dir::kRead, off, size); rc != 0) return rc;
-  const auto uoff = static_cast<std::uint64_t>(off);
-  if (uoff >= d.size_bytes) return 0;
-  const std::size_t n = std::min<std::uint64_t>(size, d.size_bytes - uoff);
-  std::memcpy(buf, d.data + uoff, n);
-  return static_cast<int>(n);
-}
-
-int apply_ctl(const char* buf, std::size_t size) {
-  std::istringstream in{std::string(buf, size)};
-  bool any = false;
-  for (std::string line; std::getline(in, line);) {
-    const auto words = split_words(line);
-    if (words.empty()) continue;
-    any = true;
-    if (const auto err = self().faults.apply(words)) {
-      log_line("bad ctl command '" + line + "': " + *err);
-      return -EINVAL;
-    }
-    log_line("ctl: " + line);
-  }
-  if (!any) {
-    log_line("bad ctl command: empty write");
-    return -EINVAL;
-  }
-  return static_cast<int>(size);
-}
-
-int fd_write(const char* path, const char* buf, std::size_t size, off_t off, fuse_file_info*) {
-  if (std::strcmp(path, kCtlPath) == 0) return apply_ctl(buf, size);
-  if (std::strcmp(path, kDiskPath) != 0) return -ENOENT;
-  Daemon& d = self();
-  if (off < 0) return -EINVAL;
-  if (const int rc = d.faults.gate(Dir::kWrite, off, size); rc != 0) return rc;
-  const auto uoff = static_cast<std::uint64_t>(off);
-  if (uoff >= d.size_bytes) return -ENOSPC;
-  const std::size_t n = std::min<std::uint64_t>(size, d.size_bytes - uoff);
-  std::memcpy(d.data + uoff, buf, n);
-  return static_cast<int>(n);
-}
-
-// Shell redirections (echo stall > ctl) open with O_TRUNC.
-int fd_truncate(const char* path, off_t size, fuse_file_info*) {
-  if (std::strcmp(path, kCtlPath) == 0) return 0;
-  if (std::strcmp(path, kDiskPath) == 0) {
-    return static_cast<std::uint64_t>(size) == self().size_bytes ? 0 : -EINVAL;
-  }
-  return -ENOENT;
-}
-
-int fd_fsync(const char*, int, fuse_file_info*) { return 0; }
-
-// Discards on the loop device arrive as hole punches; zero the range so a
-// discarded block reads back as zeros, like a thin-provisioned disk.
-int fd_fallocate(const char* path, int mode, off_t off, off_t len, fuse_file_info*) {
-  if (std::strcmp(path, kDiskPath) != 0) return -EOPNOTSUPP;
-  if (!(mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))) return -EOPNOTSUPP;
-  Daemon& d = self();
-  if (off < 0 || len < 0) return -EINVAL;
-  const auto uoff = static_cast<std::uint64_t>(off);
-  if (uoff >= d.size_bytes) return 0;
-  const std::size_t n = std::min<std::uint64_t>(len, d.size_bytes - uoff);
-  std::memset(d.data + uoff, 0, n);
-  return 0;
-}
-
-void* fd_init(fuse_conn_info* conn, fuse_config* cfg) {
-  const Config& c = self().cfg;
-  // The default of 12 background requests caps the loop device's in-flight
-  // async direct I/O at 12, which would make queue-depth tests lie.
-  conn->max_background = c.max_background;
-  conn->congestion_threshold = c.max_background * 3 / 4;
-  if (conn->capable & FUSE_CAP_ASYNC_DIO) conn->want |= FUSE_CAP_ASYNC_DIO;
-  cfg->direct_io = 1;
-  cfg->kernel_cache = 0;
-  log_line("init: max_background=" + std::to_string(conn->max_background) +
-           " congestion_threshold=" + std::to_string(conn->congestion_threshold) +
-           " async_dio=" + std::to_string((conn->want & FUSE_CAP_ASYNC_DIO) != 0) +
-           " max_write=" + std::to_string(conn->max_write));
-  return g_daemon;
-}
-
-fuse_operations make_operations() {
-  fuse_operations ops{};
-  ops.getattr = fd_getattr;
-  ops.readdir = fd_readdir;
-  ops.open = fd_open;
-  ops.release = fd_release;
-  ops.read = fd_read;
-  ops.write = fd_write;
-  ops.truncate = fd_truncate;
-  ops.fsync = fd_fsync;
-  ops.fallocate = fd_fallocate;
-  ops.init = fd_init;
-  return ops;
-}
 
 // ---------------------------------------------------------------------------
 // Shutdown handling
@@ -618,6 +212,9 @@ char* map_disk(std::uint64_t size) {
 }
 
 }  // namespace
+}  // namespace faultdisk
+
+using namespace faultdisk;
 
 int main(int argc, char** argv) {
   static Daemon daemon;

@@ -1,0 +1,157 @@
+// The pure event -> alert mapping: labels and annotations from an event's
+// fields, alert names and severities, the POST body.
+#include "alert_model.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <utility>
+
+#include "alert_queue.h"
+
+namespace sanwatch {
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+// Event fields that are not evidence: they become labels, startsAt, or the
+// summary, or mean nothing to a person reading the alert.
+constexpr std::array<std::string_view, 8> kMetaFields = {
+    "ts", "mono_ns", "event", "target", "target_type", "from", "to", "reason"};
+// Identity fields that become labels when present (routing and silencing
+// match on them: silence one array, route one map to its DBA team).
+constexpr std::array<std::string_view, 5> kIdentityLabels = {"wwid", "array", "target_port",
+                                                             "dm_name", "map"};
+
+std::string camel(std::string_view s) {
+  std::string out;
+  bool up = true;
+  for (char c : s) {
+    if (c == '_' || c == '-' || c == ' ') {
+      up = true;
+      continue;
+    }
+    out += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+    up = false;
+  }
+  return out;
+}
+
+// Annotations are strings; 6 significant digits are plenty for seconds.
+std::string text(const ojson& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_float()) return fmt::format("{:.6g}", v.get<double>());
+  return v.dump();
+}
+
+template <std::size_t N>
+bool one_of(const std::array<std::string_view, N>& names, std::string_view k) {
+  return std::find(names.begin(), names.end(), k) != names.end();
+}
+
+}  // namespace
+
+namespace detail {
+
+std::string field(const ojson& ev, std::string_view key) {
+  const auto it = ev.find(key);
+  return it != ev.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// "Device loop3 on db01", "Path sdb of mpatha on db01".
+std::string subject(const ojson& ev, const AlertContext& ctx) {
+  const std::string type = field(ev, "target_type");
+  const std::string noun = type == "map" ? "Multipath map" : camel(type);
+  std::string s = noun + " " + field(ev, "target");
+  const std::string dm = field(ev, "dm_name"), map = field(ev, "map");
+  if (type == "path" && !map.empty())
+    s += " of " + map;
+  else if (!dm.empty() && dm != field(ev, "target"))
+    s += " (" + dm + ")";
+  return s + " on " + ctx.instance;
+}
+
+Alert resolved(Alert a, const std::string& ends_at, const std::string& summary) {
+  a.ends_at = ends_at;
+  if (a.starts_at.empty()) a.starts_at = ends_at;
+  if (!summary.empty()) a.annotations["summary"] = summary;
+  return a;
+}
+
+}  // namespace detail
+
+using detail::field;
+using detail::subject;
+
+std::string Alert::fingerprint() const {
+  std::string fp;
+  for (const auto& [k, v] : labels) fp += k + '\x1f' + v + '\x1e';
+  return fp;
+}
+
+AlertContext alert_context(const AlertSettings& s) {
+  AlertContext c{s.instance, s.labels};
+  if (c.instance.empty()) {
+    std::array<char, 256> host{};
+    if (gethostname(host.data(), host.size() - 1) == 0) c.instance = host.data();
+    if (c.instance.empty()) c.instance = "localhost";
+  }
+  return c;
+}
+
+std::string alert_name(std::string_view target_type, std::string_view state) {
+  return "Sanwatch" + camel(target_type) + camel(state);
+}
+
+std::string alert_severity(std::string_view state) {
+  for (std::string_view s : {"stalled", "failed", "gone", "down"})
+    if (state == s) return "critical";
+  return "warning";
+}
+
+std::optional<Alert> alert_for(const ojson& ev, const std::string& state, const AlertContext& ctx) {
+  const std::string type = field(ev, "target_type"), target = field(ev, "target");
+  if (state.empty() || state == "ok" || type.empty() || target.empty()) return std::nullopt;
+  Alert a;
+  // Static labels first: the computed ones win a name clash, like
+  // Prometheus' external labels never override a series' own.
+  for (const auto& [k, v] : ctx.labels) a.labels[k] = v;
+  for (const auto& [k, v] : ev.items()) {
+    if (one_of(kIdentityLabels, k)) {
+      if (const std::string s = text(v); !s.empty()) a.labels[k] = s;
+    } else if (k == "device") {
+      a.annotations["major_minor"] = text(v);  // "device" is the label of device targets
+    } else if (!one_of(kMetaFields, k)) {
+      a.annotations[k] = text(v);
+    }
+  }
+  a.labels["alertname"] = alert_name(type, state);
+  a.labels["severity"] = alert_severity(state);
+  a.labels["instance"] = ctx.instance;
+  a.labels[type] = target;
+  a.annotations["reason"] = field(ev, "reason");
+  a.annotations["summary"] = subject(ev, ctx) + " is " + state + ": " + field(ev, "reason");
+  a.starts_at = field(ev, "ts");
+  return a;
+}
+
+std::vector<Alert> transition_alerts(const ojson& ev, const AlertContext& ctx) {
+  AlertBook fresh;
+  return fresh.apply(ev, ctx);
+}
+
+nlohmann::json alerts_body(const std::vector<Alert>& alerts) {
+  auto body = nlohmann::json::array();
+  for (const auto& a : alerts) {
+    nlohmann::json j{{"labels", a.labels}, {"annotations", a.annotations}};
+    if (!a.starts_at.empty()) j["startsAt"] = a.starts_at;
+    if (!a.ends_at.empty()) j["endsAt"] = a.ends_at;
+    body.push_back(std::move(j));
+  }
+  return body;
+}
+
+}  // namespace sanwatch

@@ -1,0 +1,112 @@
+// The exec hook alert sink: its environment, stdin, timeout kill and
+// concurrency limit. No root needed.
+#include "exec_hook.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "alerts.h"
+#include "alerts_test_util.h"
+
+using namespace std::chrono_literals;
+using namespace alerts_test;
+using sanwatch::AlertSettings;
+
+namespace {
+
+// Exited: no such process, or a zombie its (new) parent has not reaped yet.
+bool dead(pid_t pid) {
+  const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+  const auto paren = stat.rfind(')');
+  return stat.empty() || (paren != std::string::npos && stat.substr(paren + 2, 1) == "Z");
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Exec hook.
+
+TEST_CASE("alerts: exec hook environment names the transition") {
+  auto env = sanwatch::hook_environment(event("sdb", "path", "ok", "failed", "t1"));
+  CHECK(env == std::vector<std::string>{"SANWATCH_TARGET=sdb", "SANWATCH_TARGET_TYPE=path",
+                                        "SANWATCH_FROM=ok", "SANWATCH_TO=failed",
+                                        "SANWATCH_REASON=it happened", "SANWATCH_EVENT_TS=t1"});
+}
+
+TEST_CASE("alerts: the exec hook gets the event on stdin and SANWATCH_ variables") {
+  TempDir dir;
+  FileLog log;
+  AlertSettings s;
+  const std::string out = dir.path + "/event";
+  s.exec_command = {"/bin/sh", "-c", "cat > \"$1.tmp\"; env > \"$1.env\"; mv \"$1.tmp\" \"$1\"",
+                    "hook", out};
+  auto d = sanwatch::make_alert_dispatcher(s, log.log);
+  const auto ev = event("sdb", "path", "ok", "failed");
+  d->on_event(ev);
+  REQUIRE(eventually([&] { return d->stats().back().delivered == 1; }));
+  CHECK(nlohmann::ordered_json::parse(slurp(out)) == ev);
+  const std::string env = slurp(out + ".env");
+  for (const auto& v : sanwatch::hook_environment(ev))
+    CHECK(env.find(v + "\n") != std::string::npos);
+  CHECK(env.find("PATH=") != std::string::npos);  // the agent's own environment too
+  CHECK(d->stats().back().sink == "exec");
+}
+
+TEST_CASE("alerts: an exec hook over its timeout is killed with its group and reaped") {
+  TempDir dir;
+  FileLog log;
+  AlertSettings s;
+  s.exec_timeout = 200ms;
+  const std::string pidfile = dir.path + "/pid";
+  // The shell forks sleep (not exec): the kill must reach the whole group.
+  s.exec_command = {"/bin/sh", "-c", "sleep 60 & echo $$ $! > \"$1\"; wait", "hook", pidfile};
+  auto d = sanwatch::make_alert_dispatcher(s, log.log);
+  const auto start = std::chrono::steady_clock::now();
+  d->on_event(event("loop3", "device", "ok", "stalled"));
+  REQUIRE(eventually([&] { return d->stats().back().failed == 1; }));
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK(took >= 190ms);
+  CHECK(took < 2s);
+  pid_t shell = 0, sleeper = 0;
+  std::ifstream(pidfile) >> shell >> sleeper;
+  REQUIRE(sleeper > 0);
+  CHECK(eventually([&] { return kill(shell, 0) != 0; }));  // gone, not even a zombie: reaped
+  CHECK(eventually([&] { return dead(sleeper); }));
+  CHECK(log.text().find("exec hook killed at its timeout") != std::string::npos);
+}
+
+TEST_CASE("alerts: exec hooks run at most max_concurrent at once, overflow is counted") {
+  TempDir dir;
+  FileLog log;
+  AlertSettings s;
+  s.exec_max_concurrent = 1;
+  s.queue = 2;
+  // mkdir is atomic: it fails if another run holds the directory.
+  s.exec_command = {"/bin/sh", "-c",
+                    "mkdir \"$1/lock\" || echo overlap >> \"$1/bad\"; sleep 0.1; rmdir \"$1/lock\"",
+                    "hook", dir.path};
+  auto d = sanwatch::make_alert_dispatcher(s, log.log);
+  for (int i = 0; i < 6; ++i)
+    d->on_event(event("loop" + std::to_string(i), "device", "ok", "slow"));
+  REQUIRE(eventually([&] {
+    auto st = d->stats().back();
+    return st.queued == 0 && st.delivered + st.failed + st.dropped == 6;
+  }));
+  const auto st = d->stats().back();
+  CHECK(st.failed == 0);
+  CHECK(st.dropped >= 3);
+  CHECK(st.delivered >= 2);
+  CHECK_FALSE(std::filesystem::exists(dir.path + "/bad"));
+  // A command that does not exist fails cleanly.
+  s.exec_command = {"/nonexistent/hook"};
+  d->reconfigure(s);
+  d->on_event(event("loop9", "device", "ok", "slow"));
+  REQUIRE(eventually([&] { return d->stats().back().failed == 1; }));
+  CHECK(log.text().find("exec hook could not start") != std::string::npos);
+}
