@@ -29,6 +29,10 @@ constexpr std::size_t kMaxBatch = 256;  // alerts per POST
 constexpr auto kFirstBackoff = 100ms;
 constexpr auto kMaxBackoff = 30s;
 constexpr std::size_t kMaxResponse = 2048;  // bytes of an error response kept for the log
+// An Alertmanager that has not heard from us for this long gets a GET
+// /-/ready: a dead alert path shows (log, sanwatch_alert_sink_up) before an
+// incident needs it, and the first alert finds a connection already open.
+constexpr auto kHealthInterval = 30s;
 
 struct CurlEasyFree {
   void operator()(CURL* h) const { curl_easy_cleanup(h); }
@@ -50,7 +54,13 @@ struct Endpoint {
   explicit Endpoint(std::string u, std::size_t cap) : url(std::move(u)), queue(cap) {}
   std::string url;
   std::string post_url;
+  std::string ready_url;
   std::unique_ptr<CURL, CurlEasyFree> easy;
+  std::unique_ptr<CURL, CurlEasyFree> check;  // the health check's own handle
+  bool checking = false;
+  Clock::time_point check_at{};  // next health check (pushed back by every POST)
+  std::string check_response;
+  std::array<char, CURL_ERROR_SIZE> check_error{};
   AlertQueue queue;
   std::string body;
   std::string response;
@@ -65,6 +75,28 @@ struct Endpoint {
   SinkStats stats;
 };
 
+// Options both of an endpoint's handles share. They share its connection too:
+// the multi handle keeps one connection cache for all its transfers.
+void set_common(CURL* e, Endpoint* ep, std::string& response,
+                std::array<char, CURL_ERROR_SIZE>& error) {
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM for DNS timeouts
+  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, (std::string("sanwatch/") + kVersion).c_str());
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_response);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &response);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error.data());
+  curl_easy_setopt(e, CURLOPT_PRIVATE, ep);
+}
+
+// Both timeouts at once; options change between transfers only.
+void set_timeouts(CURL* e, Clock::duration timeout) {
+  const long ms =
+      std::max<long>(1, std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms);
+}
+
 }  // namespace
 
 struct AlertmanagerSink::Impl {
@@ -75,8 +107,11 @@ struct AlertmanagerSink::Impl {
   void enqueue(const std::vector<Alert>& alerts);
   void pump();
   void maybe_start(Endpoint& ep, Clock::time_point now);
+  void maybe_check(Endpoint& ep, Clock::time_point now);
   bool collect();
   void finished(Endpoint& ep, CURLcode rc, long status);
+  void checked(Endpoint& ep, CURLcode rc, long status);
+  void remove_transfers(Endpoint* ep);
   int wait_ms() const;
   void publish();
   bool ensure_multi();
@@ -94,6 +129,7 @@ struct AlertmanagerSink::Impl {
   std::unique_ptr<curl_slist, CurlSlistFree> headers;
   std::unique_ptr<CURLM, CurlMultiFree> multi;  // created with the first endpoint
   std::vector<std::unique_ptr<Endpoint>> endpoints;
+  bool flushing = false;  // shutting down: no health checks
 
   // Shared with the event loop (on_events, reconfigure) and stats().
   mutable std::mutex mu;
@@ -153,18 +189,18 @@ std::unique_ptr<Endpoint> AlertmanagerSink::Impl::make_endpoint(const std::strin
   std::string base = url;
   while (!base.empty() && base.back() == '/') base.pop_back();
   ep->post_url = base + "/api/v2/alerts";
+  ep->ready_url = base + "/-/ready";
+  ep->check.reset(curl_easy_init());
+  if (!ep->check) return nullptr;
   CURL* e = ep->easy.get();
+  set_common(e, ep.get(), ep->response, ep->error);
   curl_easy_setopt(e, CURLOPT_URL, ep->post_url.c_str());
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(e, CURLOPT_POST, 1L);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM for DNS timeouts
-  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, (std::string("sanwatch/") + kVersion).c_str());
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_response);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &ep->response);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ep->error.data());
-  curl_easy_setopt(e, CURLOPT_PRIVATE, ep.get());
+  set_common(ep->check.get(), ep.get(), ep->check_response, ep->check_error);
+  curl_easy_setopt(ep->check.get(), CURLOPT_URL, ep->ready_url.c_str());
+  curl_easy_setopt(ep->check.get(), CURLOPT_HTTPGET, 1L);
+  ep->check_at = Clock::now();  // at once: the first alert then finds a connection open
   return ep;
 }
 
@@ -188,8 +224,7 @@ void AlertmanagerSink::Impl::apply(const AlertSettings& s) {
     ep->stats.dropped += ep->queue.set_capacity(s.queue, firing);
     next.push_back(std::move(ep));
   }
-  for (auto& old : endpoints)
-    if (old && old->busy) curl_multi_remove_handle(multi.get(), old->easy.get());
+  for (auto& old : endpoints) remove_transfers(old.get());
   endpoints = std::move(next);
   if (AlertContext c = alert_context(s); c != ctx) {
     const bool first = ctx.instance.empty();
@@ -227,11 +262,7 @@ void AlertmanagerSink::Impl::maybe_start(Endpoint& ep, Clock::time_point now) {
   ep.body = alerts_body(batch).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   ep.response.clear();
   ep.error[0] = '\0';
-  // Options are set between transfers only (a reload may change the timeout).
-  const long ms = std::max<long>(
-      1, std::chrono::duration_cast<std::chrono::milliseconds>(settings.timeout).count());
-  curl_easy_setopt(ep.easy.get(), CURLOPT_TIMEOUT_MS, ms);
-  curl_easy_setopt(ep.easy.get(), CURLOPT_CONNECTTIMEOUT_MS, ms);
+  set_timeouts(ep.easy.get(), settings.timeout);  // a reload may have changed it
   curl_easy_setopt(ep.easy.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(ep.body.size()));
   curl_easy_setopt(ep.easy.get(), CURLOPT_POSTFIELDS, ep.body.c_str());
   if (curl_multi_add_handle(multi.get(), ep.easy.get()) != CURLM_OK) {
@@ -242,6 +273,19 @@ void AlertmanagerSink::Impl::maybe_start(Endpoint& ep, Clock::time_point now) {
   ep.busy = true;
 }
 
+// Only while no POST is on the wire: a POST answers the same question.
+void AlertmanagerSink::Impl::maybe_check(Endpoint& ep, Clock::time_point now) {
+  if (flushing || ep.checking || ep.busy || now < ep.check_at) return;
+  ep.check_response.clear();
+  ep.check_error[0] = '\0';
+  set_timeouts(ep.check.get(), settings.timeout);
+  if (curl_multi_add_handle(multi.get(), ep.check.get()) != CURLM_OK) {
+    ep.check_at = now + kHealthInterval;
+    return;
+  }
+  ep.checking = true;
+}
+
 // Starts what can start and lets curl move every transfer as far as it can
 // without blocking; again while transfers finish (a finished one may have
 // more queued behind it).
@@ -249,7 +293,10 @@ void AlertmanagerSink::Impl::pump() {
   if (!multi) return;  // no Alertmanager configured yet
   do {
     const auto now = Clock::now();
-    for (auto& ep : endpoints) maybe_start(*ep, now);
+    for (auto& ep : endpoints) {
+      maybe_start(*ep, now);
+      maybe_check(*ep, now);
+    }
     int running = 0;
     curl_multi_perform(multi.get(), &running);
   } while (collect());
@@ -270,8 +317,13 @@ bool AlertmanagerSink::Impl::collect() {
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     curl_multi_remove_handle(multi.get(), easy);
     if (!ep) continue;
-    ep->busy = false;
-    finished(*ep, rc, status);
+    if (easy == ep->check.get()) {
+      ep->checking = false;
+      checked(*ep, rc, status);
+    } else {
+      ep->busy = false;
+      finished(*ep, rc, status);
+    }
     any = true;
   }
   return any;
@@ -284,6 +336,10 @@ void AlertmanagerSink::Impl::finished(Endpoint& ep, CURLcode rc, long status) {
   const bool rejected =
       rc == CURLE_OK && status >= 400 && status < 500 && status != 408 && status != 429;
   const bool carried_firing = ep.firing_sent > 0;
+  if (ok || rejected) {
+    ep.check_at = now + kHealthInterval;  // it answered: no check needed for a while
+    ep.stats.up = 1;
+  }
   if (ok) {
     ep.stats.delivered += ep.queue.finish_batch(true) + ep.firing_sent;
     if (ep.failures_in_row)
@@ -311,6 +367,7 @@ void AlertmanagerSink::Impl::finished(Endpoint& ep, CURLcode rc, long status) {
     return;
   }
   ep.queue.finish_batch(false);
+  ep.stats.up = 0;  // logged below, with the retry
   ep.backoff = ep.backoff == Clock::duration{}
                    ? Clock::duration(kFirstBackoff)
                    : std::min<Clock::duration>(2 * ep.backoff, kMaxBackoff);
@@ -326,11 +383,26 @@ void AlertmanagerSink::Impl::finished(Endpoint& ep, CURLcode rc, long status) {
     log.debug("alertmanager still unreachable", fields);
 }
 
+// Logs changes only; a failed POST logs its own.
+void AlertmanagerSink::Impl::checked(Endpoint& ep, CURLcode rc, long status) {
+  ep.check_at = Clock::now() + kHealthInterval;
+  const bool ok = rc == CURLE_OK && status >= 200 && status < 300;
+  const int was = std::exchange(ep.stats.up, ok ? 1 : 0);
+  if (ok && was == 0) log.info("alertmanager health check passed again", {{"url", ep.ready_url}});
+  if (ok || was == 0) return;
+  log.warn("alertmanager health check failed: alerts cannot be delivered now",
+           {{"url", ep.ready_url},
+            {"error", rc != CURLE_OK ? std::string(ep.check_error[0] ? ep.check_error.data()
+                                                                     : curl_easy_strerror(rc))
+                                     : fmt::format("HTTP {}: {}", status, ep.check_response)}});
+}
+
 int AlertmanagerSink::Impl::wait_ms() const {
   const auto now = Clock::now();
   auto next = now + 1s;
   for (const auto& ep : endpoints) {
     if (ep->busy) continue;  // curl's own timeouts cover transfers in progress
+    if (!ep->checking) next = std::min(next, std::max(ep->check_at, now));
     if (!ep->queue.empty()) next = std::min(next, std::max(ep->retry_at, now));
     if (book.size()) next = std::min(next, std::max({ep->resend_at, ep->retry_at, now}));
   }
@@ -353,6 +425,7 @@ void AlertmanagerSink::Impl::publish() {
 // down cannot take are dropped with the process.
 void AlertmanagerSink::Impl::flush() {
   if (!multi) return;
+  flushing = true;
   std::vector<ojson> events;
   {
     std::lock_guard lock(mu);
@@ -398,8 +471,14 @@ void AlertmanagerSink::Impl::run() {
     wait();
   }
   flush();
-  for (auto& ep : endpoints)
-    if (ep->busy) curl_multi_remove_handle(multi.get(), ep->easy.get());
+  for (auto& ep : endpoints) remove_transfers(ep.get());
+}
+
+// A handle must leave the multi handle before it is freed.
+void AlertmanagerSink::Impl::remove_transfers(Endpoint* ep) {
+  if (!ep) return;
+  if (ep->busy) curl_multi_remove_handle(multi.get(), ep->easy.get());
+  if (ep->checking) curl_multi_remove_handle(multi.get(), ep->check.get());
 }
 
 AlertmanagerSink::AlertmanagerSink(const AlertSettings& settings, EventLog& log)

@@ -21,6 +21,9 @@ struct SinkStats {
   std::uint64_t failed = 0;   // attempts that failed (each retry counts)
   std::uint64_t dropped = 0;  // alerts lost because the queue overflowed
   std::uint64_t queued = 0;   // waiting now
+  // Alertmanager: 1 when its last health check or POST got through, 0 when
+  // not, -1 before the first (and for the exec hook, which has none).
+  int up = -1;
 };
 
 class AlertDispatcher {

@@ -206,6 +206,10 @@ void self_metrics(Families& f, const MetricsSnapshot& s) {
     f.counter("sanwatch_alert_dropped_total", "Alerts dropped because a sink's queue was full.", l,
               k.dropped);
     f.gauge("sanwatch_alert_queue_length", "Alerts waiting for delivery, per sink.", l, k.queued);
+    if (k.up >= 0)
+      f.gauge("sanwatch_alert_sink_up",
+              "1 when the Alertmanager answered its last health check or POST, 0 when not.", l,
+              k.up);
   }
 }
 

@@ -31,8 +31,9 @@ using sanwatch::AlertSettings;
 
 namespace {
 
-// A minimal HTTP/1.1 server on 127.0.0.1: records each request's body and
-// the CLOCK_MONOTONIC time its first byte arrived, answers `status`.
+// A minimal HTTP/1.1 server on 127.0.0.1: records each POST's body and the
+// CLOCK_MONOTONIC time its first byte arrived, answers `status`; counts GETs
+// (the sink's health checks) apart and answers them `check_status`.
 class TestAlertmanager {
  public:
   struct Request {
@@ -60,7 +61,9 @@ class TestAlertmanager {
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   void set_status(int s) { status_ = s; }
+  void set_check_status(int s) { check_status_ = s; }
   int connections() const { return connections_; }
+  int checks() const { return checks_; }
   std::vector<Request> requests() const {
     std::lock_guard lock(mu_);
     return requests_;
@@ -126,14 +129,18 @@ class TestAlertmanager {
       if (auto k = lower.find("content-length:"); k != std::string::npos)
         length = std::stoul(head.substr(k + 15));
       if (c.buf.size() < end + 4 + length) return;
-      {
+      const bool check = head.rfind("GET /-/ready ", 0) == 0;
+      if (check) {
+        ++checks_;
+      } else {
         std::lock_guard lock(mu_);
         requests_.push_back({head, c.buf.substr(end + 4, length), c.first_ns});
       }
       cv_.notify_all();
       c.buf.erase(0, end + 4 + length);
       c.first_ns = c.buf.empty() ? 0 : now;
-      const std::string reply = "HTTP/1.1 " + std::to_string(status_.load()) +
+      const std::string reply = "HTTP/1.1 " +
+                                std::to_string(check ? check_status_.load() : status_.load()) +
                                 " X\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nno";
       [[maybe_unused]] auto n = send(c.fd, reply.data(), reply.size(), MSG_NOSIGNAL);
     }
@@ -143,7 +150,9 @@ class TestAlertmanager {
   int port_ = 0;
   int wake_[2] = {-1, -1};
   std::atomic<int> status_{200};
+  std::atomic<int> check_status_{200};
   std::atomic<int> connections_{0};
+  std::atomic<int> checks_{0};
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Request> requests_;
@@ -281,6 +290,10 @@ TEST_CASE("alerts: state change to first byte of the POST on the wire") {
   FileLog log;
   auto d = sanwatch::make_alert_dispatcher(settings_for({am.url()}), log.log);
   log.log.subscribe([&](const ordered_json& j) { d->on_event(j); });
+  // As an agent that has been up a while: the start-up health check has
+  // opened the connection. (A POST never waits for a check in progress: one
+  // racing it opens a second connection.)
+  REQUIRE(eventually([&] { return d->stats().at(0).up == 1; }));
   std::vector<double> ms;
   for (int i = 0; i < 21; ++i) {
     sanwatch::Transition t;
@@ -291,9 +304,9 @@ TEST_CASE("alerts: state change to first byte of the POST on the wire") {
     log.log.state("loop9", "device", t, {{"device", "7:9"}});
     REQUIRE(am.wait_for(i + 1));
     const double lag = static_cast<double>(am.requests().back().first_byte_ns - t.at_ns) / 1e6;
-    // The first one pays the TCP handshake; the rest reuse the connection.
+    // The first one runs code for the first time; all reuse the connection.
     if (i == 0)
-      WARN("first POST (new connection): " << lag << " ms after the state change");
+      WARN("first POST: " << lag << " ms after the state change");
     else
       ms.push_back(lag);
     std::this_thread::sleep_for(20ms);
@@ -336,4 +349,43 @@ TEST_CASE("alerts: the state changes of one EventLog batch go out in one POST") 
   d->on_events({&not_state, 1});
   std::this_thread::sleep_for(100ms);
   CHECK(am.requests().size() == 1);
+}
+
+TEST_CASE(
+    "alerts: a health check at start reads the Alertmanager up, and alerts reuse its connection") {
+  TestAlertmanager am;
+  FileLog fl;
+  auto sink = sanwatch::make_alert_dispatcher(settings_for({am.url()}), fl.log);
+  REQUIRE(eventually([&] { return am.checks() == 1; }));
+  REQUIRE(eventually([&] { return sink->stats().at(0).up == 1; }));
+  CHECK(am.requests().empty());  // no alert yet: nothing POSTed
+  sink->on_event(event("sdb", "device", "ok", "stalled"));
+  REQUIRE(am.wait_for(1));
+  CHECK(am.connections() == 1);  // the first alert found the connection open
+  CHECK(am.checks() == 1);       // and a POST stands for the next check
+}
+
+TEST_CASE(
+    "alerts: a dead or unready Alertmanager reads down before any alert, and is logged once") {
+  FileLog fl;
+  SECTION("nothing listening") {
+    int port = 0;
+    {
+      TestAlertmanager gone;  // a port that was free a moment ago
+      port = std::stoi(gone.url().substr(gone.url().rfind(':') + 1));
+    }
+    auto sink = sanwatch::make_alert_dispatcher(
+        settings_for({"http://127.0.0.1:" + std::to_string(port)}), fl.log);
+    REQUIRE(eventually([&] { return sink->stats().at(0).up == 0; }));
+  }
+  SECTION("not ready (HTTP 503)") {
+    TestAlertmanager am;
+    am.set_check_status(503);
+    auto sink = sanwatch::make_alert_dispatcher(settings_for({am.url()}), fl.log);
+    REQUIRE(eventually([&] { return sink->stats().at(0).up == 0; }));
+    CHECK(am.requests().empty());
+  }
+  const std::string text = fl.text();
+  CHECK(text.find("alertmanager health check failed") != std::string::npos);
+  CHECK(text.find("health check failed") == text.rfind("health check failed"));
 }
