@@ -117,6 +117,17 @@ std::string config_for(const FaultDisk& d, const std::string& alerts) {
       d.loop_name(), alerts);
 }
 
+// The agent's sanwatch_alert_sink_up for `url`, or -1 when not exported.
+int sink_up(AgentProcess& agent, const std::string& url) {
+  std::string addr;
+  for (const auto& e : agent.events())
+    if (e.value("msg", "") == "ready") addr = e["metrics"].get<std::string>();
+  const auto text = http_get("http://" + addr + "/metrics");
+  const std::string series = "sanwatch_alert_sink_up{sink=\"alertmanager:" + url + "\"} ";
+  const auto p = text ? text->find("\n" + series) : std::string::npos;
+  return p == std::string::npos ? -1 : std::stoi(text->substr(p + 1 + series.size()));
+}
+
 std::string alertmanager_urls(const std::vector<std::string>& urls) {
   return "alertmanager_urls = " + nlohmann::json(urls).dump();
 }
@@ -237,6 +248,8 @@ TEST_CASE(
   FaultDisk disk;
   AgentProcess agent(config_for(disk, alertmanager_urls({am.url()})));
   const std::string dev = disk.loop_name();
+  // The start-up health check (GET /-/ready) got through.
+  CHECK(eventually([&] { return sink_up(agent, am.url()) == 1; }, 5s));
   disk.stall();
   std::optional<nlohmann::json> alert;
   {
@@ -279,7 +292,8 @@ TEST_CASE("alertmanager: down during the stall, the alert arrives once it is bac
     BackgroundRead r(disk.loop_device());
     REQUIRE(agent.wait_state(dev, "stalled", 5s));
     CHECK(logged(agent, "alertmanager unreachable", 5s));
-    std::this_thread::sleep_for(1s);  // a few failed retries
+    CHECK(eventually([&] { return sink_up(agent, am.url()) == 0; }, 3s));  // next snapshot
+    std::this_thread::sleep_for(1s);                                       // a few failed retries
     am.start();
     CHECK(eventually([&] { return am.find("SanwatchDeviceStalled", dev).has_value(); }, 10s));
     CHECK(logged(agent, "alertmanager reachable again", 5s));
