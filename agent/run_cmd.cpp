@@ -213,8 +213,10 @@ int run_agent(const RunOptions& o) {
     a.log.error(st.error().message());
     return 1;
   }
-  a.announce_ready();
+  // Locked before "ready" (and READY=1): from then on the agent is what the
+  // operator relies on, page faults included. MCL_ONFAULT makes it cheap.
   lock_memory(a.log);
+  a.announce_ready();
   if (auto st = a.loop->run(); !st) {
     a.log.error(st.error().message());
     return 1;
