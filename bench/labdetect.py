@@ -135,7 +135,8 @@ def observations(trials, all_trials, runs, meta):
         rest = [t["lags"][key] for t in trials if t.get("n") != 1 and key in t["lags"]]
         if first and rest:
             obs.append(f"- {what}: the first trial of each boot (code run for the first time, "
-                       f"which TCG must translate; a new HTTP connection) "
+                       f"which TCG must translate; the HTTP connection is already open, from "
+                       f"the agent's start-up health check) "
                        f"{', '.join(bl.fmt(x) for x in first)} ms; the other {len(rest)} trials "
                        f"p50 {bl.fmt(bl.pctl(rest, 50))}, p99 {bl.fmt(bl.pctl(rest, 99))}, "
                        f"max {bl.fmt(max(rest))} ms")
