@@ -246,6 +246,7 @@ void read_alerts(const toml::table& t, AlertSettings& a, Errors& errs) {
                "alerts.alertmanager_urls: '" + u + "' must start with http:// or https://");
   r.duration("resend", a.resend, 1s, 1h);
   r.duration("timeout", a.timeout, 10ms, 1min);
+  r.duration("health_check", a.health_check, 0s, 1h);
   r.integer("queue", a.queue, 1, 1'000'000);
   r.string("instance", a.instance);
   r.strings("exec", a.exec_command);
@@ -470,10 +471,10 @@ std::string render_config(const Config& c) {
       d(c.metrics.refresh));
   const auto& a = c.alerts;
   out += fmt::format(
-      "[alerts]\nalertmanager_urls = {}\nresend = {}\ntimeout = {}\nqueue = {}\ninstance = {}\n"
-      "exec = {}\nexec_timeout = {}\nexec_max_concurrent = {}\n",
-      list(a.alertmanager_urls), d(a.resend), d(a.timeout), a.queue, q(a.instance),
-      list(a.exec_command), d(a.exec_timeout), a.exec_max_concurrent);
+      "[alerts]\nalertmanager_urls = {}\nresend = {}\ntimeout = {}\nhealth_check = {}\nqueue = {}\n"
+      "instance = {}\nexec = {}\nexec_timeout = {}\nexec_max_concurrent = {}\n",
+      list(a.alertmanager_urls), d(a.resend), d(a.timeout), d(a.health_check), a.queue,
+      q(a.instance), list(a.exec_command), d(a.exec_timeout), a.exec_max_concurrent);
   if (!a.labels.empty()) {
     out += "[alerts.labels]\n";
     for (const auto& [k, v] : a.labels) out += fmt::format("{} = {}\n", k, q(v));

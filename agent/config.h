@@ -62,10 +62,11 @@ enum class CanaryTargets { kMultipath, kAll, kNone };
 // [alerts]: where state changes are pushed.
 struct AlertSettings {
   std::vector<std::string> alertmanager_urls;  // base URLs; every one gets every alert
-  Duration resend = 1min;      // re-send firing alerts (well inside resolve_timeout, 5m)
-  Duration timeout = 2s;       // per HTTP request
-  std::uint32_t queue = 1000;  // alerts kept while Alertmanager is unreachable
-  std::string instance;        // label; empty = the host name
+  Duration resend = 1min;       // re-send firing alerts (well inside resolve_timeout, 5m)
+  Duration timeout = 2s;        // per HTTP request
+  Duration health_check = 30s;  // GET /-/ready after this long without a POST; 0 = never
+  std::uint32_t queue = 1000;   // alerts kept while Alertmanager is unreachable
+  std::string instance;         // label; empty = the host name
   std::vector<std::pair<std::string, std::string>> labels;  // extra static labels
   std::vector<std::string> exec_command;                    // run per event, event JSON on stdin
   Duration exec_timeout = 10s;

@@ -37,13 +37,14 @@ std::optional<Duration> parse_duration(std::string_view s) {
 
 std::string format_duration(Duration d) {
   const long long ns = d.count();
+  if (ns == 0) return "0s";  // as a config file would say it
   struct Unit {
     long long per;
     const char* name;
   };
   for (Unit u : {Unit{3600'000'000'000LL, "h"}, Unit{60'000'000'000LL, "m"},
                  Unit{1'000'000'000LL, "s"}, Unit{1'000'000LL, "ms"}, Unit{1'000LL, "us"}})
-    if (ns != 0 && ns % u.per == 0) return std::to_string(ns / u.per) + u.name;
+    if (ns % u.per == 0) return std::to_string(ns / u.per) + u.name;
   return std::to_string(ns) + "ns";
 }
 

@@ -29,10 +29,6 @@ constexpr std::size_t kMaxBatch = 256;  // alerts per POST
 constexpr auto kFirstBackoff = 100ms;
 constexpr auto kMaxBackoff = 30s;
 constexpr std::size_t kMaxResponse = 2048;  // bytes of an error response kept for the log
-// An Alertmanager that has not heard from us for this long gets a GET
-// /-/ready: a dead alert path shows (log, sanwatch_alert_sink_up) before an
-// incident needs it, and the first alert finds a connection already open.
-constexpr auto kHealthInterval = 30s;
 
 struct CurlEasyFree {
   void operator()(CURL* h) const { curl_easy_cleanup(h); }
@@ -273,14 +269,19 @@ void AlertmanagerSink::Impl::maybe_start(Endpoint& ep, Clock::time_point now) {
   ep.busy = true;
 }
 
+// An Alertmanager that has not heard from us for alerts.health_check gets a
+// GET /-/ready: a dead alert path shows (log, sanwatch_alert_sink_up) before
+// an incident needs it, and the first alert finds a connection already open.
 // Only while no POST is on the wire: a POST answers the same question.
 void AlertmanagerSink::Impl::maybe_check(Endpoint& ep, Clock::time_point now) {
-  if (flushing || ep.checking || ep.busy || now < ep.check_at) return;
+  if (flushing || settings.health_check == Duration::zero() || ep.checking || ep.busy ||
+      now < ep.check_at)
+    return;
   ep.check_response.clear();
   ep.check_error[0] = '\0';
   set_timeouts(ep.check.get(), settings.timeout);
   if (curl_multi_add_handle(multi.get(), ep.check.get()) != CURLM_OK) {
-    ep.check_at = now + kHealthInterval;
+    ep.check_at = now + settings.health_check;
     return;
   }
   ep.checking = true;
@@ -337,7 +338,7 @@ void AlertmanagerSink::Impl::finished(Endpoint& ep, CURLcode rc, long status) {
       rc == CURLE_OK && status >= 400 && status < 500 && status != 408 && status != 429;
   const bool carried_firing = ep.firing_sent > 0;
   if (ok || rejected) {
-    ep.check_at = now + kHealthInterval;  // it answered: no check needed for a while
+    ep.check_at = now + settings.health_check;  // it answered: no check needed for a while
     ep.stats.up = 1;
   }
   if (ok) {
@@ -383,10 +384,12 @@ void AlertmanagerSink::Impl::finished(Endpoint& ep, CURLcode rc, long status) {
     log.debug("alertmanager still unreachable", fields);
 }
 
-// Logs changes only; a failed POST logs its own.
+// Logs changes only; a failed POST logs its own. Any HTTP answer below 500
+// means the server is there: a proxy that does not pass /-/ready (404, 403)
+// may still pass the POSTs, and those report their own failures.
 void AlertmanagerSink::Impl::checked(Endpoint& ep, CURLcode rc, long status) {
-  ep.check_at = Clock::now() + kHealthInterval;
-  const bool ok = rc == CURLE_OK && status >= 200 && status < 300;
+  ep.check_at = Clock::now() + settings.health_check;
+  const bool ok = rc == CURLE_OK && status >= 200 && status < 500 && status != 408 && status != 429;
   const int was = std::exchange(ep.stats.up, ok ? 1 : 0);
   if (ok && was == 0) log.info("alertmanager health check passed again", {{"url", ep.ready_url}});
   if (ok || was == 0) return;
@@ -402,7 +405,8 @@ int AlertmanagerSink::Impl::wait_ms() const {
   auto next = now + 1s;
   for (const auto& ep : endpoints) {
     if (ep->busy) continue;  // curl's own timeouts cover transfers in progress
-    if (!ep->checking) next = std::min(next, std::max(ep->check_at, now));
+    if (!ep->checking && settings.health_check != Duration::zero())
+      next = std::min(next, std::max(ep->check_at, now));
     if (!ep->queue.empty()) next = std::min(next, std::max(ep->retry_at, now));
     if (book.size()) next = std::min(next, std::max({ep->resend_at, ep->retry_at, now}));
   }

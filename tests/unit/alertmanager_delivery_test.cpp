@@ -389,3 +389,27 @@ TEST_CASE(
   CHECK(text.find("alertmanager health check failed") != std::string::npos);
   CHECK(text.find("health check failed") == text.rfind("health check failed"));
 }
+
+TEST_CASE("alerts: health checks can be turned off, and a proxy's 404 still reads reachable") {
+  TestAlertmanager am;
+  FileLog fl;
+  SECTION("health_check = 0s: no GET, up is unknown until a POST") {
+    auto s = settings_for({am.url()});
+    s.health_check = std::chrono::seconds(0);
+    auto sink = sanwatch::make_alert_dispatcher(s, fl.log);
+    std::this_thread::sleep_for(300ms);
+    CHECK(am.checks() == 0);
+    CHECK(sink->stats().at(0).up == -1);
+    sink->on_event(event("sdb", "device", "ok", "stalled"));
+    REQUIRE(am.wait_for(1));
+    CHECK(eventually([&] { return sink->stats().at(0).up == 1; }));
+    CHECK(am.checks() == 0);
+  }
+  SECTION("a 404 for /-/ready: the server answered") {
+    am.set_check_status(404);
+    auto sink = sanwatch::make_alert_dispatcher(settings_for({am.url()}), fl.log);
+    REQUIRE(eventually([&] { return am.checks() == 1; }));
+    CHECK(eventually([&] { return sink->stats().at(0).up == 1; }));
+    CHECK(fl.text().find("health check failed") == std::string::npos);
+  }
+}

@@ -178,11 +178,13 @@ TEST_CASE("rendered effective config parses back to the same settings") {
 TEST_CASE("alert settings parse, validate URLs and render back") {
   auto c = parse_config(
       "[alerts]\nalertmanager_urls = [\"http://127.0.0.1:9093\", \"http://127.0.0.1:9094\"]\n"
-      "resend = \"30s\"\nexec = [\"/bin/cat\"]\n[alerts.labels]\nenv = \"prod\"\n",
+      "resend = \"30s\"\nhealth_check = \"0s\"\nexec = [\"/bin/cat\"]\n[alerts.labels]\nenv = "
+      "\"prod\"\n",
       "t");
   REQUIRE(c.ok());
   CHECK(c->alerts.alertmanager_urls.size() == 2);
   CHECK(c->alerts.resend == 30s);
+  CHECK(c->alerts.health_check == 0s);
   CHECK(c->alerts.exec_command == std::vector<std::string>{"/bin/cat"});
   REQUIRE(c->alerts.labels.size() == 1);
   CHECK(c->alerts.labels[0] == std::pair<std::string, std::string>{"env", "prod"});
@@ -190,6 +192,10 @@ TEST_CASE("alert settings parse, validate URLs and render back") {
   REQUIRE(again.ok());
   CHECK(again->alerts.alertmanager_urls == c->alerts.alertmanager_urls);
   CHECK(again->alerts.labels == c->alerts.labels);
+  CHECK(again->alerts.health_check == 0s);
+  CHECK(parse_config("", "t")->alerts.health_check == 30s);
+  CHECK(error_of("[alerts]\nhealth_check = \"2h\"\n") ==
+        "t.toml:2:16: alerts.health_check = \"2h\" is out of range (0s .. 1h)");
   CHECK(error_of("[alerts]\nalertmanager_urls = [\"am:9093\"]\n") ==
         "t.toml:2:21: alerts.alertmanager_urls: 'am:9093' must start with http:// or https://");
   CHECK(error_of("[alerts.labels]\nenv = 1\n") == "t.toml:2:7: alerts.labels.env must be a string");
