@@ -85,6 +85,13 @@ void set_common(CURL* e, Endpoint* ep, std::string& response,
   curl_easy_setopt(e, CURLOPT_PRIVATE, ep);
 }
 
+// What went wrong with a finished transfer, for the log: curl's own error
+// text, or the HTTP status and the start of the response body.
+std::string failure_text(CURLcode rc, long status, const char* error, const std::string& response) {
+  if (rc != CURLE_OK) return error[0] ? error : curl_easy_strerror(rc);
+  return fmt::format("HTTP {}: {}", status, response);
+}
+
 // Both timeouts at once; options change between transfers only.
 void set_timeouts(CURL* e, Clock::duration timeout) {
   const long ms =
@@ -358,9 +365,7 @@ void AlertmanagerSink::Impl::finished(Endpoint& ep, CURLcode rc, long status) {
     return;
   }
   ++ep.stats.failed;
-  const std::string what = rc != CURLE_OK
-                               ? std::string(ep.error[0] ? ep.error.data() : curl_easy_strerror(rc))
-                               : fmt::format("HTTP {}: {}", status, ep.response);
+  const std::string what = failure_text(rc, status, ep.error.data(), ep.response);
   if (rejected) {
     ep.stats.dropped += ep.queue.finish_batch(true);
     if (carried_firing) ep.resend_at = now + settings.resend;
@@ -395,9 +400,7 @@ void AlertmanagerSink::Impl::checked(Endpoint& ep, CURLcode rc, long status) {
   if (ok || was == 0) return;
   log.warn("alertmanager health check failed: alerts cannot be delivered now",
            {{"url", ep.ready_url},
-            {"error", rc != CURLE_OK ? std::string(ep.check_error[0] ? ep.check_error.data()
-                                                                     : curl_easy_strerror(rc))
-                                     : fmt::format("HTTP {}: {}", status, ep.check_response)}});
+            {"error", failure_text(rc, status, ep.check_error.data(), ep.check_response)}});
 }
 
 int AlertmanagerSink::Impl::wait_ms() const {
