@@ -35,15 +35,20 @@ class SnapshotCollector {
     std::lock_guard<std::mutex> lock(mu_);
     states_[target] = state;
   }
+  struct Body {
+    std::string data;
+    bool gzipped = false;  // false also when compression failed: sent plain
+  };
   // The exposition body, gzipped when asked.
-  std::string scrape(bool gzip) {
+  Body scrape(bool gzip) {
     const auto t0 = std::chrono::steady_clock::now();
     std::string text;
     text.reserve(last_size_.load(std::memory_order_relaxed) * 9 / 8);
     write_text_exposition(render_families(*current(), monotonic_ns(), last_scrape_s_.load()), text);
     last_size_.store(text.size(), std::memory_order_relaxed);
-    std::string body = gzip ? gzip_compress(text, 1) : std::string{};
-    if (body.empty()) body = std::move(text);
+    Body body{gzip ? gzip_compress(text, 1) : std::string{}};
+    body.gzipped = !body.data.empty();
+    if (!body.gzipped) body.data = std::move(text);
     last_scrape_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return body;
   }
@@ -79,14 +84,13 @@ int handle_metrics(mg_connection* conn, void* cbdata) {
   }
   const char* accept = mg_get_header(conn, "Accept-Encoding");
   const bool gzip = accept && accepts_gzip(accept);
-  const std::string body = static_cast<SnapshotCollector*>(cbdata)->scrape(gzip);
+  const auto body = static_cast<SnapshotCollector*>(cbdata)->scrape(gzip);
   mg_response_header_start(conn, 200);
   mg_response_header_add(conn, "Content-Type", kContentType, -1);
-  if (gzip && body.size() >= 2 && body[0] == '\x1f' && body[1] == '\x8b')
-    mg_response_header_add(conn, "Content-Encoding", "gzip", -1);
-  mg_response_header_add(conn, "Content-Length", std::to_string(body.size()).c_str(), -1);
+  if (body.gzipped) mg_response_header_add(conn, "Content-Encoding", "gzip", -1);
+  mg_response_header_add(conn, "Content-Length", std::to_string(body.data.size()).c_str(), -1);
   mg_response_header_send(conn);
-  if (method == "GET") mg_write(conn, body.data(), body.size());
+  if (method == "GET") mg_write(conn, body.data.data(), body.data.size());
   return 200;
 }
 
