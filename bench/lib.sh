@@ -1,6 +1,7 @@
 # shellcheck shell=bash disable=SC2034 # variables set here are read by the sourcing scripts
-# bench/lib.sh — shared by bench/detect.sh, bench/footprint.sh and
-# bench/scale.sh (sourced, not run): pre-flight checks, loop devices, the
+# bench/lib.sh — shared by bench/detect.sh, bench/footprint.sh,
+# bench/scale.sh and lab-detect.sh, and for its basic helpers by run.sh
+# (sourced, not run): pre-flight checks, loop devices, the
 # fault-injection disk, blk-throttle cgroups, starting and stopping the agent,
 # and one cleanup trap that undoes all of it on success, failure, Ctrl-C,
 # SIGTERM, SIGHUP or a closed output pipe.

@@ -10,9 +10,10 @@
 # stopped, loop device detached, /dev/shm file removed, bpf_stats restored.
 set -Eeuo pipefail
 
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$BENCH_DIR/.." && pwd)
-SANWATCH=${SANWATCH:-$REPO/build/sanwatch}
+BENCH_NAME=run.sh
+# Paths, log/die, skip_or_fail and meta; run.sh keeps its own cleanup.
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 FLOOR=${SANWATCH_BPF_FLOOR:-$REPO/build/bench/sanwatch-bpf-floor}
 
 ROUNDS=5
@@ -106,9 +107,6 @@ tracer_cmd() {
 	esac
 }
 
-log() { printf '%s\n' "$*" >&2; }
-die() { trap - ERR; log "run.sh: $*"; exit 1; }
-
 # --------------------------------------------------------------- cleanup
 WORK="" SHM_FILE="" LOOP_DEV="" LOOP_NAME="" OLD_BPF_STATS="" TRACER_PID="" FIO_PID=""
 
@@ -159,21 +157,13 @@ trap 'trap - ERR; exit 141' PIPE
 trap '((BASH_SUBSHELL)) || log "run.sh: failed at line $LINENO: $BASH_COMMAND"' ERR
 
 # --------------------------------------------------------------- pre-flight
-# What this machine lacks: skip (77, CTest's SKIP_RETURN_CODE), or fail when
-# SANWATCH_REQUIRE_PRIVILEGED_TESTS=1 (as in CI), like bench/lib.sh.
-unable() {
-	trap - ERR
-	[[ ${SANWATCH_REQUIRE_PRIVILEGED_TESTS:-} == 1 ]] && die "needs $*"
-	log "SKIP: run.sh needs $*"
-	exit 77
-}
-((EUID == 0)) || unable "root (BPF, loop devices, sysctl)"
+((EUID == 0)) || skip_or_fail "root (BPF, loop devices, sysctl)"
 missing=()
 for t in fio biolatency bpftrace bpftool losetup python3 setsid stdbuf unshare sysctl; do
 	command -v "$t" >/dev/null || missing+=("$t")
 done
-((${#missing[@]} == 0)) || unable "${missing[*]} (apt-get install -y fio libbpf-tools bpftrace bpftool)"
-[[ -r /sys/kernel/btf/vmlinux ]] || unable "kernel BTF (/sys/kernel/btf/vmlinux)"
+((${#missing[@]} == 0)) || skip_or_fail "${missing[*]} (apt-get install -y fio libbpf-tools bpftrace bpftool)"
+[[ -r /sys/kernel/btf/vmlinux ]] || skip_or_fail "kernel BTF (/sys/kernel/btf/vmlinux)"
 if [[ ! -x $SANWATCH || ! -x $FLOOR ]]; then
 	log "run.sh: $SANWATCH or $FLOOR missing, building them"
 	cmake --build "$REPO/build" --target sanwatch sanwatch-bpf-floor >&2 ||
@@ -223,7 +213,6 @@ run_fio() { # SECONDS OUT.json
 }
 
 # --------------------------------------------------------------- metadata
-meta() { printf '%s\t%s\n' "$1" "$2" >>"$WORK/meta.tsv"; }
 virt=""
 if command -v systemd-detect-virt >/dev/null; then
 	virt="vm: $(systemd-detect-virt --vm 2>/dev/null || true), container: $(systemd-detect-virt --container 2>/dev/null || true)"
