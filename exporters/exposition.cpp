@@ -39,25 +39,30 @@ void value(std::string& out, double v) {
     fmt::format_to(Out(out), "{}", v);
 }
 
-// `name{labels[,extra="x"]}` with the label block left open for callers that
-// add one more label (le, quantile).
-void series(std::string& out, std::string_view name, std::string_view suffix, const ClientMetric& m,
-            std::string_view extra = {}, double extra_value = 0) {
-  out.append(name);
-  out.append(suffix);
-  if (m.label.empty() && extra.empty()) return;
-  out.push_back('{');
-  const char* sep = "";
+// A metric's own labels as `k="v",k="v"`, escaped: rendered once per
+// metric, not once per line (a histogram has 21 lines).
+std::string label_list(const ClientMetric& m) {
+  std::string out;
   for (const auto& l : m.label) {
-    out.append(sep);
+    if (!out.empty()) out.push_back(',');
     out.append(l.name);
     out.append("=\"");
     escaped(out, l.value, true);
     out.push_back('"');
-    sep = ",";
   }
+  return out;
+}
+
+// `name{labels[,extra="x"]}`, the braces only when there is a label.
+void series(std::string& out, std::string_view name, std::string_view suffix,
+            const std::string& labels, std::string_view extra = {}, double extra_value = 0) {
+  out.append(name);
+  out.append(suffix);
+  if (labels.empty() && extra.empty()) return;
+  out.push_back('{');
+  out.append(labels);
   if (!extra.empty()) {
-    out.append(sep);
+    if (!labels.empty()) out.push_back(',');
     out.append(extra);
     out.append("=\"");
     value(out, extra_value);
@@ -74,38 +79,39 @@ void sample_end(std::string& out, double v, const ClientMetric& m) {
 }
 
 void write_sample(std::string& out, const MetricFamily& f, const ClientMetric& m) {
+  const std::string labels = label_list(m);
   switch (f.type) {
     case MetricType::Counter:
-      series(out, f.name, "", m);
+      series(out, f.name, "", labels);
       return sample_end(out, m.counter.value, m);
     case MetricType::Gauge:
-      series(out, f.name, "", m);
+      series(out, f.name, "", labels);
       return sample_end(out, m.gauge.value, m);
     case MetricType::Untyped:
-      series(out, f.name, "", m);
+      series(out, f.name, "", labels);
       return sample_end(out, m.untyped.value, m);
     case MetricType::Summary:
       for (const auto& q : m.summary.quantile) {
-        series(out, f.name, "", m, "quantile", q.quantile);
+        series(out, f.name, "", labels, "quantile", q.quantile);
         sample_end(out, q.value, m);
       }
-      series(out, f.name, "_count", m);
+      series(out, f.name, "_count", labels);
       sample_end(out, static_cast<double>(m.summary.sample_count), m);
-      series(out, f.name, "_sum", m);
+      series(out, f.name, "_sum", labels);
       return sample_end(out, m.summary.sample_sum, m);
     case MetricType::Histogram:
       for (const auto& b : m.histogram.bucket) {
-        series(out, f.name, "_bucket", m, "le", b.upper_bound);
+        series(out, f.name, "_bucket", labels, "le", b.upper_bound);
         sample_end(out, static_cast<double>(b.cumulative_count), m);
       }
       // The format requires a +Inf bucket; it equals the count.
       if (m.histogram.bucket.empty() || !std::isinf(m.histogram.bucket.back().upper_bound)) {
-        series(out, f.name, "_bucket", m, "le", HUGE_VAL);
+        series(out, f.name, "_bucket", labels, "le", HUGE_VAL);
         sample_end(out, static_cast<double>(m.histogram.sample_count), m);
       }
-      series(out, f.name, "_count", m);
+      series(out, f.name, "_count", labels);
       sample_end(out, static_cast<double>(m.histogram.sample_count), m);
-      series(out, f.name, "_sum", m);
+      series(out, f.name, "_sum", labels);
       return sample_end(out, m.histogram.sample_sum, m);
   }
 }
