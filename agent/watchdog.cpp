@@ -287,10 +287,13 @@ bool Watchdog::grow_engine(unsigned inflight_needed) {
 void Watchdog::watch(Target& t) {
   const std::uint64_t slow = ns(t.settings.thresholds.slow_io);
   auto slot = engine_->watch(t.dev, slow, false);
-  if (!slot && (slot.error().err == ENOSPC || slot.error().err == ENOBUFS)) {
-    const bool inflight = slot.error().err == ENOBUFS;
-    if (grow_engine(inflight ? t.dev.nr_hw_queues * t.dev.tags_per_queue : 0))
-      slot = engine_->watch(t.dev, slow, false);
+  // Device slots and in-flight slots can both be short (growing the first
+  // leaves the second as it was): grow for each shortage in turn.
+  for (int grown = 0; !slot && grown < 2; ++grown) {
+    const int err = slot.error().err;
+    if (err != ENOSPC && err != ENOBUFS) break;
+    if (!grow_engine(err == ENOBUFS ? t.dev.nr_hw_queues * t.dev.tags_per_queue : 0)) break;
+    slot = engine_->watch(t.dev, slow, false);
   }
   if (!slot && slot.error().err == ENOBUFS) {
     // No room to grow: track the queues that fit (partial beats blind).

@@ -309,6 +309,20 @@ namespace {
 
 // Plain loop devices over sparse files in /dev/shm, detached and removed on
 // destruction (even when the test fails).
+// In-flight slots the agent gives a disk: hardware queues x the larger of
+// nr_tags and nr_requests (agent/block_devices.cpp).
+unsigned tag_slots(const std::filesystem::path& block) {
+  unsigned queues = 0, tags = 0, requests = 0;
+  for (const auto& q : std::filesystem::directory_iterator(block / "mq")) {
+    unsigned n = 0;
+    std::ifstream(q.path() / "nr_tags") >> n;
+    tags = std::max(tags, n);
+    ++queues;
+  }
+  std::ifstream(block / "queue" / "nr_requests") >> requests;
+  return queues * std::max(tags, requests);
+}
+
 class LoopDevices {
  public:
   explicit LoopDevices(int n) {
@@ -338,24 +352,40 @@ class LoopDevices {
 TEST_CASE("run: more devices than BPF slots reloads with more, and every device is traced") {
   sanwatch::test::require_privileged("run slot growth test");
   FaultDisk disk;
-  AgentProcess agent(
-      "[devices]\ninclude = [\"loop*\"]\nrescan = \"200ms\"\n[canary]\ntargets = \"none\"\n"
-      "[metrics]\nlisten = \"127.0.0.1:0\"\nrefresh = \"100ms\"\n");
-  std::string addr;
-  for (const auto& e : agent.events())
-    if (e.value("msg", "") == "ready") addr = e["metrics"].get<std::string>();
-  // The agent sizes its slots for the disks present plus max(16, half of
-  // them): go past that even if none of those was watched.
-  int disks = 0;  // non-empty ones: the agent does not count unbound loop devices
+  // The agent sizes its device slots for the disks present plus max(16, half
+  // of them): go past that even if none of those was watched.
+  int disks = 0;           // non-empty ones: the agent does not count unbound loop devices
+  unsigned loop_tags = 0;  // in-flight slots of the loop devices it will watch
   for (const auto& e : std::filesystem::directory_iterator("/sys/block")) {
     std::uint64_t sectors = 0;
     std::ifstream(e.path() / "size") >> sectors;
     disks += sectors > 0;
+    if (sectors > 0 && e.path().filename().string().rfind("loop", 0) == 0)
+      loop_tags += tag_slots(e.path());
   }
-  LoopDevices loops(disks + std::max(16, disks / 2) + 4);
+  const int device_slots = disks + std::max(16, disks / 2);
+  const int watched = static_cast<int>(loop_tags / tag_slots("/sys/block/" + disk.loop_name()));
+  // In-flight slots for exactly as many loop devices as there are device
+  // slots: the device that finds every device slot taken finds the in-flight
+  // slots full too, and the agent must grow both for it.
+  const unsigned inflight =
+      loop_tags + (device_slots - watched) * tag_slots("/sys/block/" + disk.loop_name());
+  AgentProcess agent(
+      "[devices]\ninclude = [\"loop*\"]\nrescan = \"200ms\"\n[canary]\ntargets = \"none\"\n"
+      "[metrics]\nlisten = \"127.0.0.1:0\"\nrefresh = \"100ms\"\n",
+      {"--inflight-slots", std::to_string(inflight)});
+  std::string addr;
+  for (const auto& e : agent.events())
+    if (e.value("msg", "") == "ready") addr = e["metrics"].get<std::string>();
+  LoopDevices loops(device_slots - watched + 4);
   auto grown = agent.wait_log("BPF device slots in use", 10s);
   REQUIRE(grown);
   INFO(grown->dump());
+  CHECK(agent.wait_log("BPF in-flight slots short", 5s));
+  for (const auto& e : agent.events()) {
+    INFO(e.dump());
+    CHECK(e.value("msg", "").find("only part of") == std::string::npos);
+  }
   const std::string last = loops.devices().back();
   const std::string name = last.substr(last.rfind('/') + 1);
   // (Rescans add devices in name order, so this one may precede the reload.)
