@@ -13,7 +13,9 @@
 
 #include "btf_probe.h"
 #include "iolat.skel.h"
+#include "clock.h"
 #include "libbpf_log.h"
+#include "preexisting.h"
 #include "slot_allocator.h"
 #include "stats_fold.h"
 
@@ -90,6 +92,16 @@ struct BpfEngine::Impl {
   bool batch_ok = true;  // kernel has BPF_MAP_LOOKUP_BATCH
   std::unique_ptr<ring_buffer, RingDeleter> ring;
   EventFn on_event;
+  // Pre-existing I/O (seeding).
+  std::unique_ptr<InflightSeeder> seeder;
+  std::string seeder_error;  // why there is none
+  std::string sysfs_root;
+  struct Outstanding {
+    std::string dir;       // /sys/block/<name>
+    unsigned seeds = 0;    // seeded requests not yet seen to end
+    PreexistingIo pre;     // fallback: counted, not found
+  };
+  std::vector<Outstanding> outstanding;  // by watch slot
 
   explicit Impl(unsigned inflight_slots) : slots(inflight_slots) {}
   int map_fd(bpf_map* m) const { return bpf_map__fd(m); }
@@ -98,6 +110,7 @@ struct BpfEngine::Impl {
   }
   Status write_cfg(int slot, const bpf::sw_dev_cfg& cfg);
   Status read_entries(__u32 first, __u32 count);
+  std::string sysfs(const std::string& dir, const char* file) const { return dir + "/" + file; }
   void fold(int slot, __u32 first);
 };
 
@@ -107,6 +120,7 @@ Status configure(iolat_bpf* s, const BpfEngine::Options& o, const KernelLayout& 
   s->rodata->rq_single_arg = k.rq_single_arg;
   s->rodata->complete_status = k.complete_status;
   s->rodata->max_watch = o.max_watch;
+  s->rodata->rqf_io_stat = k.rqf_io_stat;
   const unsigned stat_entries = o.max_watch * SW_NR_OPS;
   int err = bpf_map__set_max_entries(s->maps.watch_idx, o.max_watch);
   err = err ?: bpf_map__set_max_entries(s->maps.devices, o.max_watch);
@@ -165,6 +179,19 @@ Result<std::unique_ptr<BpfEngine>> BpfEngine::open(const Options& opts) {
                  bpf_map__fd(impl->skel->maps.inflight), 0);
   if (p == MAP_FAILED) return errno_error("mapping the in-flight slot array");
   impl->inflight = MappedSlots(p, len);
+  impl->sysfs_root = opts.sysfs_root;
+  impl->outstanding.resize(opts.max_watch);
+  if (opts.no_seed) {
+    impl->seeder_error = "seeding disabled";
+  } else {
+    InflightSeeder::Maps maps{bpf_map__fd(impl->skel->maps.devices),
+                              bpf_map__fd(impl->skel->maps.inflight), opts.inflight_slots};
+    auto seeder = InflightSeeder::open(maps, layout->rqf_io_stat, log);
+    if (seeder)
+      impl->seeder = std::move(seeder).value();
+    else
+      impl->seeder_error = seeder.error().message();
+  }
   impl->ring.reset(
       ring_buffer__new(bpf_map__fd(impl->skel->maps.events), on_ring_event, impl.get(), nullptr));
   if (!impl->ring) return errno_error("creating the ring buffer reader");
@@ -223,6 +250,8 @@ Result<int> BpfEngine::watch(const BlockDevice& dev, std::uint64_t slow_ns, bool
   }
   im.devices[slot] = cfg;
   im.totals[slot] = std::make_unique<DeviceStats>();
+  const std::string root = im.sysfs_root == "/" ? "" : im.sysfs_root;
+  im.outstanding[slot] = {root + "/sys/block/" + dev.name, 0, {}};
   im.bump_generation();
   return slot;
 }
@@ -245,6 +274,7 @@ Status BpfEngine::unwatch(int slot) {
   }
   im.devices[slot].reset();
   im.totals[slot].reset();
+  im.outstanding[slot] = {};
   return {};
 }
 
@@ -341,7 +371,7 @@ void BpfEngine::reset_maxima(int slot) {
   }
 }
 
-std::optional<std::uint64_t> BpfEngine::oldest_outstanding_ns(int slot) const {
+std::optional<BpfEngine::Oldest> BpfEngine::oldest(int slot) const {
   auto& im = *impl_;
   if (slot < 0 || static_cast<unsigned>(slot) >= im.max_watch || !im.devices[slot])
     return std::nullopt;
@@ -355,9 +385,66 @@ std::optional<std::uint64_t> BpfEngine::oldest_outstanding_ns(int slot) const {
         std::atomic_ref<const std::uint64_t>(s[i].start_ns).load(std::memory_order_relaxed);
     if (t && (!oldest || t < oldest)) oldest = t;
   }
-  if (!oldest) return std::nullopt;
-  return oldest;
+  Oldest o{oldest, false, 0};
+  const PreexistingIo& pre = im.outstanding[slot].pre;
+  if (pre.count()) {
+    o.preexisting = pre.count();
+    if (!oldest || pre.since_ns() < oldest) o = {pre.since_ns(), true, pre.count()};
+  }
+  if (!o.start_ns) return std::nullopt;
+  return o;
 }
+
+std::optional<std::uint64_t> BpfEngine::oldest_outstanding_ns(int slot) const {
+  auto o = oldest(slot);
+  if (!o) return std::nullopt;
+  return o->start_ns;
+}
+
+SeedReport BpfEngine::seed(int slot) {
+  auto& im = *impl_;
+  SeedReport r;
+  if (slot < 0 || static_cast<unsigned>(slot) >= im.max_watch || !im.devices[slot]) {
+    r.why_not = "no watched device in slot " + std::to_string(slot);
+    return r;
+  }
+  auto& x = im.outstanding[slot];
+  if (im.seeder) {
+    r = im.seeder->seed(x.dir, im.devices[slot]->dev, slot);
+  } else {
+    r.why_not = im.seeder_error;
+    if (auto text = read_small_file(im.sysfs(x.dir, "inflight")))
+      r.kernel_inflight = parse_inflight(*text);
+  }
+  x.seeds = r.seeded;
+  // Found nothing to walk: what the kernel counts is all there is to know.
+  if (!r.walked && r.kernel_inflight && *r.kernel_inflight) {
+    auto stat = read_small_file(im.sysfs(x.dir, "stat"));
+    x.pre.begin(*r.kernel_inflight, monotonic_ns(),
+                stat ? parse_io_ticks_ms(*stat) : std::nullopt);
+  }
+  return r;
+}
+
+void BpfEngine::recheck_outstanding() {
+  auto& im = *impl_;
+  for (unsigned slot = 0; slot < im.max_watch; ++slot) {
+    if (!im.devices[slot]) continue;
+    auto& x = im.outstanding[slot];
+    if (x.seeds && im.seeder) {
+      auto left = im.seeder->verify(x.dir, im.devices[slot]->dev, static_cast<int>(slot));
+      x.seeds = left ? *left : 0;
+    }
+    if (x.pre.count()) {
+      auto inflight = read_small_file(im.sysfs(x.dir, "inflight"));
+      auto stat = read_small_file(im.sysfs(x.dir, "stat"));
+      x.pre.update(inflight ? parse_inflight(*inflight) : std::nullopt, monotonic_ns(),
+                   stat ? parse_io_ticks_ms(*stat) : std::nullopt);
+    }
+  }
+}
+
+const std::string& BpfEngine::seeding_unavailable() const { return impl_->seeder_error; }
 
 EngineCounters BpfEngine::counters() const {
   auto& im = *impl_;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "block_devices.h"
+#include "inflight_seeder.h"
 #include "io_stats.h"
 #include "iolat.h"
 #include "result.h"
@@ -40,6 +41,16 @@ class BpfEngine {
     unsigned inflight_slots = 16384;  // total tag slots across devices
     bool verbose = false;             // pass libbpf's own log to stderr
     bool force_raw_tp = false;        // testing: skip tp_btf
+    bool no_seed = false;             // testing: behave as if the kernel had no seeding walk
+    std::string sysfs_root = "/";     // where sys/block lives (fixture trees in tests)
+  };
+  // The oldest outstanding I/O of a device. at_least: it started before
+  // tracing did and the kernel would not say when (bio-based queues): the
+  // age is a lower bound, and `preexisting` such requests may be left.
+  struct Oldest {
+    std::uint64_t start_ns = 0;  // CLOCK_MONOTONIC
+    bool at_least = false;
+    unsigned preexisting = 0;
   };
   using EventFn = std::function<void(const IoEvent&)>;
 
@@ -70,6 +81,17 @@ class BpfEngine {
   // Allocation time (CLOCK_MONOTONIC ns) of the oldest request of the device
   // still outstanding, if any.
   std::optional<std::uint64_t> oldest_outstanding_ns(int slot) const;
+  std::optional<Oldest> oldest(int slot) const;
+
+  // I/O already outstanding when the device was watched: found in its tag
+  // tables and seeded with the kernel's own start times (call right after
+  // watch()); where the kernel gives no walk, counted from sysfs instead.
+  SeedReport seed(int slot);
+  // Each tick: clears seeds whose request ended unseen (the walk raced its
+  // completion) and re-reads the sysfs counts of the fallback.
+  void recheck_outstanding();
+  // Why pre-existing I/O is only counted, not found; empty when it is found.
+  const std::string& seeding_unavailable() const;
   EngineCounters counters() const;
   // run_time_ns/run_cnt per attached program (needs kernel.bpf_stats_enabled).
   std::vector<ProgramStats> program_stats() const;

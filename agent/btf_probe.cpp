@@ -3,7 +3,9 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include <cstring>
 #include <memory>
+#include <optional>
 
 namespace sanwatch {
 namespace {
@@ -31,6 +33,20 @@ std::string param_type_name(const btf* b, const btf_type* proto, int i) {
   return t ? btf__name_by_offset(b, t->name_off) : "";
 }
 
+// Value of an enumerator of an anonymous (or any) enum, which libbpf cannot
+// relocate from the BPF side.
+std::optional<long long> enumerator(const btf* b, const char* name) {
+  const std::uint32_t n = btf__type_cnt(b);
+  for (std::uint32_t id = 1; id < n; ++id) {
+    const btf_type* t = btf__type_by_id(b, id);
+    if (!btf_is_enum(t)) continue;
+    const struct btf_enum* e = btf_enum(t);
+    for (int i = 0; i < btf_vlen(t); ++i)
+      if (std::strcmp(btf__name_by_offset(b, e[i].name_off), name) == 0) return e[i].val;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Result<KernelLayout> probe_kernel_layout() {
@@ -49,6 +65,8 @@ Result<KernelLayout> probe_kernel_layout() {
   if (!c) return Error{ENOENT, "kernel has no tracepoint block:block_rq_complete"};
   k.complete_status = param_type_name(b.get(), c, 2) == "blk_status_t";
   k.has_rq_remap = trace_proto(b.get(), "block_rq_remap") != nullptr;
+  if (auto bit = enumerator(b.get(), "__RQF_IO_STAT"); bit && *bit >= 0 && *bit < 32)
+    k.rqf_io_stat = 1u << *bit;
   return k;
 }
 

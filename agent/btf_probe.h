@@ -2,6 +2,7 @@
 // probed from the running kernel's BTF (never from the version string).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "result.h"
@@ -12,6 +13,9 @@ struct KernelLayout {
   bool rq_single_arg = true;    // block_rq_issue(rq) rather than (q, rq)
   bool complete_status = true;  // block_rq_complete gets blk_status_t, not -errno
   bool has_rq_remap = false;    // block_rq_remap tracepoint exists
+  // RQF_IO_STAT when it comes from an enum (6.12+), where rq->start_time_ns
+  // is this request's only with that flag; 0 where any non-zero value is.
+  std::uint32_t rqf_io_stat = 0;
 };
 
 // Fails with a one-line explanation when the kernel has no BTF or lacks the

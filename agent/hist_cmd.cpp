@@ -21,6 +21,7 @@ struct Watched {
   SysfsBlock::Resolved dev;
   int slot = -1;
   DeviceStats last;
+  unsigned at_start = 0;  // outstanding when tracing began
 };
 
 std::string watchable_list(const SysfsBlock& sys) {
@@ -52,9 +53,12 @@ Result<std::vector<Watched>> select_devices(const HistOptions& o, const SysfsBlo
   return out;
 }
 
-std::vector<HistEntry> entries_for(const Watched& w, const DeviceStats& d, double oldest_s,
+std::vector<HistEntry> entries_for(const Watched& w, const DeviceStats& d, HistEntry base,
                                    const std::string& op_filter) {
-  HistEntry base{w.dev.disk.name, w.dev.partition, w.dev.disk.dm_name, "", {}, oldest_s};
+  base.device = w.dev.disk.name;
+  base.partition = w.dev.partition;
+  base.dm_name = w.dev.disk.dm_name;
+  base.outstanding_at_start = w.at_start;
   std::vector<HistEntry> out;
   if (op_filter == "all") {
     base.op = "all";
@@ -84,6 +88,7 @@ class HistSession {
       : opts_(o), engine_(e), watched_(std::move(w)), start_ns_(monotonic_ns()) {}
 
   Status report() {
+    engine_.recheck_outstanding();
     const std::uint64_t now = monotonic_ns();
     HistReport r{rfc3339_now(), (now - start_ns_) / 1e9, opts_.device_time, {}};
     start_ns_ = now;
@@ -93,14 +98,34 @@ class HistSession {
       engine_.reset_maxima(w.slot);
       const DeviceStats delta = s->minus(w.last);
       w.last = *s;
-      auto oldest = engine_.oldest_outstanding_ns(w.slot);
-      const double age = oldest && *oldest < now ? (now - *oldest) / 1e9 : 0;
-      for (auto& e : entries_for(w, delta, age, opts_.op)) r.entries.push_back(std::move(e));
+      HistEntry base;
+      if (auto oldest = engine_.oldest(w.slot); oldest && oldest->start_ns < now) {
+        base.inflight_oldest_s = (now - oldest->start_ns) / 1e9;
+        base.inflight_at_least = oldest->at_least;
+        base.preexisting = oldest->preexisting;
+      }
+      for (auto& e : entries_for(w, delta, base, opts_.op)) r.entries.push_back(std::move(e));
     }
     std::string text = opts_.json ? report_json(r).dump() + "\n" : report_text(r);
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
     return {};
+  }
+
+  // What was outstanding before tracing began: found in the tag tables
+  // (true ages) or, where the kernel gives no walk, counted.
+  void seed() {
+    for (auto& w : watched_) {
+      const SeedReport r = engine_.seed(w.slot);
+      const std::uint64_t now = monotonic_ns();
+      StartOutstanding s{w.dev.disk.name, r.found, 0, r.walked, r.why_not};
+      if (!r.walked) s.count = r.kernel_inflight.value_or(0);
+      if (auto oldest = engine_.oldest(w.slot); oldest && !oldest->at_least && now > oldest->start_ns)
+        s.oldest_s = (now - oldest->start_ns) / 1e9;
+      w.at_start = s.count;
+      if (!opts_.json) std::fputs(start_outstanding_text(s).c_str(), stdout);
+    }
+    std::fflush(stdout);
   }
 
   Status prime() {
@@ -191,6 +216,8 @@ int run_hist(const HistOptions& o) {
   BpfEngine::Options eo;
   eo.verbose = o.verbose;
   eo.force_raw_tp = o.force_raw_tp;
+  eo.no_seed = o.no_seed;
+  eo.sysfs_root = o.root.empty() ? "/" : o.root;
   eo.max_watch = static_cast<unsigned>(selected->size());
   eo.inflight_slots = 0;
   for (const auto& w : *selected)
@@ -214,6 +241,7 @@ int run_hist(const HistOptions& o) {
   }
   const std::size_t n_devices = selected->size();
   HistSession session(o, **engine, std::move(selected).value());
+  session.seed();
   Status st = session.prime();
   // On stderr even with --json: scripts wait for it to know tracing is live.
   fmt::print(stderr, "Tracing block I/O latency on {} device(s) ({})... Hit Ctrl-C to end.\n",

@@ -15,6 +15,7 @@ struct HistOptions {
   bool json = false;
   bool verbose = false;
   bool force_raw_tp = false;  // testing: load the raw_tp fallback programs
+  bool no_seed = false;       // testing: as if the kernel gave no tag-table walk
   std::string root = "/";     // sysfs root (tests)
 };
 

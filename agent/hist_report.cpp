@@ -110,9 +110,14 @@ nlohmann::json report_json(const HistReport& r) {
                      {"errors", errors_json(e.stats)},
                      {"requeues", e.stats.requeues},
                      {"inflight_oldest_s", e.inflight_oldest_s},
+                     {"outstanding_at_start", e.outstanding_at_start},
                      {"buckets", buckets_json(hist_of(e, r.device_time))}};
     if (!e.partition.empty()) j["partition"] = e.partition;
     if (!e.dm_name.empty()) j["dm_name"] = e.dm_name;
+    if (e.inflight_at_least) {
+      j["inflight_oldest_at_least"] = true;
+      j["inflight_preexisting"] = e.preexisting;
+    }
     out["histograms"].push_back(std::move(j));
   }
   return out;
@@ -137,12 +142,27 @@ std::string report_text(const HistReport& r) {
     std::string extra;
     if (auto n = e.stats.error_count()) extra += fmt::format("  errors {}", n);
     if (e.stats.requeues) extra += fmt::format("  requeues {}", e.stats.requeues);
-    extra += e.inflight_oldest_s > 0
-                 ? fmt::format("  oldest outstanding I/O {}", human_duration(e.inflight_oldest_s))
-                 : "  nothing outstanding";
+    if (e.inflight_at_least)
+      extra += fmt::format("  oldest outstanding I/O >= {} ({} from before tracing started)",
+                           human_duration(e.inflight_oldest_s), e.preexisting);
+    else if (e.inflight_oldest_s > 0)
+      extra += fmt::format("  oldest outstanding I/O {}", human_duration(e.inflight_oldest_s));
+    else
+      extra += "  nothing outstanding";
     out += extra + "\n";
   }
   return out;
+}
+
+std::string start_outstanding_text(const StartOutstanding& s) {
+  if (!s.count) return fmt::format("{}: nothing outstanding when tracing started\n", s.device);
+  const char* ios = s.count == 1 ? "I/O" : "I/Os";
+  if (!s.age_known)
+    return fmt::format(
+        "{}: {} {} outstanding since before tracing started, age unknown ({}): counting from now\n",
+        s.device, s.count, ios, s.why_not_walked);
+  return fmt::format("{}: {} {} outstanding when tracing started, oldest {}\n", s.device, s.count,
+                     ios, human_duration(s.oldest_s));
 }
 
 }  // namespace sanwatch

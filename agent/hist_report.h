@@ -19,7 +19,22 @@ struct HistEntry {
   std::string op;                // read, write, flush, discard, other, all
   OpStats stats;                 // this interval only
   double inflight_oldest_s = 0;  // age of the oldest outstanding I/O now, 0 if none
+  // The age is a lower bound: I/O from before tracing began whose start the
+  // kernel does not give (bio-based queues); `preexisting` of it may be left.
+  bool inflight_at_least = false;
+  unsigned preexisting = 0;
+  unsigned outstanding_at_start = 0;  // found (or counted) when tracing began
 };
+
+// What tracing found already outstanding on one device when it began.
+struct StartOutstanding {
+  std::string device;
+  unsigned count = 0;          // requests found or counted
+  double oldest_s = 0;         // age of the oldest, 0 when none or unknown
+  bool age_known = true;       // false: counted from sysfs, age >= time since start
+  std::string why_not_walked;  // when counted rather than found
+};
+std::string start_outstanding_text(const StartOutstanding& s);
 
 struct HistReport {
   std::string time;          // RFC 3339 wall-clock time at the end of the interval

@@ -29,6 +29,9 @@ void add_hist(CLI::App& app, sanwatch::HistOptions& o) {
   h->add_option("--sysfs-root", o.root, "Root holding sys/ and dev/ (testing)")
       ->default_val("/")
       ->group("");
+  h->add_flag("--no-seed", o.no_seed,
+              "Do not walk the tag tables for I/O outstanding at start (testing)")
+      ->group("");
 }
 
 void add_run(CLI::App& app, sanwatch::RunOptions& o) {

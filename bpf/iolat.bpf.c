@@ -17,6 +17,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "iolat.h"
+#include "slots.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -24,6 +25,10 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile bool rq_single_arg = true;   /* block_rq_issue(rq) vs (q, rq) */
 const volatile bool complete_status = true; /* blk_status_t vs -errno */
 const volatile __u32 max_watch = 1;
+/* RQF_IO_STAT's bit where the kernel sets rq->start_time_ns only with it
+ * (6.18+ keeps the previous user's value otherwise); 0 = any non-zero value
+ * is this request's. */
+const volatile __u32 rqf_io_stat = 0;
 
 /* Bumped by userspace whenever the watch set changes: invalidates qcache. */
 volatile __u32 watch_gen = 1;
@@ -37,13 +42,6 @@ struct {
 	__type(key, __u32);     /* dev */
 	__type(value, __u32);   /* watched slot */
 } watch_idx SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1); /* max_watch */
-	__type(key, __u32);
-	__type(value, struct sw_dev_cfg);
-} devices SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -65,14 +63,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sw_io_max);
 } maxima SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1); /* total slots of all watched devices */
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__type(key, __u32);
-	__type(value, struct sw_inflight);
-} inflight SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -162,6 +152,16 @@ static __always_inline __u32 op_of(__u32 cmd_flags)
 	return op < SW_OP_OTHER ? op : SW_OP_OTHER;
 }
 
+/* The request's allocation time, or 0 when the kernel did not set it for
+ * this request (iostats off; on 6.18+ the field then holds a previous
+ * request's value). */
+static __always_inline __u64 rq_start(struct request *rq, bool direct)
+{
+	if (rqf_io_stat && !(RD(direct, rq, rq_flags) & rqf_io_stat))
+		return 0;
+	return RD(direct, rq, start_time_ns);
+}
+
 /* insert and issue: mark the request outstanding (idempotent, so a re-issue
  * after a requeue keeps the original start time). */
 static __always_inline int on_start(struct request *rq, bool issue, bool direct)
@@ -181,7 +181,7 @@ static __always_inline int on_start(struct request *rq, bool issue, bool direct)
 	s = slot_of(rq, cfg, direct);
 	if (!s)
 		return 0;
-	start = RD(direct, rq, start_time_ns);
+	start = rq_start(rq, direct);
 	if (issue && (cfg->flags & SW_DEV_ISSUE_CLOCK)) {
 		s->issue_ns = bpf_ktime_get_ns();
 		if (!start)
@@ -269,29 +269,29 @@ static __always_inline void account(__u32 key, __u64 total, __u64 device)
 		mx->device_ns = device;
 }
 
-/* Returns the request's start time if this completion is the one to count,
- * 0 if it must be ignored (a duplicate, or a request issued before we
- * watched). dm-multipath's request-based path completes each request twice,
- * the second time with nr_bytes 0 after the first cleared the slot. */
-static __always_inline __u64 claim(struct sw_inflight *s, __u64 start, __u32 nr_bytes,
-				   __u32 data_len)
+/* Returns the start time to measure this completion from, 0 if it must not
+ * be counted. A tag belongs to one request at a time, so whatever its slot
+ * holds is this request's, or stale: the completion always ends it. A
+ * request the programs never saw start (issued before they attached, and not
+ * found by the seeding walk) still counts, by the kernel's own start time.
+ * dm-multipath's request-based path completes each request twice, the
+ * second time with nr_bytes and __data_len 0 after the first cleared the
+ * slot: that one never counts. */
+static __always_inline __u64 claim(struct sw_inflight *s, __u64 start, __u64 now,
+				   __u32 nr_bytes, __u32 data_len)
 {
-	if (!s) {
-		if (!nr_bytes && !data_len && start) {
-			/* Untracked: a zero-byte completion of a consumed request. */
-			return 0;
-		}
-		return start;
-	}
-	if (!s->start_ns) {
-		count(nr_bytes || data_len ? SW_CTR_UNSEEN_COMPLETE : SW_CTR_DUP_COMPLETE);
+	if (start >= now)
+		start = 0; /* not a time we can measure from */
+	if (s && s->start_ns && (!start || s->start_ns == start))
+		return s->start_ns;
+	if (!nr_bytes && !data_len && (!s || !s->start_ns)) {
+		if (s)
+			count(SW_CTR_DUP_COMPLETE);
 		return 0;
 	}
-	if (start && s->start_ns != start) {
+	if (s)
 		count(SW_CTR_UNSEEN_COMPLETE);
-		return 0;
-	}
-	return s->start_ns;
+	return start;
 }
 
 static __always_inline int on_complete(struct request *rq, __u64 raw_err, __u32 nr_bytes,
@@ -313,7 +313,8 @@ static __always_inline int on_complete(struct request *rq, __u64 raw_err, __u32 
 		return 0;
 	s = slot_of(rq, cfg, direct);
 	data_len = RD(direct, rq, __data_len);
-	start = claim(s, RD(direct, rq, start_time_ns), nr_bytes, data_len);
+	now = bpf_ktime_get_ns();
+	start = claim(s, rq_start(rq, direct), now, nr_bytes, data_len);
 	if (!start)
 		return 0;
 	op = op_of(RD(direct, rq, cmd_flags));
@@ -330,7 +331,6 @@ static __always_inline int on_complete(struct request *rq, __u64 raw_err, __u32 
 	if (nr_bytes < data_len && !status)
 		return 0;
 
-	now = bpf_ktime_get_ns();
 	total = now - start;
 	io_start = RD(direct, rq, io_start_time_ns);
 	if (io_start)

@@ -102,7 +102,8 @@ enum sw_counter {
 	SW_CTR_RB_DROPS = 0,    /* ring buffer full, event lost */
 	SW_CTR_UNTRACKED,       /* tag outside the slot range: no in-flight tracking */
 	SW_CTR_DUP_COMPLETE,    /* completion of a request already completed */
-	SW_CTR_UNSEEN_COMPLETE, /* completion of a request issued before we watched */
+	SW_CTR_UNSEEN_COMPLETE, /* completion of a request not seen starting (counted by its
+				 * own start time when the kernel's is trustworthy) */
 	SW_CTR_QCACHE_MISS,
 	SW_NR_COUNTERS,
 };
@@ -123,6 +124,55 @@ struct sw_event {
 	__u16 status;    /* blk_status_t code */
 	__u8 op;
 	__u8 kind;
+};
+
+/* Seeding (bpf/seed.bpf.c): requests already outstanding when a device is
+ * watched are found by walking its blk-mq tag tables once, from a task_file
+ * iterator that finds the disk through the agent's own open fd of its
+ * sysfs directory. */
+enum sw_seed_mode {
+	SW_SEED_WALK = 1,   /* find outstanding requests, seed their slots */
+	SW_SEED_VERIFY = 2, /* clear seeded slots whose request has ended */
+};
+
+enum sw_seed_status {
+	SW_SEED_PENDING = 0,     /* the program did not find the fd */
+	SW_SEED_DONE = 1,
+	SW_SEED_NOT_MQ = 2,      /* bio-based queue: no tag tables */
+	SW_SEED_UNSUPPORTED = 3, /* kernel layout the walker does not know */
+	SW_SEED_NO_DEVICE = 4,   /* fd is not the watched disk's sysfs directory */
+};
+
+/* Request and result of one walk, in the seeder's .bss. Userspace fills the
+ * request and sets armed; the program clears armed when it is done. */
+struct sw_seed_ctl {
+	__u32 armed;
+	__u32 mode;       /* enum sw_seed_mode */
+	__u32 dev;        /* disk whose inflight file is read, kernel encoding */
+	__u32 widx;       /* its watch slot */
+	__u32 fd;         /* the agent's fd of the disk's sysfs directory */
+	__u32 hctx_first; /* walk: hardware queues [first, first + count) */
+	__u32 hctx_count;
+	/* results */
+	__u32 status;       /* enum sw_seed_status */
+	__u32 nr_hw_queues; /* of the tag set */
+	__u32 scanned;      /* tag table entries read */
+	__u32 found;        /* outstanding requests found */
+	__u32 seeded;       /* of those, slots written (the rest were tracked already) */
+	__u32 untimed;      /* seeded with the walk's time: no trustworthy start time */
+	__u32 raced;        /* ended while being seeded: undone */
+	__u32 remaining;    /* verify: seeded slots still outstanding */
+	__u32 cleared;      /* verify: seeded slots whose request had ended */
+	__u64 oldest_ns;    /* oldest start time seeded in this call, 0 = none */
+	__u64 walk_ns;      /* time spent in the program */
+};
+
+/* Per in-flight slot, what a walk seeded there, so a later verify can tell a
+ * seed whose completion was missed from a request still outstanding. */
+struct sw_seed_shadow {
+	__u64 rq;          /* the request's address; 0 = nothing seeded */
+	__u64 start_ns;    /* value written to the slot */
+	__u64 rq_start_ns; /* rq->start_time_ns as read (differs when untimed) */
 };
 
 /* Highest set bit, branch-free enough for the verifier; v > 0. */

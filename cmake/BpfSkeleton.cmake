@@ -1,4 +1,4 @@
-# bpf_skeleton(<name> SOURCE <file.bpf.c> [INCLUDES dir...])
+# bpf_skeleton(<name> SOURCE <file.bpf.c> [INCLUDES dir...] [FLAGS clang-flag...])
 #
 # Compiles a CO-RE BPF object with clang and generates <name>.skel.h with
 # bpftool. Everything generated stays in the build tree; header dependencies
@@ -17,7 +17,7 @@ else()
 endif()
 
 function(bpf_skeleton name)
-  cmake_parse_arguments(ARG "" "SOURCE" "INCLUDES" ${ARGN})
+  cmake_parse_arguments(ARG "" "SOURCE" "INCLUDES;FLAGS" ${ARGN})
   set(out_dir ${CMAKE_CURRENT_BINARY_DIR}/bpf)
   set(obj ${out_dir}/${name}.bpf.o)
   set(skel ${out_dir}/${name}.skel.h)
@@ -39,7 +39,7 @@ function(bpf_skeleton name)
     OUTPUT ${obj}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
     COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${BPF_TARGET_ARCH}
-            -Wall -Werror ${inc_flags} -MD -MF ${dep} -c ${src} -o ${obj}.tmp
+            -Wall -Werror ${ARG_FLAGS} ${inc_flags} -MD -MF ${dep} -c ${src} -o ${obj}.tmp
     # Strip DWARF but keep BTF: smaller object embedded in the binary.
     COMMAND ${BPFTOOL} gen object ${obj} ${obj}.tmp
     DEPENDS ${src}

@@ -36,22 +36,93 @@ typedef __u8 blk_status_t;
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 #endif
 
+typedef __u32 req_flags_t;
+typedef struct {
+	int counter;
+} atomic_t;
+
 struct gendisk {
 	int major;
 	int first_minor;
+	struct request_queue *queue;
+};
+
+/* Only ever reached through a pointer. */
+struct elevator_queue;
+struct bio;
+
+/* blk-mq tag tables, walked once at attach (seed.bpf.c). */
+struct blk_mq_tags {
+	unsigned int nr_tags;
+	unsigned int nr_reserved_tags;
+	struct request **rqs;
+	struct request **static_rqs;
+};
+
+struct blk_mq_tag_set {
+	unsigned int nr_hw_queues;
+	unsigned int flags;
+	struct blk_mq_tags **tags;
 };
 
 struct request_queue {
 	struct gendisk *disk; /* since 5.15 */
 	int id;
+	struct blk_mq_tag_set *tag_set; /* NULL for bio-based queues */
+	struct elevator_queue *elevator;
 };
 
 struct blk_mq_hw_ctx {
 	unsigned int queue_num;
 };
 
+/* The seeder reaches a disk from the agent's fd of its sysfs directory:
+ * file -> inode -> kernfs_node -> kobject (struct device) -> block_device. */
+struct kobject {
+	const char *name;
+};
+
+struct device {
+	struct kobject kobj;
+};
+
+struct kernfs_node {
+	void *priv; /* a directory's kobject */
+};
+
+struct inode {
+	void *i_private; /* kernfs_node on sysfs */
+};
+
+struct file {
+	struct inode *f_inode;
+};
+
+struct task_struct {
+	int tgid;
+};
+
+struct bpf_iter_meta {
+	__u64 seq_num;
+};
+
+struct bpf_iter__task_file {
+	struct bpf_iter_meta *meta;
+	struct task_struct *task;
+	u32 fd;
+	struct file *file;
+};
+
 struct block_device {
 	dev_t bd_dev;
+	struct device bd_device; /* since 5.11 */
+	struct gendisk *bd_disk;
+};
+
+enum mq_rq_state {
+	MQ_RQ_IDLE = 0,
+	MQ_RQ_IN_FLIGHT = 1,
+	MQ_RQ_COMPLETE = 2,
 };
 
 struct request {
@@ -62,9 +133,13 @@ struct request {
 	int internal_tag;
 	unsigned int __data_len;
 	sector_t __sector;
+	req_flags_t rq_flags;
+	struct bio *bio;
 	struct block_device *part;
 	u64 start_time_ns;
 	u64 io_start_time_ns;
+	enum mq_rq_state state;
+	atomic_t ref; /* refcount_t before 5.16: same 4 bytes at the same place */
 };
 
 /* Kernels before 5.15 kept the disk in the request itself. */
