@@ -94,12 +94,14 @@ void Detector::io_errors(std::uint64_t now, std::uint64_t n, const std::string& 
   last_error_ = status;
 }
 
-void Detector::oldest_outstanding(std::uint64_t now, std::optional<std::uint64_t> start) {
+void Detector::oldest_outstanding(std::uint64_t now, std::optional<std::uint64_t> start,
+                                  bool at_least) {
   now = clamp(now);
   // A stall that just ended was true until now: recovery counts from here.
   if (oldest_start_ && oldest_start_ != start && now - *oldest_start_ >= ns(t_.stall))
     cond_[idx(Health::kStalled)].last_true = now;
   oldest_start_ = start;
+  oldest_at_least_ = start && at_least;
 }
 
 void Detector::canary_submitted(std::uint64_t now) { canary_since_ = now; }
@@ -208,9 +210,12 @@ std::string Detector::reason_for(Health h, std::uint64_t now) const {
       const std::uint64_t s = stall_start();
       if (!s) return "stall ended";
       const bool canary = canary_since_ && *canary_since_ == s;
+      const bool at_least = !canary && oldest_at_least_ && oldest_start_ == s;
       std::string r =
-          fmt::format("{} outstanding for {} (stall threshold {})",
-                      canary ? "canary read" : "oldest I/O", human(now - s), human(t_.stall));
+          fmt::format("{} outstanding for {}{} (stall threshold {})",
+                      canary ? "canary read" : "oldest I/O", at_least ? "at least " : "",
+                      human(now - s), human(t_.stall));
+      if (at_least) r += "; issued before tracing started, the kernel gives no start time";
       if (total_ > 0) r += fmt::format("; {} of {} paths valid", valid_, total_);
       return r;
     }

@@ -62,7 +62,10 @@ class Detector {
   void slow_io(std::uint64_t now, std::uint64_t latency_ns);
   void io_errors(std::uint64_t now, std::uint64_t n, const std::string& status);
   // Start time of the oldest outstanding I/O (CLOCK_MONOTONIC), if any.
-  void oldest_outstanding(std::uint64_t now, std::optional<std::uint64_t> start_ns);
+  // at_least: it is I/O from before tracing began whose start the kernel
+  // does not give; start_ns is when tracing began, a lower bound.
+  void oldest_outstanding(std::uint64_t now, std::optional<std::uint64_t> start_ns,
+                          bool at_least = false);
   void canary_submitted(std::uint64_t now);
   void canary_done(std::uint64_t now, std::uint64_t latency_ns, int err);
   // The submitted probe never reached the device (it could not be opened).
@@ -103,6 +106,7 @@ class Detector {
   std::uint64_t max_latency_ns_ = 0, max_latency_at_ = 0;
   std::string last_error_;
   std::optional<std::uint64_t> oldest_start_;
+  bool oldest_at_least_ = false;
   std::optional<std::uint64_t> canary_since_;
   std::uint64_t canary_latency_ns_ = 0, canary_late_at_ = 0;
   std::uint32_t canary_errors_ = 0;

@@ -62,7 +62,11 @@ Status Watchdog::start(bool verbose, unsigned inflight_slots) {
   engine_opts_.verbose = verbose;
   engine_opts_.max_watch = count + std::max(16u, count / 2);
   engine_opts_.inflight_slots = inflight_slots ? inflight_slots : std::max(16384u, 2 * slots);
+  engine_opts_.sysfs_root = sys_.root();
   if (auto st = open_engine(); !st) return st;
+  if (!engine_->seeding_unavailable().empty())
+    log_.warn("I/O outstanding before tracing starts is counted, not found (" +
+              engine_->seeding_unavailable() + ")");
 
   CanaryProber::Callbacks cb;
   cb.submitted = [this](int id, std::uint64_t now) {
@@ -311,6 +315,7 @@ void Watchdog::watch(Target& t) {
   by_slot_.set(t.slot, &t);
   t.last_count = 0;
   t.last_errors = 0;
+  seed(t);
 }
 
 void Watchdog::unwatch(Target& t) {
@@ -356,7 +361,36 @@ void Watchdog::refresh_counts(Target& t, std::uint64_t now, bool fresh) {
 }
 
 void Watchdog::scan_oldest(Target& t, std::uint64_t now) {
-  if (t.slot >= 0) t.detector.oldest_outstanding(now, engine_->oldest_outstanding_ns(t.slot));
+  if (t.slot < 0) return;
+  const auto o = engine_->oldest(t.slot);
+  t.detector.oldest_outstanding(now, o ? std::optional(o->start_ns) : std::nullopt,
+                                o && o->at_least);
+}
+
+// I/O the device already had outstanding (the agent started or reloaded
+// during a stall): found with its true start, or counted where the kernel
+// gives no way to find it. Seen by the next scan_oldest().
+void Watchdog::seed(Target& t) {
+  const SeedReport r = engine_->seed(t.slot);
+  const std::uint64_t now = monotonic_ns();
+  if (r.walked) {
+    const double age = r.oldest_ns && now > r.oldest_ns ? (now - r.oldest_ns) / 1e9 : 0;
+    const auto msg = fmt::format(
+        "{}: {} I/O(s) outstanding when tracing started, oldest {:.3f}s "
+        "({} seeded, {} tag slots walked in {} us)",
+        t.dev.name, r.found, age, r.seeded, r.scanned, r.bpf_ns / 1000);
+    const nlohmann::ordered_json fields{
+        {"target", t.dev.name}, {"outstanding", r.found}, {"oldest_s", age}};
+    if (r.found)
+      log_.info(msg, fields);
+    else
+      log_.debug(msg, fields);
+  } else if (!r.walked && r.kernel_inflight.value_or(0)) {
+    log_.warn(fmt::format("{}: {} I/O(s) outstanding since before tracing started, age unknown "
+                          "({}): counted as at least the time since now",
+                          t.dev.name, *r.kernel_inflight, r.why_not),
+              {{"target", t.dev.name}, {"outstanding", *r.kernel_inflight}});
+  }
 }
 
 void Watchdog::evaluate(Target& t, std::uint64_t now) {
@@ -422,6 +456,7 @@ void Watchdog::tick() {
     last_refresh_ = now;
     if (auto st = engine_->refresh(); !st) log_.error(st.error().message());
   }
+  engine_->recheck_outstanding();
   for (auto& [name, t] : targets_) {
     scan_oldest(t, now);
     if (counts) refresh_counts(t, now, false);

@@ -96,6 +96,7 @@ class Watchdog {
   void unwatch(Target& t);
   void refresh_counts(Target& t, std::uint64_t now, bool fresh);
   void scan_oldest(Target& t, std::uint64_t now);
+  void seed(Target& t);
   void evaluate(Target& t, std::uint64_t now);
   void arm_deadline(Target& t, std::uint64_t now);
   void on_ring();

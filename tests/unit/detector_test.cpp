@@ -110,6 +110,18 @@ TEST_CASE("a stall is flagged at exactly the threshold via next_deadline") {
   CHECK(back->to == Health::kOk);
 }
 
+TEST_CASE("I/O from before tracing with no start time stalls on its lower bound, and says so") {
+  Detector d(thresholds(), kDeadline);
+  // Tracing began at 0 with requests already outstanding, start unknown.
+  d.oldest_outstanding(ms(0), ms(0), true);
+  CHECK_FALSE(d.evaluate(ms(499)));
+  auto t = d.evaluate(ms(500));
+  REQUIRE(t);
+  CHECK(t->to == Health::kStalled);
+  CHECK(t->reason.find("oldest I/O outstanding for at least 500ms") != std::string::npos);
+  CHECK(t->reason.find("before tracing started") != std::string::npos);
+}
+
 TEST_CASE("an I/O error fails the device; errors outrank a stall") {
   Detector d(thresholds(), kDeadline);
   d.oldest_outstanding(ms(0), ms(0));

@@ -98,3 +98,30 @@ TEST_CASE("percentiles never exceed the largest latency seen") {
   e.stats.max_total_ns = 0;
   CHECK(summarize(e, 1.0, false).p99_s > 0.050190);
 }
+
+TEST_CASE("hist names what was outstanding when tracing started") {
+  CHECK(start_outstanding_text({"sdb", 0, 0, true, ""}) ==
+        "sdb: nothing outstanding when tracing started\n");
+  CHECK(start_outstanding_text({"sdb", 2, 4.25, true, ""}) ==
+        "sdb: 2 I/Os outstanding when tracing started, oldest 4.25s\n");
+  CHECK(start_outstanding_text({"dm-3", 1, 0, false, "bio-based queue: no tag tables to walk"}) ==
+        "dm-3: 1 I/O outstanding since before tracing started, age unknown (bio-based queue: no "
+        "tag tables to walk): counting from now\n");
+}
+
+TEST_CASE("a lower-bound age is shown as one") {
+  HistReport r{"t", 1.0, false, {}};
+  HistEntry e;
+  e.device = "dm-3";
+  e.op = "all";
+  e.inflight_oldest_s = 2.5;
+  e.inflight_at_least = true;
+  e.preexisting = 3;
+  r.entries.push_back(e);
+  CHECK(report_text(r).find("oldest outstanding I/O >= 2.5s (3 from before tracing started)") !=
+        std::string::npos);
+  const auto j = report_json(r)["histograms"][0];
+  CHECK(j["inflight_oldest_at_least"] == true);
+  CHECK(j["inflight_preexisting"] == 3);
+  CHECK(j["outstanding_at_start"] == 0);
+}
