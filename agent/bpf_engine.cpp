@@ -12,8 +12,8 @@
 #include <map>
 
 #include "btf_probe.h"
-#include "iolat.skel.h"
 #include "clock.h"
+#include "iolat.skel.h"
 #include "libbpf_log.h"
 #include "preexisting.h"
 #include "slot_allocator.h"
@@ -97,9 +97,9 @@ struct BpfEngine::Impl {
   std::string seeder_error;  // why there is none
   std::string sysfs_root;
   struct Outstanding {
-    std::string dir;       // /sys/block/<name>
-    unsigned seeds = 0;    // seeded requests not yet seen to end
-    PreexistingIo pre;     // fallback: counted, not found
+    std::string dir;     // /sys/block/<name>
+    unsigned seeds = 0;  // seeded requests not yet seen to end
+    PreexistingIo pre;   // fallback: counted, not found
   };
   std::vector<Outstanding> outstanding;  // by watch slot
 
@@ -420,8 +420,7 @@ SeedReport BpfEngine::seed(int slot) {
   // Found nothing to walk: what the kernel counts is all there is to know.
   if (!r.walked && r.kernel_inflight && *r.kernel_inflight) {
     auto stat = read_small_file(im.sysfs(x.dir, "stat"));
-    x.pre.begin(*r.kernel_inflight, monotonic_ns(),
-                stat ? parse_io_ticks_ms(*stat) : std::nullopt);
+    x.pre.begin(*r.kernel_inflight, monotonic_ns(), stat ? parse_io_ticks_ms(*stat) : std::nullopt);
   }
   return r;
 }

@@ -211,10 +211,9 @@ std::string Detector::reason_for(Health h, std::uint64_t now) const {
       if (!s) return "stall ended";
       const bool canary = canary_since_ && *canary_since_ == s;
       const bool at_least = !canary && oldest_at_least_ && oldest_start_ == s;
-      std::string r =
-          fmt::format("{} outstanding for {}{} (stall threshold {})",
-                      canary ? "canary read" : "oldest I/O", at_least ? "at least " : "",
-                      human(now - s), human(t_.stall));
+      std::string r = fmt::format("{} outstanding for {}{} (stall threshold {})",
+                                  canary ? "canary read" : "oldest I/O",
+                                  at_least ? "at least " : "", human(now - s), human(t_.stall));
       if (at_least) r += "; issued before tracing started, the kernel gives no start time";
       if (total_ > 0) r += fmt::format("; {} of {} paths valid", valid_, total_);
       return r;

@@ -120,7 +120,8 @@ class HistSession {
       const std::uint64_t now = monotonic_ns();
       StartOutstanding s{w.dev.disk.name, r.found, 0, r.walked, r.why_not};
       if (!r.walked) s.count = r.kernel_inflight.value_or(0);
-      if (auto oldest = engine_.oldest(w.slot); oldest && !oldest->at_least && now > oldest->start_ns)
+      if (auto oldest = engine_.oldest(w.slot);
+          oldest && !oldest->at_least && now > oldest->start_ns)
         s.oldest_s = (now - oldest->start_ns) / 1e9;
       w.at_start = s.count;
       if (!opts_.json) std::fputs(start_outstanding_text(s).c_str(), stdout);

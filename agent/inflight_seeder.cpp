@@ -9,8 +9,8 @@
 #include <cstring>
 
 #include "clock.h"
-#include "libbpf_log.h"
 #include "iolat.h"
+#include "libbpf_log.h"
 #include "preexisting.h"
 // The skeleton names the .bss struct at global scope: the shared type is it.
 using sanwatch::bpf::sw_seed_ctl;

@@ -19,17 +19,17 @@ class LibbpfLog;
 namespace sanwatch {
 
 struct SeedReport {
-  bool walked = false;  // the tag tables were read
-  std::string why_not;  // when not walked
-  unsigned found = 0;   // outstanding requests found (tracked already or seeded)
-  unsigned seeded = 0;  // slots written by the walk
+  bool walked = false;   // the tag tables were read
+  std::string why_not;   // when not walked
+  unsigned found = 0;    // outstanding requests found (tracked already or seeded)
+  unsigned seeded = 0;   // slots written by the walk
   unsigned untimed = 0;  // seeded with the walk's time: the kernel kept no start time
   unsigned raced = 0;    // ended while being seeded
   unsigned nr_hw_queues = 0;
-  unsigned scanned = 0;             // tag table entries read
-  std::uint64_t oldest_ns = 0;      // oldest start seeded (CLOCK_MONOTONIC), 0 = none
-  std::uint64_t bpf_ns = 0;         // time inside the program
-  std::uint64_t elapsed_ns = 0;     // the whole seeding, syscalls included
+  unsigned scanned = 0;                     // tag table entries read
+  std::uint64_t oldest_ns = 0;              // oldest start seeded (CLOCK_MONOTONIC), 0 = none
+  std::uint64_t bpf_ns = 0;                 // time inside the program
+  std::uint64_t elapsed_ns = 0;             // the whole seeding, syscalls included
   std::optional<unsigned> kernel_inflight;  // the sysfs count read alongside
 };
 

@@ -14,8 +14,8 @@ bool for_fields(std::string_view text, Fn&& fn) {
     if (i == text.size()) return true;
     std::uint64_t v = 0;
     auto [end, ec] = std::from_chars(text.data() + i, text.data() + text.size(), v);
-    if (ec != std::errc() || (end != text.data() + text.size() && *end != ' ' && *end != '\t' &&
-                              *end != '\n'))
+    if (ec != std::errc() ||
+        (end != text.data() + text.size() && *end != ' ' && *end != '\t' && *end != '\n'))
       return false;
     if (!fn(n++, v)) return true;
     i = static_cast<std::size_t>(end - text.data());

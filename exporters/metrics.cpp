@@ -186,6 +186,10 @@ void self_metrics(Families& f, const MetricsSnapshot& s) {
   f.counter("sanwatch_bpf_duplicate_completions_total",
             "Second completions of one request (dm-multipath), counted once.", {},
             s.engine.duplicate_completions);
+  f.counter("sanwatch_bpf_unseen_completions_total",
+            "Completions of requests the programs did not see start (issued before they "
+            "attached), counted by the kernel's own start time.",
+            {}, s.engine.unseen_completions);
   f.counter("sanwatch_uevents_dropped_total", "Kernel uevents dropped as malformed or hostile.", {},
             s.uevents_dropped);
   if (s.bpf_stats_enabled)

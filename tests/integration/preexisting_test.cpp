@@ -2,13 +2,13 @@
 // start): `hist` and `run` must see it with its true age, count its
 // completion once, and leave no phantom stall behind when attaching races
 // with a stream of fast I/O.
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <fmt/format.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -178,7 +178,8 @@ TEST_CASE("run: a stall under way at start, and again after kill -9, is stalled 
   StuckRead stuck(disk);
   std::this_thread::sleep_for(700ms);
   const std::string cfg = fmt::format(
-      "[devices]\ninclude = [\"{}\"]\n[thresholds]\nstall = \"500ms\"\nrecovery = \"300ms\"\nslow_io = \"200ms\"\n"
+      "[devices]\ninclude = [\"{}\"]\n[thresholds]\nstall = \"500ms\"\nrecovery = "
+      "\"300ms\"\nslow_io = \"200ms\"\n"
       "[canary]\ntargets = \"none\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
       disk.loop_name());
   auto stalled_at_start = [&](AgentProcess& agent) {

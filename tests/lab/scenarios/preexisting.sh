@@ -7,7 +7,8 @@
 #   2. all paths down under queue_if_no_path, a read queued inside dm before
 #      the agent starts -> map stalled at once with the true age; paths back
 #      -> the read completes and the map recovers
-#   3. the walk's cost on a 4 x 1024-tag device (scsi_debug submit_queues=4)
+#   3. the walk's cost on a 4-queue device (scsi_debug submit_queues=4,
+#      max_queue=192: its largest; the per-slot cost scales to 4 x 1024)
 # Prints LAB-METRIC lines.
 # shellcheck source=/dev/null
 . /lab/guest-lib.sh
@@ -77,9 +78,9 @@ queued_in_dm() {
   lab_path_online sdb
   lab_wait_for 20 eval "! kill -0 $_dd 2>/dev/null" || lab_fail "queued read did not complete"
   wait "$_dd"
-  lab_wait_for 10 eval "grep '\"event\":\"state\"' $LAB_EV | tail -n +1 | grep -q '\"target\":\"$LAB_MAP\".*\"from\":\"stalled\"'" ||
+  lab_wait_for 10 eval "tail -n +$((_m + 1)) $LAB_EV | grep -q '\"target\":\"$LAB_MAP\".*\"from\":\"stalled\"'" ||
     lab_fail "map did not leave stalled"
-  lab_log "after: $(lab_ev_line "$_m" "$LAB_MAP" ok)"
+  lab_log "after: $(tail -n +$((_m + 1)) "$LAB_EV" | grep "\"target\":\"$LAB_MAP\".*\"from\":\"stalled\"" | head -n 1)"
   lab_sanwatch_stop
 }
 
@@ -87,7 +88,7 @@ walk_cost() {
   lab_teardown_mpath
   lab_run "$LAB_CMD_TIMEOUT" rmmod scsi_debug || lab_fail "rmmod scsi_debug"
   lab_run "$LAB_CMD_TIMEOUT" modprobe scsi_debug add_host=1 num_tgts=1 max_luns=1 dev_size_mb=16 \
-    delay=0 submit_queues=4 max_queue=1024 || lab_fail "modprobe scsi_debug (4 queues)"
+    delay=0 submit_queues=4 max_queue=192 || lab_fail "modprobe scsi_debug (4 queues)"
   lab_wait_for 20 test -b /dev/sda || lab_fail "sda did not appear"
   lab_log "sda: $(ls /sys/block/sda/mq | wc -l) hw queues, nr_tags $(cat /sys/block/sda/mq/0/nr_tags)"
   write_conf
@@ -96,7 +97,7 @@ walk_cost() {
   _l=$(grep '"msg":"sda: ' "$LAB_EV" | grep 'tag slots walked' | head -n 1)
   [ -n "$_l" ] || lab_fail "no walk line for sda"
   lab_log "$_l"
-  echo "LAB-METRIC walk_4x1024_$(echo "$_l" | sed -n 's/.*(\([0-9]*\) seeded, \([0-9]*\) tag slots walked in \([0-9]*\) us).*/slots=\2 us=\3/p')"
+  echo "LAB-METRIC walk_4_queues_$(echo "$_l" | sed -n 's/.*(\([0-9]*\) seeded, \([0-9]*\) tag slots walked in \([0-9]*\) us).*/slots=\2 us=\3/p')"
   lab_sanwatch_stop
 }
 
