@@ -15,6 +15,7 @@
 #include "fault_disk.h"
 #include "histogram.h"
 #include "privileged.h"
+#include "hist_process.h"
 #include "process.h"
 
 using namespace std::chrono_literals;
@@ -22,21 +23,11 @@ using sanwatch::LatencyHistogram;
 using sanwatch::test::ChildProcess;
 using sanwatch::test::DirectIo;
 using sanwatch::test::FaultDisk;
+using sanwatch::test::start_hist;
 using Stream = ChildProcess::Stream;
 using json = nlohmann::json;
 
 namespace {
-
-// Runs `sanwatch hist ... --json`, waiting until its programs are attached.
-std::unique_ptr<ChildProcess> start_hist(std::vector<std::string> args) {
-  std::vector<std::string> argv = {SANWATCH_BIN, "hist", "--json"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto p = std::make_unique<ChildProcess>(argv);
-  auto line = p->wait_for_line(Stream::kStderr, "Tracing", 20s);
-  INFO("stderr: " << p->captured(Stream::kStderr));
-  REQUIRE(line);
-  return p;
-}
 
 // Ctrl-C: the last interval is printed, exit status 0.
 json stop_hist(ChildProcess& p) {

@@ -18,6 +18,7 @@
 #include "fault_disk.h"
 #include "histogram.h"
 #include "privileged.h"
+#include "hist_process.h"
 #include "process.h"
 
 using namespace std::chrono_literals;
@@ -26,6 +27,7 @@ using sanwatch::test::AgentProcess;
 using sanwatch::test::ChildProcess;
 using sanwatch::test::DirectIo;
 using sanwatch::test::FaultDisk;
+using sanwatch::test::start_hist;
 using sanwatch::test::mono_now_ns;
 using Stream = ChildProcess::Stream;
 using json = nlohmann::json;
@@ -64,16 +66,6 @@ struct StuckRead {
     if (t.joinable()) t.join();
   }
 };
-
-std::unique_ptr<ChildProcess> start_hist(std::vector<std::string> args) {
-  std::vector<std::string> argv = {SANWATCH_BIN, "hist", "--json"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto p = std::make_unique<ChildProcess>(argv);
-  auto line = p->wait_for_line(Stream::kStderr, "Tracing", 20s);
-  INFO("stderr: " << p->captured(Stream::kStderr));
-  REQUIRE(line);
-  return p;
-}
 
 json next_report(ChildProcess& p) {
   auto line = p.read_line(Stream::kStdout, 5s);
