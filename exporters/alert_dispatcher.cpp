@@ -2,9 +2,9 @@
 // AlertDispatcher interface.
 #include <mutex>
 
-#include "alertmanager.h"
-#include "alerts.h"
-#include "exec_hook.h"
+#include "exporters/alertmanager.h"
+#include "exporters/alerts.h"
+#include "exporters/exec_hook.h"
 
 namespace sanwatch {
 namespace {

@@ -1,6 +1,6 @@
 // The pure event -> alert mapping: labels and annotations from an event's
 // fields, alert names and severities, the POST body.
-#include "alert_model.h"
+#include "exporters/alert_model.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include <cctype>
 #include <utility>
 
-#include "alert_queue.h"
+#include "exporters/alert_queue.h"
 
 namespace sanwatch {
 namespace {

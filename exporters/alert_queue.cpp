@@ -1,6 +1,6 @@
 // AlertBook: one firing alert per target, resolved as it was sent.
 // AlertQueue: bounded FIFO that evicts what costs least on overflow.
-#include "alert_queue.h"
+#include "exporters/alert_queue.h"
 
 #include <algorithm>
 #include <utility>

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "alert_model.h"
+#include "exporters/alert_model.h"
 
 namespace sanwatch {
 

@@ -1,4 +1,4 @@
-#include "alertmanager.h"
+#include "exporters/alertmanager.h"
 
 #include <curl/curl.h>
 #include <fmt/format.h>
@@ -11,8 +11,8 @@
 #include <thread>
 #include <utility>
 
-#include "clock.h"
-#include "version.h"
+#include "base/clock.h"
+#include "base/version.h"
 
 namespace sanwatch {
 

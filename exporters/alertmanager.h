@@ -15,11 +15,11 @@
 #include <span>
 #include <vector>
 
-#include "alert_model.h"
-#include "alert_queue.h"
-#include "alerts.h"
-#include "config.h"
-#include "event_log.h"
+#include "detect/config.h"
+#include "detect/event_log.h"
+#include "exporters/alert_model.h"
+#include "exporters/alert_queue.h"
+#include "exporters/alerts.h"
 
 namespace sanwatch {
 

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "config.h"
-#include "event_log.h"
+#include "detect/config.h"
+#include "detect/event_log.h"
 
 namespace sanwatch {
 

@@ -1,4 +1,4 @@
-#include "exec_hook.h"
+#include "exporters/exec_hook.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -17,8 +17,8 @@
 #include <thread>
 #include <utility>
 
-#include "result.h"
-#include "unique_fd.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
 
 extern char** environ;
 

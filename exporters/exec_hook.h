@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "alerts.h"
-#include "config.h"
-#include "event_log.h"
+#include "detect/config.h"
+#include "detect/event_log.h"
+#include "exporters/alerts.h"
 
 namespace sanwatch {
 

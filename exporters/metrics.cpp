@@ -1,4 +1,4 @@
-#include "metrics.h"
+#include "exporters/metrics.h"
 
 #include <prometheus/metric_family.h>
 

@@ -10,8 +10,8 @@
 #include <mutex>
 #include <string>
 
-#include "metrics_snapshot.h"
-#include "result.h"
+#include "base/result.h"
+#include "exporters/metrics_snapshot.h"
 
 struct mg_context;
 

@@ -14,9 +14,9 @@
 #include <map>
 #include <thread>
 
-#include "clock.h"
-#include "exposition.h"
-#include "metrics.h"
+#include "base/clock.h"
+#include "exporters/exposition.h"
+#include "exporters/metrics.h"
 
 namespace sanwatch {
 

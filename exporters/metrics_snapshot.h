@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "alerts.h"
-#include "bpf_engine.h"
-#include "canary.h"
-#include "detector.h"
+#include "detect/canary.h"
+#include "detect/detector.h"
+#include "exporters/alerts.h"
+#include "kernel/bpf_engine.h"
 
 namespace sanwatch {
 

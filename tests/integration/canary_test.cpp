@@ -1,7 +1,7 @@
 // The io_uring canary prober on its own, against real loop devices over the
 // fault-injection disk: one completion per probe, the latency it reports,
 // errors, a target that cannot be opened, targets sharing a period.
-#include "canary.h"
+#include "detect/canary.h"
 
 #include <poll.h>
 
@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "clock.h"
+#include "base/clock.h"
 #include "fault_disk.h"
 #include "privileged.h"
 #include "process.h"

@@ -13,9 +13,9 @@
 
 #include "direct_io.h"
 #include "fault_disk.h"
-#include "histogram.h"
-#include "privileged.h"
 #include "hist_process.h"
+#include "kernel/histogram.h"
+#include "privileged.h"
 #include "process.h"
 
 using namespace std::chrono_literals;

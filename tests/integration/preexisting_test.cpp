@@ -16,9 +16,9 @@
 #include "agent_process.h"
 #include "direct_io.h"
 #include "fault_disk.h"
-#include "histogram.h"
-#include "privileged.h"
 #include "hist_process.h"
+#include "kernel/histogram.h"
+#include "privileged.h"
 #include "process.h"
 
 using namespace std::chrono_literals;
@@ -27,8 +27,8 @@ using sanwatch::test::AgentProcess;
 using sanwatch::test::ChildProcess;
 using sanwatch::test::DirectIo;
 using sanwatch::test::FaultDisk;
-using sanwatch::test::start_hist;
 using sanwatch::test::mono_now_ns;
+using sanwatch::test::start_hist;
 using Stream = ChildProcess::Stream;
 using json = nlohmann::json;
 

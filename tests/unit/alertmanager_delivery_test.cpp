@@ -16,10 +16,10 @@
 #include <mutex>
 #include <thread>
 
-#include "alertmanager.h"
-#include "alerts.h"
 #include "alerts_test_util.h"
-#include "clock.h"
+#include "base/clock.h"
+#include "exporters/alertmanager.h"
+#include "exporters/alerts.h"
 
 using namespace std::chrono_literals;
 using namespace alerts_test;

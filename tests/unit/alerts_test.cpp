@@ -4,8 +4,8 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "alertmanager.h"
 #include "alerts_test_util.h"
+#include "exporters/alertmanager.h"
 
 using namespace alerts_test;
 using sanwatch::Alert;

@@ -15,8 +15,8 @@
 #include <string>
 #include <thread>
 
-#include "alert_model.h"
-#include "event_log.h"
+#include "detect/event_log.h"
+#include "exporters/alert_model.h"
 
 namespace alerts_test {
 

@@ -1,4 +1,4 @@
-#include "block_devices.h"
+#include "host/block_devices.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>

@@ -1,4 +1,4 @@
-#include "config.h"
+#include "detect/config.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,5 +1,5 @@
 // Detector over synthetic timelines: times are in ms from an arbitrary origin.
-#include "detector.h"
+#include "detect/detector.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>

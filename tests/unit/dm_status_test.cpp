@@ -1,4 +1,4 @@
-#include "dm_status.h"
+#include "host/dm_status.h"
 
 #include <linux/dm-ioctl.h>
 #include <sys/sysmacros.h>

@@ -1,6 +1,6 @@
 // EventLog: JSON lines out, state events to the sinks, and Batch holding the
 // sinks' share back until the changes of one cause are all announced.
-#include "event_log.h"
+#include "detect/event_log.h"
 
 #include <catch2/catch.hpp>
 #include <cstdio>

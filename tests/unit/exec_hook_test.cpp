@@ -1,6 +1,6 @@
 // The exec hook alert sink: its environment, stdin, timeout kill and
 // concurrency limit. No root needed.
-#include "exec_hook.h"
+#include "exporters/exec_hook.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "alerts.h"
 #include "alerts_test_util.h"
+#include "exporters/alerts.h"
 
 using namespace std::chrono_literals;
 using namespace alerts_test;

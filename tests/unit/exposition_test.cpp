@@ -1,4 +1,4 @@
-#include "exposition.h"
+#include "exporters/exposition.h"
 
 #include <zlib.h>
 

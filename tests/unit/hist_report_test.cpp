@@ -1,4 +1,4 @@
-#include "hist_report.h"
+#include "cli/hist_report.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "histogram.h"
+#include "kernel/histogram.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>

@@ -1,4 +1,4 @@
-#include "metrics.h"
+#include "exporters/metrics.h"
 
 #include <prometheus/text_serializer.h>
 
@@ -8,7 +8,7 @@
 #include <set>
 #include <sstream>
 
-#include "exposition.h"
+#include "exporters/exposition.h"
 
 using namespace sanwatch;
 

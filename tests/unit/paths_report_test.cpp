@@ -1,8 +1,8 @@
-#include "paths_report.h"
+#include "cli/paths_report.h"
 
 #include <catch2/catch.hpp>
 
-#include "agent_states.h"
+#include "cli/agent_states.h"
 
 using namespace sanwatch;
 

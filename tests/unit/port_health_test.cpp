@@ -1,4 +1,4 @@
-#include "port_health.h"
+#include "detect/port_health.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
 // The sysfs fallback for I/O outstanding before tracing began: parsers of
 // /sys/block/X/inflight and stat, and when the lower bound ends.
-#include "preexisting.h"
+#include "kernel/preexisting.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "slot_allocator.h"
+#include "kernel/slot_allocator.h"
 
 #include <catch2/catch.hpp>
 

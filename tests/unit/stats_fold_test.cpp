@@ -1,5 +1,5 @@
 // Folding 32-bit per-CPU BPF counters into 64-bit totals across wrap-around.
-#include "stats_fold.h"
+#include "kernel/stats_fold.h"
 
 #include <catch2/catch.hpp>
 #include <vector>

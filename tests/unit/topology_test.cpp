@@ -1,4 +1,4 @@
-#include "topology.h"
+#include "host/topology.h"
 
 #include <catch2/catch.hpp>
 #include <filesystem>

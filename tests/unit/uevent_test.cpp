@@ -1,4 +1,4 @@
-#include "uevent.h"
+#include "host/uevent.h"
 
 #include <fcntl.h>
 #include <linux/loop.h>
@@ -15,10 +15,10 @@
 #include <random>
 #include <set>
 
-#include "clock.h"
-#include "event_loop.h"
+#include "base/clock.h"
+#include "base/event_loop.h"
+#include "base/unique_fd.h"
 #include "privileged.h"
-#include "unique_fd.h"
 
 using namespace sanwatch;
 

@@ -1,0 +1,89 @@
+// sanwatch: block-I/O latency watchdog for SAN-attached hosts.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+
+#include "base/version.h"
+#include "cli/hist_cmd.h"
+#include "cli/paths_cmd.h"
+#include "cli/run_cmd.h"
+
+namespace {
+
+void add_hist(CLI::App& app, sanwatch::HistOptions& o) {
+  auto* h = app.add_subcommand("hist", "Live block I/O latency histogram (like biolatency)");
+  h->add_option(
+      "-d,--device", o.devices,
+      "Device to trace (sdb, dm-3, loop2, /dev/..., mpatha, /dev/mapper/mpatha, MAJ:MIN); "
+      "repeatable; default: every disk");
+  h->add_option("-o,--op", o.op, "Only this operation: read, write, flush, discard, other, all");
+  h->add_option("-i,--interval", o.interval_s, "Print every SECONDS (default: once, at Ctrl-C)")
+      ->check(CLI::PositiveNumber);
+  h->add_option("-c,--count", o.count, "Stop after COUNT intervals")->check(CLI::PositiveNumber);
+  h->add_flag("--device-time", o.device_time,
+              "Issue-to-completion latency instead of queued-to-completion");
+  h->add_flag("--json", o.json, "One JSON object per interval");
+  h->add_flag("-v,--verbose", o.verbose, "Show libbpf's log");
+  h->add_flag("--force-raw-tp", o.force_raw_tp, "Use the raw_tp fallback programs (testing)")
+      ->group("");
+  h->add_option("--sysfs-root", o.root, "Root holding sys/ and dev/ (testing)")
+      ->default_val("/")
+      ->group("");
+  h->add_flag("--no-seed", o.no_seed,
+              "Do not walk the tag tables for I/O outstanding at start (testing)")
+      ->group("");
+}
+
+void add_run(CLI::App& app, sanwatch::RunOptions& o) {
+  auto* r = app.add_subcommand("run", "Run the watchdog agent (the systemd service)");
+  r->add_option("-c,--config", o.config_path, "TOML config file (default: the embedded default)");
+  r->add_flag("-v,--verbose", o.verbose, "Show libbpf's log");
+  r->add_option("--sysfs-root", o.root, "Root holding sys/ and dev/ (testing)")->group("");
+  r->add_option("--inflight-slots", o.inflight_slots, "Initial BPF in-flight slots (testing)")
+      ->group("");
+}
+
+void add_paths(CLI::App& app, sanwatch::PathsOptions& o) {
+  auto* p = app.add_subcommand(
+      "paths", "Multipath maps and paths with state and latency (works without the agent)");
+  p->add_option("-i,--interval", o.interval_s, "Seconds of latency sampling (0: none)")
+      ->check(CLI::NonNegativeNumber);
+  p->add_flag("--json", o.json, "JSON output");
+  p->add_option("--agent", o.agent_url,
+                "The agent's /metrics URL for states and transitions (\"\" to skip)");
+  p->add_flag("-v,--verbose", o.verbose, "Show libbpf's log");
+  p->add_option("--sysfs-root", o.root, "Root holding sys/ and dev/ (testing)")->group("");
+}
+
+void add_check(CLI::App& app, std::string& path) {
+  auto* c = app.add_subcommand("check-config",
+                               "Validate a config file and print the effective configuration");
+  c->add_option("file", path, "TOML config file (default: the embedded default)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sanwatch: block-I/O latency watchdog for SAN-attached Linux hosts"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(sanwatch::kVersion));
+  sanwatch::HistOptions hist;
+  add_hist(app, hist);
+  sanwatch::RunOptions run;
+  add_run(app, run);
+  std::string check_path;
+  add_check(app, check_path);
+  sanwatch::PathsOptions paths;
+  add_paths(app, paths);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (app.got_subcommand("hist")) return sanwatch::run_hist(hist);
+  if (app.got_subcommand("run")) return sanwatch::run_agent(run);
+  if (app.got_subcommand("check-config")) return sanwatch::check_config(check_path);
+  if (app.got_subcommand("paths")) return sanwatch::run_paths(paths);
+  return 2;
+}

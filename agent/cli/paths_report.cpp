@@ -1,0 +1,107 @@
+#include "cli/paths_report.h"
+
+#include <fmt/format.h>
+
+#include "base/duration.h"  // human_duration
+
+namespace sanwatch {
+namespace {
+
+double q_s(const OpStats& s, double q) { return s.quantile_s(q); }
+
+nlohmann::ordered_json latency_json(const OpStats& s, double interval_s) {
+  return {{"ios", s.count},
+          {"iops", interval_s > 0 ? static_cast<double>(s.count) / interval_s : 0},
+          {"p50_s", q_s(s, 0.5)},
+          {"p99_s", q_s(s, 0.99)},
+          {"errors", s.error_count()}};
+}
+
+std::string latency_text(const OpStats& s, double interval_s) {
+  if (!s.count) return "no I/O";
+  return fmt::format("p50 {} p99 {} IOPS {:.0f}", human_duration(q_s(s, 0.5)),
+                     human_duration(q_s(s, 0.99)),
+                     interval_s > 0 ? static_cast<double>(s.count) / interval_s : 0);
+}
+
+std::string since_text(const std::string& since) { return since.empty() ? "" : " since " + since; }
+
+}  // namespace
+
+std::string derived_path_state(const PathRow& p) {
+  const std::string& s = p.info.scsi_state;
+  if (p.dm_state == "failed" || s == "offline" || s == "transport-offline") return "failed";
+  return "ok";
+}
+
+std::string derived_map_state(const MapRow& m) {
+  if (m.total_paths > 0 && m.valid_paths == 0) return "down";
+  if (m.total_paths > 0 && m.valid_paths < m.total_paths) return "degraded";
+  return "ok";
+}
+
+nlohmann::ordered_json paths_json(const PathsReport& r) {
+  nlohmann::ordered_json out{{"time", r.time},
+                             {"interval_s", r.interval_s},
+                             {"state_source", r.state_source},
+                             {"maps", nlohmann::ordered_json::array()}};
+  for (const auto& m : r.maps) {
+    nlohmann::ordered_json jm{{"map", m.info.label()},
+                              {"kernel_name", m.info.name},
+                              {"wwid", m.info.wwid},
+                              {"array", m.array},
+                              {"state", m.state},
+                              {"since", m.since},
+                              {"valid_paths", m.valid_paths},
+                              {"total_paths", m.total_paths},
+                              {"queue_if_no_path", m.queue_if_no_path},
+                              {"queueing", m.queueing},
+                              {"latency", latency_json(m.io, r.interval_s)},
+                              {"paths", nlohmann::ordered_json::array()}};
+    for (const auto& p : m.paths) {
+      jm["paths"].push_back({{"path", p.info.name},
+                             {"dev", p.info.id.str()},
+                             {"lower", p.info.lower},
+                             {"hctl", p.info.hctl},
+                             {"dm_state", p.dm_state},
+                             {"fail_count", p.fail_count},
+                             {"scsi_state", p.info.scsi_state},
+                             {"alua_state", p.info.alua_state},
+                             {"transport", p.info.transport},
+                             {"target_port", p.info.target_port},
+                             {"array", p.info.vendor.empty() ? "" : p.info.array()},
+                             {"state", p.state},
+                             {"since", p.since},
+                             {"latency", latency_json(p.io, r.interval_s)}});
+    }
+    out["maps"].push_back(std::move(jm));
+  }
+  return out;
+}
+
+std::string paths_text(const PathsReport& r) {
+  std::string out =
+      fmt::format("{}  interval {:.1f}s  states: {}\n", r.time, r.interval_s, r.state_source);
+  if (r.maps.empty()) out += "no multipath maps\n";
+  for (const auto& m : r.maps) {
+    out += fmt::format("\n{} ({}) {} {}\n", m.info.label(), m.info.wwid, m.info.name, m.array);
+    out += fmt::format("  state={}{}  paths {}/{} valid{}{}  {}\n", m.state, since_text(m.since),
+                       m.valid_paths, m.total_paths, m.queue_if_no_path ? "  queue_if_no_path" : "",
+                       m.queueing ? "  QUEUEING I/O" : "", latency_text(m.io, r.interval_s));
+    for (std::size_t i = 0; i < m.paths.size(); ++i) {
+      const PathRow& p = m.paths[i];
+      out +=
+          fmt::format("  {} {} {} {:<6} {:<7} {:<8} {} {} {}  {}  {}{}\n",
+                      i + 1 < m.paths.size() ? "|-" : "`-", p.info.hctl.empty() ? "-" : p.info.hctl,
+                      p.info.name, p.info.id.str(), p.dm_state.empty() ? "-" : p.dm_state,
+                      p.info.scsi_state.empty() ? "-" : p.info.scsi_state,
+                      p.info.transport.empty() ? "-" : p.info.transport,
+                      p.info.target_port.empty() ? "-" : p.info.target_port,
+                      p.info.alua_state.empty() ? "" : p.info.alua_state,
+                      latency_text(p.io, r.interval_s), p.state, since_text(p.since));
+    }
+  }
+  return out;
+}
+
+}  // namespace sanwatch

@@ -1,0 +1,237 @@
+#include "cli/run_cmd.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+#include "base/clock.h"
+#include "base/event_loop.h"
+#include "base/sd_notify.h"
+#include "cli/snapshot.h"
+#include "detect/event_log.h"
+#include "detect/watchdog.h"
+#include "exporters/alerts.h"
+#include "exporters/metrics.h"
+
+namespace sanwatch {
+namespace {
+
+Result<Config> read_config(const std::string& path) {
+  if (path.empty()) return parse_config(embedded_default_config(), "<embedded default>");
+  return load_config(path);
+}
+
+// Test-only: with SANWATCH_TEST_FREEZE_SIGNAL=1, SIGUSR2 hangs the event loop
+// so tests can see the systemd watchdog pings stop.
+bool freeze_signal_enabled() {
+  const char* v = std::getenv("SANWATCH_TEST_FREEZE_SIGNAL");
+  return v && std::strcmp(v, "1") == 0;
+}
+
+Result<UniqueFd> block_signals() {
+  sigset_t mask;
+  sigemptyset(&mask);
+  // A shell starts background jobs with SIGINT ignored, and an ignored signal
+  // never reaches a signalfd: restore the defaults before blocking.
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) {
+    signal(s, SIG_DFL);
+    sigaddset(&mask, s);
+  }
+  if (freeze_signal_enabled()) sigaddset(&mask, SIGUSR2);
+  if (sigprocmask(SIG_BLOCK, &mask, nullptr)) return errno_error("blocking signals");
+  UniqueFd fd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!fd.valid()) return errno_error("signalfd");
+  return fd;
+}
+
+// Everything the running agent is made of, in construction order (the
+// dispatcher and exporter outlive the watchdog that feeds them).
+struct Agent {
+  const RunOptions& opts;
+  EventLog log{stderr};
+  SystemdNotifier systemd = SystemdNotifier::from_env();
+  UniqueFd signals;
+  std::unique_ptr<EventLoop> loop;
+  std::unique_ptr<MetricsExporter> metrics;
+  std::unique_ptr<AlertDispatcher> alerts;
+  std::unique_ptr<Watchdog> watchdog;
+
+  std::string status_line() const {
+    unsigned canaries = 0;
+    for (const auto& [n, t] : watchdog->targets()) canaries += t.canary >= 0;
+    return fmt::format("watching {} devices, {} canaries, metrics on port {}",
+                       watchdog->targets().size(), canaries, metrics->port());
+  }
+
+  // Copies counters for scrapes every metrics.refresh; states go through at
+  // once via the event subscription.
+  void publish_metrics() {
+    metrics->publish(take_snapshot(*watchdog, alerts.get()));
+    const auto every = static_cast<std::uint64_t>(watchdog->config().metrics.refresh.count());
+    loop->at(monotonic_ns() + every, [this] { publish_metrics(); });
+  }
+
+  // WATCHDOG=1 from the loop itself: a stuck loop stops the pings.
+  void ping_systemd(std::uint64_t every) {
+    systemd.watchdog();
+    loop->at(monotonic_ns() + every, [this, every] { ping_systemd(every); });
+  }
+
+  // SIGHUP: a new config that does not validate is rejected with its errors
+  // and the running one stays.
+  void reload() {
+    systemd.reloading();
+    auto cfg = read_config(opts.config_path);
+    if (!cfg) {
+      log.error("configuration rejected, keeping the running one",
+                {{"errors", cfg.error().message()}});
+    } else {
+      watchdog->reload(std::move(cfg).value());
+      alerts->reconfigure(watchdog->config().alerts);
+      log.info("configuration reloaded", {{"config", watchdog->config().source}});
+    }
+    systemd.ready(status_line());
+  }
+
+  void on_signal() {
+    signalfd_siginfo si{};
+    while (read(signals.get(), &si, sizeof(si)) == sizeof(si)) {
+      if (si.ssi_signo == SIGHUP) {
+        reload();
+      } else if (si.ssi_signo == SIGUSR2) {
+        log.warn("SIGUSR2 with SANWATCH_TEST_FREEZE_SIGNAL=1: freezing the event loop");
+        for (;;) pause();
+      } else {
+        log.info(
+            fmt::format("signal {}: shutting down", strsignal(static_cast<int>(si.ssi_signo))));
+        systemd.stopping();
+        loop->stop();
+      }
+    }
+  }
+
+  Status start(Config cfg) {
+    auto m = MetricsExporter::start(cfg.metrics.listen);
+    if (!m) return m.error();
+    metrics = std::move(m).value();
+    log.subscribe([e = metrics.get()](const nlohmann::ordered_json& ev) {
+      e->set_state(ev["target"].get<std::string>(), ev["to"].get<std::string>());
+    });
+    alerts = make_alert_dispatcher(cfg.alerts, log);
+    log.subscribe_batch(
+        [d = alerts.get()](std::span<const nlohmann::ordered_json> evs) { d->on_events(evs); });
+    watchdog = std::make_unique<Watchdog>(std::move(cfg), log, *loop, opts.root);
+    if (auto st = watchdog->start(opts.verbose, opts.inflight_slots); !st)
+      return Error{st.error().err, "cannot start: " + st.error().message()};
+    publish_metrics();
+    if (auto st = loop->add_fd(signals.get(), EPOLLIN, [this](std::uint32_t) { on_signal(); }); !st)
+      return st;
+    if (auto every = systemd.watchdog_interval_ns()) ping_systemd(*every);
+    return {};
+  }
+
+  void announce_ready() {
+    const auto& c = watchdog->config();
+    unsigned canaries = 0;
+    for (const auto& [n, t] : watchdog->targets()) canaries += t.canary >= 0;
+    log.info(
+        "ready",
+        {{"config", c.source},
+         {"devices", watchdog->targets().size()},
+         {"canaries", canaries},
+         {"attach", watchdog->engine().attach_mode()},
+         {"metrics", fmt::format("{}:{}", c.metrics.listen.substr(0, c.metrics.listen.rfind(':')),
+                                 metrics->port())}});
+    systemd.ready(status_line());
+  }
+};
+
+}  // namespace
+
+// On a host that boots from the SAN, the agent's own code and data live on
+// the disks it watches: a page evicted and faulted in again during a stall
+// would stall the agent too. Lock every page it has touched by now (start-up
+// ran the hot paths) and every page it touches later; MCL_ONFAULT keeps
+// untouched mappings (thread stacks, libraries' unused code) out of memory.
+// Needs RLIMIT_MEMLOCK (the unit sets LimitMEMLOCK=infinity) or CAP_IPC_LOCK.
+namespace {
+bool has_ipc_lock() {
+  std::ifstream f("/proc/self/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("CapEff:", 0) == 0)
+      return (std::stoull(line.substr(7), nullptr, 16) >> 14) & 1;  // CAP_IPC_LOCK
+  return false;
+}
+
+void lock_memory(EventLog& log) {
+  // Locked mappings count whole (169 MiB of address space here, mostly
+  // untouched) against a finite RLIMIT_MEMLOCK, and with MCL_FUTURE a later
+  // mmap past the limit would fail: lock only without such a limit.
+  rlimit lim{};
+  if (getrlimit(RLIMIT_MEMLOCK, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY && !has_ipc_lock()) {
+    log.info(
+        "not locking the agent in memory: RLIMIT_MEMLOCK is finite (LimitMEMLOCK=infinity "
+        "in the unit)");
+    return;
+  }
+  if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0)
+    log.warn(std::string("cannot lock the agent in memory (mlockall: ") + std::strerror(errno) +
+             "); a stall of the disk holding its binary could delay it");
+}
+}  // namespace
+
+int run_agent(const RunOptions& o) {
+  auto cfg = read_config(o.config_path);
+  if (!cfg) {
+    fmt::print(stderr, "{}\n", cfg.error().message());
+    return 2;
+  }
+  // systemd hands our capabilities over as ambient ones, and execve() passes
+  // the ambient set on: alerts.exec hooks would run with CAP_SYS_ADMIN. Drop
+  // it; our own permitted and effective sets stay as they are.
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  Agent a{o};
+  a.log.set_level(parse_log_level(cfg->log_level));
+  auto sig = block_signals();
+  auto loop = EventLoop::create();
+  if (!sig || !loop) {
+    a.log.error(!sig ? sig.error().message() : loop.error().message());
+    return 1;
+  }
+  a.signals = std::move(sig).value();
+  a.loop = std::move(loop).value();
+  if (auto st = a.start(std::move(cfg).value()); !st) {
+    a.log.error(st.error().message());
+    return 1;
+  }
+  // Locked before "ready" (and READY=1): from then on the agent is what the
+  // operator relies on, page faults included. MCL_ONFAULT makes it cheap.
+  lock_memory(a.log);
+  a.announce_ready();
+  if (auto st = a.loop->run(); !st) {
+    a.log.error(st.error().message());
+    return 1;
+  }
+  return 0;
+}
+
+int check_config(const std::string& path) {
+  auto cfg = read_config(path);
+  if (!cfg) {
+    fmt::print(stderr, "{}\n", cfg.error().message());
+    return 2;
+  }
+  fmt::print("{}", render_config(*cfg));
+  return 0;
+}
+
+}  // namespace sanwatch

@@ -1,0 +1,118 @@
+// The agent's configuration (TOML, via toml++): schema, defaults, validation
+// with file:line:column errors, per-device overrides. Pure: no I/O but
+// load_config's file read.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/duration.h"
+#include "base/result.h"
+#include "host/block_devices.h"
+
+namespace sanwatch {
+
+using namespace std::chrono_literals;
+
+struct Thresholds {
+  Duration slow_io = 200ms;        // one I/O slower than this (total latency) is a slow I/O
+  double slow_share = 0.10;        // slow when this share of the window's I/O was slow...
+  std::uint32_t slow_min_ios = 1;  // ...and at least this many
+  Duration slow_window = 10s;
+  Duration stall = 2s;                // oldest outstanding I/O older than this: stalled
+  std::uint32_t fail_errors = 1;      // I/O errors within the window: failed
+  std::uint32_t canary_failures = 3;  // consecutive canary errors: failed
+  Duration recovery = 10s;            // quiet time before a state improves
+  std::uint32_t flap_count = 3;       // path fail/reinstate cycles within flap_window: flapping
+  Duration flap_window = 10min;
+};
+
+struct CanarySettings {
+  bool enabled = true;
+  Duration period = 1s;
+  Duration deadline = 500ms;        // over it: slow; outstanding past thresholds.stall: stalled
+  std::uint32_t size = 4096;        // bytes per read (rounded up to the logical block size)
+  std::uint64_t region_offset = 0;  // bytes
+  std::uint64_t region_length = 0;  // bytes; 0 = to the end of the device
+};
+
+// Effective settings of one device after overrides.
+struct DeviceSettings {
+  Thresholds thresholds;
+  CanarySettings canary;
+};
+
+// A [[override]] block: settings for devices matching any pattern. Unset
+// fields keep the global value.
+struct Override {
+  std::vector<std::string> match;
+  std::string where;  // file:line of the block, for messages
+  std::optional<Duration> slow_io, slow_window, stall, recovery;
+  std::optional<double> slow_share;
+  std::optional<std::uint32_t> slow_min_ios, fail_errors, canary_failures;
+  std::optional<bool> canary;
+  std::optional<Duration> canary_period, canary_deadline;
+};
+
+enum class CanaryTargets { kMultipath, kAll, kNone };
+
+// [alerts]: where state changes are pushed.
+struct AlertSettings {
+  std::vector<std::string> alertmanager_urls;  // base URLs; every one gets every alert
+  Duration resend = 1min;       // re-send firing alerts (well inside resolve_timeout, 5m)
+  Duration timeout = 2s;        // per HTTP request
+  Duration health_check = 30s;  // GET /-/ready after this long without a POST; 0 = never
+  std::uint32_t queue = 1000;   // alerts kept while Alertmanager is unreachable
+  std::string instance;         // label; empty = the host name
+  std::vector<std::pair<std::string, std::string>> labels;  // extra static labels
+  std::vector<std::string> exec_command;                    // run per event, event JSON on stdin
+  Duration exec_timeout = 10s;
+  std::uint32_t exec_max_concurrent = 4;
+};
+
+// [metrics]: the Prometheus endpoint.
+struct MetricsSettings {
+  std::string listen = "0.0.0.0:9847";
+  bool path_histograms = false;   // latency histograms for multipath paths too
+  bool device_histograms = true;  // issue->completion histograms besides total latency
+  Duration refresh = 1s;          // how often counters are copied for scrapes
+};
+
+struct Config {
+  std::string source = "<embedded default>";
+  std::string log_level = "info";    // debug, info, warn, error
+  std::vector<std::string> include;  // empty: every disk and dm map (no loop, ram, zram)
+  std::vector<std::string> exclude;
+  Thresholds thresholds;
+  CanarySettings canary;
+  CanaryTargets canary_targets = CanaryTargets::kMultipath;
+  std::vector<Override> overrides;
+  MetricsSettings metrics;
+  AlertSettings alerts;
+  Duration rescan = 5s;  // sysfs rescan for new and removed devices
+
+  // Do the patterns name this device (whatever its current size)?
+  bool matches(const BlockDevice& d) const;
+  // Should a newly seen device be watched: matched and usable (size > 0).
+  bool selects(const BlockDevice& d) const;
+  DeviceSettings settings_for(const BlockDevice& d) const;
+  bool wants_canary(const BlockDevice& d, bool is_multipath_path) const;
+};
+
+// Pattern: a glob over the kernel name or dm name ("sd*", "mpath?"), a
+// /dev path, or "wwid:<wwid>" (dm uuid mpath-<wwid> or the SCSI wwid).
+bool device_matches(const std::string& pattern, const BlockDevice& d);
+
+// Parses TOML text; errors are "source:line:column: what is wrong", one per
+// line, all of them.
+Result<Config> parse_config(std::string_view text, const std::string& source);
+Result<Config> load_config(const std::string& path);
+// The built-in default (packaging/sanwatch.toml, embedded at build time).
+std::string_view embedded_default_config();
+// Effective configuration as TOML, for `check-config`.
+std::string render_config(const Config& c);
+
+}  // namespace sanwatch

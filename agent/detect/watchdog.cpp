@@ -1,0 +1,484 @@
+#include "detect/watchdog.h"
+
+#include <fmt/format.h>
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <set>
+
+#include "base/clock.h"
+#include "detect/traced_device.h"
+
+namespace sanwatch {
+namespace {
+
+std::uint64_t ns(Duration d) { return static_cast<std::uint64_t>(d.count()); }
+
+}  // namespace
+
+nlohmann::ordered_json Watchdog::Target::identity() const {
+  nlohmann::ordered_json j{{"device", dev.id.str()}};
+  if (kind != TargetKind::kDevice) j["kernel_name"] = dev.name;
+  if (!dev.dm_name.empty()) j["dm_name"] = dev.dm_name;
+  if (!dev.wwid.empty())
+    j["wwid"] = dev.wwid;
+  else if (kind == TargetKind::kPath && !path.wwid.empty())
+    j["wwid"] = path.wwid;  // a stacked path: the disk below it
+  if (kind == TargetKind::kPath) {
+    j["map"] = map;
+    if (!path.lower.empty()) j["lower"] = path.lower;
+    if (!path.hctl.empty()) j["hctl"] = path.hctl;
+    if (!path.vendor.empty()) j["array"] = path.array();
+    if (!path.target_port.empty()) j["target_port"] = path.target_port;
+    if (!path.transport.empty()) j["transport"] = path.transport;
+  }
+  return j;
+}
+
+Watchdog::Watchdog(Config cfg, EventLog& log, EventLoop& loop, std::string root)
+    : cfg_(std::move(cfg)), log_(log), loop_(loop), sys_(std::move(root)) {}
+
+Watchdog::~Watchdog() {
+  for (auto id : {tick_timer_, canary_timer_, rescan_timer_, rescan_soon_, dm_check_timer_})
+    if (id) loop_.cancel(*id);
+  for (auto& [name, t] : targets_)
+    if (t.deadline_timer) loop_.cancel(*t.deadline_timer);
+}
+
+Status Watchdog::start(bool verbose, unsigned inflight_slots) {
+  auto disks = sys_.disks();
+  if (!disks) return disks.error();
+  unsigned count = 0, slots = 0;
+  for (const auto& d : *disks) {
+    // Empty disks (unbound loop devices, drives without media) are not
+    // watched until they get a size; growing makes room then.
+    if (d.size_bytes == 0) continue;
+    ++count;
+    slots += d.nr_hw_queues * d.tags_per_queue;
+  }
+  // The per-CPU statistics cost devices x possible CPUs x ~10 KiB of kernel
+  // memory: size for what is here plus some room, and grow when it fills.
+  engine_opts_.verbose = verbose;
+  engine_opts_.max_watch = count + std::max(16u, count / 2);
+  engine_opts_.inflight_slots = inflight_slots ? inflight_slots : std::max(16384u, 2 * slots);
+  engine_opts_.sysfs_root = sys_.root();
+  if (auto st = open_engine(); !st) return st;
+  if (!engine_->seeding_unavailable().empty())
+    log_.warn("I/O outstanding before tracing starts is counted, not found (" +
+              engine_->seeding_unavailable() + ")");
+
+  CanaryProber::Callbacks cb;
+  cb.submitted = [this](int id, std::uint64_t now) {
+    if (Target* t = by_canary(id)) {
+      t->detector.canary_submitted(now);
+      arm_deadline(*t, now);
+    }
+  };
+  cb.done = [this](int id, std::uint64_t now, std::uint64_t lat, int err) {
+    if (Target* t = by_canary(id)) {
+      t->detector.canary_done(now, lat, err);
+      evaluate(*t, now);
+    }
+  };
+  cb.abandoned = [this](int id) {
+    if (Target* t = by_canary(id)) {
+      t->detector.canary_abandoned();
+      arm_deadline(*t, monotonic_ns());
+    }
+  };
+  cb.open_failed = [this](int id, int err) {
+    if (Target* t = by_canary(id))
+      log_.warn("canary cannot open /dev/" + t->dev.name + ": " + std::strerror(err) +
+                    "; retrying with backoff",
+                {{"target", t->dev.name}});
+  };
+  auto prober = CanaryProber::create(std::max(256u, 4 * count), std::move(cb));
+  if (!prober) return prober.error();
+  prober_ = std::move(prober).value();
+
+  if (auto st = loop_.add_fd(prober_->event_fd(), EPOLLIN,
+                             [this](std::uint32_t) {
+                               prober_->reap();
+                               run_canaries();
+                             });
+      !st)
+    return st;
+  start_uevents();
+  sync_devices();
+  refresh_all_dm(monotonic_ns());
+  tick();
+  run_canaries();
+  return {};
+}
+
+void Watchdog::reload(Config cfg) {
+  cfg_ = std::move(cfg);
+  log_.set_level(parse_log_level(cfg_.log_level));
+  sync_devices();
+  run_canaries();
+}
+
+void Watchdog::sync_devices() {
+  const std::uint64_t now = monotonic_ns();
+  last_rescan_ = now;
+  auto disks = sys_.disks();
+  if (!disks) {
+    log_.error("cannot list block devices: " + disks.error().message());
+    return;
+  }
+  // Topology decides what each disk is: map, path below a map, or device.
+  const Topology topo = read_topology(sys_, *disks);
+  syncing_ = true;
+  std::set<std::string> seen;
+  for (const auto& d : *disks) {
+    const bool is_path = topo.map_of(d.name) != nullptr;
+    const bool excluded = std::any_of(cfg_.exclude.begin(), cfg_.exclude.end(),
+                                      [&](const std::string& p) { return device_matches(p, d); });
+    auto it = targets_.find(d.name);
+    // A watched device that shrinks to nothing (a detached loop) stays a
+    // target and turns gone; a new one must be usable to be picked up.
+    const bool known = it != targets_.end() && (cfg_.matches(d) || (is_path && !excluded));
+    const bool wanted = known || cfg_.selects(d) || (is_path && !excluded && d.size_bytes > 0);
+    if (!wanted) continue;
+    seen.insert(d.name);
+    if (it == targets_.end())
+      add_target(d, topo);
+    else
+      update_target(it->second, d, topo);
+  }
+  for (auto it = targets_.begin(); it != targets_.end();) {
+    Target& t = it->second;
+    const bool listed = std::any_of(disks->begin(), disks->end(),
+                                    [&](const BlockDevice& d) { return d.name == it->first; });
+    if (seen.count(it->first)) {
+      ++it;
+    } else if (!listed) {
+      set_present(t, false, now);  // vanished from sysfs: gone
+      ++it;
+    } else {
+      // Still there but no longer selected (config change): forget it.
+      log_.info("no longer watching " + it->first, {{"target", it->first}});
+      unwatch(t);
+      remove_canary(t);
+      if (t.deadline_timer) loop_.cancel(*t.deadline_timer);
+      it = targets_.erase(it);
+    }
+  }
+  syncing_ = false;
+  update_ports();
+}
+
+void Watchdog::add_target(const BlockDevice& d, const Topology& topo) {
+  const DeviceSettings s = cfg_.settings_for(d);
+  Target t{d, s, Detector(s.thresholds, ns(s.canary.deadline))};
+  auto [it, ok] = targets_.emplace(d.name, std::move(t));
+  update_target(it->second, d, topo);
+  log_.info("watching " + d.name, it->second.identity());
+}
+
+void Watchdog::update_target(Target& t, const BlockDevice& d, const Topology& topo) {
+  const std::uint64_t now = monotonic_ns();
+  const bool present = d.size_bytes > 0;
+  const bool geometry_changed =
+      d.nr_hw_queues != t.dev.nr_hw_queues || d.tags_per_queue != t.dev.tags_per_queue;
+  t.dev = d;
+  const MapInfo* map = topo.map_of(d.name);
+  t.kind = map ? TargetKind::kPath : d.is_multipath() ? TargetKind::kMap : TargetKind::kDevice;
+  t.map = map ? map->label() : "";
+  if (auto p = topo.paths.find(d.name); p != topo.paths.end()) t.path = p->second;
+  if (t.kind == TargetKind::kPath) apply_path_state(t, now, "");
+  t.settings = cfg_.settings_for(d);
+  t.detector.configure(t.settings.thresholds, ns(t.settings.canary.deadline));
+  if (geometry_changed && t.slot >= 0) unwatch(t);
+  set_present(t, present, now);
+  if (t.slot >= 0) {
+    if (auto st = engine_->set_slow_threshold(t.slot, ns(t.settings.thresholds.slow_io)); !st)
+      log_.error(st.error().message(), {{"target", d.name}});
+  }
+  const bool canary = present && cfg_.wants_canary(d, t.kind == TargetKind::kPath);
+  if (canary && t.canary < 0) {
+    CanaryTarget ct{sys_.path("dev/" + d.name), d.size_bytes, d.logical_block_size,
+                    t.settings.canary};
+    if (auto id = prober_->add(ct))
+      set_canary(t, *id);
+    else
+      log_.error(id.error().message(), {{"target", d.name}});
+  } else if (canary) {
+    prober_->update(t.canary, t.settings.canary, d.size_bytes);
+  } else {
+    remove_canary(t);
+  }
+}
+
+// Canary callbacks find their target by id in O(1): with a thousand
+// targets probing every second, a search per callback was most of the
+// agent's own CPU.
+void Watchdog::set_canary(Target& t, int id) {
+  t.canary = id;
+  by_canary_.set(id, &t);
+}
+
+void Watchdog::remove_canary(Target& t) {
+  if (t.canary < 0) return;
+  prober_->remove(t.canary);
+  by_canary_.clear(t.canary);
+  t.canary = -1;
+}
+
+void Watchdog::set_present(Target& t, bool present, std::uint64_t now) {
+  if (present) {
+    if (t.slot < 0) watch(t);
+  } else {
+    unwatch(t);
+    remove_canary(t);
+    t.detector.oldest_outstanding(now, std::nullopt);
+  }
+  if (present != t.present) {
+    t.present = present;
+    t.detector.gone(now, !present);
+  }
+  evaluate(t, now);
+}
+
+Status Watchdog::open_engine() {
+  auto engine = BpfEngine::open(engine_opts_);
+  if (!engine) return engine.error();
+  if (engine_) loop_.remove_fd(engine_->event_fd());
+  engine_ = std::move(engine).value();  // the old one, if any, detaches here
+  engine_->set_event_handler([this](const IoEvent& ev) { on_io_event(ev); });
+  return loop_.add_fd(engine_->event_fd(), EPOLLIN, [this](std::uint32_t) { on_ring(); });
+}
+
+// Device slots or in-flight slots short: reload the programs with twice as
+// many device slots (`inflight_needed` 0) or with room for `inflight_needed`
+// more in-flight slots. Counters restart from zero (Prometheus sees a counter
+// reset); in-flight tracking restarts with the I/O issued from now on.
+bool Watchdog::grow_engine(unsigned inflight_needed) {
+  const BpfEngine::Options before = engine_opts_;
+  if (inflight_needed == 0)
+    engine_opts_.max_watch *= 2;
+  else
+    engine_opts_.inflight_slots =
+        std::max(2 * before.inflight_slots, before.inflight_slots + 2 * inflight_needed);
+  std::vector<Target*> watched;
+  for (auto& [n, t] : targets_)
+    if (t.slot >= 0) watched.push_back(&t);
+  const char* what = inflight_needed ? "in-flight" : "device";
+  if (auto st = open_engine(); !st) {
+    engine_opts_ = before;
+    log_.error(fmt::format("cannot grow the BPF {} slots beyond {}: {}", what,
+                           inflight_needed ? before.inflight_slots : before.max_watch,
+                           st.error().message()));
+    return false;
+  }
+  if (inflight_needed)
+    log_.warn(fmt::format("BPF in-flight slots short by {}: reloaded with {}; I/O counters restart",
+                          inflight_needed, engine_opts_.inflight_slots),
+              {{"slots", engine_opts_.inflight_slots}});
+  else
+    log_.warn(fmt::format("all {} BPF device slots in use: reloaded with {}; I/O counters restart",
+                          before.max_watch, engine_opts_.max_watch),
+              {{"slots", engine_opts_.max_watch}});
+  by_slot_.clear_all();
+  for (Target* t : watched) {
+    t->slot = -1;  // the old engine's slots are gone with it
+    watch(*t);
+  }
+  return true;
+}
+
+void Watchdog::watch(Target& t) {
+  const std::uint64_t slow = ns(t.settings.thresholds.slow_io);
+  auto slot = engine_->watch(traced(t.dev), slow, false);
+  // Device slots and in-flight slots can both be short (growing the first
+  // leaves the second as it was): grow for each shortage in turn.
+  for (int grown = 0; !slot && grown < 2; ++grown) {
+    const int err = slot.error().err;
+    if (err != ENOSPC && err != ENOBUFS) break;
+    if (!grow_engine(err == ENOBUFS ? t.dev.nr_hw_queues * t.dev.tags_per_queue : 0)) break;
+    slot = engine_->watch(traced(t.dev), slow, false);
+  }
+  if (!slot && slot.error().err == ENOBUFS) {
+    // No room to grow: track the queues that fit (partial beats blind).
+    slot = engine_->watch(traced(t.dev), slow, true);
+    if (slot)
+      log_.warn("only part of " + t.dev.name + "'s in-flight I/O is tracked for stalls",
+                {{"target", t.dev.name}});
+  }
+  if (!slot) {
+    log_.error("cannot trace " + t.dev.name + ": " + slot.error().message(),
+               {{"target", t.dev.name}});
+    return;
+  }
+  t.slot = *slot;
+  by_slot_.set(t.slot, &t);
+  t.last_count = 0;
+  t.last_errors = 0;
+  seed(t);
+}
+
+void Watchdog::unwatch(Target& t) {
+  if (t.slot < 0) return;
+  (void)engine_->unwatch(t.slot);
+  by_slot_.clear(t.slot);
+  t.slot = -1;
+}
+
+Watchdog::Target* Watchdog::by_slot(int slot) { return by_slot_.get(slot); }
+
+Watchdog::Target* Watchdog::by_canary(int id) { return by_canary_.get(id); }
+
+// Feeds completions and errors since the last read to the detector.
+// fresh: read the slot now; else use the figures of the last engine refresh.
+void Watchdog::refresh_counts(Target& t, std::uint64_t now, bool fresh) {
+  if (t.slot < 0) return;
+  const DeviceStats* s = nullptr;
+  Result<DeviceStats> read = Error{};
+  if (fresh) {
+    read = engine_->read_stats(t.slot);
+    if (read) s = &*read;
+  } else {
+    s = engine_->stats(t.slot);
+  }
+  if (!s) return;
+  const OpStats all = s->all();
+  if (all.count >= t.last_count) t.detector.completions(now, all.count - t.last_count);
+  // A path fails only on errors another path might not have (as dm-multipath
+  // decides retries): a medium error is the LUN's, and fails the map.
+  const bool path = t.kind == TargetKind::kPath;
+  std::uint64_t errors = 0;
+  unsigned worst = 0;
+  for (unsigned i = 1; i < all.errors.size(); ++i) {
+    if (path && !is_path_error(i)) continue;
+    errors += all.errors[i];
+    if (all.errors[i] > all.errors[worst]) worst = i;  // names the dominant status
+  }
+  if (errors > t.last_errors) t.detector.io_errors(now, errors - t.last_errors, status_name(worst));
+  t.last_count = all.count;
+  t.last_errors = errors;
+  t.stats_read_at = now;
+}
+
+void Watchdog::scan_oldest(Target& t, std::uint64_t now) {
+  if (t.slot < 0) return;
+  const auto o = engine_->oldest(t.slot);
+  t.detector.oldest_outstanding(now, o ? std::optional(o->start_ns) : std::nullopt,
+                                o && o->at_least);
+}
+
+// I/O the device already had outstanding (the agent started or reloaded
+// during a stall): found with its true start, or counted where the kernel
+// gives no way to find it. Seen by the next scan_oldest().
+void Watchdog::seed(Target& t) {
+  const SeedReport r = engine_->seed(t.slot);
+  const std::uint64_t now = monotonic_ns();
+  if (r.walked) {
+    const double age = r.oldest_ns && now > r.oldest_ns ? (now - r.oldest_ns) / 1e9 : 0;
+    const auto msg = fmt::format(
+        "{}: {} I/O(s) outstanding when tracing started, oldest {:.3f}s "
+        "({} seeded, {} tag slots walked in {} us)",
+        t.dev.name, r.found, age, r.seeded, r.scanned, r.bpf_ns / 1000);
+    const nlohmann::ordered_json fields{
+        {"target", t.dev.name}, {"outstanding", r.found}, {"oldest_s", age}};
+    if (r.found)
+      log_.info(msg, fields);
+    else
+      log_.debug(msg, fields);
+  } else if (!r.walked && r.kernel_inflight.value_or(0)) {
+    log_.warn(fmt::format("{}: {} I/O(s) outstanding since before tracing started, age unknown "
+                          "({}): counted as at least the time since now",
+                          t.dev.name, *r.kernel_inflight, r.why_not),
+              {{"target", t.dev.name}, {"outstanding", *r.kernel_inflight}});
+  }
+}
+
+void Watchdog::evaluate(Target& t, std::uint64_t now) {
+  if (auto tr = t.detector.evaluate(now)) {
+    t.state_since = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count()) /
+                    1e6;
+    log_.state(t.label(), std::string(kind_name(t.kind)), *tr, t.identity());
+    // During a rescan the ports are judged once, at its end: a port must not
+    // be blamed while its other paths are still being added.
+    if (t.kind == TargetKind::kPath && !syncing_) update_ports();
+  }
+  arm_deadline(t, now);
+}
+
+// One timer per target at the instant its state could change by time alone
+// (a stall crossing its threshold): no polling at a coarse period.
+void Watchdog::arm_deadline(Target& t, std::uint64_t now) {
+  const auto next = t.detector.next_deadline(now);
+  if (next && t.deadline_timer && *next == t.deadline_at) return;
+  if (t.deadline_timer) loop_.cancel(*t.deadline_timer);
+  t.deadline_timer.reset();
+  if (!next) return;
+  t.deadline_at = *next;
+  const std::string name = t.dev.name;
+  t.deadline_timer = loop_.at(*next, [this, name] {
+    auto it = targets_.find(name);
+    if (it == targets_.end()) return;
+    it->second.deadline_timer.reset();
+    const std::uint64_t now = monotonic_ns();
+    scan_oldest(it->second, now);
+    evaluate(it->second, now);
+  });
+}
+
+void Watchdog::on_ring() { engine_->drain_events(); }
+
+void Watchdog::on_io_event(const IoEvent& ev) {
+  Target* t = by_slot(ev.widx);
+  if (!t) return;
+  const std::uint64_t now = monotonic_ns();
+  // Counts first, so the slow share sees this I/O's neighbours.
+  if (now - t->stats_read_at > 1'000'000 || ev.kind == bpf::SW_EV_ERROR)
+    refresh_counts(*t, now, true);
+  if (ev.kind == bpf::SW_EV_SLOW) t->detector.slow_io(now, ev.total_ns);
+  evaluate(*t, now);
+}
+
+std::uint64_t Watchdog::tick_ns() const {
+  // Learn of new outstanding I/O well before it could cross the threshold;
+  // the crossing itself is caught by the per-target deadline timer.
+  Duration shortest = cfg_.thresholds.stall;
+  for (const auto& [n, t] : targets_) shortest = std::min(shortest, t.settings.thresholds.stall);
+  return std::clamp<std::uint64_t>(ns(shortest) / 10, 5'000'000, 100'000'000);
+}
+
+void Watchdog::tick() {
+  const std::uint64_t now = monotonic_ns();
+  // Statistics once a second, all devices in one batch read.
+  const bool counts = now - last_refresh_ >= 1'000'000'000ull;
+  if (counts) {
+    last_refresh_ = now;
+    if (auto st = engine_->refresh(); !st) log_.error(st.error().message());
+  }
+  engine_->recheck_outstanding();
+  for (auto& [name, t] : targets_) {
+    scan_oldest(t, now);
+    if (counts) refresh_counts(t, now, false);
+    evaluate(t, now);
+  }
+  if (now - last_rescan_ >= ns(cfg_.rescan)) {
+    sync_devices();
+    refresh_all_dm(now);  // cross-check dm's own view periodically
+  }
+  tick_timer_ = loop_.at(now + tick_ns(), [this] { tick(); });
+}
+
+void Watchdog::run_canaries() {
+  const std::uint64_t next = prober_->run_due(monotonic_ns());
+  if (canary_timer_ && next == canary_next_) return;
+  if (canary_timer_) loop_.cancel(*canary_timer_);
+  canary_next_ = next;
+  canary_timer_ = loop_.at(next, [this] {
+    canary_timer_.reset();
+    run_canaries();
+  });
+}
+
+}  // namespace sanwatch

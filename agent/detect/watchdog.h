@@ -1,0 +1,160 @@
+// The agent's core: owns the BPF engine, the canary prober and one detector
+// per watched device, all driven by one event loop thread. Nothing here
+// blocks on a watched device: the engine is read through maps and an mmap,
+// canaries go through io_uring.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/event_loop.h"
+#include "detect/canary.h"
+#include "detect/config.h"
+#include "detect/detector.h"
+#include "detect/event_log.h"
+#include "host/topology.h"
+#include "host/uevent.h"
+#include "kernel/bpf_engine.h"
+
+namespace sanwatch {
+
+class Watchdog {
+ public:
+  struct Target {
+    BlockDevice dev;
+    DeviceSettings settings;
+    Detector detector;
+    TargetKind kind = TargetKind::kDevice;
+    std::string map;  // paths: label of their map (mpatha)
+    PathInfo path;    // paths: SCSI/transport identity
+    // Multipath state as device-mapper reports it (status ioctl, uevents).
+    bool dm_known = false;  // paths: dm has reported on this path
+    bool dm_active = true;  // paths: 'A' (else 'F')
+    unsigned dm_fail_count = 0;
+    std::uint64_t transitions = 0;           // paths: active <-> failed changes seen
+    int valid_paths = -1, total_paths = -1;  // maps
+    bool queue_if_no_path = false;           // maps
+    bool dm_status_warned = false;           // maps: status ioctl failure reported
+    double state_since = 0;                  // wall-clock time (s) of the last state change
+    bool present = true;
+    int slot = -1;                 // BPF engine slot, -1 when not watched
+    int canary = -1;               // canary id, -1 when none
+    std::uint64_t last_count = 0;  // completions already fed to the detector
+    std::uint64_t last_errors = 0;
+    std::uint64_t stats_read_at = 0;
+    std::optional<EventLoop::TimerId> deadline_timer;
+    std::uint64_t deadline_at = 0;
+    nlohmann::ordered_json identity() const;
+    // The name operators know: the dm name for maps, else the kernel name.
+    const std::string& label() const {
+      return kind == TargetKind::kMap && !dev.dm_name.empty() ? dev.dm_name : dev.name;
+    }
+  };
+
+  Watchdog(Config cfg, EventLog& log, EventLoop& loop, std::string root = "/");
+  ~Watchdog();
+
+  // Loads BPF, selects devices, starts canaries and timers. In-flight slots
+  // are sized for the disks present unless `inflight_slots` is given (tests).
+  Status start(bool verbose = false, unsigned inflight_slots = 0);
+  // Applies a new configuration (already validated).
+  void reload(Config cfg);
+
+  const std::map<std::string, Target>& targets() const { return targets_; }
+  const Config& config() const { return cfg_; }
+  BpfEngine& engine() { return *engine_; }
+  const CanaryProber& canaries() const { return *prober_; }
+
+ private:
+  void sync_devices();
+  void add_target(const BlockDevice& d, const Topology& topo);
+  void update_target(Target& t, const BlockDevice& d, const Topology& topo);
+  // Multipath (watchdog_multipath.cpp).
+  void start_uevents();
+  void on_uevents();
+  void on_dm_event(const DmPathEvent& ev, std::uint64_t now);
+  void schedule_dm_check(const Target& map);
+  void run_dm_checks();
+  void refresh_dm(Target& map, std::uint64_t now);
+  void refresh_all_dm(std::uint64_t now);
+  void read_scsi_state(Target& path);
+  void apply_path_state(Target& path, std::uint64_t now, const std::string& why);
+  void set_dm_path(Target& path, bool active, std::uint64_t now);
+  void schedule_rescan(std::uint64_t delay_ns);
+  void update_ports();
+  Target* by_dev(const DevId& id);
+  Target* map_target(const std::string& label);
+  std::vector<Target*> paths_of(const Target& map);
+  void set_present(Target& t, bool present, std::uint64_t now);
+  Status open_engine();
+  bool grow_engine(unsigned inflight_needed);
+  void watch(Target& t);
+  void unwatch(Target& t);
+  void refresh_counts(Target& t, std::uint64_t now, bool fresh);
+  void scan_oldest(Target& t, std::uint64_t now);
+  void seed(Target& t);
+  void evaluate(Target& t, std::uint64_t now);
+  void arm_deadline(Target& t, std::uint64_t now);
+  void on_ring();
+  void on_io_event(const IoEvent& ev);
+  void tick();
+  void run_canaries();
+  Target* by_slot(int slot);
+  Target* by_canary(int id);
+  void set_canary(Target& t, int id);
+  void remove_canary(Target& t);
+  std::uint64_t tick_ns() const;
+
+  Config cfg_;
+  EventLog& log_;
+  EventLoop& loop_;
+  SysfsBlock sys_;
+  BpfEngine::Options engine_opts_;
+  std::unique_ptr<BpfEngine> engine_;
+  std::unique_ptr<CanaryProber> prober_;
+  std::map<std::string, Target> targets_;  // by kernel name
+  // Small dense ids (canary ids, engine slots) -> target, so callbacks find
+  // theirs in O(1); std::map nodes do not move, so the pointers stay valid.
+  class TargetIndex {
+   public:
+    Target* get(int id) const {
+      return id >= 0 && static_cast<std::size_t>(id) < v_.size() ? v_[id] : nullptr;
+    }
+    void set(int id, Target* t) {
+      if (static_cast<std::size_t>(id) >= v_.size()) v_.resize(id + 1, nullptr);
+      v_[id] = t;
+    }
+    void clear(int id) {
+      if (get(id)) v_[id] = nullptr;
+    }
+    void clear_all() { v_.assign(v_.size(), nullptr); }
+
+   private:
+    std::vector<Target*> v_;
+  };
+  TargetIndex by_canary_;  // canary id -> target
+  TargetIndex by_slot_;    // BPF engine slot -> target
+  std::optional<EventLoop::TimerId> tick_timer_, canary_timer_, rescan_timer_;
+  std::uint64_t canary_next_ = 0;
+  std::uint64_t last_rescan_ = 0;
+  std::uint64_t last_refresh_ = 0;
+  bool syncing_ = false;  // inside sync_devices(): port health waits for its end  // engine
+                          // statistics, for every target at once
+  std::optional<UeventListener> uevents_;
+  std::optional<EventLoop::TimerId> rescan_soon_;
+  std::set<std::string> dm_checks_;  // maps whose dm status to re-read, by kernel name
+  std::optional<EventLoop::TimerId> dm_check_timer_;
+  std::string dm_control_ = "/dev/mapper/control";
+  std::map<std::string, bool> port_degraded_;  // by target port
+
+ public:
+  const UeventCounters* uevent_counters() const {
+    return uevents_ ? &uevents_->counters() : nullptr;
+  }
+};
+
+}  // namespace sanwatch

@@ -1,0 +1,89 @@
+// The SAN topology as sysfs describes it: multipath maps, their paths, and
+// what each path reaches (transport, target port, array). A pure read of the
+// SysfsBlock root, so fixture trees stand in for /sys in tests.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "host/block_devices.h"
+
+namespace sanwatch {
+
+// A SCSI or NVMe disk that is, or could be, a multipath path.
+struct PathInfo {
+  std::string name;  // sdb, nvme0c1n1
+  DevId id;
+  std::string hctl;                // "3:0:1:2" (H:C:T:L); empty for NVMe
+  std::string host;                // "host3"; the controller ("nvme1") for NVMe
+  std::string scsi_state;          // device/state: running, offline, blocked, transport-offline...;
+                                   // the controller state (live, connecting...) for NVMe
+  std::string vendor, model, rev;  // trimmed INQUIRY strings; NVMe: model and firmware
+  std::string wwid;        // kernel form: naa.<hex>, eui.<hex>, t10.<text>, or a SCSI name string
+  std::string alua_state;  // access_state (active/optimized...) or NVMe ana_state; "" if none
+  std::string transport;   // "fc", "iscsi", "sas", "nvme" or "" when unknown
+  // FC: remote port WWPN ("0x..."); iSCSI: "<target iqn>,<portal>:<port>";
+  // SAS: sas_address; NVMe over fabrics: the controller address.
+  std::string target_port;
+  // The array behind the path: FC remote node name (WWNN), iSCSI target IQN,
+  // SAS enclosure identifier, NVMe subsystem NQN. Best effort, "" if unknown.
+  std::string array_id;
+  std::string host_port;  // FC: the HBA port's own WWPN; "" otherwise
+  // A stacked path (a dm device such as dm-delay or dm-crypt between the map
+  // and the disk): the SCSI/NVMe disk below it, whose identity and state
+  // the fields above are. Empty when the path is that disk itself.
+  std::string lower;
+
+  std::string array() const;  // "<vendor> <model>", e.g. "3PARdata VV"
+};
+
+// A multipath map: a dm-multipath device (uuid "mpath-<wwid>") or an NVMe
+// native-multipath head (nvme0n1 over hidden nvme0c0n1, nvme0c1n1...).
+struct MapInfo {
+  std::string name;     // kernel name: dm-0, nvme0n1
+  std::string dm_name;  // mpatha; empty for NVMe heads
+  std::string wwid;     // dm: from dm/uuid ("3600..." as udev writes it); NVMe: the head's wwid
+  DevId id;
+  std::vector<std::string> paths;  // kernel names of the paths, sorted
+
+  // The name people know the map by: dm_name, or the kernel name for NVMe.
+  const std::string& label() const { return dm_name.empty() ? name : dm_name; }
+};
+
+struct Topology {
+  std::vector<MapInfo> maps;  // sorted by label()
+  // Every SCSI/NVMe disk found, and every dm device that is a map's path
+  // (identity from the disk below it, when there is exactly one), by name.
+  std::map<std::string, PathInfo> paths;
+
+  const MapInfo* map_of(const std::string& path) const;
+  // Accepts a dm name (mpatha) or a kernel name (dm-0, nvme0n1).
+  const MapInfo* map_named(const std::string& name) const;
+};
+
+// Reads maps and paths below sys.root(). Only an unreadable sys/block is an
+// error: missing attributes are empty strings and vanished devices (broken
+// links, unreadable files) are skipped, since hosts change under the scan.
+Result<Topology> read_topology(const SysfsBlock& sys);
+// The same over disks the caller already listed with sys.disks(), so a
+// rescan reads each disk's sysfs directory once.
+Topology read_topology(const SysfsBlock& sys, const std::vector<BlockDevice>& disks);
+
+// The LUN identifier from a binary VPD page 0x83 (sysfs vpd_pg83), chosen
+// and formatted as the kernel's scsi_vpd_lun_id() does for the `wwid`
+// attribute: "naa.<hex>", "eui.<hex>", "t10.<text>" or a SCSI name string.
+// Empty when the page has no usable LUN designator or is malformed.
+std::string wwid_from_vpd83(std::string_view page);
+
+// A fixed-width INQUIRY or NVMe identify string without its padding.
+std::string trim_id_string(std::string_view s);
+
+// The id multipath names a map by (udev's ID_SERIAL: NAA designator type "3"
+// plus hex, EUI-64 "2" plus hex) for a kernel wwid; "" for other forms.
+// Lets a path be matched to a map, or to a missing one, by its wwid.
+std::string multipath_wwid(std::string_view kernel_wwid);
+
+}  // namespace sanwatch

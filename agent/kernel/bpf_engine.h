@@ -1,0 +1,120 @@
+// Owner of the block-latency BPF programs (bpf/iolat.bpf.c): loads and
+// attaches them, registers watched devices, reads their statistics and the
+// age of their oldest outstanding I/O, and delivers slow/error events.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "iolat.h"
+#include "kernel/inflight_seeder.h"
+#include "kernel/io_stats.h"
+
+namespace sanwatch {
+
+struct ProgramStats {
+  std::string name;
+  std::uint64_t run_time_ns = 0;
+  std::uint64_t run_cnt = 0;
+};
+
+struct EngineCounters {
+  std::uint64_t ringbuf_drops = 0;
+  std::uint64_t untracked = 0;
+  std::uint64_t duplicate_completions = 0;
+  std::uint64_t unseen_completions = 0;
+  std::uint64_t qcache_misses = 0;
+};
+
+using IoEvent = bpf::sw_event;
+
+// What the engine needs to know of a block device to trace it (the host
+// layer describes devices; this layer does not depend on it).
+struct TracedDevice {
+  std::string name;              // kernel name: sdb, dm-3 (its /sys/block directory)
+  std::uint32_t kernel_dev = 0;  // MKDEV(major, minor) in the kernel's encoding
+  unsigned nr_hw_queues = 0;     // blk-mq hardware queues (0: bio-based)
+  unsigned tags_per_queue = 0;   // in-flight slots each needs
+};
+
+class BpfEngine {
+ public:
+  struct Options {
+    unsigned max_watch = 64;          // device slots
+    unsigned inflight_slots = 16384;  // total tag slots across devices
+    bool verbose = false;             // pass libbpf's own log to stderr
+    bool force_raw_tp = false;        // testing: skip tp_btf
+    bool no_seed = false;             // testing: behave as if the kernel had no seeding walk
+    std::string sysfs_root = "/";     // where sys/block lives (fixture trees in tests)
+  };
+  // The oldest outstanding I/O of a device. at_least: it started before
+  // tracing did and the kernel would not say when (bio-based queues): the
+  // age is a lower bound, and `preexisting` such requests may be left.
+  struct Oldest {
+    std::uint64_t start_ns = 0;  // CLOCK_MONOTONIC
+    bool at_least = false;
+    unsigned preexisting = 0;
+  };
+  using EventFn = std::function<void(const IoEvent&)>;
+
+  static Result<std::unique_ptr<BpfEngine>> open(const Options& opts);
+  ~BpfEngine();
+  BpfEngine(const BpfEngine&) = delete;
+  BpfEngine& operator=(const BpfEngine&) = delete;
+
+  // Starts recording a device. slow_ns > 0 emits an event for every I/O whose
+  // total latency reaches it. Returns the device's slot. Without room for
+  // every hardware queue's in-flight slots: ENOBUFS, or with `partial_ok`
+  // fewer queues tracked (their requests count as untracked). All device
+  // slots taken: ENOSPC.
+  Result<int> watch(const TracedDevice& dev, std::uint64_t slow_ns = 0, bool partial_ok = true);
+  Status unwatch(int slot);
+  Status set_slow_threshold(int slot, std::uint64_t slow_ns);
+
+  // Cumulative counters (maxima since the last reset_maxima), read now.
+  // Some per-CPU counters are 32-bit (bpf/iolat.h): every watched slot must
+  // be read, by this or refresh(), at least once per 2^32 of its events
+  // (71 minutes at a million IOPS); the agent reads every second.
+  Result<DeviceStats> read_stats(int slot);
+  // Reads every watched slot in one batch (one syscall per map where the
+  // kernel supports it); stats() then returns the figures of that read.
+  Status refresh();
+  const DeviceStats* stats(int slot) const;
+  void reset_maxima(int slot);
+  // Allocation time (CLOCK_MONOTONIC ns) of the oldest request of the device
+  // still outstanding, if any.
+  std::optional<std::uint64_t> oldest_outstanding_ns(int slot) const;
+  std::optional<Oldest> oldest(int slot) const;
+
+  // I/O already outstanding when the device was watched: found in its tag
+  // tables and seeded with the kernel's own start times (call right after
+  // watch()); where the kernel gives no walk, counted from sysfs instead.
+  SeedReport seed(int slot);
+  // Each tick: clears seeds whose request ended unseen (the walk raced its
+  // completion) and re-reads the sysfs counts of the fallback.
+  void recheck_outstanding();
+  // Why pre-existing I/O is only counted, not found; empty when it is found.
+  const std::string& seeding_unavailable() const;
+  EngineCounters counters() const;
+  // run_time_ns/run_cnt per attached program (needs kernel.bpf_stats_enabled).
+  std::vector<ProgramStats> program_stats() const;
+  std::string attach_mode() const;
+
+  // Ring buffer: poll this fd for readability, then drain().
+  int event_fd() const;
+  void set_event_handler(EventFn fn);
+  int drain_events();
+
+  struct Impl;
+
+ private:
+  explicit BpfEngine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sanwatch

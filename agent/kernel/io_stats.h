@@ -1,0 +1,61 @@
+// Per-device, per-operation block I/O statistics as the engine reports them:
+// the per-CPU BPF copies summed, in plain C++ types.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "iolat.h"
+#include "kernel/histogram.h"
+
+namespace sanwatch {
+
+enum class Op : int { kRead = 0, kWrite, kFlush, kDiscard, kOther };
+inline constexpr int kNrOps = bpf::SW_NR_OPS;
+inline constexpr int kNrStatus = SW_NR_STATUS;
+
+std::string_view op_name(Op op);
+std::optional<Op> parse_op(std::string_view s);
+// Human name of a blk_status_t code ("ioerr", "timeout", ...).
+std::string status_name(unsigned code);
+// Whether a blk_status_t could be the path's fault rather than the LUN's:
+// the kernel's blk_path_error(), which dm-multipath uses to decide whether
+// to retry on another path.
+bool is_path_error(unsigned code);
+
+struct OpStats {
+  std::uint64_t count = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t total_ns_sum = 0;
+  std::uint64_t device_ns_sum = 0;
+  std::uint64_t device_count = 0;
+  std::uint64_t requeues = 0;
+  std::array<std::uint64_t, kNrStatus> errors{};
+  LatencyHistogram total;   // allocation -> completion
+  LatencyHistogram device;  // issue -> completion
+  // Maxima since the reader last reset them (not cumulative).
+  std::uint64_t max_total_ns = 0;
+  std::uint64_t max_device_ns = 0;
+
+  std::uint64_t error_count() const;
+  // Latency quantile (seconds) estimated from the histogram, never above
+  // the largest latency seen: interpolation inside a wide bucket can
+  // otherwise report a p50 beyond every observation.
+  double quantile_s(double q, bool device_time = false) const;
+  void add(const OpStats& o);
+  // Counters minus an earlier snapshot; maxima are taken from this one.
+  OpStats minus(const OpStats& earlier) const;
+};
+
+struct DeviceStats {
+  std::array<OpStats, kNrOps> ops;
+  OpStats& op(Op o) { return ops[static_cast<int>(o)]; }
+  const OpStats& op(Op o) const { return ops[static_cast<int>(o)]; }
+  OpStats all() const;
+  DeviceStats minus(const DeviceStats& earlier) const;
+};
+
+}  // namespace sanwatch
