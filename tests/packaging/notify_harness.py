@@ -35,8 +35,8 @@ import urllib.request
 WATCHDOG_USEC = 2_000_000  # pings every 1 s
 PING_S = WATCHDOG_USEC / 2 / 1e6
 
-SNIPPET_HINT = ("agent/run_cmd.cpp does not contain the sd_notify/freeze snippet yet "
-                "(see agent/sd_notify.h and the packaging hand-over): paste it and rebuild")
+SNIPPET_HINT = ("agent/cli/run_cmd.cpp does not contain the sd_notify/freeze snippet yet "
+                "(see agent/base/sd_notify.h and the packaging hand-over): paste it and rebuild")
 
 
 class Failure(Exception):
