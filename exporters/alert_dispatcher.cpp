@@ -9,22 +9,16 @@
 namespace sanwatch {
 namespace {
 
-bool is_state(const nlohmann::ordered_json& event) {
-  const auto kind = event.find("event");
-  return kind != event.end() && *kind == "state";
-}
-
 class Dispatcher final : public AlertDispatcher {
  public:
   Dispatcher(const AlertSettings& s, EventLog& log) : log_(log), am_(s, log) {
     if (!s.exec_command.empty()) exec_ = std::make_unique<ExecHook>(s, log);
   }
 
-  void on_events(std::span<const nlohmann::ordered_json> events) override {
+  void on_events(std::span<const StateChange> events) override {
     am_.on_events(events);
     if (exec_)
-      for (const auto& ev : events)
-        if (is_state(ev)) exec_->on_event(ev);
+      for (const auto& ev : events) exec_->on_event(ev);
   }
 
   // The Alertmanager sink always exists, even with no URL: it keeps the set

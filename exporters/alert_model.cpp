@@ -56,21 +56,15 @@ bool one_of(const std::array<std::string_view, N>& names, std::string_view k) {
 
 namespace detail {
 
-std::string field(const ojson& ev, std::string_view key) {
-  const auto it = ev.find(key);
-  return it != ev.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 // "Device loop3 on db01", "Path sdb of mpatha on db01".
-std::string subject(const ojson& ev, const AlertContext& ctx) {
-  const std::string type = field(ev, "target_type");
-  const std::string noun = type == "map" ? "Multipath map" : camel(type);
-  std::string s = noun + " " + field(ev, "target");
-  const std::string dm = field(ev, "dm_name"), map = field(ev, "map");
-  if (type == "path" && !map.empty())
-    s += " of " + map;
-  else if (!dm.empty() && dm != field(ev, "target"))
-    s += " (" + dm + ")";
+std::string subject(const StateChange& ev, const AlertContext& ctx) {
+  const TargetIdentity& t = ev.target;
+  const std::string noun = t.type == "map" ? "Multipath map" : camel(t.type);
+  std::string s = noun + " " + t.label;
+  if (t.type == "path" && !t.map.empty())
+    s += " of " + t.map;
+  else if (!t.dm_name.empty() && t.dm_name != t.label)
+    s += " (" + t.dm_name + ")";
   return s + " on " + ctx.instance;
 }
 
@@ -83,7 +77,6 @@ Alert resolved(Alert a, const std::string& ends_at, const std::string& summary) 
 
 }  // namespace detail
 
-using detail::field;
 using detail::subject;
 
 std::string Alert::fingerprint() const {
@@ -112,14 +105,19 @@ std::string alert_severity(std::string_view state) {
   return "warning";
 }
 
-std::optional<Alert> alert_for(const ojson& ev, const std::string& state, const AlertContext& ctx) {
-  const std::string type = field(ev, "target_type"), target = field(ev, "target");
+std::optional<Alert> alert_for(const StateChange& ev, const std::string& state,
+                               const AlertContext& ctx) {
+  const std::string& type = ev.target.type;
+  const std::string& target = ev.target.label;
   if (state.empty() || state == "ok" || type.empty() || target.empty()) return std::nullopt;
   Alert a;
   // Static labels first: the computed ones win a name clash, like
   // Prometheus' external labels never override a series' own.
   for (const auto& [k, v] : ctx.labels) a.labels[k] = v;
-  for (const auto& [k, v] : ev.items()) {
+  // Every field of the event as the log line has it: identity fields become
+  // labels, the evidence annotations.
+  const ojson fields = state_json(ev);
+  for (const auto& [k, v] : fields.items()) {
     if (one_of(kIdentityLabels, k)) {
       if (const std::string s = text(v); !s.empty()) a.labels[k] = s;
     } else if (k == "device") {
@@ -132,13 +130,13 @@ std::optional<Alert> alert_for(const ojson& ev, const std::string& state, const 
   a.labels["severity"] = alert_severity(state);
   a.labels["instance"] = ctx.instance;
   a.labels[type] = target;
-  a.annotations["reason"] = field(ev, "reason");
-  a.annotations["summary"] = subject(ev, ctx) + " is " + state + ": " + field(ev, "reason");
-  a.starts_at = field(ev, "ts");
+  a.annotations["reason"] = ev.transition.reason;
+  a.annotations["summary"] = subject(ev, ctx) + " is " + state + ": " + ev.transition.reason;
+  a.starts_at = ev.ts;
   return a;
 }
 
-std::vector<Alert> transition_alerts(const ojson& ev, const AlertContext& ctx) {
+std::vector<Alert> transition_alerts(const StateChange& ev, const AlertContext& ctx) {
   AlertBook fresh;
   return fresh.apply(ev, ctx);
 }

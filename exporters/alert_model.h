@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "detect/config.h"
+#include "detect/state_change.h"
 
 namespace sanwatch {
 
@@ -49,22 +50,20 @@ std::string alert_severity(std::string_view state);
 
 // The alert of the event's target being in `state`, firing since the event's
 // ts; nullopt for "ok" or an event without target/target_type.
-std::optional<Alert> alert_for(const nlohmann::ordered_json& event, const std::string& state,
+std::optional<Alert> alert_for(const StateChange& event, const std::string& state,
                                const AlertContext& ctx);
 
 // A transition X -> Y without history: the alert for X resolved at the
 // event's ts (when X != ok), then the alert for Y firing (when Y != ok).
-std::vector<Alert> transition_alerts(const nlohmann::ordered_json& event, const AlertContext& ctx);
+std::vector<Alert> transition_alerts(const StateChange& event, const AlertContext& ctx);
 
 // The request body of POST /api/v2/alerts.
 nlohmann::json alerts_body(const std::vector<Alert>& alerts);
 
 // Helpers AlertBook (alert_queue.cpp) shares with the mapping; not API.
 namespace detail {
-// The string field `key` of the event, empty when absent or not a string.
-std::string field(const nlohmann::ordered_json& ev, std::string_view key);
 // "Device loop3 on db01", "Path sdb of mpatha on db01".
-std::string subject(const nlohmann::ordered_json& ev, const AlertContext& ctx);
+std::string subject(const StateChange& ev, const AlertContext& ctx);
 // `a` resolved at `ends_at`, with a new summary unless that is empty.
 Alert resolved(Alert a, const std::string& ends_at, const std::string& summary);
 }  // namespace detail

@@ -8,24 +8,23 @@
 namespace sanwatch {
 namespace {
 
-using ojson = nlohmann::ordered_json;
-using detail::field;
 using detail::resolved;
 using detail::subject;
 
 }  // namespace
 
-std::vector<Alert> AlertBook::apply(const ojson& ev, const AlertContext& ctx) {
+std::vector<Alert> AlertBook::apply(const StateChange& ev, const AlertContext& ctx) {
   std::vector<Alert> out;
-  const std::string type = field(ev, "target_type"), target = field(ev, "target");
-  const std::string from = field(ev, "from"), to = field(ev, "to"), ts = field(ev, "ts");
-  if (type.empty() || target.empty() || to.empty()) return out;
+  const std::string &type = ev.target.type, &target = ev.target.label, &ts = ev.ts;
+  const std::string from(ev.from()), to(ev.to());
+  if (type.empty() || target.empty()) return out;
   const std::string key = type + "/" + target;
   const auto gone_summary = [&](const std::string& state) {
-    return subject(ev, ctx) + " is no longer " + state + ", now " + to + ": " + field(ev, "reason");
+    return subject(ev, ctx) + " is no longer " + state + ", now " + to + ": " +
+           ev.transition.reason;
   };
   if (auto it = firing_.find(key); it != firing_.end()) {
-    const std::string was = field(it->second.event, "to");
+    const std::string was(it->second.event.to());
     out.push_back(resolved(it->second.alert, ts, gone_summary(was)));
     firing_.erase(it);
   } else if (auto a = alert_for(ev, from, ctx)) {
@@ -43,7 +42,7 @@ std::vector<Alert> AlertBook::apply(const ojson& ev, const AlertContext& ctx) {
 std::vector<Alert> AlertBook::relabel(const AlertContext& ctx, const std::string& now_ts) {
   std::vector<Alert> out;
   for (auto& [key, e] : firing_) {
-    auto a = alert_for(e.event, field(e.event, "to"), ctx);
+    auto a = alert_for(e.event, std::string(e.event.to()), ctx);
     if (!a || a->labels == e.alert.labels) continue;
     a->starts_at = e.alert.starts_at;
     out.push_back(resolved(e.alert, now_ts, ""));

@@ -21,7 +21,7 @@ namespace sanwatch {
 class AlertBook {
  public:
   // Alerts to send for a state event, resolve first.
-  std::vector<Alert> apply(const nlohmann::ordered_json& event, const AlertContext& ctx);
+  std::vector<Alert> apply(const StateChange& event, const AlertContext& ctx);
   // New static labels or instance: every firing alert whose labels change is
   // resolved at `now_ts` and fires again under the new labels with its
   // original startsAt.
@@ -33,7 +33,7 @@ class AlertBook {
  private:
   struct Entry {
     Alert alert;
-    nlohmann::ordered_json event;  // the event that raised it, to rebuild labels
+    StateChange event;  // the event that raised it, to rebuild labels
   };
   std::map<std::string, Entry> firing_;  // "type/target" -> its alert
 };

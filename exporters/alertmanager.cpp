@@ -119,7 +119,7 @@ struct AlertmanagerSink::Impl {
   void publish();
   bool ensure_multi();
   void flush();
-  void take_events(const std::vector<ojson>& events);
+  void take_events(const std::vector<StateChange>& events);
   void wake();
   void wait();
 
@@ -137,7 +137,7 @@ struct AlertmanagerSink::Impl {
   // Shared with the event loop (on_events, reconfigure) and stats().
   mutable std::mutex mu;
   std::condition_variable idle;  // the worker's wait while there is no multi handle
-  std::vector<ojson> inbox;
+  std::vector<StateChange> inbox;
   std::optional<AlertSettings> new_settings;
   bool stopping = false;
   std::vector<SinkStats> published;
@@ -433,7 +433,7 @@ void AlertmanagerSink::Impl::publish() {
 void AlertmanagerSink::Impl::flush() {
   if (!multi) return;
   flushing = true;
-  std::vector<ojson> events;
+  std::vector<StateChange> events;
   {
     std::lock_guard lock(mu);
     events.swap(inbox);
@@ -451,7 +451,7 @@ void AlertmanagerSink::Impl::flush() {
 }
 
 // Events from the event loop become queued alerts for every endpoint.
-void AlertmanagerSink::Impl::take_events(const std::vector<ojson>& events) {
+void AlertmanagerSink::Impl::take_events(const std::vector<StateChange>& events) {
   for (const auto& ev : events) {
     const bool was_quiet = book.size() == 0;
     enqueue(book.apply(ev, ctx));
@@ -463,7 +463,7 @@ void AlertmanagerSink::Impl::take_events(const std::vector<ojson>& events) {
 
 void AlertmanagerSink::Impl::run() {
   for (;;) {
-    std::vector<ojson> events;
+    std::vector<StateChange> events;
     std::optional<AlertSettings> s;
     {
       std::lock_guard lock(mu);
@@ -502,14 +502,11 @@ AlertmanagerSink::~AlertmanagerSink() {
   impl_->worker.join();
 }
 
-void AlertmanagerSink::on_events(std::span<const ojson> events) {
+void AlertmanagerSink::on_events(std::span<const StateChange> events) {
+  if (events.empty()) return;
   {
     std::lock_guard lock(impl_->mu);
-    const std::size_t before = impl_->inbox.size();
-    for (const auto& ev : events)
-      if (const auto kind = ev.find("event"); kind != ev.end() && *kind == "state")
-        impl_->inbox.push_back(ev);
-    if (impl_->inbox.size() == before) return;
+    impl_->inbox.insert(impl_->inbox.end(), events.begin(), events.end());
   }
   // Wakes the worker out of curl_multi_poll (the condition variable of a
   // thread that also waits on sockets).

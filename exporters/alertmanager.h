@@ -33,7 +33,7 @@ class AlertmanagerSink {
   AlertmanagerSink& operator=(const AlertmanagerSink&) = delete;
 
   // State events (others are skipped), all queued before the worker wakes.
-  void on_events(std::span<const nlohmann::ordered_json> events);
+  void on_events(std::span<const StateChange> events);
   void reconfigure(const AlertSettings& settings);
   // One entry per configured URL ("alertmanager:<url>").
   std::vector<SinkStats> stats() const;

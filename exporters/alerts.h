@@ -32,8 +32,8 @@ class AlertDispatcher {
   // State events as EventLog::state() produced them, in order, handed over
   // together: the worker wakes once and one POST carries them all (a path
   // failed and its map degraded). Thread: event loop.
-  virtual void on_events(std::span<const nlohmann::ordered_json> events) = 0;
-  void on_event(const nlohmann::ordered_json& event) { on_events({&event, 1}); }
+  virtual void on_events(std::span<const StateChange> events) = 0;
+  void on_event(const StateChange& event) { on_events({&event, 1}); }
   // New [alerts] settings after a reload. Thread: event loop.
   virtual void reconfigure(const AlertSettings& settings) = 0;
   // Thread-safe; for /metrics.

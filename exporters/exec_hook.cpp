@@ -33,12 +33,6 @@ constexpr std::size_t kMaxOutput = 4096;  // bytes of a run's output kept for th
 constexpr auto kReapOnStop = 2s;          // bound on the destructor's wait for killed runs
 constexpr int kPollWithoutPidfd = 20;     // ms; only kernels without pidfd_open
 
-std::string field(const ojson& ev, const char* key) {
-  const auto it = ev.find(key);
-  if (it == ev.end()) return {};
-  return it->is_string() ? it->get<std::string>() : it->dump();
-}
-
 struct Run {
   pid_t pid = -1;
   UniqueFd pidfd;   // readable once the process exited; invalid on old kernels
@@ -68,7 +62,7 @@ struct SpawnSetup {
 
 // The agent's environment with the SANWATCH_* variables set (replacing any
 // inherited ones of the same name).
-std::vector<std::string> full_environment(const ojson& ev) {
+std::vector<std::string> full_environment(const StateChange& ev) {
   std::vector<std::string> env = hook_environment(ev);
   std::vector<std::string> out;
   for (char** e = environ; e && *e; ++e) {
@@ -108,7 +102,7 @@ void configure_spawn(SpawnSetup& s, int in, int out) {
   posix_spawnattr_setsigdefault(&s.attr, &all);
 }
 
-Result<Run> spawn_hook(std::vector<std::string> argv, const ojson& ev) {
+Result<Run> spawn_hook(std::vector<std::string> argv, const StateChange& ev) {
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC)) return errno_error("pipe for the hook's stdin");
   UniqueFd in_r(in[0]), in_w(in[1]);
@@ -117,7 +111,8 @@ Result<Run> spawn_hook(std::vector<std::string> argv, const ojson& ev) {
   // The event goes into the pipe before the child exists: it is far smaller
   // than the pipe buffer, so this never blocks, and a hook that never reads
   // stdin cannot raise SIGPIPE in the agent.
-  const std::string json = ev.dump(-1, ' ', false, ojson::error_handler_t::replace) + "\n";
+  const std::string json =
+      state_json(ev).dump(-1, ' ', false, ojson::error_handler_t::replace) + "\n";
   fcntl(in_w.get(), F_SETFL, O_NONBLOCK);
   if (write(in_w.get(), json.data(), json.size()) != static_cast<ssize_t>(json.size()))
     return errno_error("writing the event to the hook's stdin");
@@ -135,8 +130,8 @@ Result<Run> spawn_hook(std::vector<std::string> argv, const ojson& ev) {
   r.pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, r.pid, 0)));
   r.output = std::move(out_r);
   r.started = Clock::now();
-  r.target = field(ev, "target");
-  r.to = field(ev, "to");
+  r.target = ev.target.label;
+  r.to = std::string(ev.to());
   return r;
 }
 
@@ -157,17 +152,16 @@ void drain_output(Run& r) {
 
 }  // namespace
 
-std::vector<std::string> hook_environment(const ojson& ev) {
-  return {
-      "SANWATCH_TARGET=" + field(ev, "target"), "SANWATCH_TARGET_TYPE=" + field(ev, "target_type"),
-      "SANWATCH_FROM=" + field(ev, "from"),     "SANWATCH_TO=" + field(ev, "to"),
-      "SANWATCH_REASON=" + field(ev, "reason"), "SANWATCH_EVENT_TS=" + field(ev, "ts")};
+std::vector<std::string> hook_environment(const StateChange& ev) {
+  return {"SANWATCH_TARGET=" + ev.target.label,      "SANWATCH_TARGET_TYPE=" + ev.target.type,
+          "SANWATCH_FROM=" + std::string(ev.from()), "SANWATCH_TO=" + std::string(ev.to()),
+          "SANWATCH_REASON=" + ev.transition.reason, "SANWATCH_EVENT_TS=" + ev.ts};
 }
 
 struct ExecHook::Impl {
   Impl(const AlertSettings& s, EventLog& l) : log(l), settings(s) {}
   void run();
-  void start(const ojson& ev, const AlertSettings& s);
+  void start(const StateChange& ev, const AlertSettings& s);
   void wait_and_handle();
   void timeout(Run& r, Clock::time_point now);
   void finish(Run& r, int status);
@@ -187,7 +181,7 @@ struct ExecHook::Impl {
 
   mutable std::mutex mu;  // guards what follows
   AlertSettings settings;
-  std::deque<ojson> queue;
+  std::deque<StateChange> queue;
   bool stopping = false;
   bool drop_logged = false;  // once per burst
   SinkStats stats{"exec"};
@@ -196,7 +190,7 @@ struct ExecHook::Impl {
 
 void ExecHook::Impl::run() {
   for (;;) {
-    std::vector<ojson> to_start;
+    std::vector<StateChange> to_start;
     AlertSettings s;
     {
       std::lock_guard lock(mu);
@@ -214,14 +208,14 @@ void ExecHook::Impl::run() {
   kill_all();
 }
 
-void ExecHook::Impl::start(const ojson& ev, const AlertSettings& s) {
+void ExecHook::Impl::start(const StateChange& ev, const AlertSettings& s) {
   if (s.exec_command.empty()) return;  // removed by a reload meanwhile
   auto r = spawn_hook(s.exec_command, ev);
   if (!r) {
     count(&SinkStats::failed);
     log.error("exec hook could not start", {{"command", s.exec_command[0]},
                                             {"error", r.error().message()},
-                                            {"target", field(ev, "target")}});
+                                            {"target", ev.target.label}});
     return;
   }
   r->deadline = r->started + s.exec_timeout;
@@ -331,7 +325,7 @@ ExecHook::~ExecHook() {
   impl_->worker.join();
 }
 
-void ExecHook::on_event(const ojson& event) {
+void ExecHook::on_event(const StateChange& event) {
   bool first_drop = false;
   std::uint32_t cap = 0;
   {

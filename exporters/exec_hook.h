@@ -20,7 +20,7 @@ namespace sanwatch {
 // The variables a run adds to the agent's environment: SANWATCH_TARGET,
 // SANWATCH_TARGET_TYPE, SANWATCH_FROM, SANWATCH_TO, SANWATCH_REASON,
 // SANWATCH_EVENT_TS, as "NAME=value" (pure).
-std::vector<std::string> hook_environment(const nlohmann::ordered_json& event);
+std::vector<std::string> hook_environment(const StateChange& event);
 
 class ExecHook {
  public:
@@ -31,7 +31,7 @@ class ExecHook {
   ExecHook& operator=(const ExecHook&) = delete;
 
   // Queues a run; never blocks. Ignored while no command is configured.
-  void on_event(const nlohmann::ordered_json& event);
+  void on_event(const StateChange& event);
   // Applies to runs started from now on; an empty command discards what
   // still waits, runs in progress finish.
   void reconfigure(const AlertSettings& settings);

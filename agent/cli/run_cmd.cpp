@@ -123,12 +123,12 @@ struct Agent {
     auto m = MetricsExporter::start(cfg.metrics.listen);
     if (!m) return m.error();
     metrics = std::move(m).value();
-    log.subscribe([e = metrics.get()](const nlohmann::ordered_json& ev) {
-      e->set_state(ev["target"].get<std::string>(), ev["to"].get<std::string>());
+    log.subscribe([e = metrics.get()](const StateChange& ev) {
+      e->set_state(ev.target.label, std::string(ev.to()));
     });
     alerts = make_alert_dispatcher(cfg.alerts, log);
     log.subscribe_batch(
-        [d = alerts.get()](std::span<const nlohmann::ordered_json> evs) { d->on_events(evs); });
+        [d = alerts.get()](std::span<const StateChange> evs) { d->on_events(evs); });
     watchdog = std::make_unique<Watchdog>(std::move(cfg), log, *loop, opts.root);
     if (auto st = watchdog->start(opts.verbose, opts.inflight_slots); !st)
       return Error{st.error().err, "cannot start: " + st.error().message()};

@@ -13,45 +13,22 @@ LogLevel parse_log_level(const std::string& s) {
   return LogLevel::kInfo;
 }
 
-nlohmann::ordered_json evidence_json(const Evidence& e) {
-  nlohmann::ordered_json j{{"ios", e.ios},
-                           {"slow_ios", e.slow_ios},
-                           {"max_latency_s", e.max_latency_s},
-                           {"inflight_oldest_s", e.inflight_oldest_s},
-                           {"errors", e.errors},
-                           {"canary_latency_s", e.canary_latency_s},
-                           {"canary_overdue_s", e.canary_overdue_s},
-                           {"canary_errors", e.canary_errors}};
-  if (!e.last_error.empty()) j["last_error"] = e.last_error;
-  if (e.total_paths >= 0) {
-    j["valid_paths"] = e.valid_paths;
-    j["total_paths"] = e.total_paths;
-  }
-  if (e.path_flaps) j["path_flaps"] = e.path_flaps;
-  return j;
-}
-
-nlohmann::ordered_json EventLog::state(const std::string& target, const std::string& target_type,
-                                       const Transition& t, const nlohmann::ordered_json& extra) {
+StateChange EventLog::state(TargetIdentity target, Transition t) {
   // mono_ns is when the change is announced, not when it was computed:
   // detection lags measured from it include the agent's own work.
-  nlohmann::ordered_json j{{"ts", rfc3339_now()},        {"mono_ns", monotonic_ns()},
-                           {"event", "state"},           {"target", target},
-                           {"target_type", target_type}, {"from", health_name(t.from)},
-                           {"to", health_name(t.to)},    {"reason", t.reason}};
-  j.update(evidence_json(t.evidence));
-  if (extra.is_object()) j.update(extra);
+  StateChange c{std::move(target), std::move(t), rfc3339_now(), monotonic_ns()};
+  const nlohmann::ordered_json j = state_json(c);
   if (holding()) {
     held_.push_back(j);
-    ++held_states_;
+    held_states_.push_back(c);
   } else {
     write(j);
-    deliver({&j, 1});
+    deliver({&c, 1});
   }
-  return j;
+  return c;
 }
 
-void EventLog::deliver(std::span<const nlohmann::ordered_json> events) {
+void EventLog::deliver(std::span<const StateChange> events) {
   for (const auto& ev : events)
     for (auto& s : sinks_) s(ev);
   if (!events.empty())
@@ -62,15 +39,8 @@ void EventLog::end_batch() {
   batch_owner_ = std::thread::id();
   // A sink may log or announce more: take the lists first.
   const auto held = std::exchange(held_, {});
-  const std::size_t states = std::exchange(held_states_, 0);
-  if (states == held.size()) {
-    deliver(held);
-  } else if (states) {
-    std::vector<nlohmann::ordered_json> only;
-    for (const auto& j : held)
-      if (j.at("event") == "state") only.push_back(j);
-    deliver(only);
-  }
+  const auto states = std::exchange(held_states_, {});
+  deliver(states);
   write_held(held);
 }
 

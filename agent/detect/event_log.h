@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "detect/detector.h"
+#include "detect/state_change.h"
 
 namespace sanwatch {
 
@@ -22,9 +22,9 @@ LogLevel parse_log_level(const std::string& s);
 
 class EventLog {
  public:
-  using Sink = std::function<void(const nlohmann::ordered_json&)>;
-  // Gets the state events of one Batch at once (or each alone, outside one).
-  using BatchSink = std::function<void(std::span<const nlohmann::ordered_json>)>;
+  using Sink = std::function<void(const StateChange&)>;
+  // Gets the state changes of one Batch at once (or each alone, outside one).
+  using BatchSink = std::function<void(std::span<const StateChange>)>;
 
   explicit EventLog(std::FILE* out = stderr) : out_(out) {}
   void set_level(LogLevel l) { level_ = l; }
@@ -54,9 +54,9 @@ class EventLog {
     EventLog& log_;
   };
 
-  // A state change of a target; `extra` adds identity fields (dm_name, wwid...).
-  nlohmann::ordered_json state(const std::string& target, const std::string& target_type,
-                               const Transition& t, const nlohmann::ordered_json& extra = {});
+  // Announces a state change of a target: stamps it with the time now,
+  // writes its line and hands it to the sinks. Returns it as announced.
+  StateChange state(TargetIdentity target, Transition t);
   void log(LogLevel level, const std::string& msg, nlohmann::ordered_json fields = {});
   void info(const std::string& msg, nlohmann::ordered_json f = {}) {
     log(LogLevel::kInfo, msg, std::move(f));
@@ -75,7 +75,7 @@ class EventLog {
   void write(const nlohmann::ordered_json& j);
   void write_held(std::span<const nlohmann::ordered_json> lines);
   bool holding() const { return batch_owner_.load() == std::this_thread::get_id(); }
-  void deliver(std::span<const nlohmann::ordered_json> events);
+  void deliver(std::span<const StateChange> events);
   void end_batch();
 
   std::FILE* out_;
@@ -86,11 +86,8 @@ class EventLog {
   // The thread whose Batch is open; other threads' lines are written at once.
   std::atomic<std::thread::id> batch_owner_{};
   std::vector<nlohmann::ordered_json> held_;  // lines of the open Batch, in order
-  std::size_t held_states_ = 0;
+  std::vector<StateChange> held_states_;      // its state changes, in order
   std::mutex mu_;
 };
-
-// Fields of a Transition's evidence, as JSON numbers.
-nlohmann::ordered_json evidence_json(const Evidence& e);
 
 }  // namespace sanwatch

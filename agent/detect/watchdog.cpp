@@ -18,23 +18,24 @@ std::uint64_t ns(Duration d) { return static_cast<std::uint64_t>(d.count()); }
 
 }  // namespace
 
-nlohmann::ordered_json Watchdog::Target::identity() const {
-  nlohmann::ordered_json j{{"device", dev.id.str()}};
-  if (kind != TargetKind::kDevice) j["kernel_name"] = dev.name;
-  if (!dev.dm_name.empty()) j["dm_name"] = dev.dm_name;
-  if (!dev.wwid.empty())
-    j["wwid"] = dev.wwid;
-  else if (kind == TargetKind::kPath && !path.wwid.empty())
-    j["wwid"] = path.wwid;  // a stacked path: the disk below it
+TargetIdentity Watchdog::Target::identity() const {
+  TargetIdentity id;
+  id.label = label();
+  id.type = std::string(kind_name(kind));
+  id.device = dev.id.str();
+  id.kernel_name = dev.name;
+  id.dm_name = dev.dm_name;
+  id.wwid = dev.wwid;
   if (kind == TargetKind::kPath) {
-    j["map"] = map;
-    if (!path.lower.empty()) j["lower"] = path.lower;
-    if (!path.hctl.empty()) j["hctl"] = path.hctl;
-    if (!path.vendor.empty()) j["array"] = path.array();
-    if (!path.target_port.empty()) j["target_port"] = path.target_port;
-    if (!path.transport.empty()) j["transport"] = path.transport;
+    if (id.wwid.empty()) id.wwid = path.wwid;  // a stacked path: the disk below it
+    id.map = map;
+    id.lower = path.lower;
+    id.hctl = path.hctl;
+    if (!path.vendor.empty()) id.array = path.array();
+    id.target_port = path.target_port;
+    id.transport = path.transport;
   }
-  return j;
+  return id;
 }
 
 Watchdog::Watchdog(Config cfg, EventLog& log, EventLoop& loop, std::string root)
@@ -175,7 +176,7 @@ void Watchdog::add_target(const BlockDevice& d, const Topology& topo) {
   Target t{d, s, Detector(s.thresholds, ns(s.canary.deadline))};
   auto [it, ok] = targets_.emplace(d.name, std::move(t));
   update_target(it->second, d, topo);
-  log_.info("watching " + d.name, it->second.identity());
+  log_.info("watching " + d.name, identity_json(it->second.identity()));
 }
 
 void Watchdog::update_target(Target& t, const BlockDevice& d, const Topology& topo) {
@@ -400,7 +401,7 @@ void Watchdog::evaluate(Target& t, std::uint64_t now) {
                                             std::chrono::system_clock::now().time_since_epoch())
                                             .count()) /
                     1e6;
-    log_.state(t.label(), std::string(kind_name(t.kind)), *tr, t.identity());
+    log_.state(t.identity(), *tr);
     // During a rescan the ports are judged once, at its end: a port must not
     // be blamed while its other paths are still being added.
     if (t.kind == TargetKind::kPath && !syncing_) update_ports();

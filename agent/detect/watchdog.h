@@ -48,7 +48,7 @@ class Watchdog {
     std::uint64_t stats_read_at = 0;
     std::optional<EventLoop::TimerId> deadline_timer;
     std::uint64_t deadline_at = 0;
-    nlohmann::ordered_json identity() const;
+    TargetIdentity identity() const;
     // The name operators know: the dm name for maps, else the kernel name.
     const std::string& label() const {
       return kind == TargetKind::kMap && !dev.dm_name.empty() ? dev.dm_name : dev.name;

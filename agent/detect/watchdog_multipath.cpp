@@ -231,7 +231,13 @@ void Watchdog::update_ports() {
                   monotonic_ns(),
                   was ? h.reason() : "a path through the port is healthy again",
                   {}};
-    log_.state(port, "port", tr, {{"array", h.array}, {"target_port", port}, {"paths", h.paths}});
+    TargetIdentity id;
+    id.label = port;
+    id.type = "port";
+    id.array = h.array;
+    id.target_port = port;
+    id.paths = h.paths;
+    log_.state(std::move(id), tr);
   }
 }
 

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -24,29 +25,60 @@ using namespace std::chrono_literals;
 using nlohmann::ordered_json;
 using sanwatch::AlertContext;
 
-inline ordered_json event(const std::string& target, const std::string& type,
-                          const std::string& from, const std::string& to,
-                          const std::string& ts = "2026-11-23T15:43:42.123456Z",
-                          ordered_json extra = ordered_json::object()) {
-  ordered_json j{{"ts", ts},
-                 {"mono_ns", 123456789},
-                 {"event", "state"},
-                 {"target", target},
-                 {"target_type", type},
-                 {"from", from},
-                 {"to", to},
-                 {"reason", "it happened"},
-                 {"ios", 12},
-                 {"slow_ios", 3},
-                 {"max_latency_s", 0.6123456},
-                 {"inflight_oldest_s", 0.75},
-                 {"errors", 0},
-                 {"canary_latency_s", 0.0},
-                 {"canary_overdue_s", 0.0},
-                 {"canary_errors", 0},
-                 {"device", "7:3"}};
-  j.update(extra);
-  return j;
+inline sanwatch::Health health(const std::string& name) {
+  for (int i = 0; i < sanwatch::kNrHealth; ++i)
+    if (sanwatch::health_name(static_cast<sanwatch::Health>(i)) == name)
+      return static_cast<sanwatch::Health>(i);
+  throw std::invalid_argument("no state " + name);
+}
+
+inline sanwatch::TargetIdentity identity(const std::string& target, const std::string& type,
+                                         const std::string& device = "7:3") {
+  sanwatch::TargetIdentity id;
+  id.label = target;
+  id.type = type;
+  id.device = device;
+  return id;
+}
+
+// A state event as the agent announces it; `extra` sets identity and
+// evidence fields by their JSON names (dm_name, wwid, map, array,
+// target_port, last_error, valid_paths).
+inline sanwatch::StateChange event(const std::string& target, const std::string& type,
+                                   const std::string& from, const std::string& to,
+                                   const std::string& ts = "2026-11-23T15:43:42.123456Z",
+                                   const ordered_json& extra = ordered_json::object()) {
+  sanwatch::StateChange c;
+  c.target = identity(target, type);
+  c.ts = ts;
+  c.mono_ns = 123456789;
+  c.transition.from = health(from);
+  c.transition.to = health(to);
+  c.transition.reason = "it happened";
+  sanwatch::Evidence& e = c.transition.evidence;
+  e.ios = 12;
+  e.slow_ios = 3;
+  e.max_latency_s = 0.6123456;
+  e.inflight_oldest_s = 0.75;
+  for (const auto& [k, v] : extra.items()) {
+    if (k == "dm_name")
+      c.target.dm_name = v;
+    else if (k == "wwid")
+      c.target.wwid = v;
+    else if (k == "map")
+      c.target.map = v;
+    else if (k == "array")
+      c.target.array = v;
+    else if (k == "target_port")
+      c.target.target_port = v;
+    else if (k == "last_error")
+      e.last_error = v;
+    else if (k == "valid_paths")
+      e.valid_paths = v, e.total_paths = 2;
+    else
+      throw std::invalid_argument("event(): unknown field " + k);
+  }
+  return c;
 }
 
 inline const AlertContext kCtx{"db01", {{"env", "prod"}, {"instance", "not-this"}}};

@@ -11,6 +11,8 @@
 using nlohmann::ordered_json;
 using sanwatch::EventLog;
 using sanwatch::Health;
+using sanwatch::StateChange;
+using sanwatch::TargetIdentity;
 using sanwatch::Transition;
 
 namespace {
@@ -21,10 +23,10 @@ struct MemLog {
   std::vector<std::string> each;                // targets, as the per-event sink saw them
   std::vector<std::vector<std::string>> calls;  // targets per batch-sink call
   MemLog() {
-    log.subscribe([this](const ordered_json& ev) { each.push_back(ev["target"]); });
-    log.subscribe_batch([this](std::span<const ordered_json> evs) {
+    log.subscribe([this](const StateChange& ev) { each.push_back(ev.target.label); });
+    log.subscribe_batch([this](std::span<const StateChange> evs) {
       std::vector<std::string> targets;
-      for (const auto& ev : evs) targets.push_back(ev["target"]);
+      for (const auto& ev : evs) targets.push_back(ev.target.label);
       calls.push_back(std::move(targets));
     });
   }
@@ -43,7 +45,10 @@ struct MemLog {
     return out;
   }
   void state(const std::string& target, Health to) {
-    log.state(target, "path", Transition{Health::kOk, to, 1, "why", {}});
+    TargetIdentity id;
+    id.label = target;
+    id.type = "path";
+    log.state(id, Transition{Health::kOk, to, 1, "why", {}});
   }
 };
 
