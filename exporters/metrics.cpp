@@ -82,7 +82,7 @@ void Families::histogram(const std::string& name, const std::string& help, Label
   get(name, help, MetricType::Histogram).metric.push_back(std::move(m));
 }
 
-void io_metrics(Families& f, const TargetMetrics& t, bool device_hist, std::uint64_t now) {
+void io_metrics(Families& f, const TargetSnapshot& t, bool device_hist, std::uint64_t now) {
   const Labels dev = {{"device", t.name}};
   for (int i = 0; i < kNrOps; ++i) {
     const OpStats& s = t.io->ops[i];
@@ -116,7 +116,7 @@ void io_metrics(Families& f, const TargetMetrics& t, bool device_hist, std::uint
           "Age of the oldest block I/O still outstanding (0 when none).", dev, age);
 }
 
-void canary_metrics(Families& f, const TargetMetrics& t, std::uint64_t now) {
+void canary_metrics(Families& f, const TargetSnapshot& t, std::uint64_t now) {
   const Labels l = {{"target", t.label}};  // the same name as sanwatch_state
   const CanaryStats& c = *t.canary;
   if (t.histograms)
@@ -133,7 +133,7 @@ void canary_metrics(Families& f, const TargetMetrics& t, std::uint64_t now) {
           "Age of a canary read outstanding past its deadline (0 when none).", l, overdue);
 }
 
-void multipath_metrics(Families& f, const TargetMetrics& t) {
+void multipath_metrics(Families& f, const TargetSnapshot& t) {
   if (t.target_type == "path") {
     const Labels mp = {{"map", t.map}, {"path", t.name}};
     Labels up = mp;
@@ -159,7 +159,7 @@ void multipath_metrics(Families& f, const TargetMetrics& t) {
   }
 }
 
-void target_metrics(Families& f, const TargetMetrics& t, bool device_hist, std::uint64_t now) {
+void target_metrics(Families& f, const TargetSnapshot& t, bool device_hist, std::uint64_t now) {
   Labels info = {{"device", t.name}, {"target", t.label}, {"target_type", t.target_type}};
   if (!t.dm_name.empty()) info.push_back({"dm_name", t.dm_name});
   if (!t.wwid.empty()) info.push_back({"wwid", t.wwid});

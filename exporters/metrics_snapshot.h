@@ -7,40 +7,16 @@
 #include <string>
 #include <vector>
 
-#include "detect/canary.h"
-#include "detect/detector.h"
+#include "detect/target_snapshot.h"
 #include "exporters/alerts.h"
 #include "kernel/bpf_engine.h"
 
 namespace sanwatch {
 
-struct TargetMetrics {
-  std::string name;         // kernel name: label `device`
-  std::string label;        // label `target`: the dm name for maps, else the kernel name
-  std::string target_type;  // device, path, map
-  std::string dm_name, wwid;
-  bool present = true;
-  bool histograms = true;         // latency histograms exported for this target
-  std::optional<DeviceStats> io;  // when traced
-  std::optional<std::uint64_t> oldest_start_ns;
-  std::string state = "ok";
-  std::vector<std::string> states;  // every state this type can be in
-  std::optional<CanaryStats> canary;
-  std::optional<std::uint64_t> canary_since_ns;  // outstanding canary's submit time
-  std::uint64_t canary_deadline_ns = 0;
-  double state_since = 0;  // wall-clock seconds of the last state change (0: none yet)
-  // Multipath.
-  std::string map;  // paths: the map's label
-  bool path_up = true;
-  std::uint64_t transitions = 0;
-  std::string array, target_port, hctl, transport, alua_state;
-  int valid_paths = -1, total_paths = -1;  // maps
-};
-
 struct MetricsSnapshot {
   std::string version, kernel;
   bool device_histograms = true;
-  std::vector<TargetMetrics> targets;
+  std::vector<TargetSnapshot> targets;
   EngineCounters engine;
   std::vector<ProgramStats> programs;
   bool bpf_stats_enabled = false;

@@ -27,13 +27,14 @@ TargetIdentity Watchdog::Target::identity() const {
   id.dm_name = dev.dm_name;
   id.wwid = dev.wwid;
   if (kind == TargetKind::kPath) {
-    if (id.wwid.empty()) id.wwid = path.wwid;  // a stacked path: the disk below it
-    id.map = map;
-    id.lower = path.lower;
-    id.hctl = path.hctl;
-    if (!path.vendor.empty()) id.array = path.array();
-    id.target_port = path.target_port;
-    id.transport = path.transport;
+    const PathInfo& p = path.info;
+    if (id.wwid.empty()) id.wwid = p.wwid;  // a stacked path: the disk below it
+    id.map = path.map;
+    id.lower = p.lower;
+    id.hctl = p.hctl;
+    if (!p.vendor.empty()) id.array = p.array();
+    id.target_port = p.target_port;
+    id.transport = p.transport;
   }
   return id;
 }
@@ -187,8 +188,8 @@ void Watchdog::update_target(Target& t, const BlockDevice& d, const Topology& to
   t.dev = d;
   const MapInfo* map = topo.map_of(d.name);
   t.kind = map ? TargetKind::kPath : d.is_multipath() ? TargetKind::kMap : TargetKind::kDevice;
-  t.map = map ? map->label() : "";
-  if (auto p = topo.paths.find(d.name); p != topo.paths.end()) t.path = p->second;
+  t.path.map = map ? map->label() : "";
+  if (auto p = topo.paths.find(d.name); p != topo.paths.end()) t.path.info = p->second;
   if (t.kind == TargetKind::kPath) apply_path_state(t, now, "");
   t.settings = cfg_.settings_for(d);
   t.detector.configure(t.settings.thresholds, ns(t.settings.canary.deadline));

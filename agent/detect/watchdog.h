@@ -16,6 +16,7 @@
 #include "detect/config.h"
 #include "detect/detector.h"
 #include "detect/event_log.h"
+#include "detect/target_snapshot.h"
 #include "host/topology.h"
 #include "host/uevent.h"
 #include "kernel/bpf_engine.h"
@@ -24,22 +25,32 @@ namespace sanwatch {
 
 class Watchdog {
  public:
+  // What a path below a multipath map owns.
+  struct PathPart {
+    std::string map;  // label of its map (mpatha)
+    PathInfo info;    // SCSI/transport identity
+    // Multipath state as device-mapper reports it (status ioctl, uevents).
+    bool dm_known = false;  // dm has reported on this path
+    bool dm_active = true;  // 'A' (else 'F')
+    unsigned dm_fail_count = 0;
+    std::uint64_t transitions = 0;  // active <-> failed changes seen
+  };
+  // What a multipath map owns.
+  struct MapPart {
+    int valid_paths = -1, total_paths = -1;
+    bool queue_if_no_path = false;
+    bool dm_status_warned = false;  // status ioctl failure reported
+  };
+  // Every target (device, path or map): its device, settings, state machine,
+  // and what traces and probes it.
   struct Target {
     BlockDevice dev;
     DeviceSettings settings;
     Detector detector;
     TargetKind kind = TargetKind::kDevice;
-    std::string map;  // paths: label of their map (mpatha)
-    PathInfo path;    // paths: SCSI/transport identity
-    // Multipath state as device-mapper reports it (status ioctl, uevents).
-    bool dm_known = false;  // paths: dm has reported on this path
-    bool dm_active = true;  // paths: 'A' (else 'F')
-    unsigned dm_fail_count = 0;
-    std::uint64_t transitions = 0;           // paths: active <-> failed changes seen
-    int valid_paths = -1, total_paths = -1;  // maps
-    bool queue_if_no_path = false;           // maps
-    bool dm_status_warned = false;           // maps: status ioctl failure reported
-    double state_since = 0;                  // wall-clock time (s) of the last state change
+    PathPart path;           // paths only
+    MapPart mpath;           // maps only
+    double state_since = 0;  // wall-clock time (s) of the last state change
     bool present = true;
     int slot = -1;                 // BPF engine slot, -1 when not watched
     int canary = -1;               // canary id, -1 when none
@@ -65,11 +76,15 @@ class Watchdog {
   void reload(Config cfg);
 
   const std::map<std::string, Target>& targets() const { return targets_; }
+  // Every target as plain values (for /metrics); engine statistics as of the
+  // last refresh.
+  std::vector<TargetSnapshot> snapshot() const;
   const Config& config() const { return cfg_; }
   BpfEngine& engine() { return *engine_; }
   const CanaryProber& canaries() const { return *prober_; }
 
  private:
+  TargetSnapshot snapshot_of(const Target& t) const;
   void sync_devices();
   void add_target(const BlockDevice& d, const Topology& topo);
   void update_target(Target& t, const BlockDevice& d, const Topology& topo);

@@ -41,7 +41,7 @@ Watchdog::Target* Watchdog::map_target(const std::string& label) {
 std::vector<Watchdog::Target*> Watchdog::paths_of(const Target& map) {
   std::vector<Target*> out;
   for (auto& [n, t] : targets_)
-    if (t.kind == TargetKind::kPath && t.map == map.label()) out.push_back(&t);
+    if (t.kind == TargetKind::kPath && t.path.map == map.label()) out.push_back(&t);
   return out;
 }
 
@@ -117,9 +117,10 @@ void Watchdog::on_dm_event(const DmPathEvent& ev, std::uint64_t now) {
                                  ev.action_name, ev.nr_valid_paths));
   }
   if (map) {
-    map->valid_paths = static_cast<int>(ev.nr_valid_paths);
-    if (map->total_paths < 0) map->total_paths = static_cast<int>(paths_of(*map).size());
-    map->detector.valid_paths(now, map->valid_paths, map->total_paths);
+    map->mpath.valid_paths = static_cast<int>(ev.nr_valid_paths);
+    if (map->mpath.total_paths < 0)
+      map->mpath.total_paths = static_cast<int>(paths_of(*map).size());
+    map->detector.valid_paths(now, map->mpath.valid_paths, map->mpath.total_paths);
   }
   if (path && path->kind == TargetKind::kPath) evaluate(*path, now);
   if (map) {
@@ -152,34 +153,34 @@ void Watchdog::run_dm_checks() {
 }
 
 void Watchdog::set_dm_path(Target& path, bool active, std::uint64_t now) {
-  if (path.dm_known && path.dm_active != active) {
-    ++path.transitions;
+  if (path.path.dm_known && path.path.dm_active != active) {
+    ++path.path.transitions;
     if (active) path.detector.path_reinstated(now);
   }
-  path.dm_known = true;
-  path.dm_active = active;
+  path.path.dm_known = true;
+  path.path.dm_active = active;
 }
 
 // Fresh from sysfs: the topology read at the last rescan may be seconds
 // old, and a stale "offline" would hide a reinstatement. A stacked path
 // (dm-delay over sdb) has no device/: the disk below it has the state.
 void Watchdog::read_scsi_state(Target& path) {
-  const std::string& disk = path.path.lower.empty() ? path.dev.name : path.path.lower;
+  const std::string& disk = path.path.info.lower.empty() ? path.dev.name : path.path.info.lower;
   std::ifstream f(sys_.path("sys/block/" + disk + "/device/state"));
-  if (std::string fresh; f >> fresh) path.path.scsi_state = fresh;
+  if (std::string fresh; f >> fresh) path.path.info.scsi_state = fresh;
 }
 
 // A path is failed when dm-multipath says so, or when the SCSI layer has
 // taken the device offline (dm only notices at the next I/O). No I/O here:
-// callers refresh path.path.scsi_state first where it matters.
+// callers refresh path.path.info.scsi_state first where it matters.
 void Watchdog::apply_path_state(Target& path, std::uint64_t now, const std::string& why) {
-  const std::string& s = path.path.scsi_state;
+  const std::string& s = path.path.info.scsi_state;
   const bool scsi_down = s == "offline" || s == "transport-offline";
-  const bool dm_down = path.dm_known && !path.dm_active;
+  const bool dm_down = path.path.dm_known && !path.path.dm_active;
   std::string reason = why;
   if (dm_down && reason.empty())
-    reason =
-        fmt::format("dm-multipath reports the path failed (fail count {})", path.dm_fail_count);
+    reason = fmt::format("dm-multipath reports the path failed (fail count {})",
+                         path.path.dm_fail_count);
   if (!dm_down && scsi_down) reason = "SCSI device state is " + s;
   path.detector.path_failed(now, dm_down || scsi_down, reason);
 }
@@ -190,27 +191,27 @@ void Watchdog::refresh_dm(Target& map, std::uint64_t now) {
   if (!rep) {
     // Once per map: without CAP_SYS_ADMIN every DM ioctl fails, and the
     // agent then relies on uevents and SCSI state alone.
-    if (!map.dm_status_warned)
+    if (!map.mpath.dm_status_warned)
       log_.warn(
           "cannot read device-mapper status of " + map.dev.dm_name + ": " + rep.error().message(),
           {{"target", map.label()}});
-    map.dm_status_warned = true;
+    map.mpath.dm_status_warned = true;
     return;
   }
-  map.queue_if_no_path = rep->table.queue_if_no_path();
-  map.valid_paths = static_cast<int>(rep->status.valid_paths());
-  map.total_paths = static_cast<int>(rep->status.total_paths());
+  map.mpath.queue_if_no_path = rep->table.queue_if_no_path();
+  map.mpath.valid_paths = static_cast<int>(rep->status.valid_paths());
+  map.mpath.total_paths = static_cast<int>(rep->status.total_paths());
   for (const auto& g : rep->status.groups)
     for (const auto& p : g.paths) {
       Target* path = by_dev(p.dev);
       if (!path || path->kind != TargetKind::kPath) continue;
-      path->dm_fail_count = p.fail_count;
+      path->path.dm_fail_count = p.fail_count;
       set_dm_path(*path, p.active, now);
       read_scsi_state(*path);
       apply_path_state(*path, now, "");
       evaluate(*path, now);
     }
-  map.detector.valid_paths(now, map.valid_paths, map.total_paths);
+  map.detector.valid_paths(now, map.mpath.valid_paths, map.mpath.total_paths);
   evaluate(map, now);
 }
 
@@ -220,8 +221,8 @@ void Watchdog::update_ports() {
   std::vector<PathHealthInput> in;
   for (const auto& [n, t] : targets_)
     if (t.kind == TargetKind::kPath)
-      in.push_back({t.dev.name, t.path.vendor.empty() ? "" : t.path.array(), t.path.target_port,
-                    t.detector.state()});
+      in.push_back({t.dev.name, t.path.info.vendor.empty() ? "" : t.path.info.array(),
+                    t.path.info.target_port, t.detector.state()});
   for (const auto& [port, h] : port_health(in)) {
     bool& was = port_degraded_[port];
     if (h.degraded() == was) continue;

@@ -29,7 +29,7 @@ MetricsSnapshot one_device() {
   MetricsSnapshot s;
   s.version = "1.2.3";
   s.kernel = "6.1.0";
-  TargetMetrics t;
+  TargetSnapshot t;
   t.name = "dm-0";
   t.label = "dm-0";
   t.target_type = "device";
@@ -102,7 +102,7 @@ TEST_CASE("path histograms are off unless configured") {
 
 TEST_CASE("multipath maps and paths export path_up, transitions, valid paths and identity") {
   MetricsSnapshot s;
-  TargetMetrics map;
+  TargetSnapshot map;
   map.name = "dm-0";
   map.label = "mpatha";
   map.target_type = "map";
@@ -111,7 +111,7 @@ TEST_CASE("multipath maps and paths export path_up, transitions, valid paths and
   map.total_paths = 2;
   map.state = "degraded";
   map.states = {"ok", "degraded"};
-  TargetMetrics path;
+  TargetSnapshot path;
   path.name = "sdb";
   path.label = "sdb";
   path.target_type = "path";
@@ -146,7 +146,7 @@ TEST_CASE("series per map and per path, as documented") {
   };
   MetricsSnapshot base;
   const int fixed = count(base);
-  TargetMetrics map;
+  TargetSnapshot map;
   map.name = "dm-0";
   map.label = "mpatha";
   map.target_type = "map";
@@ -159,7 +159,7 @@ TEST_CASE("series per map and per path, as documented") {
   map.io = io;
   map.oldest_start_ns = 0;
   map.canary = CanaryStats{};
-  TargetMetrics path = map;
+  TargetSnapshot path = map;
   path.name = path.label = "sdb";
   path.target_type = "path";
   path.map = "mpatha";
@@ -208,7 +208,7 @@ Parsed parse(const std::string& text) {
 
 MetricsSnapshot rich_snapshot() {
   MetricsSnapshot s = one_device();
-  TargetMetrics w = s.targets[0];
+  TargetSnapshot w = s.targets[0];
   w.name = w.label = "sdc";
   w.dm_name.clear();
   w.state = "ok";

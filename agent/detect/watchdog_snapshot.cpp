@@ -1,0 +1,60 @@
+// The detect layer's picture of every target, for readers on other threads
+// (/metrics): plain values, taken on the event-loop thread.
+#include "detect/watchdog.h"
+
+namespace sanwatch {
+namespace {
+
+std::vector<std::string> state_names(TargetKind k) {
+  std::vector<std::string> out;
+  for (Health h : states_of(k)) out.emplace_back(health_name(h));
+  return out;
+}
+
+}  // namespace
+
+TargetSnapshot Watchdog::snapshot_of(const Target& t) const {
+  TargetSnapshot m;
+  m.name = t.dev.name;
+  m.label = t.label();
+  m.target_type = std::string(kind_name(t.kind));
+  m.dm_name = t.dev.dm_name;
+  // A stacked path (dm-delay over sdb) has no wwid of its own: the disk's.
+  m.wwid = t.dev.wwid.empty() ? t.path.info.wwid : t.dev.wwid;
+  m.present = t.present;
+  m.histograms = t.kind != TargetKind::kPath || cfg_.metrics.path_histograms;
+  m.state = std::string(health_name(t.detector.state()));
+  m.states = state_names(t.kind);
+  m.state_since = t.state_since;
+  m.map = t.path.map;
+  if (t.kind == TargetKind::kPath) {
+    m.path_up = t.path.dm_known ? t.path.dm_active : t.path.info.scsi_state == "running";
+    m.transitions = t.path.transitions;
+    m.array = t.path.info.vendor.empty() ? "" : t.path.info.array();
+    m.target_port = t.path.info.target_port;
+    m.hctl = t.path.info.hctl;
+    m.transport = t.path.info.transport;
+    m.alua_state = t.path.info.alua_state;
+  }
+  m.valid_paths = t.mpath.valid_paths;
+  m.total_paths = t.mpath.total_paths;
+  if (t.slot >= 0) {
+    if (const DeviceStats* s = engine_->stats(t.slot)) m.io = *s;
+    m.oldest_start_ns = engine_->oldest_outstanding_ns(t.slot);
+  }
+  if (t.canary >= 0) {
+    if (const CanaryStats* c = prober_->stats(t.canary)) m.canary = *c;
+    m.canary_since_ns = prober_->outstanding_since(t.canary);
+    m.canary_deadline_ns = static_cast<std::uint64_t>(t.settings.canary.deadline.count());
+  }
+  return m;
+}
+
+std::vector<TargetSnapshot> Watchdog::snapshot() const {
+  std::vector<TargetSnapshot> out;
+  out.reserve(targets_.size());
+  for (const auto& [name, t] : targets_) out.push_back(snapshot_of(t));
+  return out;
+}
+
+}  // namespace sanwatch
