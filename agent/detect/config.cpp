@@ -1,5 +1,7 @@
 #include "detect/config.h"
 
+#include "base/parse.h"
+
 #include <fmt/format.h>
 #include <fnmatch.h>
 #include <toml++/toml.h>
@@ -270,13 +272,8 @@ void read_alerts(const toml::table& t, AlertSettings& a, Errors& errs) {
 bool valid_listen(const std::string& s) {
   const auto colon = s.rfind(':');
   if (colon == std::string::npos || colon == 0) return false;
-  try {
-    const int port = std::stoi(s.substr(colon + 1));
-    return port >= 0 && port < 65536 &&
-           s.substr(colon + 1).find_first_not_of("0123456789") == std::string::npos;
-  } catch (...) {
-    return false;
-  }
+  const auto port = parse_uint<unsigned>(std::string_view(s).substr(colon + 1));
+  return port && *port < 65536;
 }
 
 // Settings that contradict each other, reported at the later key.

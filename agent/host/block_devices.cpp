@@ -1,5 +1,7 @@
 #include "host/block_devices.h"
 
+#include "base/parse.h"
+
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -18,17 +20,14 @@ std::optional<std::string> read_line(const std::string& p) {
   std::string s;
   std::getline(f, s);
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  s.erase(0, s.find_first_not_of(' '));
   return s;
 }
 
 std::uint64_t read_u64(const std::string& p, std::uint64_t dflt = 0) {
   auto s = read_line(p);
-  if (!s || s->empty()) return dflt;
-  try {
-    return std::stoull(*s);
-  } catch (...) {
-    return dflt;
-  }
+  if (!s) return dflt;
+  return parse_uint<std::uint64_t>(*s).value_or(dflt);
 }
 
 // mq/<n>/nr_tags for each hardware queue; the scheduler may hand out more

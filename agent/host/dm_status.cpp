@@ -1,5 +1,7 @@
 #include "host/dm_status.h"
 
+#include "base/parse.h"
+
 #include <fcntl.h>
 #include <linux/dm-ioctl.h>
 #include <sys/ioctl.h>
@@ -22,14 +24,6 @@ constexpr unsigned kMaxCount = 1024;
 constexpr std::size_t kFirstBuffer = 16 << 10;
 // A status reply above this is not a multipath host's table; stop doubling.
 constexpr std::size_t kMaxBuffer = 16 << 20;
-
-template <typename T>
-std::optional<T> parse_uint(std::string_view s) {
-  T v{};
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
 
 Error invalid(std::string what) { return Error{EINVAL, std::move(what)}; }
 

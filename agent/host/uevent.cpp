@@ -1,5 +1,7 @@
 #include "host/uevent.h"
 
+#include "base/parse.h"
+
 #include <linux/netlink.h>
 #include <sys/socket.h>
 
@@ -14,15 +16,6 @@ constexpr std::uint32_t kKernelGroup = 1;
 // dm-mpath allows 1024 groups of 1024 paths, but no real map comes near a
 // few dozen paths: a larger count is corruption, not a SAN.
 constexpr std::uint64_t kMaxDmPaths = 4096;
-
-template <typename T>
-std::optional<T> parse_uint(std::string_view s) {
-  T v{};
-  if (s.empty()) return std::nullopt;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);  // no sign, no spaces
-  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
 
 bool valid_key(std::string_view k) {
   if (k.empty()) return false;
