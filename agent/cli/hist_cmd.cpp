@@ -96,7 +96,7 @@ class HistSession {
     for (auto& w : watched_) {
       auto s = engine_.read_stats(w.slot);
       if (!s) return s.error();
-      engine_.reset_maxima(w.slot);
+      if (auto st = engine_.reset_maxima(w.slot); !st) return st;
       const DeviceStats delta = s->minus(w.last);
       w.last = *s;
       HistEntry base;

@@ -321,7 +321,10 @@ void Watchdog::watch(Target& t) {
 
 void Watchdog::unwatch(Target& t) {
   if (t.slot < 0) return;
-  (void)engine_->unwatch(t.slot);
+  // The slot is released even when a map update failed; what failed may
+  // leave stale counters for the slot's next device, worth a log line.
+  if (auto st = engine_->unwatch(t.slot); !st)
+    log_.error("unwatching " + t.dev.name + ": " + st.error().message(), {{"target", t.dev.name}});
   by_slot_.clear(t.slot);
   t.slot = -1;
 }
