@@ -119,10 +119,7 @@ std::string config_for(const FaultDisk& d, const std::string& alerts) {
 
 // The agent's sanwatch_alert_sink_up for `url`, or -1 when not exported.
 int sink_up(AgentProcess& agent, const std::string& url) {
-  std::string addr;
-  for (const auto& e : agent.events())
-    if (e.value("msg", "") == "ready") addr = e["metrics"].get<std::string>();
-  const auto text = http_get("http://" + addr + "/metrics");
+  const auto text = http_get(agent.metrics_url());
   const std::string series = "sanwatch_alert_sink_up{sink=\"alertmanager:" + url + "\"} ";
   const auto p = text ? text->find("\n" + series) : std::string::npos;
   return p == std::string::npos ? -1 : std::stoi(text->substr(p + 1 + series.size()));

@@ -284,12 +284,9 @@ TEST_CASE("run: /metrics serves device and canary series with real sums") {
   FaultDisk disk;
   AgentProcess agent(
       config_for(disk, "", "targets = \"all\"\nperiod = \"50ms\"\ndeadline = \"100ms\""));
-  std::string addr;
-  for (const auto& e : agent.events())
-    if (e.value("msg", "") == "ready") addr = e["metrics"].get<std::string>();
-  REQUIRE_FALSE(addr.empty());
+  const std::string url = agent.metrics_url();
   std::this_thread::sleep_for(1500ms);  // canaries run; metrics refresh every 1 s
-  auto r = sanwatch::test::run_command({"curl", "-sf", "http://" + addr + "/metrics"}, 10s);
+  auto r = sanwatch::test::run_command({"curl", "-sf", url}, 10s);
   REQUIRE(r.ok());
   const std::string t = "{target=\"" + disk.loop_name() + "\"}";
   auto value = [&](const std::string& series) {
@@ -358,9 +355,6 @@ TEST_CASE("run: more devices than BPF slots reloads with more, and every device 
       "[devices]\ninclude = [\"loop*\"]\nrescan = \"200ms\"\n[canary]\ntargets = \"none\"\n"
       "[metrics]\nlisten = \"127.0.0.1:0\"\nrefresh = \"100ms\"\n",
       {"--inflight-slots", std::to_string(inflight)});
-  std::string addr;
-  for (const auto& e : agent.events())
-    if (e.value("msg", "") == "ready") addr = e["metrics"].get<std::string>();
   LoopDevices loops(device_slots - watched + 4);
   auto grown = agent.wait_log("BPF device slots in use", 10s);
   REQUIRE(grown);
@@ -390,7 +384,7 @@ TEST_CASE("run: more devices than BPF slots reloads with more, and every device 
     for (int i = 0; i < 20; ++i) io.read(static_cast<std::uint64_t>(i) * 4096);
   }
   std::this_thread::sleep_for(500ms);
-  auto r = sanwatch::test::run_command({"curl", "-sf", "http://" + addr + "/metrics"}, 10s);
+  auto r = sanwatch::test::run_command({"curl", "-sf", agent.metrics_url()}, 10s);
   REQUIRE(r.ok());
   auto completed = [&](const std::string& dev) {
     const std::string series = "sanwatch_io_completed_total{device=\"" + dev + "\",op=\"read\"}";

@@ -91,6 +91,13 @@ std::vector<nlohmann::json> AgentProcess::states(const std::string& target) cons
   return out;
 }
 
+std::string AgentProcess::metrics_address() const {
+  for (const auto& ev : events_)
+    if (ev.value("msg", "") == "ready" && ev.contains("metrics"))
+      return ev["metrics"].get<std::string>();
+  throw std::runtime_error("no metrics address in the agent's ready line");
+}
+
 std::optional<int> AgentProcess::stop(std::chrono::milliseconds timeout) {
   proc_->send_signal(SIGTERM);
   return proc_->wait(timeout);

@@ -30,6 +30,11 @@ class AgentProcess {
   // Every JSON line read so far.
   const std::vector<nlohmann::json>& events() const { return events_; }
   std::vector<nlohmann::json> states(const std::string& target) const;
+  // The metrics server's host:port, from the "metrics" field of the ready
+  // line; throws when the agent serves no metrics.
+  std::string metrics_address() const;
+  // http://<metrics_address()>/metrics
+  std::string metrics_url() const { return "http://" + metrics_address() + "/metrics"; }
 
   void rewrite_config(const std::string& toml);
   const std::string& config_path() const { return config_path_; }
