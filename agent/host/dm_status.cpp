@@ -73,8 +73,13 @@ class Tokens {
     auto n = number(what, kMaxCount);
     if (!n) return n.error();
     if (*n > remaining()) return fail(what, std::to_string(*n) + " args but the line ends");
-    std::vector<std::string> out(t_.begin() + i_, t_.begin() + i_ + *n);
-    i_ += *n;
+    return take(what, *n);
+  }
+  // The next n tokens.
+  Result<std::vector<std::string>> take(const char* what, std::size_t n) {
+    if (n > remaining()) return fail(what, "the line ends");
+    std::vector<std::string> out(t_.begin() + i_, t_.begin() + i_ + n);
+    i_ += n;
     return out;
   }
   // Each of n items needs at least `each` tokens: reject absurd counts before
@@ -130,15 +135,43 @@ Result<MpathStatusPath> parse_status_path(Tokens& t, unsigned nargs) {
     return t.fail("path state", "'" + std::string(*state) + "' is not A or F");
   auto fails = t.number("fail count", std::numeric_limits<unsigned>::max());
   if (!fails) return fails.error();
+  auto args = t.take("path selector arg", nargs);
+  if (!args) return args.error();
   p.dev = *dev;
   p.active = *state == "A";
   p.fail_count = *fails;
-  for (unsigned a = 0; a < nargs; ++a) {
-    auto arg = t.next("path selector arg");
-    if (!arg) return arg.error();
-    p.selector_args.emplace_back(*arg);
-  }
+  p.selector_args = std::move(*args);
   return p;
+}
+
+Result<MpathTablePath> parse_table_path(Tokens& t, unsigned nargs) {
+  auto dev = t.dev("path device");
+  if (!dev) return dev.error();
+  auto args = t.take("path selector arg", nargs);
+  if (!args) return args.error();
+  return MpathTablePath{*dev, std::move(*args)};
+}
+
+// What status and table groups share after their first token:
+// "<#args> <args> <#paths> <#path args>", then the paths, each `fixed`
+// tokens plus the path args.
+template <typename Group, typename ParsePath>
+Status parse_group_paths(Tokens& t, const char* args_what, unsigned fixed, Group& g,
+                         ParsePath parse_path) {
+  auto args = t.counted(args_what);
+  if (!args) return args.error();
+  g.selector_args = std::move(*args);
+  auto npaths = t.number("#paths", kMaxCount);
+  if (!npaths) return npaths.error();
+  auto nargs = t.number("#path args", kMaxCount);
+  if (!nargs) return nargs.error();
+  if (auto st = t.fits("paths", *npaths, fixed + *nargs); !st) return st;
+  for (unsigned i = 0; i < *npaths; ++i) {
+    auto p = parse_path(t, *nargs);
+    if (!p) return p.error();
+    g.paths.push_back(std::move(*p));
+  }
+  return {};
 }
 
 Result<MpathStatusGroup> parse_status_group(Tokens& t) {
@@ -148,19 +181,8 @@ Result<MpathStatusGroup> parse_status_group(Tokens& t) {
   if (*state != "A" && *state != "E" && *state != "D")
     return t.fail("path group state", "'" + std::string(*state) + "' is not A, E or D");
   g.state = (*state)[0];
-  auto args = t.counted("#path group args");
-  if (!args) return args.error();
-  g.selector_args = std::move(*args);
-  auto npaths = t.number("#paths", kMaxCount);
-  if (!npaths) return npaths.error();
-  auto nargs = t.number("#path args", kMaxCount);
-  if (!nargs) return nargs.error();
-  if (auto st = t.fits("paths", *npaths, 3 + *nargs); !st) return st.error();
-  for (unsigned i = 0; i < *npaths; ++i) {
-    auto p = parse_status_path(t, *nargs);
-    if (!p) return p.error();
-    g.paths.push_back(std::move(*p));
-  }
+  if (auto st = parse_group_paths(t, "#path group args", 3, g, parse_status_path); !st)
+    return st.error();
   return g;
 }
 
@@ -169,25 +191,8 @@ Result<MpathTableGroup> parse_table_group(Tokens& t) {
   auto sel = t.next("path selector");
   if (!sel) return sel.error();
   g.selector = std::string(*sel);
-  auto args = t.counted("#selector args");
-  if (!args) return args.error();
-  g.selector_args = std::move(*args);
-  auto npaths = t.number("#paths", kMaxCount);
-  if (!npaths) return npaths.error();
-  auto nargs = t.number("#path args", kMaxCount);
-  if (!nargs) return nargs.error();
-  if (auto st = t.fits("paths", *npaths, 1 + *nargs); !st) return st.error();
-  for (unsigned i = 0; i < *npaths; ++i) {
-    auto dev = t.dev("path device");
-    if (!dev) return dev.error();
-    MpathTablePath p{*dev, {}};
-    for (unsigned a = 0; a < *nargs; ++a) {
-      auto arg = t.next("path selector arg");
-      if (!arg) return arg.error();
-      p.selector_args.emplace_back(*arg);
-    }
-    g.paths.push_back(std::move(p));
-  }
+  if (auto st = parse_group_paths(t, "#selector args", 1, g, parse_table_path); !st)
+    return st.error();
   return g;
 }
 
