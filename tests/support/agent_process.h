@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -45,6 +46,9 @@ class AgentProcess {
 
  private:
   std::optional<nlohmann::json> next(std::chrono::milliseconds timeout);
+  // Reads lines until one matches, or the timeout.
+  std::optional<nlohmann::json> wait_for(const std::function<bool(const nlohmann::json&)>& match,
+                                         std::chrono::milliseconds timeout);
 
   std::string dir_;
   std::string config_path_;
