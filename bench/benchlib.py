@@ -86,6 +86,17 @@ def env_table(meta, keys):
     return md_table(["", ""], rows, ["l", "l"])
 
 
+def section_head(section, title, script, meta, quick_note):
+    """The lines every RESULTS.md section opens with: its begin marker and
+    title, the warning of a --quick run, and the command that generated it."""
+    out = [f"<!-- {section}:begin -->", f"## {title} (`{script}`)", ""]
+    if meta.get("mode") == "quick":
+        out += [f"> **Quick smoke run** (`--quick`): {quick_note}; the figures are not a "
+                "measurement.", ""]
+    out += [f"Generated {meta.get('date', '?')} by `{meta.get('command', script)}`.", ""]
+    return out
+
+
 def read_jsonl(path):
     out = []
     if path and os.path.exists(path):
@@ -323,6 +334,18 @@ def sample(pids, seconds, devices=(), every=1.0):
     return rec
 
 
+def parse_sets(pairs):
+    """--set KEY=VALUE ... as a dict: VALUE as JSON where it parses, else text."""
+    out = {}
+    for kv in pairs:
+        k, _, v = kv.partition("=")
+        try:
+            out[k] = json.loads(v)
+        except ValueError:
+            out[k] = v
+    return out
+
+
 def cmd_sample(argv):
     import argparse
     ap = argparse.ArgumentParser(prog="benchlib.py sample")
@@ -334,12 +357,7 @@ def cmd_sample(argv):
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     rec = {"label": a.label}
-    for kv in a.set:
-        k, _, v = kv.partition("=")
-        try:
-            rec[k] = json.loads(v)
-        except ValueError:
-            rec[k] = v
+    rec.update(parse_sets(a.set))
     rec.update(sample(a.pids, a.seconds, a.devices))
     append_jsonl(a.out, rec)
     m = rec["mem_kib"]

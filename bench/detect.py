@@ -143,6 +143,12 @@ def phase_record(a, phase, m0, params):
     bl.append_jsonl(a.out, rec)
 
 
+def settle(t, a):
+    """Each trial starts from ok: the last one's recovery is not measured."""
+    if not t.settle(a.settle_timeout):
+        sys.exit(f"detect: {t.name} not ok after {a.settle_timeout} s (state {t.state})")
+
+
 def run_stall(a):
     t = Target(a.log, os.path.basename(a.dev))
     thr_ns = int(a.stall_ms * 1e6)
@@ -150,8 +156,7 @@ def run_stall(a):
     m0 = dict(bl.machine_cpu(), t=time.monotonic())
     fails = 0
     for i in range(1, a.trials + 1):
-        if not t.settle(a.settle_timeout):
-            sys.exit(f"detect: {t.name} not ok after {a.settle_timeout} s (state {t.state})")
+        settle(t, a)
         time.sleep(random.uniform(0.05, 0.25))  # random phase against the agent's tick
         ctl(a.ctl, "stall")
         r = Reader(a.dev, next(offs))
@@ -183,8 +188,7 @@ def run_slow(a):
     m0 = dict(bl.machine_cpu(), t=time.monotonic())
     fails = 0
     for i in range(1, a.trials + 1):
-        if not t.settle(a.settle_timeout):
-            sys.exit(f"detect: {t.name} not ok after {a.settle_timeout} s (state {t.state})")
+        settle(t, a)
         time.sleep(random.uniform(0.05, 0.25))
         ctl(a.ctl, f"read_delay {int(a.delay_ms * 1000)}us")
         r = Reader(a.dev, next(offs))
@@ -225,8 +229,7 @@ def run_canary(a):
     m0 = dict(bl.machine_cpu(), t=time.monotonic())
     fails = 0
     for i in range(1, a.trials + 1):
-        if not t.settle(a.settle_timeout):
-            sys.exit(f"detect: {t.name} not ok after {a.settle_timeout} s (state {t.state})")
+        settle(t, a)
         # a random phase against the canary schedule
         time.sleep(0.05 + random.uniform(0, period_s))
         t_apply = bl.mono_ns()
@@ -343,11 +346,8 @@ def report(a):
                           bl.fmt(max(xs), 2), bl.fmt(min(xs), 2),
                           ", ".join(f"{x:g}" for x in xs)])
 
-    out = [f"<!-- {SECTION}:begin -->", "## Detection latency (`bench/detect.sh`)", ""]
-    if meta.get("mode") == "quick":
-        out += ["> **Quick smoke run** (`--quick`): 1–2 trials, shortened thresholds; "
-                "the figures are not a measurement.", ""]
-    out += [f"Generated {meta.get('date', '?')} by `{meta.get('command', 'bench/detect.sh')}`.", ""]
+    out = bl.section_head(SECTION, "Detection latency", "bench/detect.sh", meta,
+                          "1–2 trials, shortened thresholds")
     out += ["### Environment", "", bl.env_table(meta, [
         "date", "nproc", "memory", "cpu", "virt", "kernel", "clocksource", "sanwatch",
         "load_at_start", "device", "agent_stall", "agent_canary"]), ""]

@@ -52,12 +52,8 @@ def report(a):
                      bl.fmt(mib(m.get("RssAnon")), 1), bl.fmt(mib(m.get("RssFile")), 1),
                      bl.fmt(mib(m.get("BpfMapMemlock")), 1),
                      f"{probes:,.0f} of {expected:,.0f}", verdict])
-    out = [f"<!-- {SECTION}:begin -->", "## Footprint (`bench/footprint.sh`)", ""]
-    if meta.get("mode") == "quick":
-        out += ["> **Quick smoke run** (`--quick`): a few devices for a few seconds; "
-                "the figures are not a measurement.", ""]
-    out += [f"Generated {meta.get('date', '?')} by `{meta.get('command', 'bench/footprint.sh')}`.",
-            ""]
+    out = bl.section_head(SECTION, "Footprint", "bench/footprint.sh", meta,
+                          "a few devices for a few seconds")
     out += ["### Environment", "", bl.env_table(meta, [
         "date", "nproc", "memory", "cpu", "virt", "kernel", "sanwatch", "load_at_start",
         "devices", "sanwatch_config", "ioping", "window"]), ""]

@@ -159,14 +159,9 @@ def cmd_report(a):
             for k, _, _, label in LAGS]
     run_head = ["run", "trials", "read → path failed", "read → map degraded", "read → POST",
                 "kernel → path failed", "kernel → POST"]
-    out = [f"<!-- {SECTION}:begin -->",
-           "## Path failure in the qemu lab (`bench/lab-detect.sh`)", ""]
-    if meta.get("mode") == "quick":
-        out += ["> **Quick smoke run** (`--quick`): a few trials; the figures are not a "
-                "measurement.", ""]
-    out += [f"Generated {meta.get('date', '?')} by `{meta.get('command', 'bench/lab-detect.sh')}`.",
-            "",
-            "**Multipath lab, TCG-emulated**: Debian's 6.1 kernel under qemu without KVM (every "
+    out = bl.section_head(SECTION, "Path failure in the qemu lab", "bench/lab-detect.sh", meta,
+                          "a few trials")
+    out += ["**Multipath lab, TCG-emulated**: Debian's 6.1 kernel under qemu without KVM (every "
             "guest instruction emulated, ≈ 10× slower than hardware) with two scsi_debug paths "
             "under a dm-multipath map, on a shared 2-CPU VM. Per trial the guest scenario "
             "(`bench/lab/detect-path.sh`) takes sdb offline and reads from the map: dm-multipath "

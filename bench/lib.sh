@@ -73,25 +73,36 @@ preflight() {
 
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$WORK/meta.tsv"; }
 
-# Environment lines every report starts with.
-common_meta() {
-	local virt="" others
+# The machine, as every report (run.sh's too) describes it.
+machine_meta() {
+	local virt=""
 	if command -v systemd-detect-virt >/dev/null; then
 		virt="vm: $(systemd-detect-virt --vm 2>/dev/null || true), container: $(systemd-detect-virt --container 2>/dev/null || true)"
 	elif grep -qw hypervisor /proc/cpuinfo; then
 		virt="hypervisor flag set"
 	fi
-	others=$(pgrep -c -x sanwatch || true)
-	meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	meta command "bench/$BENCH_NAME.sh${ORIG_ARGS:+ $ORIG_ARGS}"
-	meta mode "$MODE"
 	meta nproc "$(nproc)"
 	meta memory "$(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
 	meta cpu "$(awk -F ': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 	meta virt "${virt:-none detected}"
 	meta kernel "$(uname -r)"
 	meta clocksource "$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+}
+
+# The sanwatch binary measured, with the commit it was built from.
+sanwatch_meta() {
 	meta sanwatch "$("$SANWATCH" --version) (git $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo "?"))"
+}
+
+# Environment lines every report starts with.
+common_meta() {
+	local others
+	others=$(pgrep -c -x sanwatch || true)
+	meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	meta command "bench/$BENCH_NAME.sh${ORIG_ARGS:+ $ORIG_ARGS}"
+	meta mode "$MODE"
+	machine_meta
+	sanwatch_meta
 	meta load_at_start "loadavg $(cut -d' ' -f1-3 /proc/loadavg); other sanwatch processes running: ${others:-0}"
 }
 

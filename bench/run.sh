@@ -213,27 +213,15 @@ run_fio() { # SECONDS OUT.json
 }
 
 # --------------------------------------------------------------- metadata
-virt=""
-if command -v systemd-detect-virt >/dev/null; then
-	virt="vm: $(systemd-detect-virt --vm 2>/dev/null || true), container: $(systemd-detect-virt --container 2>/dev/null || true)"
-elif grep -qw hypervisor /proc/cpuinfo; then
-	virt="hypervisor flag set"
-fi
-sw_git=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo "?")
 meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 meta command "bench/run.sh${ORIG_ARGS:+ $ORIG_ARGS}"
 meta mode "$MODE"
 meta rounds "$ROUNDS"
 meta seconds "$RUN_SECONDS"
-meta nproc "$(nproc)"
-meta memory "$(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
-meta cpu "$(awk -F ': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
-meta virt "${virt:-none detected}"
-meta kernel "$(uname -r)"
-meta clocksource "$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+machine_meta
 meta fio "$(fio --version)"
 meta bpftrace "$(bpftrace --version)"
-meta sanwatch "$("$SANWATCH" --version) (git $sw_git)"
+sanwatch_meta
 meta biolatency "libbpf-tools $(dpkg-query -W -f='${Version}' libbpf-tools 2>/dev/null || biolatency -V)"
 meta bpftool "$(bpftool version | sed -n 1p)"
 meta device "$LOOP_DEV: loop over a $FILE_SIZE file in /dev/shm, direct-io=$LOOP_DIO, scheduler $LOOP_SCHED"

@@ -10,7 +10,6 @@
       rewrites the <!-- scale:begin --> ... <!-- scale:end --> section
 """
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -65,12 +64,7 @@ def cmd_scrape(a):
     rec = {"kind": "scrape", "scrape_ms": times, "bytes": sizes, "series": series,
            "gzip_scrape_ms": gz_times, "gzip_bytes": gz_sizes,
            "render_ms": render, "canary_reads_total": canary_reads}
-    for kv in a.set:
-        k, _, v = kv.partition("=")
-        try:
-            rec[k] = json.loads(v)
-        except ValueError:
-            rec[k] = v
+    rec.update(bl.parse_sets(a.set))
     bl.append_jsonl(a.out, rec)
     print(f"  scrape: median {bl.med(times):.1f} ms (min {min(times):.1f}, max {max(times):.1f}), "
           f"{bl.med(sizes):,.0f} bytes, {series:,} series, agent render {render} ms; gzip: median "
@@ -138,11 +132,8 @@ def report(a):
     per_head = ["devices", "canaries", "start-up ms / device", "scrape µs / device",
                 "bytes / device", "idle CPU % / 1000 devices", "RSS KiB / added device",
                 "BPF maps KiB / device", "canary reads/s (device reads)"]
-    out = [f"<!-- {SECTION}:begin -->", "## Scale (`bench/scale.sh`)", ""]
-    if meta.get("mode") == "quick":
-        out += ["> **Quick smoke run** (`--quick`): a few devices for a few seconds; "
-                "the figures are not a measurement.", ""]
-    out += [f"Generated {meta.get('date', '?')} by `{meta.get('command', 'bench/scale.sh')}`.", ""]
+    out = bl.section_head(SECTION, "Scale", "bench/scale.sh", meta,
+                          "a few devices for a few seconds")
     out += ["### Environment", "", bl.env_table(meta, [
         "date", "nproc", "memory", "cpu", "virt", "kernel", "sanwatch", "load_at_start",
         "devices", "sanwatch_config", "window", "limits"]), ""]

@@ -297,22 +297,17 @@ def noise_of(runs, base):
     return ", ".join(why)
 
 
-def goal_text(c):
+def goal_text(c, goal="goal_ratio", ref="ref_ratio", cmp="≥"):
     parts = []
-    if c.get("goal_ratio"):
-        parts.append(f"goal ≥ {c['goal_ratio']}")
-    if c.get("ref_ratio"):
-        parts.append(f"before: ≈ {c['ref_ratio']}")
+    if c.get(goal):
+        parts.append(f"goal {cmp} {c[goal]}")
+    if c.get(ref):
+        parts.append(f"before: ≈ {c[ref]}")
     return "; ".join(parts)
 
 
 def goal_ns_text(c):
-    parts = []
-    if c.get("goal_ns"):
-        parts.append(f"goal ≤ {c['goal_ns']}")
-    if c.get("ref_ns"):
-        parts.append(f"before: ≈ {c['ref_ns']}")
-    return "; ".join(parts)
+    return goal_text(c, "goal_ns", "ref_ns", "≤")
 
 
 def verdict(s):

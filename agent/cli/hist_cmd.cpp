@@ -96,7 +96,7 @@ class HistSession {
     for (auto& w : watched_) {
       auto s = engine_.read_stats(w.slot);
       if (!s) return s.error();
-      engine_.reset_maxima(w.slot);
+      if (auto st = engine_.reset_maxima(w.slot); !st) return st;
       const DeviceStats delta = s->minus(w.last);
       w.last = *s;
       HistEntry base;
@@ -222,8 +222,7 @@ int run_hist(const HistOptions& o) {
   eo.sysfs_root = o.root.empty() ? "/" : o.root;
   eo.max_watch = static_cast<unsigned>(selected->size());
   eo.inflight_slots = 0;
-  for (const auto& w : *selected)
-    eo.inflight_slots += w.dev.disk.nr_hw_queues * w.dev.disk.tags_per_queue;
+  for (const auto& w : *selected) eo.inflight_slots += w.dev.disk.tag_slots();
   eo.inflight_slots = std::max(eo.inflight_slots, 1u);
   auto engine = BpfEngine::open(eo);
   if (!engine) {

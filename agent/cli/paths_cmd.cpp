@@ -72,7 +72,7 @@ void measure(PathsReport& r, const PathsOptions& o, const SysfsBlock& sys) {
   }
   eo.max_watch = std::max<unsigned>(1, targets.size());
   eo.inflight_slots = 0;
-  for (const auto& [s, d] : targets) eo.inflight_slots += d.nr_hw_queues * d.tags_per_queue;
+  for (const auto& [s, d] : targets) eo.inflight_slots += d.tag_slots();
   eo.inflight_slots = std::max(eo.inflight_slots, 1u);
   auto engine = BpfEngine::open(eo);
   if (!engine) {

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "base/clock.h"
+#include "detect/engine_sizing.h"
 #include "detect/traced_device.h"
 
 namespace sanwatch {
@@ -52,19 +53,10 @@ Watchdog::~Watchdog() {
 Status Watchdog::start(bool verbose, unsigned inflight_slots) {
   auto disks = sys_.disks();
   if (!disks) return disks.error();
-  unsigned count = 0, slots = 0;
-  for (const auto& d : *disks) {
-    // Empty disks (unbound loop devices, drives without media) are not
-    // watched until they get a size; growing makes room then.
-    if (d.size_bytes == 0) continue;
-    ++count;
-    slots += d.nr_hw_queues * d.tags_per_queue;
-  }
-  // The per-CPU statistics cost devices x possible CPUs x ~10 KiB of kernel
-  // memory: size for what is here plus some room, and grow when it fills.
+  const EngineSizing size = engine_sizing(*disks);
   engine_opts_.verbose = verbose;
-  engine_opts_.max_watch = count + std::max(16u, count / 2);
-  engine_opts_.inflight_slots = inflight_slots ? inflight_slots : std::max(16384u, 2 * slots);
+  engine_opts_.max_watch = size.max_watch;
+  engine_opts_.inflight_slots = inflight_slots ? inflight_slots : size.inflight_slots;
   engine_opts_.sysfs_root = sys_.root();
   if (auto st = open_engine(); !st) return st;
   if (!engine_->seeding_unavailable().empty())
@@ -96,7 +88,7 @@ Status Watchdog::start(bool verbose, unsigned inflight_slots) {
                     "; retrying with backoff",
                 {{"target", t->dev.name}});
   };
-  auto prober = CanaryProber::create(std::max(256u, 4 * count), std::move(cb));
+  auto prober = CanaryProber::create(std::max(256u, 4 * size.devices), std::move(cb));
   if (!prober) return prober.error();
   prober_ = std::move(prober).value();
 
@@ -299,7 +291,7 @@ void Watchdog::watch(Target& t) {
   for (int grown = 0; !slot && grown < 2; ++grown) {
     const int err = slot.error().err;
     if (err != ENOSPC && err != ENOBUFS) break;
-    if (!grow_engine(err == ENOBUFS ? t.dev.nr_hw_queues * t.dev.tags_per_queue : 0)) break;
+    if (!grow_engine(err == ENOBUFS ? t.dev.tag_slots() : 0)) break;
     slot = engine_->watch(traced(t.dev), slow, false);
   }
   if (!slot && slot.error().err == ENOBUFS) {
@@ -323,7 +315,10 @@ void Watchdog::watch(Target& t) {
 
 void Watchdog::unwatch(Target& t) {
   if (t.slot < 0) return;
-  (void)engine_->unwatch(t.slot);
+  // The slot is released even when a map update failed; what failed may
+  // leave stale counters for the slot's next device, worth a log line.
+  if (auto st = engine_->unwatch(t.slot); !st)
+    log_.error("unwatching " + t.dev.name + ": " + st.error().message(), {{"target", t.dev.name}});
   by_slot_.clear(t.slot);
   t.slot = -1;
 }

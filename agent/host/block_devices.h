@@ -38,6 +38,8 @@ struct BlockDevice {
   std::string loop_backing;         // loop devices: backing file, empty when unbound
   std::vector<std::string> slaves;  // devices below (dm paths)
 
+  // In-flight slots the BPF engine gives the device: one per tag per queue.
+  unsigned tag_slots() const { return nr_hw_queues * tags_per_queue; }
   bool is_loop() const { return name.rfind("loop", 0) == 0; }
   bool is_dm() const { return name.rfind("dm-", 0) == 0; }
   bool is_multipath() const { return dm_uuid.rfind("mpath-", 0) == 0; }

@@ -5,7 +5,7 @@
 #include <fcntl.h>
 #include <linux/dm-ioctl.h>
 #include <sys/ioctl.h>
-#include <sys/sysmacros.h>
+#include <sys/sysmacros.h>  // makedev
 
 #include <algorithm>
 #include <charconv>
@@ -67,8 +67,13 @@ class Tokens {
     auto n = number(what, kMaxCount);
     if (!n) return n.error();
     if (*n > remaining()) return fail(what, std::to_string(*n) + " args but the line ends");
-    std::vector<std::string> out(t_.begin() + i_, t_.begin() + i_ + *n);
-    i_ += *n;
+    return take(what, *n);
+  }
+  // The next n tokens.
+  Result<std::vector<std::string>> take(const char* what, std::size_t n) {
+    if (n > remaining()) return fail(what, "the line ends");
+    std::vector<std::string> out(t_.begin() + i_, t_.begin() + i_ + n);
+    i_ += n;
     return out;
   }
   // Each of n items needs at least `each` tokens: reject absurd counts before
@@ -124,15 +129,43 @@ Result<MpathStatusPath> parse_status_path(Tokens& t, unsigned nargs) {
     return t.fail("path state", "'" + std::string(*state) + "' is not A or F");
   auto fails = t.number("fail count", std::numeric_limits<unsigned>::max());
   if (!fails) return fails.error();
+  auto args = t.take("path selector arg", nargs);
+  if (!args) return args.error();
   p.dev = *dev;
   p.active = *state == "A";
   p.fail_count = *fails;
-  for (unsigned a = 0; a < nargs; ++a) {
-    auto arg = t.next("path selector arg");
-    if (!arg) return arg.error();
-    p.selector_args.emplace_back(*arg);
-  }
+  p.selector_args = std::move(*args);
   return p;
+}
+
+Result<MpathTablePath> parse_table_path(Tokens& t, unsigned nargs) {
+  auto dev = t.dev("path device");
+  if (!dev) return dev.error();
+  auto args = t.take("path selector arg", nargs);
+  if (!args) return args.error();
+  return MpathTablePath{*dev, std::move(*args)};
+}
+
+// What status and table groups share after their first token:
+// "<#args> <args> <#paths> <#path args>", then the paths, each `fixed`
+// tokens plus the path args.
+template <typename Group, typename ParsePath>
+Status parse_group_paths(Tokens& t, const char* args_what, unsigned fixed, Group& g,
+                         ParsePath parse_path) {
+  auto args = t.counted(args_what);
+  if (!args) return args.error();
+  g.selector_args = std::move(*args);
+  auto npaths = t.number("#paths", kMaxCount);
+  if (!npaths) return npaths.error();
+  auto nargs = t.number("#path args", kMaxCount);
+  if (!nargs) return nargs.error();
+  if (auto st = t.fits("paths", *npaths, fixed + *nargs); !st) return st;
+  for (unsigned i = 0; i < *npaths; ++i) {
+    auto p = parse_path(t, *nargs);
+    if (!p) return p.error();
+    g.paths.push_back(std::move(*p));
+  }
+  return {};
 }
 
 Result<MpathStatusGroup> parse_status_group(Tokens& t) {
@@ -142,19 +175,8 @@ Result<MpathStatusGroup> parse_status_group(Tokens& t) {
   if (*state != "A" && *state != "E" && *state != "D")
     return t.fail("path group state", "'" + std::string(*state) + "' is not A, E or D");
   g.state = (*state)[0];
-  auto args = t.counted("#path group args");
-  if (!args) return args.error();
-  g.selector_args = std::move(*args);
-  auto npaths = t.number("#paths", kMaxCount);
-  if (!npaths) return npaths.error();
-  auto nargs = t.number("#path args", kMaxCount);
-  if (!nargs) return nargs.error();
-  if (auto st = t.fits("paths", *npaths, 3 + *nargs); !st) return st.error();
-  for (unsigned i = 0; i < *npaths; ++i) {
-    auto p = parse_status_path(t, *nargs);
-    if (!p) return p.error();
-    g.paths.push_back(std::move(*p));
-  }
+  if (auto st = parse_group_paths(t, "#path group args", 3, g, parse_status_path); !st)
+    return st.error();
   return g;
 }
 
@@ -163,29 +185,10 @@ Result<MpathTableGroup> parse_table_group(Tokens& t) {
   auto sel = t.next("path selector");
   if (!sel) return sel.error();
   g.selector = std::string(*sel);
-  auto args = t.counted("#selector args");
-  if (!args) return args.error();
-  g.selector_args = std::move(*args);
-  auto npaths = t.number("#paths", kMaxCount);
-  if (!npaths) return npaths.error();
-  auto nargs = t.number("#path args", kMaxCount);
-  if (!nargs) return nargs.error();
-  if (auto st = t.fits("paths", *npaths, 1 + *nargs); !st) return st.error();
-  for (unsigned i = 0; i < *npaths; ++i) {
-    auto dev = t.dev("path device");
-    if (!dev) return dev.error();
-    MpathTablePath p{*dev, {}};
-    for (unsigned a = 0; a < *nargs; ++a) {
-      auto arg = t.next("path selector arg");
-      if (!arg) return arg.error();
-      p.selector_args.emplace_back(*arg);
-    }
-    g.paths.push_back(std::move(p));
-  }
+  if (auto st = parse_group_paths(t, "#selector args", 1, g, parse_table_path); !st)
+    return st.error();
   return g;
 }
-
-std::size_t align8(std::size_t n) { return (n + 7) & ~std::size_t{7}; }
 
 // NUL-terminated string at [off, end) of data, or nullopt.
 std::optional<std::string> c_string(std::span<const std::byte> data, std::size_t off,
@@ -304,28 +307,6 @@ Result<MpathTable> parse_multipath_table(std::string_view params) {
                                       [](Tokens& t) { return parse_table_group(t); });
 }
 
-Result<DmTarget> parse_dmsetup_line(std::string_view line) {
-  DmTarget out;
-  std::string_view rest = line;
-  std::string_view field[3];
-  for (auto& f : field) {
-    const std::size_t b = rest.find_first_not_of(' ');
-    if (b == std::string_view::npos) return invalid("dmsetup line: fewer than 3 fields");
-    rest.remove_prefix(b);
-    f = rest.substr(0, rest.find(' '));
-    rest.remove_prefix(f.size());
-  }
-  auto start = parse_uint<std::uint64_t>(field[0]);
-  auto length = parse_uint<std::uint64_t>(field[1]);
-  if (!start || !length) return invalid("dmsetup line: start/length not numbers");
-  out.start = *start;
-  out.length = *length;
-  out.type = std::string(field[2]);
-  const std::size_t b = rest.find_first_not_of(' ');
-  out.params = b == std::string_view::npos ? "" : std::string(rest.substr(b));
-  return out;
-}
-
 Result<std::vector<DmTarget>> parse_target_specs(std::span<const std::byte> data,
                                                  std::uint32_t target_count) {
   constexpr std::size_t kSpec = sizeof(dm_target_spec);
@@ -372,41 +353,6 @@ Result<std::vector<DmTarget>> parse_status_reply(std::span<const std::byte> buf)
                             io.target_count);
 }
 
-Result<std::vector<DmDevice>> parse_name_list(std::span<const std::byte> data, bool has_flags) {
-  constexpr std::size_t kName = offsetof(dm_name_list, name);
-  std::vector<DmDevice> out;
-  std::size_t off = 0;
-  for (;;) {
-    const std::string where = "dm name list record at offset " + std::to_string(off);
-    if (off > data.size() || data.size() - off < kName)
-      return invalid(where + ": record header overruns the buffer");
-    std::uint64_t dev;
-    std::uint32_t next;
-    std::memcpy(&dev, data.data() + off, sizeof dev);
-    std::memcpy(&next, data.data() + off + offsetof(dm_name_list, next), sizeof next);
-    if (dev == 0 && out.empty()) return out;  // the kernel's "no maps" marker
-    const std::size_t end = next ? off + next : data.size();
-    if (end > data.size()) return invalid(where + ": next offset beyond the buffer");
-    auto name = c_string(data, off + kName, end);
-    if (!name) return invalid(where + ": name not NUL-terminated within the record");
-    DmDevice d{*name, DevId{major(dev), minor(dev)}, {}};
-    // 5.14+ (DM_UUID_FLAG): u32 event_nr, u32 flags, then the uuid, aligned.
-    // The record's start and the data area are 8-byte aligned in the kernel.
-    const std::size_t extra = off + align8(kName + name->size() + 1);
-    std::uint32_t flags = 0;
-    if (has_flags && extra + 8 <= end) std::memcpy(&flags, data.data() + extra + 4, sizeof flags);
-    if (flags & DM_NAME_LIST_FLAG_HAS_UUID) {
-      auto uuid = c_string(data, extra + 8, end);
-      if (!uuid) return invalid(where + ": uuid not NUL-terminated within the record");
-      d.uuid = std::move(*uuid);
-    }
-    out.push_back(std::move(d));
-    if (next == 0) return out;
-    if (next < kName + name->size() + 1) return invalid(where + ": next offset overlaps");
-    off += next;
-  }
-}
-
 Result<std::vector<DmTarget>> dm_status(const std::string& dm_name_or_uuid, bool table,
                                         const std::string& control) {
   const auto tries = lookups(dm_name_or_uuid);
@@ -424,26 +370,6 @@ Result<std::vector<DmTarget>> dm_status(const std::string& dm_name_or_uuid, bool
   }
   return Error{ENXIO, std::string(what) + ": no device-mapper map named or with uuid '" +
                           dm_name_or_uuid + "'"};
-}
-
-Result<std::vector<DmDevice>> dm_list_devices(const std::string& control) {
-  auto fd = open_control(control);
-  if (!fd) return fd.error();
-  dm_ioctl req{};
-  // Old kernels ignore the flag and send no flags word; then uuids stay empty.
-  req.flags = DM_UUID_FLAG;
-  auto reply = dm_call(fd->get(), DM_LIST_DEVICES, "DM_LIST_DEVICES", req);
-  if (!reply) return reply.error();
-  dm_ioctl io;
-  std::memcpy(&io, reply->data(), sizeof io);
-  if (io.data_start < sizeof(dm_ioctl) || io.data_start > io.data_size ||
-      io.data_size > reply->size())
-    return invalid("DM_LIST_DEVICES: reply data outside the buffer");
-  std::span<const std::byte> all(*reply);
-  // The flags word exists from interface 4.45 (5.14); before, those bytes
-  // are padding and must not be read as flags.
-  const bool has_flags = io.version[0] == DM_VERSION_MAJOR && io.version[1] >= 45;
-  return parse_name_list(all.subspan(io.data_start, io.data_size - io.data_start), has_flags);
 }
 
 Result<MultipathReport> read_multipath(const std::string& map, const std::string& control) {
@@ -470,22 +396,6 @@ Result<MultipathReport> read_multipath(const std::string& map, const std::string
     }
   }
   return r;
-}
-
-std::string describe(const MultipathReport& r) {
-  const MpathStatus& s = r.status;
-  std::string out = r.map + ": " + std::to_string(s.valid_paths()) + "/" +
-                    std::to_string(s.total_paths()) + " paths valid";
-  if (r.table.queue_if_no_path()) out += ", queue_if_no_path";
-  out += s.queueing_io() ? ", queueing I/O" : ", not queueing";
-  for (std::size_t g = 0; g < s.groups.size(); ++g) {
-    out += "; pg" + std::to_string(g + 1) + " " + s.groups[g].state;
-    if (g < r.table.groups.size()) out += " " + r.table.groups[g].selector;
-    out += ":";
-    for (const auto& p : s.groups[g].paths)
-      out += " " + p.dev.str() + (p.active ? " A/" : " F/") + std::to_string(p.fail_count);
-  }
-  return out;
 }
 
 }  // namespace sanwatch

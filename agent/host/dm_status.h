@@ -26,12 +26,6 @@ struct DmTarget {
   std::string params;        // the target's status or table string
 };
 
-struct DmDevice {
-  std::string name;
-  DevId dev;
-  std::string uuid;  // empty when the kernel did not report one
-};
-
 // --- ioctls ----------------------------------------------------------------
 
 // DM_TABLE_STATUS for a map given by name, uuid or MAJ:MIN (name is tried
@@ -40,9 +34,6 @@ struct DmDevice {
 // Retries with a bigger buffer while the kernel reports DM_BUFFER_FULL_FLAG.
 Result<std::vector<DmTarget>> dm_status(const std::string& dm_name_or_uuid, bool table,
                                         const std::string& control = kDmControl);
-
-// DM_LIST_DEVICES: every map with its name, dev_t and (6.x kernels) uuid.
-Result<std::vector<DmDevice>> dm_list_devices(const std::string& control = kDmControl);
 
 // --- pure buffer walkers ---------------------------------------------------
 
@@ -55,13 +46,6 @@ Result<std::vector<DmTarget>> parse_status_reply(std::span<const std::byte> buf)
 // DM_TABLE_STATUS; DM_TABLE_LOAD uses relative offsets, see dm-ioctl.h).
 Result<std::vector<DmTarget>> parse_target_specs(std::span<const std::byte> data,
                                                  std::uint32_t target_count);
-
-// The data area of a DM_LIST_DEVICES reply (struct dm_name_list records,
-// `next` relative to the record; 0 ends the list; dev 0 means no maps).
-// has_flags: the kernel speaks interface 4.45+ (event_nr, flags, uuid follow
-// the name).
-Result<std::vector<DmDevice>> parse_name_list(std::span<const std::byte> data,
-                                              bool has_flags = true);
 
 // --- multipath target ------------------------------------------------------
 
@@ -117,10 +101,7 @@ Result<MpathStatus> parse_multipath_status(std::string_view params);
 // "0 0 1 1 round-robin 0 2 1 8:0 1 8:16 1".
 Result<MpathTable> parse_multipath_table(std::string_view params);
 
-// A `dmsetup status|table` output line: "<start> <length> <type> <params>".
-Result<DmTarget> parse_dmsetup_line(std::string_view line);
-
-// For lab scenarios: both ioctls on one multipath map, parsed.
+// Both ioctls on one multipath map, parsed (the watchdog's dm checks, `paths`).
 struct MultipathReport {
   std::string map;
   MpathTable table;
@@ -128,8 +109,5 @@ struct MultipathReport {
 };
 Result<MultipathReport> read_multipath(const std::string& map,
                                        const std::string& control = kDmControl);
-// One line, e.g.
-// "mpatha: 1/2 paths valid, queue_if_no_path, not queueing; pg1 A round-robin: 8:0 A/0 8:16 F/1".
-std::string describe(const MultipathReport& r);
 
 }  // namespace sanwatch

@@ -356,23 +356,10 @@ const MapInfo* Topology::map_of(const std::string& path) const {
   return nullptr;
 }
 
-const MapInfo* Topology::map_named(const std::string& name) const {
-  for (const auto& m : maps) {
-    if ((!m.dm_name.empty() && m.dm_name == name) || m.name == name) return &m;
-  }
-  return nullptr;
-}
-
 std::string trim_id_string(std::string_view s) {
   s = trim_right(s);
   while (!s.empty() && is_pad(s.front())) s.remove_prefix(1);
   return std::string(s);
-}
-
-std::string multipath_wwid(std::string_view w) {
-  if (w.starts_with("naa.")) return "3" + std::string(w.substr(4));
-  if (w.starts_with("eui.")) return "2" + std::string(w.substr(4));
-  return "";
 }
 
 std::string wwid_from_vpd83(std::string_view page) {

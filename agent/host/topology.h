@@ -60,8 +60,6 @@ struct Topology {
   std::map<std::string, PathInfo> paths;
 
   const MapInfo* map_of(const std::string& path) const;
-  // Accepts a dm name (mpatha) or a kernel name (dm-0, nvme0n1).
-  const MapInfo* map_named(const std::string& name) const;
 };
 
 // Reads maps and paths below sys.root(). Only an unreadable sys/block is an
@@ -80,10 +78,5 @@ std::string wwid_from_vpd83(std::string_view page);
 
 // A fixed-width INQUIRY or NVMe identify string without its padding.
 std::string trim_id_string(std::string_view s);
-
-// The id multipath names a map by (udev's ID_SERIAL: NAA designator type "3"
-// plus hex, EUI-64 "2" plus hex) for a kernel wwid; "" for other forms.
-// Lets a path be matched to a map, or to a missing one, by its wwid.
-std::string multipath_wwid(std::string_view kernel_wwid);
 
 }  // namespace sanwatch

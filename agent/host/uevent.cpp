@@ -125,40 +125,6 @@ const ucred* find_credentials(msghdr& mh) {
 
 }  // namespace
 
-const char* to_string(UeventDrop r) {
-  switch (r) {
-    case UeventDrop::kNotKernel:
-      return "not_kernel";
-    case UeventDrop::kNoCredentials:
-      return "no_credentials";
-    case UeventDrop::kLibudev:
-      return "libudev";
-    case UeventDrop::kTruncated:
-      return "truncated";
-    case UeventDrop::kOversized:
-      return "oversized";
-    case UeventDrop::kBadHeader:
-      return "bad_header";
-    case UeventDrop::kBadKey:
-      return "bad_key";
-    case UeventDrop::kDuplicateKey:
-      return "duplicate_key";
-    case UeventDrop::kTooManyKeys:
-      return "too_many_keys";
-    case UeventDrop::kHeaderMismatch:
-      return "header_mismatch";
-    case UeventDrop::kMissingKey:
-      return "missing_key";
-    case UeventDrop::kBadDevNumber:
-      return "bad_dev_number";
-    case UeventDrop::kBadNumber:
-      return "bad_number";
-    case UeventDrop::kCount:
-      break;
-  }
-  return "unknown";
-}
-
 std::uint64_t UeventCounters::dropped_total() const {
   std::uint64_t n = 0;
   for (auto d : dropped) n += d;
@@ -174,15 +140,6 @@ std::optional<std::string_view> Uevent::get(std::string_view key) const {
 bool Uevent::has(std::string_view key, std::string_view value) const {
   auto v = get(key);
   return v && *v == value;
-}
-
-std::optional<std::string_view> Uevent::scsi_unit_attention() const {
-  if (subsystem != "scsi" || action != "change") return std::nullopt;
-  return get("SDEV_UA");
-}
-
-bool Uevent::scsi_media_change() const {
-  return subsystem == "scsi" && action == "change" && has("SDEV_MEDIA_CHANGE", "1");
 }
 
 std::optional<DevId> parse_dev_strict(std::string_view s) {
@@ -235,10 +192,6 @@ Result<UeventListener> UeventListener::open(Options options) {
   if (setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0 &&
       setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &want, sizeof want) != 0)
     return errno_error("uevent socket: SO_RCVBUF " + std::to_string(want));
-  int granted = 0;
-  socklen_t len = sizeof granted;
-  if (getsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &granted, &len) != 0)
-    return errno_error("uevent socket: getsockopt SO_RCVBUF");
 
   sockaddr_nl addr{};
   addr.nl_family = AF_NETLINK;
@@ -246,7 +199,7 @@ Result<UeventListener> UeventListener::open(Options options) {
   addr.nl_groups = kKernelGroup;
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
     return errno_error("uevent socket: bind to kernel group 1");
-  return UeventListener(std::move(fd), options, granted);
+  return UeventListener(std::move(fd), options);
 }
 
 Result<UeventListener::Read> UeventListener::read_one(const Callback& cb, DrainResult& out) {

@@ -51,9 +51,6 @@ enum class UeventDrop : std::uint8_t {
   kCount
 };
 
-// Stable snake_case name, e.g. for a metrics label.
-const char* to_string(UeventDrop r);
-
 struct UeventCounters {
   std::uint64_t received = 0;   // datagrams read from the socket
   std::uint64_t accepted = 0;   // handed to the callback
@@ -61,7 +58,6 @@ struct UeventCounters {
   std::array<std::uint64_t, static_cast<std::size_t>(UeventDrop::kCount)> dropped{};
 
   void drop(UeventDrop r) { ++dropped[static_cast<std::size_t>(r)]; }
-  std::uint64_t drops(UeventDrop r) const { return dropped[static_cast<std::size_t>(r)]; }
   std::uint64_t dropped_total() const;
 };
 
@@ -94,12 +90,6 @@ struct Uevent {
   std::optional<std::string_view> get(std::string_view key) const;
   bool has(std::string_view key, std::string_view value) const;
 
-  bool is_block_disk() const { return subsystem == "block" && devtype == "disk"; }
-  // SCSI events are `change` uevents on the scsi_device (subsystem "scsi"),
-  // sent by scsi_evt_emit(); device state changes (running/offline/blocked)
-  // send none. SDEV_UA value, e.g. ASYMMETRIC_ACCESS_STATE_CHANGED.
-  std::optional<std::string_view> scsi_unit_attention() const;
-  bool scsi_media_change() const;
   // `change` with RESIZE=1: capacity changed (set_capacity_and_notify, dm).
   bool resized() const { return action == "change" && has("RESIZE", "1"); }
 };
@@ -147,19 +137,14 @@ class UeventListener {
   Result<DrainResult> drain(const Callback& cb);
 
   const UeventCounters& counters() const { return counters_; }
-  // SO_RCVBUF as getsockopt reports it: twice the request, the kernel counts
-  // its skb overhead in the same budget.
-  int rcvbuf_bytes() const { return rcvbuf_; }
 
  private:
-  UeventListener(UniqueFd fd, Options o, int rcvbuf)
-      : fd_(std::move(fd)), options_(o), rcvbuf_(rcvbuf), buf_(kUeventMaxBytes) {}
+  UeventListener(UniqueFd fd, Options o) : fd_(std::move(fd)), options_(o), buf_(kUeventMaxBytes) {}
   enum class Read { kMessage, kEmpty, kOverflow };
   Result<Read> read_one(const Callback& cb, DrainResult& out);
 
   UniqueFd fd_;
   Options options_;
-  int rcvbuf_ = 0;
   UeventCounters counters_;
   std::vector<char> buf_;
 };

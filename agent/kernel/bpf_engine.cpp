@@ -76,6 +76,10 @@ Error load_error(int err, const std::string& what, const LibbpfLog& log) {
   return Error{err, ctx};
 }
 
+Error not_watched(int slot) {
+  return Error{EINVAL, "no watched device in slot " + std::to_string(slot)};
+}
+
 }  // namespace
 
 struct BpfEngine::Impl {
@@ -108,7 +112,9 @@ struct BpfEngine::Impl {
   void bump_generation() {
     std::atomic_ref<__u32>(skel->data->watch_gen).fetch_add(1, std::memory_order_release);
   }
+  bool watched(int slot) const;
   Status write_cfg(int slot, const bpf::sw_dev_cfg& cfg);
+  Status zero_entries(bpf_map* map, int slot, const char* what);
   Status read_entries(__u32 first, __u32 count);
   std::string sysfs(const std::string& dir, const char* file) const { return dir + "/" + file; }
   void fold(int slot, __u32 first);
@@ -256,32 +262,51 @@ Result<int> BpfEngine::watch(const TracedDevice& dev, std::uint64_t slow_ns, boo
   return slot;
 }
 
+// Zeroes every per-CPU value of `slot`'s entries in `map` (stats or maxima).
+// Tries them all; the first failure is returned.
+Status BpfEngine::Impl::zero_entries(bpf_map* map, int slot, const char* what) {
+  // Per-CPU values travel 8-byte aligned, one per possible CPU.
+  const std::size_t value = (bpf_map__value_size(map) + 7) / 8 * 8;
+  std::vector<char> zero(value * static_cast<std::size_t>(ncpus));
+  Status first;
+  for (__u32 op = 0; op < SW_NR_OPS; ++op) {
+    const __u32 k = static_cast<__u32>(slot) * SW_NR_OPS + op;
+    if (bpf_map_update_elem(map_fd(map), &k, zero.data(), BPF_ANY) && first)
+      first = errno_error("zeroing BPF " + std::string(what) + " entry " + std::to_string(k) +
+                          " (slot " + std::to_string(slot) + ")");
+  }
+  return first;
+}
+
+bool BpfEngine::Impl::watched(int slot) const {
+  return slot >= 0 && static_cast<unsigned>(slot) < max_watch && devices[slot];
+}
+
 Status BpfEngine::unwatch(int slot) {
   auto& im = *impl_;
-  if (slot < 0 || static_cast<unsigned>(slot) >= im.max_watch || !im.devices[slot])
-    return Error{EINVAL, "no watched device in slot " + std::to_string(slot)};
+  if (!im.watched(slot)) return not_watched(slot);
+  // Every step runs even when one fails: the slot is free afterwards either
+  // way, and the first failure is what the caller hears about.
+  Status st;
   const __u32 key = im.devices[slot]->dev;
-  bpf_map_delete_elem(im.map_fd(im.skel->maps.watch_idx), &key);
+  if (bpf_map_delete_elem(im.map_fd(im.skel->maps.watch_idx), &key))
+    st = errno_error("unregistering device slot " + std::to_string(slot) + " from the watch map");
   im.bump_generation();
   im.slots.release(im.devices[slot]->slot_base);
   // Zero the slot's counters so a later device in it starts clean.
-  std::vector<bpf::sw_io_stats> zs(im.ncpus);
-  std::vector<bpf::sw_io_max> zm(im.ncpus);
-  for (__u32 op = 0; op < SW_NR_OPS; ++op) {
-    const __u32 k = static_cast<__u32>(slot) * SW_NR_OPS + op;
-    bpf_map_update_elem(im.map_fd(im.skel->maps.stats), &k, zs.data(), BPF_ANY);
-    bpf_map_update_elem(im.map_fd(im.skel->maps.maxima), &k, zm.data(), BPF_ANY);
-  }
+  auto zs = im.zero_entries(im.skel->maps.stats, slot, "statistics");
+  auto zm = im.zero_entries(im.skel->maps.maxima, slot, "maxima");
+  for (const Status* z : {&zs, &zm})
+    if (st && !*z) st = *z;
   im.devices[slot].reset();
   im.totals[slot].reset();
   im.outstanding[slot] = {};
-  return {};
+  return st;
 }
 
 Status BpfEngine::set_slow_threshold(int slot, std::uint64_t slow_ns) {
   auto& im = *impl_;
-  if (slot < 0 || static_cast<unsigned>(slot) >= im.max_watch || !im.devices[slot])
-    return Error{EINVAL, "no watched device in slot " + std::to_string(slot)};
+  if (!im.watched(slot)) return not_watched(slot);
   // Keep flags the programs set themselves (SW_DEV_ISSUE_CLOCK).
   const __u32 key = static_cast<__u32>(slot);
   bpf::sw_dev_cfg cur{};
@@ -331,8 +356,7 @@ void BpfEngine::Impl::fold(int slot, __u32 first) {
 
 Result<DeviceStats> BpfEngine::read_stats(int slot) {
   auto& im = *impl_;
-  if (slot < 0 || static_cast<unsigned>(slot) >= im.max_watch || !im.totals[slot])
-    return Error{EINVAL, "no watched device in slot " + std::to_string(slot)};
+  if (!im.watched(slot)) return not_watched(slot);
   if (auto st = im.read_entries(static_cast<__u32>(slot) * SW_NR_OPS, SW_NR_OPS); !st)
     return Error{st.error().err, st.error().context + " (slot " + std::to_string(slot) + ")"};
   im.fold(slot, 0);
@@ -362,19 +386,15 @@ const DeviceStats* BpfEngine::stats(int slot) const {
   return impl_->totals[slot].get();
 }
 
-void BpfEngine::reset_maxima(int slot) {
+Status BpfEngine::reset_maxima(int slot) {
   auto& im = *impl_;
-  std::vector<bpf::sw_io_max> zero(im.ncpus);
-  for (__u32 op = 0; op < SW_NR_OPS; ++op) {
-    const __u32 k = static_cast<__u32>(slot) * SW_NR_OPS + op;
-    bpf_map_update_elem(im.map_fd(im.skel->maps.maxima), &k, zero.data(), BPF_ANY);
-  }
+  if (!im.watched(slot)) return not_watched(slot);
+  return im.zero_entries(im.skel->maps.maxima, slot, "maxima");
 }
 
 std::optional<BpfEngine::Oldest> BpfEngine::oldest(int slot) const {
   auto& im = *impl_;
-  if (slot < 0 || static_cast<unsigned>(slot) >= im.max_watch || !im.devices[slot])
-    return std::nullopt;
+  if (!im.watched(slot)) return std::nullopt;
   const auto& cfg = *im.devices[slot];
   const bpf::sw_inflight* s = im.inflight.slots() + cfg.slot_base;
   std::uint64_t oldest = 0;
@@ -404,8 +424,8 @@ std::optional<std::uint64_t> BpfEngine::oldest_outstanding_ns(int slot) const {
 SeedReport BpfEngine::seed(int slot) {
   auto& im = *impl_;
   SeedReport r;
-  if (slot < 0 || static_cast<unsigned>(slot) >= im.max_watch || !im.devices[slot]) {
-    r.why_not = "no watched device in slot " + std::to_string(slot);
+  if (!im.watched(slot)) {
+    r.why_not = not_watched(slot).context;
     return r;
   }
   auto& x = im.outstanding[slot];

@@ -73,6 +73,8 @@ class BpfEngine {
   // fewer queues tracked (their requests count as untracked). All device
   // slots taken: ENOSPC.
   Result<int> watch(const TracedDevice& dev, std::uint64_t slow_ns = 0, bool partial_ok = true);
+  // Frees the slot. A failed map update is reported (the first one, with its
+  // errno) after the rest of the cleanup ran: the slot is free either way.
   Status unwatch(int slot);
   Status set_slow_threshold(int slot, std::uint64_t slow_ns);
 
@@ -85,7 +87,8 @@ class BpfEngine {
   // kernel supports it); stats() then returns the figures of that read.
   Status refresh();
   const DeviceStats* stats(int slot) const;
-  void reset_maxima(int slot);
+  // Starts the slot's maxima afresh. EINVAL when no device is watched there.
+  Status reset_maxima(int slot);
   // Allocation time (CLOCK_MONOTONIC ns) of the oldest request of the device
   // still outstanding, if any.
   std::optional<std::uint64_t> oldest_outstanding_ns(int slot) const;

@@ -1,13 +1,8 @@
 // `sanwatch run` pushing state changes to a real Alertmanager (Debian's
 // prometheus-alertmanager, on a free loopback port) and running an exec
 // hook, over a FaultDisk loop device.
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,13 +10,13 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <sstream>
 #include <thread>
 
 #include "agent_process.h"
 #include "direct_io.h"
 #include "fault_disk.h"
+#include "http_listener.h"
 #include "privileged.h"
 #include "process.h"
 #include "test_util.h"
@@ -31,7 +26,7 @@ using sanwatch::test::AgentProcess;
 using sanwatch::test::ChildProcess;
 using sanwatch::test::DirectIo;
 using sanwatch::test::FaultDisk;
-using sanwatch::test::mono_now_ns;
+using sanwatch::test::HttpListener;
 using sanwatch::test::slurp;
 using sanwatch::test::TempDir;
 
@@ -119,10 +114,7 @@ std::string config_for(const FaultDisk& d, const std::string& alerts) {
 
 // The agent's sanwatch_alert_sink_up for `url`, or -1 when not exported.
 int sink_up(AgentProcess& agent, const std::string& url) {
-  std::string addr;
-  for (const auto& e : agent.events())
-    if (e.value("msg", "") == "ready") addr = e["metrics"].get<std::string>();
-  const auto text = http_get("http://" + addr + "/metrics");
+  const auto text = http_get(agent.metrics_url());
   const std::string series = "sanwatch_alert_sink_up{sink=\"alertmanager:" + url + "\"} ";
   const auto p = text ? text->find("\n" + series) : std::string::npos;
   return p == std::string::npos ? -1 : std::stoi(text->substr(p + 1 + series.size()));
@@ -152,91 +144,6 @@ bool logged(AgentProcess& agent, const std::string& needle, std::chrono::millise
       return true;
   return agent.wait_log(needle, timeout).has_value();
 }
-
-// Stands in for Alertmanager where timing matters: a loopback HTTP/1.1
-// server that answers 200 and records when (CLOCK_MONOTONIC) the first byte
-// of each request arrived.
-class FirstByteRecorder {
- public:
-  FirstByteRecorder() {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) || listen(fd_, 8) ||
-        getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) || pipe2(wake_, O_CLOEXEC))
-      throw std::runtime_error("listener setup failed");
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~FirstByteRecorder() {
-    [[maybe_unused]] auto n = write(wake_[1], "x", 1);
-    thread_.join();
-    for (int fd : {fd_, wake_[0], wake_[1]}) close(fd);
-  }
-  std::string url() const { return fmt::format("http://127.0.0.1:{}", port_); }
-  std::vector<std::uint64_t> first_bytes() const {
-    std::lock_guard lock(mu_);
-    return first_bytes_;
-  }
-
- private:
-  struct Conn {
-    int fd;
-    std::string buf;
-  };
-  void loop() {
-    std::vector<Conn> conns;
-    for (;;) {
-      std::vector<pollfd> p{{wake_[0], POLLIN, 0}, {fd_, POLLIN, 0}};
-      for (auto& c : conns) p.push_back({c.fd, POLLIN, 0});
-      poll(p.data(), p.size(), -1);
-      const std::uint64_t now = mono_now_ns();
-      if (p[0].revents) break;
-      if (p[1].revents) conns.push_back({accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC), ""});
-      for (std::size_t i = 0; i + 2 < p.size(); ++i)
-        if (p[i + 2].revents) serve(conns[i], now);
-      std::erase_if(conns, [](const Conn& c) { return c.fd < 0; });
-    }
-    for (auto& c : conns) close(c.fd);
-  }
-  void serve(Conn& c, std::uint64_t now) {
-    char buf[65536];
-    const ssize_t n = read(c.fd, buf, sizeof(buf));
-    if (n <= 0) {
-      close(c.fd);
-      c.fd = -1;
-      return;
-    }
-    if (c.buf.empty()) {
-      std::lock_guard lock(mu_);
-      first_bytes_.push_back(now);
-    }
-    c.buf.append(buf, n);
-    for (;;) {  // answer every complete request
-      const auto end = c.buf.find("\r\n\r\n");
-      const auto k = c.buf.find("Content-Length: ");
-      if (end == std::string::npos || k == std::string::npos) return;
-      const std::size_t total = end + 4 + std::stoul(c.buf.substr(k + 16));
-      if (c.buf.size() < total) return;
-      c.buf.erase(0, total);
-      const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-      [[maybe_unused]] auto w = send(c.fd, ok.data(), ok.size(), MSG_NOSIGNAL);
-      if (!c.buf.empty()) {
-        std::lock_guard lock(mu_);
-        first_bytes_.push_back(now);
-      }
-    }
-  }
-
-  int fd_ = -1;
-  int port_ = 0;
-  int wake_[2] = {-1, -1};
-  mutable std::mutex mu_;
-  std::vector<std::uint64_t> first_bytes_;
-  std::thread thread_;
-};
 
 }  // namespace
 
@@ -351,7 +258,7 @@ TEST_CASE("alertmanager: the exec hook gets the event, a hanging hook is killed 
 
 TEST_CASE("alertmanager: state change to first byte of the POST, through the agent") {
   sanwatch::test::require_privileged("alert latency test");
-  FirstByteRecorder rec;
+  HttpListener rec;  // stands in for Alertmanager: records when each POST began to arrive
   FaultDisk disk;
   AgentProcess agent(config_for(disk, alertmanager_urls({rec.url()}) + "\nresend = \"10m\""));
   const std::string dev = disk.loop_name();
@@ -367,7 +274,9 @@ TEST_CASE("alertmanager: state change to first byte of the POST, through the age
   std::this_thread::sleep_for(100ms);
   // Each state event's POST is the first request starting after it (events
   // are hundreds of ms apart; nothing is re-sent within 10m).
-  const auto firsts = rec.first_bytes();
+  std::vector<std::uint64_t> firsts;
+  for (const auto& r : rec.requests()) firsts.push_back(r.first_byte_ns);
+  std::sort(firsts.begin(), firsts.end());
   std::vector<double> ms;
   for (const auto& j : agent.states(dev)) {
     const auto at = j["mono_ns"].get<std::uint64_t>();

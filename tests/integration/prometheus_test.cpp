@@ -51,14 +51,6 @@ CommandResult http_get(const std::string& url, const std::vector<std::string>& p
   return run_command(argv, 10s);
 }
 
-// The agent's metrics address from its "ready" line.
-std::string metrics_address(const AgentProcess& agent) {
-  for (const auto& ev : agent.events())
-    if (ev.value("msg", "") == "ready" && ev.contains("metrics"))
-      return ev["metrics"].get<std::string>();
-  throw std::runtime_error("no metrics address in the agent's ready line");
-}
-
 // Prometheus scraping one target as job "sanwatch" every second and
 // evaluating the sanwatch rules every second; storage in a temp dir. Stopped
 // (SIGTERM, then SIGKILL) and cleaned up by the destructor.
@@ -170,7 +162,7 @@ std::string agent_config(const FaultDisk& d) {
 struct ScrapedAgent {
   FaultDisk disk;
   AgentProcess agent{agent_config(disk)};
-  PrometheusServer prom{metrics_address(agent)};
+  PrometheusServer prom{agent.metrics_address()};
   ScrapedAgent() {
     INFO("prometheus log:\n" << prom.log());
     REQUIRE(eventually([&] { return !prom.query("up{job=\"sanwatch\"} == 1").empty(); }, 20s));
@@ -234,7 +226,7 @@ TEST_CASE("prometheus: promtool check metrics is clean on a real scrape of the a
   sanwatch::test::require_privileged("promtool check metrics test");
   FaultDisk disk;
   AgentProcess agent(agent_config(disk));
-  const std::string url = "http://" + metrics_address(agent) + "/metrics";
+  const std::string url = agent.metrics_url();
   {
     // Reads and writes, so op-labelled counters and histograms exist.
     DirectIo io(disk.loop_device());
@@ -292,7 +284,7 @@ TEST_CASE("prometheus: a real Prometheus scrapes the agent and sees the loop dev
         },
         20s));
     INFO(rate.dump());
-    CHECK(rate[0]["metric"]["instance"] == metrics_address(agent));
+    CHECK(rate[0]["metric"]["instance"] == agent.metrics_address());
     WARN("rate(sanwatch_io_completed_total[5s]) for " << dev << ": " << sample_value(rate[0])
                                                       << " reads/s");
   }
@@ -365,7 +357,7 @@ TEST_CASE("prometheus: a stalled loop device fires SanwatchDeviceStalled from th
     CHECK(a["labels"]["state"] == "stalled");
     CHECK(a["labels"]["job"] == "sanwatch");
     CHECK(a["annotations"]["summary"] ==
-          fmt::format("I/O stalled on {} ({})", dev, metrics_address(agent)));
+          fmt::format("I/O stalled on {} ({})", dev, agent.metrics_address()));
     CHECK(after >= 9.0);  // the for: duration was honoured
     // The same through the ALERTS series.
     CHECK(

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "agent_process.h"
+#include "detect/engine_sizing.h"
 #include "direct_io.h"
 #include "fault_disk.h"
 #include "privileged.h"
@@ -283,12 +284,9 @@ TEST_CASE("run: /metrics serves device and canary series with real sums") {
   FaultDisk disk;
   AgentProcess agent(
       config_for(disk, "", "targets = \"all\"\nperiod = \"50ms\"\ndeadline = \"100ms\""));
-  std::string addr;
-  for (const auto& e : agent.events())
-    if (e.value("msg", "") == "ready") addr = e["metrics"].get<std::string>();
-  REQUIRE_FALSE(addr.empty());
+  const std::string url = agent.metrics_url();
   std::this_thread::sleep_for(1500ms);  // canaries run; metrics refresh every 1 s
-  auto r = sanwatch::test::run_command({"curl", "-sf", "http://" + addr + "/metrics"}, 10s);
+  auto r = sanwatch::test::run_command({"curl", "-sf", url}, 10s);
   REQUIRE(r.ok());
   const std::string t = "{target=\"" + disk.loop_name() + "\"}";
   auto value = [&](const std::string& series) {
@@ -309,20 +307,6 @@ namespace {
 
 // Plain loop devices over sparse files in /dev/shm, detached and removed on
 // destruction (even when the test fails).
-// In-flight slots the agent gives a disk: hardware queues x the larger of
-// nr_tags and nr_requests (agent/block_devices.cpp).
-unsigned tag_slots(const std::filesystem::path& block) {
-  unsigned queues = 0, tags = 0, requests = 0;
-  for (const auto& q : std::filesystem::directory_iterator(block / "mq")) {
-    unsigned n = 0;
-    std::ifstream(q.path() / "nr_tags") >> n;
-    tags = std::max(tags, n);
-    ++queues;
-  }
-  std::ifstream(block / "queue" / "nr_requests") >> requests;
-  return queues * std::max(tags, requests);
-}
-
 class LoopDevices {
  public:
   explicit LoopDevices(int n) {
@@ -352,31 +336,25 @@ class LoopDevices {
 TEST_CASE("run: more devices than BPF slots reloads with more, and every device is traced") {
   sanwatch::test::require_privileged("run slot growth test");
   FaultDisk disk;
-  // The agent sizes its device slots for the disks present plus max(16, half
-  // of them): go past that even if none of those was watched.
-  int disks = 0;           // non-empty ones: the agent does not count unbound loop devices
+  // The agent sizes its device slots for the disks present (as it counts
+  // them): go past that even if none of those was watched.
+  const sanwatch::SysfsBlock sys;
+  auto disks = sys.disks();
+  REQUIRE(disks.ok());
+  const int device_slots = static_cast<int>(sanwatch::engine_sizing(*disks).max_watch);
   unsigned loop_tags = 0;  // in-flight slots of the loop devices it will watch
-  for (const auto& e : std::filesystem::directory_iterator("/sys/block")) {
-    std::uint64_t sectors = 0;
-    std::ifstream(e.path() / "size") >> sectors;
-    disks += sectors > 0;
-    if (sectors > 0 && e.path().filename().string().rfind("loop", 0) == 0)
-      loop_tags += tag_slots(e.path());
-  }
-  const int device_slots = disks + std::max(16, disks / 2);
-  const int watched = static_cast<int>(loop_tags / tag_slots("/sys/block/" + disk.loop_name()));
+  for (const auto& d : *disks)
+    if (d.size_bytes > 0 && d.is_loop()) loop_tags += d.tag_slots();
+  const unsigned per_loop = sys.disk(disk.loop_name()).value().tag_slots();
+  const int watched = static_cast<int>(loop_tags / per_loop);
   // In-flight slots for exactly as many loop devices as there are device
   // slots: the device that finds every device slot taken finds the in-flight
   // slots full too, and the agent must grow both for it.
-  const unsigned inflight =
-      loop_tags + (device_slots - watched) * tag_slots("/sys/block/" + disk.loop_name());
+  const unsigned inflight = loop_tags + (device_slots - watched) * per_loop;
   AgentProcess agent(
       "[devices]\ninclude = [\"loop*\"]\nrescan = \"200ms\"\n[canary]\ntargets = \"none\"\n"
       "[metrics]\nlisten = \"127.0.0.1:0\"\nrefresh = \"100ms\"\n",
       {"--inflight-slots", std::to_string(inflight)});
-  std::string addr;
-  for (const auto& e : agent.events())
-    if (e.value("msg", "") == "ready") addr = e["metrics"].get<std::string>();
   LoopDevices loops(device_slots - watched + 4);
   auto grown = agent.wait_log("BPF device slots in use", 10s);
   REQUIRE(grown);
@@ -406,7 +384,7 @@ TEST_CASE("run: more devices than BPF slots reloads with more, and every device 
     for (int i = 0; i < 20; ++i) io.read(static_cast<std::uint64_t>(i) * 4096);
   }
   std::this_thread::sleep_for(500ms);
-  auto r = sanwatch::test::run_command({"curl", "-sf", "http://" + addr + "/metrics"}, 10s);
+  auto r = sanwatch::test::run_command({"curl", "-sf", agent.metrics_url()}, 10s);
   REQUIRE(r.ok());
   auto completed = [&](const std::string& dev) {
     const std::string series = "sanwatch_io_completed_total{device=\"" + dev + "\",op=\"read\"}";

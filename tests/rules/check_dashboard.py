@@ -317,15 +317,9 @@ def check_dashboard(path, known):
     def check_expr(expr, where, variable_query=False):
         nonlocal checked
         checked += 1
-        try:
-            used = grafana_query_metrics(expr) if variable_query else metric_names(expr)
-        except PromQLError as e:
-            problems.append(f"{where}: {e}: {expr!r}")
+        names = grafana_query_metrics if variable_query else metric_names
+        if check_metrics(names, expr, where, known, problems, f": {expr!r}") is None:
             return
-        if not used:
-            problems.append(f"{where}: expression selects no metric: {expr!r}")
-        for name in sorted(used - known):
-            problems.append(f"{where}: unknown metric {name!r}")
         for var in sorted(grafana_variables(expr) - defined):
             problems.append(f"{where}: undefined variable ${var}")
 
@@ -368,6 +362,22 @@ def check_dashboard(path, known):
     return problems, checked
 
 
+def check_metrics(names, expr, where, known, problems, shown=""):
+    """The metrics `names(expr)` finds, each checked against `known`; problems
+    are appended (`shown` after the parse error and the empty selection).
+    None when the expression does not parse."""
+    try:
+        used = names(expr)
+    except PromQLError as e:
+        problems.append(f"{where}: {e}{shown}")
+        return None
+    if not used:
+        problems.append(f"{where}: expression selects no metric{shown}")
+    for m in sorted(used - known):
+        problems.append(f"{where}: unknown metric {m!r}")
+    return used
+
+
 def check_rules(path, known):
     problems = []
     try:
@@ -375,16 +385,7 @@ def check_rules(path, known):
     except (OSError, ValueError) as e:
         return [str(e)], 0
     for kind, name, expr, line in rules:
-        where = f"{path}:{line}: {kind} {name}"
-        try:
-            used = metric_names(expr)
-        except PromQLError as e:
-            problems.append(f"{where}: {e}")
-            continue
-        if not used:
-            problems.append(f"{where}: expression selects no metric")
-        for m in sorted(used - known):
-            problems.append(f"{where}: unknown metric {m!r}")
+        check_metrics(metric_names, expr, f"{path}:{line}: {kind} {name}", known, problems)
     return problems, len(rules)
 
 

@@ -56,39 +56,51 @@ std::optional<nlohmann::json> AgentProcess::next(std::chrono::milliseconds timeo
   }
 }
 
-std::optional<nlohmann::json> AgentProcess::wait_state(const std::string& target,
-                                                       const std::string& to,
-                                                       std::chrono::milliseconds timeout) {
+std::optional<nlohmann::json> AgentProcess::wait_for(
+    const std::function<bool(const nlohmann::json&)>& match, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     auto j = next(std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now()));
     if (!j) return std::nullopt;
-    if ((*j)["event"] == "state" && (target.empty() || (*j)["target"] == target) &&
-        (*j)["to"] == to)
-      return j;
+    if (match(*j)) return j;
   }
   return std::nullopt;
 }
 
+std::optional<nlohmann::json> AgentProcess::wait_state(const std::string& target,
+                                                       const std::string& to,
+                                                       std::chrono::milliseconds timeout) {
+  return wait_for(
+      [&](const nlohmann::json& j) {
+        // value(): operator[] of a const json must not meet a missing key.
+        return j.value("event", "") == "state" &&
+               (target.empty() || j.value("target", "") == target) && j.value("to", "") == to;
+      },
+      timeout);
+}
+
 std::optional<nlohmann::json> AgentProcess::wait_log(const std::string& needle,
                                                      std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto j = next(std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now()));
-    if (!j) return std::nullopt;
-    if (j->contains("msg") && (*j)["msg"].get<std::string>().find(needle) != std::string::npos)
-      return j;
-  }
-  return std::nullopt;
+  return wait_for(
+      [&](const nlohmann::json& j) {
+        return j.contains("msg") && j["msg"].get<std::string>().find(needle) != std::string::npos;
+      },
+      timeout);
 }
 
 std::vector<nlohmann::json> AgentProcess::states(const std::string& target) const {
   std::vector<nlohmann::json> out;
   for (const auto& j : events_)
-    if (j["event"] == "state" && j["target"] == target) out.push_back(j);
+    if (j.value("event", "") == "state" && j.value("target", "") == target) out.push_back(j);
   return out;
+}
+
+std::string AgentProcess::metrics_address() const {
+  for (const auto& ev : events_)
+    if (ev.value("msg", "") == "ready" && ev.contains("metrics"))
+      return ev["metrics"].get<std::string>();
+  throw std::runtime_error("no metrics address in the agent's ready line");
 }
 
 std::optional<int> AgentProcess::stop(std::chrono::milliseconds timeout) {

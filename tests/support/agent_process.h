@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -30,6 +31,11 @@ class AgentProcess {
   // Every JSON line read so far.
   const std::vector<nlohmann::json>& events() const { return events_; }
   std::vector<nlohmann::json> states(const std::string& target) const;
+  // The metrics server's host:port, from the "metrics" field of the ready
+  // line; throws when the agent serves no metrics.
+  std::string metrics_address() const;
+  // http://<metrics_address()>/metrics
+  std::string metrics_url() const { return "http://" + metrics_address() + "/metrics"; }
 
   void rewrite_config(const std::string& toml);
   const std::string& config_path() const { return config_path_; }
@@ -40,6 +46,9 @@ class AgentProcess {
 
  private:
   std::optional<nlohmann::json> next(std::chrono::milliseconds timeout);
+  // Reads lines until one matches, or the timeout.
+  std::optional<nlohmann::json> wait_for(const std::function<bool(const nlohmann::json&)>& match,
+                                         std::chrono::milliseconds timeout);
 
   std::string dir_;
   std::string config_path_;

@@ -1,25 +1,16 @@
 // Alertmanager delivery against loopback HTTP listeners: retries and
 // backoff, several URLs, re-sends, a full queue, reconfiguration, latency
 // and batching. No root needed.
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <catch2/catch.hpp>
-#include <cctype>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 
 #include "alerts_test_util.h"
 #include "base/clock.h"
 #include "exporters/alertmanager.h"
 #include "exporters/alerts.h"
+#include "http_listener.h"
 
 using namespace std::chrono_literals;
 using namespace alerts_test;
@@ -31,133 +22,15 @@ using sanwatch::AlertSettings;
 
 namespace {
 
-// A minimal HTTP/1.1 server on 127.0.0.1: records each POST's body and the
-// CLOCK_MONOTONIC time its first byte arrived, answers `status`; counts GETs
-// (the sink's health checks) apart and answers them `check_status`.
-class TestAlertmanager {
- public:
-  struct Request {
-    std::string head, body;
-    std::uint64_t first_byte_ns = 0;
-  };
+using TestAlertmanager = sanwatch::test::HttpListener;
 
-  TestAlertmanager() {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-    REQUIRE(listen(fd_, 16) == 0);
-    REQUIRE(getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    port_ = ntohs(a.sin_port);
-    REQUIRE(pipe2(wake_, O_CLOEXEC) == 0);
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~TestAlertmanager() {
-    [[maybe_unused]] auto n = write(wake_[1], "x", 1);
-    thread_.join();
-    for (int fd : {fd_, wake_[0], wake_[1]}) close(fd);
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  void set_status(int s) { status_ = s; }
-  void set_check_status(int s) { check_status_ = s; }
-  int connections() const { return connections_; }
-  int checks() const { return checks_; }
-  std::vector<Request> requests() const {
-    std::lock_guard lock(mu_);
-    return requests_;
-  }
-  bool wait_for(std::size_t n, std::chrono::milliseconds timeout = 5s) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] { return requests_.size() >= n; });
-  }
-  // Alert objects (body array elements) received so far, in order.
-  std::vector<nlohmann::json> alerts() const {
-    std::vector<nlohmann::json> out;
-    for (const auto& r : requests())
-      for (auto& a : nlohmann::json::parse(r.body)) out.push_back(a);
-    return out;
-  }
-
- private:
-  struct Conn {
-    int fd;
-    std::string buf;
-    std::uint64_t first_ns = 0;
-  };
-
-  void loop() {
-    std::vector<Conn> conns;
-    for (;;) {
-      std::vector<pollfd> p{{wake_[0], POLLIN, 0}, {fd_, POLLIN, 0}};
-      for (auto& c : conns) p.push_back({c.fd, POLLIN, 0});
-      poll(p.data(), p.size(), -1);
-      const std::uint64_t now = sanwatch::monotonic_ns();  // upper bound of the arrival
-      if (p[0].revents) break;
-      if (p[1].revents) {
-        conns.push_back({accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC), "", 0});
-        ++connections_;
-      }
-      for (std::size_t i = 0; i + 2 < p.size(); ++i) {
-        if (!p[i + 2].revents) continue;
-        char buf[65536];
-        const ssize_t n = read(conns[i].fd, buf, sizeof(buf));
-        if (n <= 0) {
-          close(conns[i].fd);
-          conns[i].fd = -1;
-          continue;
-        }
-        if (conns[i].buf.empty()) conns[i].first_ns = now;
-        conns[i].buf.append(buf, n);
-        serve(conns[i], now);
-      }
-      std::erase_if(conns, [](const Conn& c) { return c.fd < 0; });
-    }
-    for (auto& c : conns) close(c.fd);
-  }
-
-  // Answers every complete request in the buffer.
-  void serve(Conn& c, std::uint64_t now) {
-    for (;;) {
-      const auto end = c.buf.find("\r\n\r\n");
-      if (end == std::string::npos) return;
-      std::string head = c.buf.substr(0, end);
-      std::size_t length = 0;
-      std::string lower = head;
-      std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
-      if (auto k = lower.find("content-length:"); k != std::string::npos)
-        length = std::stoul(head.substr(k + 15));
-      if (c.buf.size() < end + 4 + length) return;
-      const bool check = head.rfind("GET /-/ready ", 0) == 0;
-      if (check) {
-        ++checks_;
-      } else {
-        std::lock_guard lock(mu_);
-        requests_.push_back({head, c.buf.substr(end + 4, length), c.first_ns});
-      }
-      cv_.notify_all();
-      c.buf.erase(0, end + 4 + length);
-      c.first_ns = c.buf.empty() ? 0 : now;
-      const std::string reply = "HTTP/1.1 " +
-                                std::to_string(check ? check_status_.load() : status_.load()) +
-                                " X\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nno";
-      [[maybe_unused]] auto n = send(c.fd, reply.data(), reply.size(), MSG_NOSIGNAL);
-    }
-  }
-
-  int fd_ = -1;
-  int port_ = 0;
-  int wake_[2] = {-1, -1};
-  std::atomic<int> status_{200};
-  std::atomic<int> check_status_{200};
-  std::atomic<int> connections_{0};
-  std::atomic<int> checks_{0};
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Request> requests_;
-  std::thread thread_;
-};
+// Alert objects (body array elements) received so far, in order.
+std::vector<nlohmann::json> alerts_of(const TestAlertmanager& am) {
+  std::vector<nlohmann::json> out;
+  for (const auto& r : am.requests())
+    for (auto& a : nlohmann::json::parse(r.body)) out.push_back(a);
+  return out;
+}
 
 AlertSettings settings_for(std::vector<std::string> urls) {
   AlertSettings s;
@@ -206,9 +79,9 @@ TEST_CASE("alerts: every URL gets every alert, a rejected batch is not retried")
   d->on_event(event("loop3", "device", "ok", "slow"));
   d->on_event(event("loop3", "device", "slow", "ok"));
   for (auto* am : {&a, &b}) {
-    REQUIRE(eventually([&] { return am->alerts().size() >= 2; }));
-    CHECK(has_alert(am->alerts(), "SanwatchDeviceSlow", "loop3", false));
-    CHECK(has_alert(am->alerts(), "SanwatchDeviceSlow", "loop3", true));
+    REQUIRE(eventually([&] { return alerts_of(*am).size() >= 2; }));
+    CHECK(has_alert(alerts_of(*am), "SanwatchDeviceSlow", "loop3", false));
+    CHECK(has_alert(alerts_of(*am), "SanwatchDeviceSlow", "loop3", true));
   }
   REQUIRE(d->stats().size() == 2);
   // 400: Alertmanager refused the content; retrying cannot help.
@@ -235,7 +108,7 @@ TEST_CASE("alerts: firing alerts are re-sent every period until resolved") {
   }
   d->on_event(event("loop3", "device", "stalled", "ok"));
   REQUIRE(
-      eventually([&] { return has_alert(am.alerts(), "SanwatchDeviceStalled", "loop3", true); }));
+      eventually([&] { return has_alert(alerts_of(am), "SanwatchDeviceStalled", "loop3", true); }));
   const std::size_t n = am.requests().size();
   std::this_thread::sleep_for(500ms);
   CHECK(am.requests().size() == n);  // nothing firing, nothing re-sent
@@ -259,7 +132,7 @@ TEST_CASE("alerts: a full queue drops and counts, after the outage nothing firin
   REQUIRE(eventually([&] { return d->stats().at(0).queued == 0; }, 10s));
   // The re-send after recovery carries every alert still firing.
   REQUIRE(eventually([&] {
-    auto got = am.alerts();
+    auto got = alerts_of(am);
     for (int i = 1; i < 5; ++i)
       if (!has_alert(got, "SanwatchDeviceSlow", "loop" + std::to_string(i), false)) return false;
     return has_alert(got, "SanwatchDeviceSlow", "loop0", true);
@@ -276,10 +149,10 @@ TEST_CASE("alerts: reconfigure swaps URLs and the new one learns what is firing"
   std::this_thread::sleep_for(50ms);
   d->reconfigure(settings_for({a.url()}));
   REQUIRE(
-      eventually([&] { return has_alert(a.alerts(), "SanwatchDeviceFailed", "loop3", false); }));
+      eventually([&] { return has_alert(alerts_of(a), "SanwatchDeviceFailed", "loop3", false); }));
   d->reconfigure(settings_for({b.url()}));
   REQUIRE(
-      eventually([&] { return has_alert(b.alerts(), "SanwatchDeviceFailed", "loop3", false); }));
+      eventually([&] { return has_alert(alerts_of(b), "SanwatchDeviceFailed", "loop3", false); }));
   REQUIRE(d->stats().size() == 1);
   CHECK(d->stats()[0].sink == "alertmanager:" + b.url());
 }

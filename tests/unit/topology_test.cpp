@@ -137,7 +137,6 @@ TEST_CASE("fc-3par: every path's SCSI identity, ALUA state and FC ports") {
     REQUIRE(m != nullptr);
     CHECK(m->dm_name == w.map);
     CHECK(p.wwid == "naa." + m->wwid.substr(1));
-    CHECK(sanwatch::multipath_wwid(p.wwid) == m->wwid);
   }
 }
 
@@ -247,7 +246,6 @@ TEST_CASE("plain: NVMe and SAS disks are paths without maps; virtio is not a pat
   CHECK(sas.wwid == "naa.5000c500a1b2c3d7");
   CHECK(sas.alua_state.empty());
   CHECK(t.map_of("sda") == nullptr);
-  CHECK(t.map_named("vda") == nullptr);
 }
 
 TEST_CASE("nvmeof: a native multipath head is a map over its hidden paths") {
@@ -262,7 +260,6 @@ TEST_CASE("nvmeof: a native multipath head is a map over its hidden paths") {
   CHECK(m.id == sanwatch::DevId{259, 0});
   CHECK(m.wwid == "uuid.5a1c3e0b-7f1d-4c7e-9a55-3b2d8c41f0aa");
   CHECK(m.paths == std::vector<std::string>{"nvme0c0n1", "nvme0c1n1"});
-  CHECK(t.map_named("nvme0n1") == &m);
   CHECK(path_names(t) == m.paths);  // the head itself is not a path
 
   const PathInfo& a = path(t, "nvme0c0n1");
@@ -280,14 +277,11 @@ TEST_CASE("nvmeof: a native multipath head is a map over its hidden paths") {
   CHECK(t.map_of("nvme0c1n1") == &m);
 }
 
-TEST_CASE("map lookups by dm name, kernel name and path") {
+TEST_CASE("map lookup by path") {
   const Topology t = load("fc-3par");
-  REQUIRE(t.map_named("oradata") != nullptr);
-  CHECK(t.map_named("oradata")->name == "dm-1");
-  CHECK(t.map_named("dm-1") == t.map_named("oradata"));
-  CHECK(t.map_of("sdg") == t.map_named("oradata"));
-  CHECK(t.map_named("mpathz") == nullptr);
-  CHECK(t.map_named("") == nullptr);
+  REQUIRE(t.map_of("sdg") != nullptr);
+  CHECK(t.map_of("sdg")->label() == "oradata");
+  CHECK(t.map_of("sdg")->name == "dm-1");
   CHECK(t.map_of("dm-0") == nullptr);
   CHECK(t.map_of("sdz") == nullptr);
 }
@@ -297,8 +291,6 @@ TEST_CASE("broken: missing attributes are empty, vanished devices are skipped") 
   // dm-1 has no uuid and dm-2 is a kpartx partition: neither is a map.
   REQUIRE(labels(t) == std::vector<std::string>{"mpatha"});
   CHECK(t.maps[0].paths == std::vector<std::string>{"sda", "sdb"});  // sdc's link dangles
-  CHECK(t.map_named("mpatha1") == nullptr);
-  CHECK(t.map_named("scratch") == nullptr);
   CHECK(path_names(t) == std::vector<std::string>{"sda", "sdb", "sdd"});
   CHECK(t.map_of("sdc") == nullptr);
 
@@ -328,7 +320,7 @@ TEST_CASE("broken: missing attributes are empty, vanished devices are skipped") 
 TEST_CASE("stacked: a dm device under a map is a path with the identity of its disk") {
   const Topology t = load("stacked");
   REQUIRE(labels(t) == std::vector<std::string>{"mpatha", "mpathb"});
-  const MapInfo& a = *t.map_named("mpatha");
+  const MapInfo& a = t.maps[0];  // sorted by label
   CHECK(a.name == "dm-2");
   CHECK(a.paths == std::vector<std::string>{"dm-0", "dm-1"});
   CHECK(t.map_of("dm-1") == &a);
@@ -437,15 +429,10 @@ TEST_CASE("VPD 0x83: malformed pages give an empty wwid") {
   CHECK(wwid_from_vpd83(trailing) == "naa.600a09803830416b372b4d686f355671");
 }
 
-TEST_CASE("INQUIRY strings lose their padding; wwids convert to multipath's form") {
+TEST_CASE("INQUIRY strings lose their padding") {
   CHECK(sanwatch::trim_id_string("3PARdata") == "3PARdata");
   CHECK(sanwatch::trim_id_string("NETAPP  ") == "NETAPP");
   CHECK(sanwatch::trim_id_string("VV              ") == "VV");
   CHECK(sanwatch::trim_id_string(std::string(" LUN C-Mode \0\0", 14)) == "LUN C-Mode");
   CHECK(sanwatch::trim_id_string("    ").empty());
-  CHECK(sanwatch::multipath_wwid("naa.60002ac0000000000000001a0001c4f1") ==
-        "360002ac0000000000000001a0001c4f1");
-  CHECK(sanwatch::multipath_wwid("eui.002538b111b22c33") == "2002538b111b22c33");
-  CHECK(sanwatch::multipath_wwid("t10.ATA     QEMU HARDDISK").empty());
-  CHECK(sanwatch::multipath_wwid("").empty());
 }

@@ -13,7 +13,6 @@
 #include <chrono>
 #include <fstream>
 #include <random>
-#include <set>
 
 #include "base/clock.h"
 #include "base/event_loop.h"
@@ -76,6 +75,10 @@ UeventDrop drop_reason(const std::string& msg) {
   return why;
 }
 
+std::uint64_t drops(const UeventCounters& c, UeventDrop r) {
+  return c.dropped[static_cast<std::size_t>(r)];
+}
+
 }  // namespace
 
 TEST_CASE("real dm-multipath PATH_FAILED capture parses to the right fields") {
@@ -87,7 +90,6 @@ TEST_CASE("real dm-multipath PATH_FAILED capture parses to the right fields") {
   CHECK(ev->subsystem == "block");
   CHECK(ev->devname == "dm-0");
   CHECK(ev->devtype == "disk");
-  CHECK(ev->is_block_disk());
   REQUIRE(ev->dev.has_value());
   CHECK(*ev->dev == DevId{254, 0});
   CHECK(ev->seqnum == 658);
@@ -117,14 +119,16 @@ TEST_CASE("real dm-multipath PATH_REINSTATED capture parses") {
 TEST_CASE("SCSI unit attention and media change uevents (scsi_evt_emit)") {
   // What drivers/scsi/scsi_lib.c scsi_evt_emit() sends: a `change` on the
   // scsi_device with one SDEV_* key; the common keys come from dev_uevent.
+  // The watchdog rescans on any of them (subsystem scsi, action change).
   const std::string path = "/devices/platform/host2/session1/target2:0:0/2:0:0:1";
   auto ua =
       parse_uevent(wire({"change@" + path, "ACTION=change", "DEVPATH=" + path, "SUBSYSTEM=scsi",
                          "DEVTYPE=scsi_device", "DRIVER=sd", "MODALIAS=scsi:t-0x00",
                          "SDEV_UA=ASYMMETRIC_ACCESS_STATE_CHANGED", "SEQNUM=700"}));
   REQUIRE(ua.has_value());
-  CHECK(ua->scsi_unit_attention() == "ASYMMETRIC_ACCESS_STATE_CHANGED");
-  CHECK_FALSE(ua->scsi_media_change());
+  CHECK(ua->subsystem == "scsi");
+  CHECK(ua->action == "change");
+  CHECK(ua->get("SDEV_UA") == "ASYMMETRIC_ACCESS_STATE_CHANGED");
   CHECK_FALSE(ua->dm.has_value());
   CHECK_FALSE(ua->dev.has_value());
 
@@ -132,8 +136,8 @@ TEST_CASE("SCSI unit attention and media change uevents (scsi_evt_emit)") {
       parse_uevent(wire({"change@" + path, "ACTION=change", "DEVPATH=" + path, "SUBSYSTEM=scsi",
                          "DEVTYPE=scsi_device", "SDEV_MEDIA_CHANGE=1", "SEQNUM=701"}));
   REQUIRE(media.has_value());
-  CHECK(media->scsi_media_change());
-  CHECK_FALSE(media->scsi_unit_attention().has_value());
+  CHECK(media->has("SDEV_MEDIA_CHANGE", "1"));
+  CHECK_FALSE(media->get("SDEV_UA").has_value());
 }
 
 TEST_CASE("block add, remove and resize uevents") {
@@ -254,17 +258,12 @@ TEST_CASE("only the kernel is a trusted sender") {
   CHECK(check_uevent_sender(kernel, &user) == UeventDrop::kNoCredentials);
 }
 
-TEST_CASE("drop reasons have distinct names and are counted separately") {
-  std::set<std::string> names;
+TEST_CASE("drop reasons are counted separately") {
   UeventCounters c;
-  for (std::size_t i = 0; i < static_cast<std::size_t>(UeventDrop::kCount); ++i) {
-    const auto r = static_cast<UeventDrop>(i);
-    names.insert(to_string(r));
-    for (std::size_t n = 0; n <= i; ++n) c.drop(r);
-  }
-  CHECK(names.size() == static_cast<std::size_t>(UeventDrop::kCount));
-  CHECK(c.drops(UeventDrop::kNotKernel) == 1);
-  CHECK(c.drops(UeventDrop::kBadNumber) == static_cast<std::size_t>(UeventDrop::kBadNumber) + 1);
+  for (std::size_t i = 0; i < static_cast<std::size_t>(UeventDrop::kCount); ++i)
+    for (std::size_t n = 0; n <= i; ++n) c.drop(static_cast<UeventDrop>(i));
+  CHECK(drops(c, UeventDrop::kNotKernel) == 1);
+  CHECK(drops(c, UeventDrop::kBadNumber) == static_cast<std::size_t>(UeventDrop::kBadNumber) + 1);
   const std::size_t k = static_cast<std::size_t>(UeventDrop::kCount);
   CHECK(c.dropped_total() == k * (k + 1) / 2);
 }
@@ -380,14 +379,19 @@ TEST_CASE("listener drops a uevent forged by a process (unicast to its port, nee
   REQUIRE(r.ok());
   CHECK_FALSE(accepted);
   CHECK(r->dropped >= 1);
-  CHECK(l->counters().drops(UeventDrop::kNotKernel) >= 1);
+  CHECK(drops(l->counters(), UeventDrop::kNotKernel) >= 1);
 }
 
 TEST_CASE("listener receives a real kernel uevent from a loop device (needs root)") {
   test::require_privileged("the uevent listener test (loop device, /sys/block/*/uevent)");
   auto l = UeventListener::open();
   REQUIRE(l.ok());
-  CHECK(l->rcvbuf_bytes() >= (32 << 20));  // SO_RCVBUFFORCE worked as root
+  // SO_RCVBUFFORCE worked as root (getsockopt reports twice the request: the
+  // kernel counts its skb overhead in the same budget).
+  int granted = 0;
+  socklen_t len = sizeof granted;
+  REQUIRE(getsockopt(l->fd(), SOL_SOCKET, SO_RCVBUF, &granted, &len) == 0);
+  CHECK(granted >= (32 << 20));
   ScratchLoop loop;
   const std::string uuid = random_uuid();
   loop.trigger("change " + uuid + " SANWATCH=1");
