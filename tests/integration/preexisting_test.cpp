@@ -221,19 +221,23 @@ TEST_CASE("hist attaching 50 times under fast I/O leaves no phantom outstanding 
   int seeded_runs = 0;
   for (int i = 0; i < 50; ++i) {
     fio.send_signal(SIGCONT);
-    auto hist = start_hist({"-d", disk.loop_device(), "-i", "0.15", "-c", "3"});
+    auto hist = start_hist({"-d", disk.loop_device(), "-i", "0.1"});
     std::this_thread::sleep_for(30ms);
     fio.send_signal(SIGSTOP);  // no new I/O; what is in flight completes
-    json last;
-    for (int r = 0; r < 3; ++r) {
-      last = entry(next_report(*hist));
-      // Fast I/O on a RAM-backed disk: any age past 1 s is a phantom.
-      INFO("run " << i << ": " << last.dump());
-      REQUIRE(last["inflight_oldest_s"].get<double>() < 1.0);
-    }
+    // Until the kernel itself counts nothing in flight, an age is real I/O
+    // (a loaded machine can hold the FUSE daemon's replies for a while);
+    // after that, any age is a seed left behind.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (kernel_inflight(disk) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(5ms);
+    REQUIRE(kernel_inflight(disk) == 0);
+    json last = entry(next_report(*hist));  // may have been rendered before
+    const int at_start = last["outstanding_at_start"].get<int>();
+    last = entry(next_report(*hist));
     INFO("run " << i << ": " << last.dump());
     CHECK(last["inflight_oldest_s"] == 0.0);
-    seeded_runs += last["outstanding_at_start"].get<int>() > 0;
+    seeded_runs += at_start > 0;
+    hist->send_signal(SIGINT);
     REQUIRE(hist->wait(5s) == 0);
   }
   fio.send_signal(SIGCONT);
