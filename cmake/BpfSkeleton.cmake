@@ -6,6 +6,31 @@
 # header rebuilds the object and the skeleton. Defines an INTERFACE target
 # <name>_skel whose include directory holds the skeleton.
 find_program(BPF_CLANG NAMES clang clang-14 REQUIRED)
+
+# The BPF code needs clang >= 12: it relies on CO-RE relocations
+# (preserve_access_index, BPF_CORE_READ, bpf_core_field_exists: clang 10+)
+# and bpf/seed.bpf.c claims in-flight slots with __sync_val_compare_and_swap,
+# which clang turns into the BPF atomic compare-and-exchange instruction
+# (-mcpu=v3) only from LLVM 12 on. An older clang would fail halfway through
+# the build, or (for the CO-RE parts) emit objects that do not relocate;
+# fail at configure time instead.
+set(SANWATCH_BPF_CLANG_MIN 12)
+execute_process(COMMAND ${BPF_CLANG} --version OUTPUT_VARIABLE _bpf_clang_out
+                RESULT_VARIABLE _bpf_clang_rc ERROR_QUIET)
+if(NOT _bpf_clang_rc EQUAL 0 OR NOT _bpf_clang_out MATCHES "clang version ([0-9]+)\\.([0-9]+)")
+  message(FATAL_ERROR "sanwatch: cannot tell the version of ${BPF_CLANG} (--version said: "
+                      "'${_bpf_clang_out}'); the BPF objects need clang >= ${SANWATCH_BPF_CLANG_MIN}")
+endif()
+set(BPF_CLANG_VERSION ${CMAKE_MATCH_1}.${CMAKE_MATCH_2})
+if(CMAKE_MATCH_1 LESS SANWATCH_BPF_CLANG_MIN)
+  message(FATAL_ERROR
+    "sanwatch: ${BPF_CLANG} is clang ${BPF_CLANG_VERSION}, the BPF objects need clang >= "
+    "${SANWATCH_BPF_CLANG_MIN}: bpf/seed.bpf.c uses __sync_val_compare_and_swap, which needs "
+    "the BPF atomic instructions of -mcpu=v3 (LLVM 12+), and both BPF programs need CO-RE "
+    "relocations (preserve_access_index, bpf_core_field_exists). Install a newer clang "
+    "(Debian 12's clang package is clang 14) or pass -DBPF_CLANG=/path/to/clang-12-or-later.")
+endif()
+message(STATUS "sanwatch: BPF compiler ${BPF_CLANG} (clang ${BPF_CLANG_VERSION})")
 find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin REQUIRED)
 
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
