@@ -10,7 +10,13 @@ mode=${1:-run}
 shift || true
 
 ./packaging/install-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# CI (CI=true) builds our code with warnings as errors (SANWATCH_WERROR,
+# whose default follows CI too; explicit here so a tree configured before
+# does not keep a cached OFF).
+cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+ci=${CI:-}
+if [[ ${ci,,} =~ ^(true|1|yes|on)$ ]]; then cmake_args+=(-DSANWATCH_WERROR=ON); fi
+cmake -S . -B build "${cmake_args[@]}" >/dev/null
 cmake --build build -j"$(nproc)"
 
 case "$mode" in
