@@ -191,6 +191,35 @@ static __always_inline void walk_tables(struct blk_mq_tag_set *set, struct walk 
 	}
 }
 
+/* Without a scheduler the request that owns slot (hctx, tag) is
+ * static_rqs[tag] of that queue's table: a start time in a slot whose owner
+ * is not outstanding, or started at another (trustworthy) time, is stale,
+ * whatever wrote it (a seed that raced its completion, a lost completion).
+ * A request caught completing is cleared too: its completion then finds the
+ * slot empty and still counts it, by its own start time. */
+static __always_inline void audit_slot(struct walk *w, struct sw_inflight *s, __u32 j,
+				       __u32 per)
+{
+	__u64 v = s->start_ns, tags = 0, rq = 0, st;
+	__u32 tag = j % per;
+
+	if (!v || !per)
+		return;
+	bpf_probe_read_kernel(&tags, sizeof(tags), (void *)(w->table + (__u64)(j / per) * 8));
+	if (!tags || tag >= BPF_CORE_READ((struct blk_mq_tags *)tags, nr_tags))
+		return;
+	rq = (__u64)BPF_CORE_READ((struct blk_mq_tags *)tags, static_rqs);
+	if (rq)
+		bpf_probe_read_kernel(&rq, sizeof(rq), (void *)(rq + (__u64)tag * 8));
+	if (rq && outstanding((struct request *)rq, w, (int)tag)) {
+		st = start_of((struct request *)rq);
+		if (!st || st == v)
+			return;
+	}
+	if (__sync_val_compare_and_swap(&s->start_ns, v, 0) == v)
+		seed_ctl.cleared++;
+}
+
 static long verify_slot(__u32 j, void *ctx)
 {
 	struct walk *w = ctx;
@@ -207,8 +236,13 @@ static long verify_slot(__u32 j, void *ctx)
 	idx = cfg->slot_base + j;
 	s = bpf_map_lookup_elem(&inflight, &idx);
 	sh = bpf_map_lookup_elem(&shadow, &idx);
-	if (!s || !sh || !sh->rq)
+	if (!s || !sh)
 		return 0;
+	if (!sh->rq) {
+		if (w->owner)
+			audit_slot(w, s, j, cfg->slots_per_hctx);
+		return 0;
+	}
 	if (s->start_ns != sh->start_ns) {
 		sh->rq = 0; /* completed (the live hook cleared it) or reused */
 		return 0;
@@ -273,8 +307,10 @@ int sw_seed(struct bpf_iter__task_file *ctx)
 	w.q = (__u64)q;
 	w.now = t0;
 	w.owner = !BPF_CORE_READ(q, elevator);
-	if (c->mode == SW_SEED_VERIFY)
+	if (c->mode == SW_SEED_VERIFY) {
+		w.table = (__u64)BPF_CORE_READ(set, tags); /* the audit's per-queue tables */
 		bpf_loop(cfg->nr_hctx * cfg->slots_per_hctx, verify_slot, &w, 0);
+	}
 	else
 		walk_tables(set, &w);
 	c->status = SW_SEED_DONE;

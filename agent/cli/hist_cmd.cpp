@@ -89,7 +89,7 @@ class HistSession {
       : opts_(o), engine_(e), watched_(std::move(w)), start_ns_(monotonic_ns()) {}
 
   Status report() {
-    engine_.recheck_outstanding();
+    engine_.recheck_outstanding(1);  // any age: an operator reads each report
     const std::uint64_t now = monotonic_ns();
     HistReport r{rfc3339_now(), (now - start_ns_) / 1e9, opts_.device_time, {}};
     start_ns_ = now;

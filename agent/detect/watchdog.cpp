@@ -438,12 +438,16 @@ void Watchdog::on_io_event(const IoEvent& ev) {
   evaluate(*t, now);
 }
 
+std::uint64_t Watchdog::shortest_stall_ns() const {
+  Duration shortest = cfg_.thresholds.stall;
+  for (const auto& [n, t] : targets_) shortest = std::min(shortest, t.settings.thresholds.stall);
+  return ns(shortest);
+}
+
 std::uint64_t Watchdog::tick_ns() const {
   // Learn of new outstanding I/O well before it could cross the threshold;
   // the crossing itself is caught by the per-target deadline timer.
-  Duration shortest = cfg_.thresholds.stall;
-  for (const auto& [n, t] : targets_) shortest = std::min(shortest, t.settings.thresholds.stall);
-  return std::clamp<std::uint64_t>(ns(shortest) / 10, 5'000'000, 100'000'000);
+  return std::clamp<std::uint64_t>(shortest_stall_ns() / 10, 5'000'000, 100'000'000);
 }
 
 void Watchdog::tick() {
@@ -454,7 +458,8 @@ void Watchdog::tick() {
     last_refresh_ = now;
     if (auto st = engine_->refresh(); !st) log_.error(st.error().message());
   }
-  engine_->recheck_outstanding();
+  // Before anything outstanding could look stalled: half the shortest threshold.
+  engine_->recheck_outstanding(shortest_stall_ns() / 2);
   for (auto& [name, t] : targets_) {
     scan_oldest(t, now);
     if (counts) refresh_counts(t, now, false);

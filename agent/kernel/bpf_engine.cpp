@@ -445,19 +445,24 @@ SeedReport BpfEngine::seed(int slot) {
   return r;
 }
 
-void BpfEngine::recheck_outstanding() {
+void BpfEngine::recheck_outstanding(std::uint64_t audit_age_ns) {
   auto& im = *impl_;
+  const std::uint64_t now = monotonic_ns();
   for (unsigned slot = 0; slot < im.max_watch; ++slot) {
     if (!im.devices[slot]) continue;
     auto& x = im.outstanding[slot];
-    if (x.seeds && im.seeder) {
+    bool audit = false;
+    if (audit_age_ns && im.seeder)
+      if (auto o = oldest(static_cast<int>(slot)); o && !o->at_least && o->start_ns < now)
+        audit = now - o->start_ns >= audit_age_ns;
+    if ((x.seeds || audit) && im.seeder) {
       auto left = im.seeder->verify(x.dir, im.devices[slot]->dev, static_cast<int>(slot));
       x.seeds = left ? *left : 0;
     }
     if (x.pre.count()) {
       auto inflight = read_small_file(im.sysfs(x.dir, "inflight"));
       auto stat = read_small_file(im.sysfs(x.dir, "stat"));
-      x.pre.update(inflight ? parse_inflight(*inflight) : std::nullopt, monotonic_ns(),
+      x.pre.update(inflight ? parse_inflight(*inflight) : std::nullopt, now,
                    stat ? parse_io_ticks_ms(*stat) : std::nullopt);
     }
   }

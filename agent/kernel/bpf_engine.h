@@ -99,8 +99,11 @@ class BpfEngine {
   // watch()); where the kernel gives no walk, counted from sysfs instead.
   SeedReport seed(int slot);
   // Each tick: clears seeds whose request ended unseen (the walk raced its
-  // completion) and re-reads the sysfs counts of the fallback.
-  void recheck_outstanding();
+  // completion) and re-reads the sysfs counts of the fallback. With
+  // audit_age_ns, a device whose oldest outstanding start is at least that
+  // old has every slot checked against the request that owns it (queues
+  // without a scheduler), so a stale start never grows into a false stall.
+  void recheck_outstanding(std::uint64_t audit_age_ns = 0);
   // Why pre-existing I/O is only counted, not found; empty when it is found.
   const std::string& seeding_unavailable() const;
   EngineCounters counters() const;
