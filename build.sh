@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian 12 machine (as root):
 #   ./build.sh run [sanwatch args...]   install deps, build, run the agent
-#   ./build.sh test [ctest args...]     install deps, build, run every test
+#   ./build.sh test [ctest args...]     install deps, build, run every test, then the
+#                                       unit and integration tests under ASan+UBSan
+#                                       (SANWATCH_SANITIZER_PASS=0 skips that pass)
 #   ./build.sh build                    install deps and build only
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
@@ -29,7 +31,28 @@ case "$mode" in
   test)
     # Leftovers of a crashed run (loop devices over fault disks) go first.
     tests/faultdisk/cleanup-leftovers.sh || true
-    exec ctest --test-dir build --output-on-failure --timeout 600 "$@"
+    rc=0
+    ctest --test-dir build --output-on-failure --timeout 600 "$@" || rc=$?
+    if [[ ${SANWATCH_SANITIZER_PASS:-1} != 0 ]]; then
+      # The unit and integration tests again, built with ASan + UBSan in
+      # build-asan (tests/sanitizers/README.md). -O1 -g1: ASan's usual
+      # level, line tables for the reports' stacks; half the compile time
+      # of -O2 -g. Warnings are not errors there (cmake/CompileFlags.cmake).
+      echo "== sanitizer pass (ASan+UBSan, build-asan): unit and integration tests"
+      cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DSANWATCH_SANITIZE=address,undefined \
+        "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" \
+        "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" >/dev/null
+      cmake --build build-asan -j"$(nproc)"
+      tests/faultdisk/cleanup-leftovers.sh || true
+      tests/sanitizers/reports.sh build-asan --clear
+      (
+        . tests/sanitizers/env.sh build-asan
+        ctest --test-dir build-asan -L 'unit|integration' --output-on-failure --timeout 600 "$@"
+      ) || rc=$?
+      tests/sanitizers/reports.sh build-asan || rc=$?
+    fi
+    exit "$rc"
     ;;
   *)
     echo "usage: $0 run|test|build [args...]" >&2

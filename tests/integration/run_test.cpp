@@ -15,6 +15,7 @@
 #include "fault_disk.h"
 #include "privileged.h"
 #include "process.h"
+#include "sanitizers.h"
 
 using namespace std::chrono_literals;
 using sanwatch::test::AgentProcess;
@@ -461,9 +462,16 @@ TEST_CASE("run: the agent locks itself in memory without populating what it neve
       if (line.rfind(key + ":", 0) == 0) return std::stoull(line.substr(key.size() + 1));
     return 0ull;
   };
-  // A stalled SAN boot disk must not be able to stall the agent's page faults.
-  CHECK(field_kib("VmLck") > 0);
-  // MCL_ONFAULT: thread stacks and unused library code stay unpopulated.
-  CHECK(field_kib("VmRSS") < 64 * 1024);
+  if (sanwatch::test::kAsanOrTsan) {
+    // ASan and TSan intercept mlockall() and ignore it (returning 0: locking
+    // would pin their terabytes of shadow mappings), and their shadow memory
+    // and allocator alone exceed the RSS bound. Neither check can hold there.
+    WARN("memory lock not checked: the agent's sanitizer runtime ignores mlockall()");
+  } else {
+    // A stalled SAN boot disk must not be able to stall the agent's page faults.
+    CHECK(field_kib("VmLck") > 0);
+    // MCL_ONFAULT: thread stacks and unused library code stay unpopulated.
+    CHECK(field_kib("VmRSS") < 64 * 1024);
+  }
   CHECK(agent.stop() == 0);
 }
