@@ -488,8 +488,10 @@ std::string describe(const MultipathReport& r) {
     out += "; pg" + std::to_string(g + 1) + " " + s.groups[g].state;
     if (g < r.table.groups.size()) out += " " + r.table.groups[g].selector;
     out += ":";
-    for (const auto& p : s.groups[g].paths)
-      out += " " + p.dev.str() + (p.active ? " A/" : " F/") + std::to_string(p.fail_count);
+    for (const auto& p : s.groups[g].paths) {
+      out += ' ';
+      out += p.dev.str() + (p.active ? " A/" : " F/") + std::to_string(p.fail_count);
+    }
   }
   return out;
 }
