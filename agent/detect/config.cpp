@@ -442,7 +442,7 @@ std::string render_config(const Config& c) {
     for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + q(v[i]);
     return out + "]";
   };
-  auto d = [](Duration x) { return "\"" + format_duration(x) + "\""; };
+  auto d = [](Duration x) { return fmt::format("\"{}\"", format_duration(x)); };
   const auto& t = c.thresholds;
   const char* targets = c.canary_targets == CanaryTargets::kAll    ? "all"
                         : c.canary_targets == CanaryTargets::kNone ? "none"

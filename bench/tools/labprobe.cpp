@@ -146,8 +146,9 @@ std::string alert_names(std::string_view body) {
     if (name == std::string_view::npos) continue;
     const std::size_t start = name + kName.size(), end = alert.find('"', start);
     if (end == std::string_view::npos) continue;
-    out += (out.empty() ? "" : ",") + std::string(alert.substr(start, end - start)) +
-           (alert.find("\"endsAt\"") != std::string_view::npos ? ":resolved" : ":firing");
+    if (!out.empty()) out += ',';
+    out += alert.substr(start, end - start);
+    out += alert.find("\"endsAt\"") != std::string_view::npos ? ":resolved" : ":firing";
   }
   return out.empty() ? "-" : out;
 }

@@ -8,7 +8,8 @@ namespace sanwatch::test {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 inline constexpr bool kAsanOrTsan = true;
 #elif defined(__has_feature)
-inline constexpr bool kAsanOrTsan = __has_feature(address_sanitizer) || __has_feature(thread_sanitizer);
+inline constexpr bool kAsanOrTsan =
+    __has_feature(address_sanitizer) || __has_feature(thread_sanitizer);
 #else
 inline constexpr bool kAsanOrTsan = false;
 #endif

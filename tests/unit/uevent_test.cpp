@@ -1,6 +1,7 @@
 #include "host/uevent.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/loop.h>
 #include <linux/netlink.h>
 #include <poll.h>
@@ -193,7 +194,7 @@ TEST_CASE("malformed fields are dropped with the right reason") {
   CHECK(drop_reason(dm_event({"DM_NAME=a", "DM_NAME=b"})) == UeventDrop::kDuplicateKey);
 
   std::vector<std::string> many;
-  for (std::size_t i = 0; i < kUeventMaxKeys; ++i) many.push_back("K" + std::to_string(i) + "=1");
+  for (std::size_t i = 0; i < kUeventMaxKeys; ++i) many.push_back(fmt::format("K{}=1", i));
   std::string msg = dm_event({});
   for (const auto& k : many) msg += k + '\0';
   CHECK(drop_reason(msg) == UeventDrop::kTooManyKeys);
