@@ -398,25 +398,4 @@ Result<MultipathReport> read_multipath(const std::string& map, const std::string
   return r;
 }
 
-<<<<<<< HEAD
-=======
-std::string describe(const MultipathReport& r) {
-  const MpathStatus& s = r.status;
-  std::string out = r.map + ": " + std::to_string(s.valid_paths()) + "/" +
-                    std::to_string(s.total_paths()) + " paths valid";
-  if (r.table.queue_if_no_path()) out += ", queue_if_no_path";
-  out += s.queueing_io() ? ", queueing I/O" : ", not queueing";
-  for (std::size_t g = 0; g < s.groups.size(); ++g) {
-    out += "; pg" + std::to_string(g + 1) + " " + s.groups[g].state;
-    if (g < r.table.groups.size()) out += " " + r.table.groups[g].selector;
-    out += ":";
-    for (const auto& p : s.groups[g].paths) {
-      out += ' ';
-      out += p.dev.str() + (p.active ? " A/" : " F/") + std::to_string(p.fail_count);
-    }
-  }
-  return out;
-}
-
->>>>>>> hygiene
 }  // namespace sanwatch
