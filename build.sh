@@ -39,10 +39,7 @@ case "$mode" in
       # level, line tables for the reports' stacks; half the compile time
       # of -O2 -g. Warnings are not errors there (cmake/CompileFlags.cmake).
       echo "== sanitizer pass (ASan+UBSan, build-asan): unit and integration tests"
-<<<<<<< HEAD
-=======
       san_start=$SECONDS
->>>>>>> hygiene
       cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DSANWATCH_SANITIZE=address,undefined \
         "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" \
@@ -55,10 +52,7 @@ case "$mode" in
         ctest --test-dir build-asan -L 'unit|integration' --output-on-failure --timeout 600 "$@"
       ) || rc=$?
       tests/sanitizers/reports.sh build-asan || rc=$?
-<<<<<<< HEAD
-=======
       echo "== sanitizer pass took $((SECONDS - san_start)) s"
->>>>>>> hygiene
     fi
     exit "$rc"
     ;;
