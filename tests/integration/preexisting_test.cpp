@@ -214,19 +214,20 @@ TEST_CASE("run: a stall under way at start, and again after kill -9, is stalled 
 TEST_CASE("hist attaching 50 times under fast I/O leaves no phantom outstanding I/O") {
   sanwatch::test::require_privileged("hist seeding race test");
   FaultDisk disk;
-  ChildProcess fio({"fio", "--name=race", "--filename=" + disk.loop_device(), "--direct=1",
-                    "--rw=randread", "--bs=4k", "--ioengine=io_uring", "--iodepth=64",
-                    "--time_based", "--runtime=300", "--thread", "--output=/dev/null"});
-  std::this_thread::sleep_for(500ms);
   int seeded_runs = 0;
   for (int i = 0; i < 50; ++i) {
-    fio.send_signal(SIGCONT);
+    // A fresh fio each time, ended (not stopped: a stopped fio's io_uring
+    // workers can hold requests in flight) once hist has attached.
+    ChildProcess fio({"fio", "--name=race", "--filename=" + disk.loop_device(), "--direct=1",
+                      "--rw=randread", "--bs=4k", "--ioengine=io_uring", "--iodepth=64",
+                      "--time_based", "--runtime=60", "--thread", "--output=/dev/null"});
+    std::this_thread::sleep_for(100ms);
     auto hist = start_hist({"-d", disk.loop_device(), "-i", "0.1"});
     std::this_thread::sleep_for(30ms);
-    fio.send_signal(SIGSTOP);  // no new I/O; what is in flight completes
-    // Until the kernel itself counts nothing in flight, an age is real I/O
-    // (a loaded machine can hold the FUSE daemon's replies for a while);
-    // after that, any age is a seed left behind.
+    fio.send_signal(SIGTERM);
+    REQUIRE(fio.wait(10s));
+    // Once the kernel itself counts nothing in flight, any age is a seed
+    // (or a slot) left behind.
     const auto deadline = std::chrono::steady_clock::now() + 10s;
     while (kernel_inflight(disk) && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(5ms);
@@ -240,9 +241,6 @@ TEST_CASE("hist attaching 50 times under fast I/O leaves no phantom outstanding 
     hist->send_signal(SIGINT);
     REQUIRE(hist->wait(5s) == 0);
   }
-  fio.send_signal(SIGCONT);
-  fio.send_signal(SIGTERM);
-  fio.wait(10s);
   WARN(seeded_runs << " of 50 attaches found I/O outstanding and seeded it");
   CHECK(seeded_runs >= 10);
 }
