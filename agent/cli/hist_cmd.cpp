@@ -89,7 +89,7 @@ class HistSession {
       : opts_(o), engine_(e), watched_(std::move(w)), start_ns_(monotonic_ns()) {}
 
   Status report() {
-    engine_.recheck_outstanding(1);  // any age: an operator reads each report
+    engine_.recheck_outstanding();
     const std::uint64_t now = monotonic_ns();
     HistReport r{rfc3339_now(), (now - start_ns_) / 1e9, opts_.device_time, {}};
     start_ns_ = now;
@@ -100,7 +100,10 @@ class HistSession {
       const DeviceStats delta = s->minus(w.last);
       w.last = *s;
       HistEntry base;
-      if (auto oldest = engine_.oldest(w.slot); oldest && oldest->start_ns < now) {
+      auto oldest = engine_.oldest(w.slot);
+      // An operator reads every age printed: check any against its request.
+      if (oldest && !oldest->at_least && engine_.audit(w.slot)) oldest = engine_.oldest(w.slot);
+      if (oldest && oldest->start_ns < now) {
         base.inflight_oldest_s = (now - oldest->start_ns) / 1e9;
         base.inflight_at_least = oldest->at_least;
         base.preexisting = oldest->preexisting;

@@ -360,7 +360,12 @@ void Watchdog::refresh_counts(Target& t, std::uint64_t now, bool fresh) {
 
 void Watchdog::scan_oldest(Target& t, std::uint64_t now) {
   if (t.slot < 0) return;
-  const auto o = engine_->oldest(t.slot);
+  auto o = engine_->oldest(t.slot);
+  // Half way to the stall threshold, check the start against the request
+  // that owns it: a stale one never grows into a false stall.
+  if (o && !o->at_least && now > o->start_ns &&
+      now - o->start_ns >= ns(t.settings.thresholds.stall) / 2 && engine_->audit(t.slot))
+    o = engine_->oldest(t.slot);
   t.detector.oldest_outstanding(now, o ? std::optional(o->start_ns) : std::nullopt,
                                 o && o->at_least);
 }
@@ -438,16 +443,12 @@ void Watchdog::on_io_event(const IoEvent& ev) {
   evaluate(*t, now);
 }
 
-std::uint64_t Watchdog::shortest_stall_ns() const {
-  Duration shortest = cfg_.thresholds.stall;
-  for (const auto& [n, t] : targets_) shortest = std::min(shortest, t.settings.thresholds.stall);
-  return ns(shortest);
-}
-
 std::uint64_t Watchdog::tick_ns() const {
   // Learn of new outstanding I/O well before it could cross the threshold;
   // the crossing itself is caught by the per-target deadline timer.
-  return std::clamp<std::uint64_t>(shortest_stall_ns() / 10, 5'000'000, 100'000'000);
+  Duration shortest = cfg_.thresholds.stall;
+  for (const auto& [n, t] : targets_) shortest = std::min(shortest, t.settings.thresholds.stall);
+  return std::clamp<std::uint64_t>(ns(shortest) / 10, 5'000'000, 100'000'000);
 }
 
 void Watchdog::tick() {
@@ -458,8 +459,7 @@ void Watchdog::tick() {
     last_refresh_ = now;
     if (auto st = engine_->refresh(); !st) log_.error(st.error().message());
   }
-  // Before anything outstanding could look stalled: half the shortest threshold.
-  engine_->recheck_outstanding(shortest_stall_ns() / 2);
+  engine_->recheck_outstanding();
   for (auto& [name, t] : targets_) {
     scan_oldest(t, now);
     if (counts) refresh_counts(t, now, false);

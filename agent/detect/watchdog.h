@@ -123,7 +123,6 @@ class Watchdog {
   void set_canary(Target& t, int id);
   void remove_canary(Target& t);
   std::uint64_t tick_ns() const;
-  std::uint64_t shortest_stall_ns() const;
 
   Config cfg_;
   EventLog& log_;

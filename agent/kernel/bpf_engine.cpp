@@ -445,27 +445,33 @@ SeedReport BpfEngine::seed(int slot) {
   return r;
 }
 
-void BpfEngine::recheck_outstanding(std::uint64_t audit_age_ns) {
+void BpfEngine::recheck_outstanding() {
   auto& im = *impl_;
-  const std::uint64_t now = monotonic_ns();
   for (unsigned slot = 0; slot < im.max_watch; ++slot) {
     if (!im.devices[slot]) continue;
     auto& x = im.outstanding[slot];
-    bool audit = false;
-    if (audit_age_ns && im.seeder)
-      if (auto o = oldest(static_cast<int>(slot)); o && !o->at_least && o->start_ns < now)
-        audit = now - o->start_ns >= audit_age_ns;
-    if ((x.seeds || audit) && im.seeder) {
+    if (x.seeds && im.seeder) {
       auto left = im.seeder->verify(x.dir, im.devices[slot]->dev, static_cast<int>(slot));
       x.seeds = left ? *left : 0;
     }
     if (x.pre.count()) {
       auto inflight = read_small_file(im.sysfs(x.dir, "inflight"));
       auto stat = read_small_file(im.sysfs(x.dir, "stat"));
-      x.pre.update(inflight ? parse_inflight(*inflight) : std::nullopt, now,
+      x.pre.update(inflight ? parse_inflight(*inflight) : std::nullopt, monotonic_ns(),
                    stat ? parse_io_ticks_ms(*stat) : std::nullopt);
     }
   }
+}
+
+bool BpfEngine::audit(int slot) {
+  auto& im = *impl_;
+  if (!im.seeder || slot < 0 || static_cast<unsigned>(slot) >= im.max_watch || !im.devices[slot])
+    return false;
+  auto& x = im.outstanding[slot];
+  auto left = im.seeder->verify(x.dir, im.devices[slot]->dev, slot);
+  if (!left) return false;
+  x.seeds = *left;
+  return true;
 }
 
 const std::string& BpfEngine::seeding_unavailable() const { return impl_->seeder_error; }

@@ -99,11 +99,13 @@ class BpfEngine {
   // watch()); where the kernel gives no walk, counted from sysfs instead.
   SeedReport seed(int slot);
   // Each tick: clears seeds whose request ended unseen (the walk raced its
-  // completion) and re-reads the sysfs counts of the fallback. With
-  // audit_age_ns, a device whose oldest outstanding start is at least that
-  // old has every slot checked against the request that owns it (queues
-  // without a scheduler), so a stale start never grows into a false stall.
-  void recheck_outstanding(std::uint64_t audit_age_ns = 0);
+  // completion) and re-reads the sysfs counts of the fallback.
+  void recheck_outstanding();
+  // Checks every slot of the device against the request that owns it
+  // (queues without a scheduler) and clears stale starts, whatever wrote
+  // them. For a device whose oldest start looks old enough to matter, before
+  // that age is believed. False when nothing was checked.
+  bool audit(int slot);
   // Why pre-existing I/O is only counted, not found; empty when it is found.
   const std::string& seeding_unavailable() const;
   EngineCounters counters() const;
