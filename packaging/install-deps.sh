@@ -8,10 +8,11 @@ BUILD_DEPS=(
   clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
   liburing-dev libfmt-dev libtomlplusplus-dev prometheus-cpp-dev libcivetweb-dev
   nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libsystemd-dev
+  libsqlite3-dev libssl-dev
 )
 TEST_DEPS=(
   catch2 fuse3 libfuse3-dev fio util-linux kmod curl prometheus prometheus-alertmanager
-  dpkg-dev adduser python3 systemd init-system-helpers procps
+  dpkg-dev adduser python3 systemd init-system-helpers procps sqlite3 chromium
 )
 BENCH_DEPS=(
   libbpf-tools bpftrace ioping
