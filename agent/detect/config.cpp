@@ -269,6 +269,34 @@ void read_alerts(const toml::table& t, AlertSettings& a, Errors& errs) {
   }
 }
 
+// At most four thresholds: the engine counts each in BPF (bpf/iolat.h).
+void read_ledger(const toml::table& t, LedgerSettings& l, Errors& errs) {
+  TableReader r(t, "ledger", errs);
+  r.boolean("enabled", l.enabled);
+  r.string("path", l.path);
+  if (const toml::node* n = r.node("path"); n && (l.path.empty() || l.path[0] != '/'))
+    errs.add(n->source(), "ledger.path must be an absolute path");
+  r.duration("retention", l.retention, std::chrono::hours(24), std::chrono::hours(24 * 3660));
+  r.duration("minute_rollups", l.minute_rollups, std::chrono::hours(1),
+             std::chrono::hours(24 * 3660));
+  r.integer("queue", l.queue, 16, 10'000'000);
+  if (const toml::node* n = r.node("latency_slos")) {
+    const toml::array* a = n->as_array();
+    l.latency_slos.clear();
+    for (std::size_t i = 0; a && i < a->size(); ++i) {
+      auto s = (*a)[i].value<std::string>();
+      auto d = s ? parse_duration(*s) : std::nullopt;
+      if (!d || d->count() <= 0 || (!l.latency_slos.empty() && *d <= l.latency_slos.back()))
+        errs.add((*a)[i].source(), "ledger.latency_slos: durations in increasing order, e.g. "
+                                   "[\"10ms\", \"100ms\"]");
+      else
+        l.latency_slos.push_back(*d);
+    }
+    if (!a) errs.add(n->source(), "ledger.latency_slos must be an array of duration strings");
+    if (a && a->size() > 4) errs.add(n->source(), "ledger.latency_slos: at most 4 thresholds");
+  }
+}
+
 bool valid_listen(const std::string& s) {
   const auto colon = s.rfind(':');
   if (colon == std::string::npos || colon == 0) return false;
@@ -327,6 +355,7 @@ void read_root(const toml::table& root, Config& c, Errors& errs) {
     m.duration("refresh", c.metrics.refresh, 100ms, 1min);
   }
   if (const auto* t = r.table("alerts")) read_alerts(*t, c.alerts, errs);
+  if (const auto* t = r.table("ledger")) read_ledger(*t, c.ledger, errs);
   if (const toml::node* n = r.node("override")) {
     const toml::array* arr = n->as_array();
     if (!arr || !arr->is_array_of_tables()) {
@@ -466,6 +495,13 @@ std::string render_config(const Config& c) {
       "[metrics]\nlisten = \"{}\"\npath_histograms = {}\ndevice_histograms = {}\nrefresh = {}\n\n",
       c.metrics.listen, c.metrics.path_histograms, c.metrics.device_histograms,
       d(c.metrics.refresh));
+  std::vector<std::string> slos;
+  for (Duration x : c.ledger.latency_slos) slos.push_back(format_duration(x));
+  out += fmt::format(
+      "[ledger]\nenabled = {}\npath = {}\nretention = {}\nminute_rollups = {}\n"
+      "latency_slos = {}\nqueue = {}\n\n",
+      c.ledger.enabled, q(c.ledger.path), d(c.ledger.retention), d(c.ledger.minute_rollups),
+      list(slos), c.ledger.queue);
   const auto& a = c.alerts;
   out += fmt::format(
       "[alerts]\nalertmanager_urls = {}\nresend = {}\ntimeout = {}\nhealth_check = {}\nqueue = {}\n"

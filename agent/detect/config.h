@@ -81,6 +81,16 @@ struct MetricsSettings {
   Duration refresh = 1s;          // how often counters are copied for scrapes
 };
 
+// [ledger]: the evidence ledger (agent/ledger).
+struct LedgerSettings {
+  bool enabled = true;
+  std::string path = "/var/lib/sanwatch/ledger.db";
+  Duration retention = std::chrono::hours(24 * 400);       // events and hourly rows
+  Duration minute_rollups = std::chrono::hours(24 * 35);   // minute rows kept this long
+  std::vector<Duration> latency_slos = {10ms, 100ms};     // I/Os over each are counted
+  std::uint32_t queue = 10000;                             // rows waiting for the disk
+};
+
 struct Config {
   std::string source = "<embedded default>";
   std::string log_level = "info";    // debug, info, warn, error
@@ -92,6 +102,7 @@ struct Config {
   std::vector<Override> overrides;
   MetricsSettings metrics;
   AlertSettings alerts;
+  LedgerSettings ledger;
   Duration rescan = 5s;  // sysfs rescan for new and removed devices
 
   // Do the patterns name this device (whatever its current size)?

@@ -67,6 +67,7 @@ void Detector::path_failed(std::uint64_t now, bool failed, const std::string& wh
   if (path_failed_ && !failed) cond_[idx(Health::kFailed)].last_true = now;
   path_failed_ = failed;
   if (failed) path_failed_why_ = why;
+  clock_.lasting(now, Lasting::kPathFailed, failed);
 }
 
 void Detector::valid_paths(std::uint64_t now, int valid, int total) {
@@ -77,6 +78,7 @@ void Detector::valid_paths(std::uint64_t now, int valid, int total) {
     cond_[idx(Health::kDegraded)].last_true = now;
   valid_ = valid;
   total_ = total;
+  clock_.lasting(now, Lasting::kNoPaths, total > 0 && valid == 0);
 }
 
 void Detector::completions(std::uint64_t now, std::uint64_t n) { ios_.add(now, n); }
@@ -92,6 +94,15 @@ void Detector::slow_io(std::uint64_t now, std::uint64_t latency_ns) {
 void Detector::io_errors(std::uint64_t now, std::uint64_t n, const std::string& status) {
   errors_.add(now, n);
   last_error_ = status;
+  clock_.errors_counted(now, n);
+}
+
+void Detector::io_event(std::uint64_t start_ns, std::uint64_t end_ns, bool failed) {
+  if (failed)
+    clock_.failed_io(start_ns, end_ns);
+  else
+    clock_.completed(start_ns, end_ns, end_ns - start_ns >= ns(t_.stall),
+                     end_ns - start_ns >= ns(t_.slow_io));
 }
 
 void Detector::oldest_outstanding(std::uint64_t now, std::optional<std::uint64_t> start,
@@ -112,6 +123,12 @@ void Detector::canary_done(std::uint64_t now, std::uint64_t latency_ns, int err)
     cond_[idx(Health::kStalled)].last_true = now;
   canary_since_.reset();
   canary_latency_ns_ = latency_ns;
+  const std::uint64_t sent = now > latency_ns ? now - latency_ns : 1;
+  if (err)
+    clock_.failed_canary(sent, now);
+  else
+    clock_.completed(sent, now, latency_ns >= ns(t_.stall),
+                     canary_deadline_ns_ && latency_ns > canary_deadline_ns_);
   if (err) {
     ++canary_errors_;
     canary_last_err_ = err;
@@ -128,6 +145,7 @@ void Detector::gone(std::uint64_t now, bool is_gone) {
   now = clamp(now);
   if (gone_ && !is_gone) cond_[idx(Health::kGone)].last_true = now;
   gone_ = is_gone;
+  clock_.lasting(now, Lasting::kGone, is_gone);
 }
 
 std::uint64_t Detector::stall_start() const {
@@ -176,8 +194,13 @@ std::optional<Transition> Detector::evaluate(std::uint64_t now) {
     if (truth[h]) cond_[h].last_true = now;
     if (held(static_cast<Health>(h), now)) next = static_cast<Health>(h);
   }
-  if (next == state_) return std::nullopt;
-  Transition t{state_, next, now, "", evidence(now)};
+  clock_.outstanding(now, stall_start(), truth[idx(Health::kStalled)], ns(t_.stall));
+  if (next == state_) {
+    if (state_ == Health::kOk) clock_.expire(now, std::max(ns(t_.slow_window), ns(t_.stall)));
+    return std::nullopt;
+  }
+  Transition t{state_, next, now, "", evidence(now), clock_.current(now)};
+  if (next == Health::kOk) clock_.reset(now);
   if (next > state_ || truth[idx(next)]) {
     t.reason = reason_for(next, now);
   } else {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "detect/config.h"
+#include "detect/impairment.h"
 #include "detect/sliding_counter.h"
 
 namespace sanwatch {
@@ -50,6 +51,9 @@ struct Transition {
   std::uint64_t at_ns = 0;
   std::string reason;
   Evidence evidence;
+  // The episode this change belongs to, as of at_ns (for the ledger): on a
+  // return to ok, the whole of it.
+  Impairment impairment;
 };
 
 class Detector {
@@ -61,6 +65,9 @@ class Detector {
   void completions(std::uint64_t now, std::uint64_t ios);
   void slow_io(std::uint64_t now, std::uint64_t latency_ns);
   void io_errors(std::uint64_t now, std::uint64_t n, const std::string& status);
+  // One I/O the engine reported (over slow_io, or failed) with its kernel
+  // times: what the impairment clock is made of.
+  void io_event(std::uint64_t start_ns, std::uint64_t end_ns, bool failed);
   // Start time of the oldest outstanding I/O (CLOCK_MONOTONIC), if any.
   // at_least: it is I/O from before tracing began whose start the kernel
   // does not give; start_ns is when tracing began, a lower bound.
@@ -86,6 +93,8 @@ class Detector {
 
   Health state() const { return state_; }
   Evidence evidence(std::uint64_t now) const;
+  // The impairment episode so far (empty when the target is ok and quiet).
+  Impairment impairment(std::uint64_t now) const { return clock_.current(now); }
 
  private:
   struct Condition {
@@ -118,6 +127,7 @@ class Detector {
   Duration flap_window_{};
   int valid_ = -1, total_ = -1;
   Condition cond_[kNrHealth];
+  ImpairmentClock clock_;
   Health state_ = Health::kOk;
   std::uint64_t last_now_ = 0;  // inputs may arrive with slightly older stamps
   std::uint64_t clamp(std::uint64_t now) { return last_now_ = std::max(last_now_, now); }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "detect/canary.h"
+#include "detect/impairment.h"
 #include "kernel/io_stats.h"
 
 namespace sanwatch {
@@ -28,6 +29,7 @@ struct TargetSnapshot {
   std::optional<std::uint64_t> canary_since_ns;  // outstanding canary's submit time
   std::uint64_t canary_deadline_ns = 0;
   double state_since = 0;  // wall-clock seconds of the last state change (0: none yet)
+  Impairment impairment;   // the episode so far (empty when ok and quiet)
   // Multipath.
   std::string map;  // paths: the map's label
   bool path_up = true;

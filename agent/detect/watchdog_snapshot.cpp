@@ -1,5 +1,6 @@
 // The detect layer's picture of every target, for readers on other threads
 // (/metrics): plain values, taken on the event-loop thread.
+#include "base/clock.h"
 #include "detect/watchdog.h"
 
 namespace sanwatch {
@@ -26,6 +27,7 @@ TargetSnapshot Watchdog::snapshot_of(const Target& t) const {
   m.state = std::string(health_name(t.detector.state()));
   m.states = state_names(t.kind);
   m.state_since = t.state_since;
+  m.impairment = t.detector.impairment(monotonic_ns());
   m.map = t.path.map;
   if (t.kind == TargetKind::kPath) {
     m.path_up = t.path.dm_known ? t.path.dm_active : t.path.info.scsi_state == "running";

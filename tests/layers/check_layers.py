@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Fails when an #include in agent/ or exporters/ points against the layer
-direction  cli -> exporters -> detect -> {host, kernel} -> base.
+direction  cli -> {exporters, report} -> ...; exporters -> detect;
+report -> ledger -> detect -> {host, kernel} -> base.
 
 Usage: check_layers.py [SOURCE_ROOT]   (default: the repository)
 Prints one line per violation and exits 1, or exits 0 silently.
@@ -16,7 +17,9 @@ ALLOWED = {
     "host": {"base"},
     "detect": {"base", "kernel", "host"},
     "exporters": {"base", "kernel", "host", "detect"},
-    "cli": {"base", "kernel", "host", "detect", "exporters"},
+    "ledger": {"base", "kernel", "host", "detect"},
+    "report": {"base", "ledger"},
+    "cli": {"base", "kernel", "host", "detect", "exporters", "ledger", "report"},
 }
 # Headers a layer below cli must not see even where the direction allows:
 # exporters render the detect layer's value types, never the watchdog.

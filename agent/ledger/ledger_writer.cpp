@@ -1,0 +1,242 @@
+#include "ledger/ledger_writer.h"
+
+#include <fmt/format.h>
+#include <pthread.h>
+#include <time.h>
+
+#include "ledger/ledger_store.h"
+
+namespace sanwatch {
+namespace {
+
+using namespace std::chrono_literals;
+constexpr auto kReopenEvery = 10s;
+constexpr auto kRetryEvery = 1s;
+constexpr auto kMaintainEvery = std::chrono::hours(24);
+
+std::int64_t wall_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::uint64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+// The newest coverage row says whether the run before ours ended cleanly:
+// a start without its stop is an agent killed or a host that went down.
+// Its end is the last row it wrote; the time after that is unmeasured.
+Result<std::optional<LedgerRow>> unclean_end(LedgerStore& store, const std::string& my_run) {
+  auto st = store.db().prepare(
+      "SELECT ts_ms, json_extract(body, '$.run_id'), kind FROM entries WHERE chain = 'events' "
+      "AND kind IN ('start', 'stop', 'unclean_end') ORDER BY seq DESC LIMIT 1");
+  if (!st) return st.error();
+  auto row = st->step();
+  if (!row) return row.error();
+  if (!*row || st->text(2) != "start" || st->text(1) == my_run) return std::optional<LedgerRow>();
+  const std::string run = st->text(1);
+  const std::int64_t started = st->int64(0);
+  auto last = store.db().prepare(
+      "SELECT MAX(ts_ms) FROM (SELECT ts_ms FROM entries WHERE chain = 'minutes' AND kind = "
+      "'alive' AND json_extract(body, '$.run_id') = ?1 AND ts_ms >= ?2 UNION ALL SELECT ts_ms "
+      "FROM entries WHERE chain = 'events' AND kind = 'state' AND json_extract(body, "
+      "'$.run_id') = ?1 AND ts_ms >= ?2)");
+  if (!last) return last.error();
+  last->bind(1, run).bind(2, started);
+  if (auto r = last->step(); !r) return r.error();
+  const std::int64_t seen = last->is_null(0) ? started : std::max(started, last->int64(0));
+  return std::optional(LedgerRow{kChainEvents, 0, "unclean_end", seen, "",
+                                 {{"run_id", run},
+                                  {"started_ms", started},
+                                  {"last_seen_ms", seen},
+                                  {"found_by_run", my_run},
+                                  {"found_ms", wall_ms_now()}}});
+}
+
+}  // namespace
+
+LedgerWriter::LedgerWriter(LedgerWriterOptions opts, EventLog& log)
+    : shared_(std::make_shared<Shared>(std::move(opts), log)) {
+  thread_ = std::thread(run, shared_);
+  pthread_setname_np(thread_.native_handle(), "sanwatch-ledger");
+}
+
+LedgerWriter::~LedgerWriter() {
+  stop(std::chrono::milliseconds(2000));
+}
+
+bool LedgerWriter::push(LedgerRow row) {
+  Shared& s = *shared_;
+  std::size_t depth;
+  {
+    std::lock_guard lk(s.mu);
+    if (s.queue.size() >= s.opts.queue_rows) {
+      ++s.counters.dropped;
+      depth = 0;
+    } else {
+      s.queue.push_back(std::move(row));
+      depth = s.queue.size();
+    }
+  }
+  if (depth == 0) {
+    // One line per episode, at its start and at its end.
+    if (!s.dropping)
+      s.log.error("ledger queue full: rows are being dropped (the ledger's disk is not keeping up)",
+                  {{"ledger", s.opts.path}, {"queue", s.opts.queue_rows}});
+    s.dropping = true;
+    ++s.dropped_in_episode;
+    return false;
+  }
+  s.counters.queued = depth;
+  s.cv.notify_one();
+  if (s.dropping) {
+    s.log.warn(fmt::format("ledger queue accepting rows again; {} rows were dropped",
+                           s.dropped_in_episode),
+               {{"ledger", s.opts.path}, {"dropped", s.dropped_in_episode}});
+    s.dropping = false;
+    s.dropped_in_episode = 0;
+  }
+  return true;
+}
+
+void LedgerWriter::stop(std::chrono::milliseconds grace) {
+  if (!thread_.joinable()) return;
+  Shared& s = *shared_;
+  std::unique_lock lk(s.mu);
+  s.stopping = true;
+  s.cv.notify_all();
+  const bool done = s.done_cv.wait_for(lk, grace, [&] { return s.done; });
+  const std::size_t left = s.queue.size();
+  lk.unlock();
+  if (done) {
+    thread_.join();
+    return;
+  }
+  s.log.error(fmt::format("ledger writer did not finish within {} ms (its disk is stuck?): "
+                          "{} queued rows not written",
+                          grace.count(), left),
+              {{"ledger", s.opts.path}});
+  thread_.detach();  // holds its own reference to the shared state
+}
+
+}  // namespace sanwatch
+
+namespace sanwatch {
+namespace {
+
+// Opens the ledger, retrying while the agent runs: a ledger that cannot be
+// opened (full or read-only disk, wrong permissions) is logged once, never
+// fatal; rows wait in the queue meanwhile.
+std::optional<LedgerStore> open_store(LedgerWriter::Shared& s) {
+  std::string last_error;
+  for (;;) {
+    auto store = LedgerStore::open(s.opts.path);
+    if (store) {
+      if (!last_error.empty()) s.log.info("ledger opened", {{"ledger", s.opts.path}});
+      return std::move(store).value();
+    }
+    if (store.error().message() != last_error) {
+      last_error = store.error().message();
+      s.log.error("cannot open the ledger; retrying", {{"error", last_error}});
+    }
+    std::unique_lock lk(s.mu);
+    if (s.cv.wait_for(lk, kReopenEvery, [&] { return s.stopping; })) return std::nullopt;
+  }
+}
+
+void log_heads(LedgerWriter::Shared& s, LedgerStore& store, const char* why) {
+  nlohmann::ordered_json heads;
+  for (const char* chain : {kChainEvents, kChainMinutes, kChainHours}) {
+    auto h = store.head(chain);
+    if (h && *h) heads[chain] = {{"seq", (*h)->seq}, {"hash", (*h)->hash}};
+  }
+  s.log.info(fmt::format("ledger chain heads ({})", why),
+             {{"ledger", s.opts.path}, {"heads", heads}});
+}
+
+void maintain(LedgerWriter::Shared& s, LedgerStore& store) {
+  const std::int64_t now = wall_ms_now();
+  const std::pair<const char*, std::int64_t> cuts[] = {{kChainEvents, s.opts.retention_ms},
+                                                       {kChainHours, s.opts.retention_ms},
+                                                       {kChainMinutes, s.opts.minute_keep_ms}};
+  for (const auto& [chain, keep] : cuts) {
+    auto n = store.prune(chain, now - keep, now, "retention");
+    if (!n)
+      s.log.error("ledger pruning failed", {{"chain", chain}, {"error", n.error().message()}});
+    else if (*n)
+      s.log.info(fmt::format("ledger: {} {} rows past retention pruned", *n, chain));
+  }
+  log_heads(s, store, "daily");
+}
+
+// One commit of everything pending; on failure the rows stay pending.
+bool commit(LedgerWriter::Shared& s, LedgerStore& store, std::vector<LedgerRow>& pending,
+            bool& failing) {
+  if (auto st = store.append(pending); !st) {
+    ++s.counters.write_errors;
+    if (!failing)
+      s.log.error("ledger write failed; keeping the rows and retrying",
+                  {{"error", st.error().message()}, {"rows", pending.size()}});
+    failing = true;
+    return false;
+  }
+  if (failing) s.log.info("ledger writes succeed again", {{"ledger", s.opts.path}});
+  failing = false;
+  s.counters.rows += pending.size();
+  ++s.counters.commits;
+  s.counters.head_ts_ms = pending.back().ts_ms;
+  pending.clear();
+  s.counters.writer_cpu_ns = thread_cpu_ns();
+  return true;
+}
+
+}  // namespace
+
+void LedgerWriter::run(std::shared_ptr<Shared> sp) {
+  Shared& s = *sp;
+  auto store = open_store(s);
+  if (store) {
+    s.counters.open = true;
+    if (auto u = unclean_end(*store, s.opts.run_id); !u) {
+      s.log.error("ledger: cannot check how the last run ended", {{"error", u.error().message()}});
+    } else if (*u) {
+      s.log.warn("ledger: the previous run ended without a clean stop; the time since its last "
+                 "record is unmeasured",
+                 {{"run_id", (**u).body["run_id"]}, {"last_seen", utc_ms((**u).ts_ms)}});
+      std::vector<LedgerRow> one{std::move(**u)};
+      (void)store->append(one);
+    }
+    maintain(s, *store);
+  }
+  std::vector<LedgerRow> pending;
+  bool failing = false;
+  auto next_maintenance = std::chrono::steady_clock::now() + kMaintainEvery;
+  while (store) {
+    bool stopping;
+    {
+      std::unique_lock lk(s.mu);
+      const auto wake = failing ? std::chrono::steady_clock::now() + kRetryEvery : next_maintenance;
+      s.cv.wait_until(lk, wake, [&] { return s.stopping || !s.queue.empty(); });
+      for (auto& r : s.queue) pending.push_back(std::move(r));
+      s.queue.clear();
+      s.counters.queued = 0;
+      stopping = s.stopping;
+    }
+    if (!pending.empty()) commit(s, *store, pending, failing);
+    if (std::chrono::steady_clock::now() >= next_maintenance) {
+      maintain(s, *store);
+      next_maintenance += kMaintainEvery;
+    }
+    if (stopping && (pending.empty() || failing)) break;
+  }
+  if (store) log_heads(s, *store, "stop");
+  std::lock_guard lk(s.mu);
+  s.done = true;
+  s.done_cv.notify_all();
+}
+
+}  // namespace sanwatch

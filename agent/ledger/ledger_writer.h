@@ -1,0 +1,78 @@
+// The ledger's one writer thread behind a bounded queue. The event loop only
+// ever pushes (a mutex held for a vector append); opening, committing with
+// fsync, pruning and the unclean-end check all happen on the writer thread,
+// so a slow or stalled ledger disk never delays detection. A full queue
+// drops rows and counts them; a failed commit keeps its rows and retries.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "detect/event_log.h"
+#include "ledger/ledger_row.h"
+
+namespace sanwatch {
+
+struct LedgerWriterOptions {
+  std::string path;
+  std::size_t queue_rows = 10000;
+  std::int64_t retention_ms = 400LL * 86'400'000;  // events and hours
+  std::int64_t minute_keep_ms = 35LL * 86'400'000;  // minute rows before they are dropped
+  std::string run_id;  // this run's: the unclean-end check skips it
+};
+
+// Read from any thread (the /metrics refresh).
+struct LedgerCounters {
+  std::atomic<std::uint64_t> rows{0};     // committed by this run
+  std::atomic<std::uint64_t> dropped{0};  // lost to a full queue
+  std::atomic<std::uint64_t> write_errors{0};
+  std::atomic<std::uint64_t> commits{0};
+  std::atomic<std::int64_t> head_ts_ms{0};  // ts of the newest committed row
+  std::atomic<std::uint64_t> queued{0};
+  std::atomic<std::uint64_t> writer_cpu_ns{0};  // CPU time of the writer thread
+  std::atomic<bool> open{false};
+};
+
+class LedgerWriter {
+ public:
+  LedgerWriter(LedgerWriterOptions opts, EventLog& log);
+  ~LedgerWriter();
+  LedgerWriter(const LedgerWriter&) = delete;
+  LedgerWriter& operator=(const LedgerWriter&) = delete;
+
+  // Never blocks on the disk. False when the queue is full (row dropped).
+  bool push(LedgerRow row);
+  // Writes what is queued, waiting at most `grace`; a writer stuck on its
+  // disk is left behind (the process is exiting) and the loss logged.
+  void stop(std::chrono::milliseconds grace);
+  const LedgerCounters& counters() const { return shared_->counters; }
+
+  // What the queue and the thread share (public for the thread's helpers).
+  struct Shared {
+    LedgerWriterOptions opts;
+    EventLog& log;
+    std::mutex mu;
+    std::condition_variable cv, done_cv;
+    std::vector<LedgerRow> queue;
+    bool stopping = false, done = false;
+    bool dropping = false;  // in a drop episode (event-loop thread only)
+    std::uint64_t dropped_in_episode = 0;
+    LedgerCounters counters;
+    Shared(LedgerWriterOptions o, EventLog& l) : opts(std::move(o)), log(l) {}
+  };
+
+ private:
+  static void run(std::shared_ptr<Shared> s);
+  std::shared_ptr<Shared> shared_;
+  std::thread thread_;
+};
+
+}  // namespace sanwatch

@@ -1,0 +1,260 @@
+#include "ledger/recorder.h"
+
+#include <algorithm>
+
+namespace sanwatch {
+
+struct LedgerRecorder::Incident {
+  std::string id;
+  TargetIdentity identity;
+  Health first = Health::kOk, worst = Health::kOk;
+  std::uint64_t detected_mono = 0;
+  nlohmann::json changes = nlohmann::json::array();
+  Impairment imp;
+};
+
+struct LedgerRecorder::Book {
+  explicit Book(std::vector<std::uint64_t> slo) : minutes(std::move(slo)) {}
+  MinuteBook minutes;
+  bool begun = false;
+  Health state = Health::kOk;
+  std::optional<Incident> incident;
+};
+
+bool is_down_state(std::string_view s) {
+  return s == "stalled" || s == "failed" || s == "down" || s == "gone" || s == "flapping";
+}
+
+TargetCounters counters_of(const TargetSnapshot& t) {
+  TargetCounters c;
+  if (t.io) c.ios = t.io->all().count;
+  if (t.canary) {
+    c.canary_probes = t.canary->reads;
+    c.canary_failures = t.canary->errors + t.canary->timeouts;
+  }
+  return c;
+}
+
+LedgerRecorder::LedgerRecorder(RunInfo info, Push push, std::int64_t minute_lag_ms)
+    : info_(std::move(info)), push_(std::move(push)), lag_ms_(minute_lag_ms) {}
+
+LedgerRecorder::~LedgerRecorder() = default;
+
+LedgerRecorder::Book& LedgerRecorder::book(const std::string& label) {
+  auto& b = books_[label];
+  if (!b) b = std::make_unique<Book>(info_.latency_slos_ns);
+  return *b;
+}
+
+std::int64_t LedgerRecorder::wall_of(std::uint64_t mono_ns) const {
+  return (static_cast<std::int64_t>(mono_ns) + offset_ns_) / 1'000'000;
+}
+
+void LedgerRecorder::emit(std::string chain, std::string kind, std::int64_t ts_ms,
+                          std::string target, nlohmann::json body) {
+  body["run_id"] = info_.run_id;
+  push_(LedgerRow{std::move(chain), 0, std::move(kind), ts_ms, std::move(target), std::move(body)});
+}
+
+void LedgerRecorder::start(std::int64_t wall_ms, std::uint64_t mono_ns) {
+  offset_ns_ = wall_ms * 1'000'000 - static_cast<std::int64_t>(mono_ns);
+  emit(kChainEvents, "start", wall_ms, "",
+       {{"host", info_.host},
+        {"version", info_.version},
+        {"kernel", info_.kernel},
+        {"boot_id", info_.boot_id},
+        {"config", info_.config_source},
+        {"config_sha256", info_.config_sha256},
+        {"latency_slos_ns", info_.latency_slos_ns},
+        {"mono_ns", mono_ns}});
+}
+
+void LedgerRecorder::on_state(const StateChange& c) {
+  Book& b = book(c.target.label);
+  const std::int64_t ts = wall_of(c.mono_ns);
+  if (!b.begun) {
+    auto it = latest_.find(c.target.label);
+    b.minutes.begin(ts, c.transition.from,
+                    it != latest_.end() ? counters_of(it->second) : TargetCounters{});
+    b.begun = true;
+  }
+  b.minutes.state_changed(ts, c.transition.to);
+  b.state = c.transition.to;
+  emit(kChainEvents, "state", ts, c.target.label, nlohmann::json(state_json(c)));
+  if (!b.incident && c.transition.to != Health::kOk) open_incident(b, c);
+  if (!b.incident) return;
+  Incident& inc = *b.incident;
+  inc.identity = c.target;
+  inc.imp = c.transition.impairment;
+  inc.worst = std::max(inc.worst, c.transition.to);
+  inc.changes.push_back({{"ts_ms", ts},
+                         {"from", c.from()},
+                         {"to", c.to()},
+                         {"reason", c.transition.reason}});
+  if (c.transition.to == Health::kOk) close_incident(b, c.mono_ns, "recovered");
+}
+
+void LedgerRecorder::open_incident(Book& b, const StateChange& c) {
+  Incident inc;
+  inc.id = info_.run_id.substr(0, 12) + "-" + std::to_string(++incidents_);
+  inc.identity = c.target;
+  inc.first = c.transition.to;
+  inc.detected_mono = c.mono_ns;
+  inc.imp = c.transition.impairment;
+  const Span& s = !inc.imp.hard.empty() ? inc.imp.hard : inc.imp.slow;
+  const std::int64_t detected = wall_of(c.mono_ns);
+  const std::int64_t began = s.empty() ? detected : wall_of(s.start_ns);
+  emit(kChainEvents, "incident_open", began, c.target.label,
+       {{"id", inc.id},
+        {"host", info_.host},
+        {"target_type", c.target.type},
+        {"identity", identity_json(c.target)},
+        {"state", c.to()},
+        {"detected_ms", detected},
+        {"impairment_start_ms", began}});
+  b.incident = std::move(inc);
+}
+
+nlohmann::json LedgerRecorder::span_json(const Span& s) const {
+  const std::int64_t a = wall_of(s.start_ns), z = wall_of(s.end_ns);
+  return {{"start_ms", a},
+          {"end_ms", z},
+          {"start", utc_ms(a)},
+          {"end", utc_ms(z)},
+          {"start_mono_ns", s.start_ns},
+          {"end_mono_ns", s.end_ns},
+          {"duration_ms", (s.end_ns - s.start_ns) / 1'000'000}};
+}
+
+// Paths, target ports and arrays behind the incident's target, from the
+// last sample: a map's come from its paths.
+void LedgerRecorder::related(const Book& b, nlohmann::json& body) const {
+  const TargetIdentity& id = b.incident->identity;
+  std::vector<std::string> paths, ports, arrays;
+  const auto add = [](std::vector<std::string>& v, const std::string& s) {
+    if (!s.empty() && std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
+  };
+  for (const auto& [label, t] : latest_) {
+    const bool mine = label == id.label || (id.type == "map" && t.map == id.label);
+    if (!mine || t.target_type != "path") continue;
+    add(paths, t.label);
+    add(ports, t.target_port);
+    add(arrays, t.array);
+  }
+  add(ports, id.target_port);
+  add(arrays, id.array);
+  body["paths"] = paths;
+  body["target_ports"] = ports;
+  body["array"] = arrays.empty() ? "" : arrays.front();
+}
+
+nlohmann::json LedgerRecorder::incident_body(const Book& b, std::uint64_t end_mono,
+                                             const char* closed_by) const {
+  const Incident& inc = *b.incident;
+  const Impairment& imp = inc.imp;
+  const bool down = is_down_state(health_name(inc.worst));
+  // What availability counts: the hard evidence; a slow incident's own span;
+  // the detection period when neither exists (should not happen).
+  Span basis = down ? imp.hard : imp.slow;
+  std::string basis_name = down ? "hard" : "slow";
+  if (basis.empty()) {
+    basis = Span{inc.detected_mono, end_mono};
+    basis_name = "detection";
+  }
+  nlohmann::json body{{"id", inc.id},
+                      {"host", info_.host},
+                      {"target_type", inc.identity.type},
+                      {"identity", identity_json(inc.identity)},
+                      {"first_state", health_name(inc.first)},
+                      {"worst_state", health_name(inc.worst)},
+                      {"impairment", span_json(basis)},
+                      {"ongoing", imp.ongoing && std::string(closed_by) != "recovered"},
+                      {"basis", basis_name},
+                      {"peak_oldest_ms", imp.peak_oldest_ns / 1'000'000},
+                      {"max_latency_ms", imp.max_latency_ns / 1'000'000},
+                      {"io_errors", imp.errors},
+                      {"canary_failures", imp.canary_failures},
+                      {"closed_by", closed_by}};
+  if (!imp.slow.empty()) body["slow_impairment"] = span_json(imp.slow);
+  nlohmann::json det{{"start_ms", wall_of(inc.detected_mono)},
+                     {"end_ms", wall_of(end_mono)},
+                     {"start", utc_ms(wall_of(inc.detected_mono))},
+                     {"end", utc_ms(wall_of(end_mono))},
+                     {"changes", inc.changes}};
+  if (imp.stall_crossed_ns) det["stall_crossed_ms"] = wall_of(imp.stall_crossed_ns);
+  body["detection"] = std::move(det);
+  related(b, body);
+  return body;
+}
+
+void LedgerRecorder::close_incident(Book& b, std::uint64_t end_mono, const char* closed_by) {
+  auto body = incident_body(b, end_mono, closed_by);
+  const std::int64_t began = body["impairment"]["start_ms"].get<std::int64_t>();
+  if (body["basis"] == "hard")
+    b.minutes.impaired({began, body["impairment"]["end_ms"].get<std::int64_t>()});
+  b.minutes.set_open_impairment(std::nullopt);
+  emit(kChainEvents, "incident", began, b.incident->identity.label, std::move(body));
+  b.incident.reset();
+}
+
+nlohmann::json LedgerRecorder::minute_identity(const std::string& label) const {
+  nlohmann::json j{{"target_type", "device"}};
+  auto it = latest_.find(label);
+  if (it == latest_.end()) return j;
+  const TargetSnapshot& t = it->second;
+  j["target_type"] = t.target_type;
+  j["device"] = t.name;
+  for (const auto& [k, v] : {std::pair{"wwid", &t.wwid}, {"dm_name", &t.dm_name},
+                             {"map", &t.map}, {"array", &t.array}, {"target_port", &t.target_port}})
+    if (!v->empty()) j[k] = *v;
+  return j;
+}
+
+void LedgerRecorder::write_minutes(std::int64_t now_ms, bool final) {
+  for (auto& [label, b] : books_) {
+    for (auto& m : b->minutes.take(now_ms, lag_ms_, final)) {
+      m.update(minute_identity(label));
+      const std::int64_t ts = m["minute_ms"].get<std::int64_t>();
+      emit(kChainMinutes, "minute", ts, label, std::move(m));
+    }
+  }
+}
+
+void LedgerRecorder::stop(const std::vector<TargetSnapshot>& targets, std::int64_t wall_ms,
+                          std::uint64_t mono_ns) {
+  sample(targets, wall_ms, mono_ns);
+  for (auto& [label, b] : books_)
+    if (b->incident) close_incident(*b, mono_ns, "agent_stop");
+  write_minutes(wall_ms, true);
+  emit(kChainEvents, "stop", wall_ms, "", {{"mono_ns", mono_ns}});
+}
+
+void LedgerRecorder::sample(const std::vector<TargetSnapshot>& targets, std::int64_t wall_ms,
+                            std::uint64_t mono_ns) {
+  offset_ns_ = wall_ms * 1'000'000 - static_cast<std::int64_t>(mono_ns);
+  for (const TargetSnapshot& t : targets) {
+    latest_[t.label] = t;
+    Book& b = book(t.label);
+    const TargetCounters c = counters_of(t);
+    if (!b.begun) {
+      b.minutes.begin(wall_ms, b.state, c);
+      b.begun = true;
+    }
+    b.minutes.sample(wall_ms, c);
+    if (b.incident) {
+      b.incident->imp = t.impairment;
+      const Span& h = t.impairment.hard;
+      b.minutes.set_open_impairment(
+          h.empty() ? std::nullopt
+                    : std::optional(WallSpan{wall_of(h.start_ns), wall_of(h.end_ns)}));
+    }
+  }
+  write_minutes(wall_ms, false);
+  const std::int64_t minute = wall_ms - wall_ms % MinuteBook::kMinute;
+  if (minute != last_alive_minute_) {
+    last_alive_minute_ = minute;
+    emit(kChainMinutes, "alive", wall_ms, "", {{"targets", targets.size()}});
+  }
+}
+
+}  // namespace sanwatch

@@ -1,0 +1,80 @@
+// Turns what the agent sees into ledger rows, on the event-loop thread:
+// coverage (start, alive each minute, stop), every state change, incidents
+// (one per maximal period a target was not ok, its impairment apart from its
+// detection) and per-target minute rollups. Pure: times and counters come in
+// as arguments, rows go out through `push` (the writer's queue).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "detect/state_change.h"
+#include "detect/target_snapshot.h"
+#include "ledger/ledger_row.h"
+#include "ledger/minute_book.h"
+
+namespace sanwatch {
+
+struct RunInfo {
+  std::string run_id;  // random, names this run's rows
+  std::string host, version, kernel, boot_id;
+  std::string config_source, config_sha256;
+  std::vector<std::uint64_t> latency_slos_ns;
+};
+
+// Which states count as down (availability) unless slow is counted too.
+bool is_down_state(std::string_view state);
+
+// The counters a target's minute rollups are made of.
+TargetCounters counters_of(const TargetSnapshot& t);
+
+class LedgerRecorder {
+ public:
+  using Push = std::function<void(LedgerRow)>;
+  LedgerRecorder(RunInfo info, Push push, std::int64_t minute_lag_ms);
+  ~LedgerRecorder();
+
+  void start(std::int64_t wall_ms, std::uint64_t mono_ns);
+  // An announced state change (from the EventLog's sink).
+  void on_state(const StateChange& c);
+  // Every second or so: the targets as they are (identity, counters, the
+  // open impairment), and the clocks.
+  void sample(const std::vector<TargetSnapshot>& targets, std::int64_t wall_ms,
+              std::uint64_t mono_ns);
+  // Clean stop: open incidents and the current minute are written as they
+  // stand, then the stop row.
+  void stop(const std::vector<TargetSnapshot>& targets, std::int64_t wall_ms, std::uint64_t mono_ns);
+
+  const RunInfo& run() const { return info_; }
+
+ private:
+  struct Incident;
+  struct Book;
+  Book& book(const std::string& label);
+  std::int64_t wall_of(std::uint64_t mono_ns) const;
+  void open_incident(Book& b, const StateChange& c);
+  void close_incident(Book& b, std::uint64_t end_mono, const char* closed_by);
+  nlohmann::json incident_body(const Book& b, std::uint64_t end_mono, const char* closed_by) const;
+  nlohmann::json span_json(const Span& s) const;
+  void related(const Book& b, nlohmann::json& body) const;
+  void write_minutes(std::int64_t now_ms, bool final);
+  nlohmann::json minute_identity(const std::string& label) const;
+  void emit(std::string chain, std::string kind, std::int64_t ts_ms, std::string target,
+            nlohmann::json body);
+
+  RunInfo info_;
+  Push push_;
+  std::int64_t lag_ms_;
+  std::int64_t offset_ns_ = 0;  // wall - monotonic, from the last sample
+  std::int64_t last_alive_minute_ = -1;
+  std::uint64_t incidents_ = 0;
+  std::map<std::string, std::unique_ptr<Book>> books_;  // by target label
+  std::map<std::string, TargetSnapshot> latest_;        // by label, last sample
+};
+
+}  // namespace sanwatch
