@@ -3,11 +3,11 @@
  *
  * Per watched device and operation: total latency (request allocation ->
  * completion, from rq->start_time_ns), device latency (issue -> completion,
- * from rq->io_start_time_ns), counts, bytes, errors by status and requeues,
- * all in per-CPU arrays; the start time of every outstanding request in a
- * slot indexed by (hardware queue, tag), so userspace can read the age of
- * the oldest outstanding I/O at any moment; slow-I/O and error events
- * through a ring buffer.
+ * from rq->io_start_time_ns), counts, bytes, errors by status, requeues and
+ * completions over each latency SLO threshold, all in per-CPU arrays; the
+ * start time of every outstanding request in a slot indexed by (hardware
+ * queue, tag), so userspace can read the age of the oldest outstanding I/O at
+ * any moment; slow-I/O and error events through a ring buffer.
  *
  * Hot-path budget: one clock read per I/O (at completion), no hash map,
  * array lookups only. See docs/architecture.md for the measured cost.
@@ -29,6 +29,9 @@ const volatile __u32 max_watch = 1;
  * (6.18+ keeps the previous user's value otherwise); 0 = any non-zero value
  * is this request's. */
 const volatile __u32 rqf_io_stat = 0;
+/* Latency SLO thresholds in ns, strictly increasing, unused ones 0 and last
+ * (userspace checks both): the scan stops at the first one not exceeded. */
+const volatile __u64 slo_ns[SW_NR_SLO] = {};
 
 /* Bumped by userspace whenever the watch set changes: invalidates qcache. */
 volatile __u32 watch_gen = 1;
@@ -248,6 +251,21 @@ static __always_inline __u64 hist_idx(__u64 ns)
 	return b;
 }
 
+/* Every completion `count` counts, failed ones too: an error that took 30 s
+ * broke the SLO as much as a slow success. The thresholds ascend, so a fast
+ * I/O costs one comparison; the constant bound lets clang unroll the loop. */
+static __always_inline void count_slo(struct sw_io_stats *st, __u64 total)
+{
+#pragma unroll
+	for (int i = 0; i < SW_NR_SLO; i++) {
+		__u64 limit = slo_ns[i]; /* one load: slo_ns is volatile */
+
+		if (!limit || total <= limit)
+			break;
+		st->slo_over[i]++;
+	}
+}
+
 static __always_inline void account(__u32 key, __u64 total, __u64 device)
 {
 	struct sw_io_stats *st = bpf_map_lookup_elem(&stats, &key);
@@ -258,6 +276,7 @@ static __always_inline void account(__u32 key, __u64 total, __u64 device)
 	st->count++;
 	st->total_ns_sum += total;
 	st->total_hist[hist_idx(total)]++;
+	count_slo(st, total);
 	if (total > mx->total_ns)
 		mx->total_ns = total;
 	if (!device)

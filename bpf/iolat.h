@@ -40,6 +40,10 @@ enum sw_op {
 /* blk_status_t codes are small; errors are counted per status code. */
 #define SW_NR_STATUS 32
 
+/* Latency SLO thresholds (rodata slo_ns[]): exact counts of completions over
+ * each, which buckets 12.5 % wide cannot give at an arbitrary 10 ms. */
+#define SW_NR_SLO 4
+
 /* Per (device, op) statistics: one per-CPU copy, summed in userspace. The
  * event counters are 32-bit to halve the map, whose size is devices x ops x
  * possible CPUs x this struct: their sum over CPUs wraps modulo 2^32 exactly
@@ -56,6 +60,7 @@ struct sw_io_stats {
 	__u32 requeues;
 	__u32 pad;
 	__u32 errors[SW_NR_STATUS];
+	__u32 slo_over[SW_NR_SLO]; /* completions with total latency > slo_ns[i] */
 	__u32 total_hist[SW_HIST_SLOTS];
 	__u32 device_hist[SW_HIST_SLOTS];
 };

@@ -4,6 +4,7 @@
 
 #include <limits>
 #include <map>
+#include <string>
 
 namespace sanwatch {
 
@@ -82,6 +83,28 @@ void Families::histogram(const std::string& name, const std::string& help, Label
   get(name, help, MetricType::Histogram).metric.push_back(std::move(m));
 }
 
+// Nanoseconds as exact decimal seconds ("0.01", "1.5"): a label value must
+// not change with float formatting, or a series would split.
+std::string seconds_label(std::uint64_t ns) {
+  std::string out = std::to_string(ns / 1'000'000'000);
+  std::string frac = std::to_string(1'000'000'000 + ns % 1'000'000'000).substr(1);
+  while (!frac.empty() && frac.back() == '0') frac.pop_back();
+  if (!frac.empty()) out += "." + frac;
+  return out;
+}
+
+// One series per configured threshold (none when none are configured).
+void slo_metrics(Families& f, const Labels& l, const SloThresholds& slo_ns, const OpStats& s) {
+  for (int k = 0; k < kNrSlo && slo_ns[k]; ++k) {
+    Labels o = l;
+    o.push_back({"threshold_seconds", seconds_label(slo_ns[k])});
+    f.counter("sanwatch_io_latency_over_threshold_total",
+              "Completed block I/O whose total latency (allocation to completion) exceeded the "
+              "threshold, counted exactly in the kernel; failed I/O included.",
+              o, s.slo_over[k]);
+  }
+}
+
 void io_metrics(Families& f, const TargetSnapshot& t, bool device_hist, std::uint64_t now) {
   const Labels dev = {{"device", t.name}};
   for (int i = 0; i < kNrOps; ++i) {
@@ -97,6 +120,7 @@ void io_metrics(Families& f, const TargetSnapshot& t, bool device_hist, std::uin
         f.counter("sanwatch_io_errors_total",
                   "Block I/O completions with an error, by blk_status_t.", e, s.errors[st]);
       }
+    slo_metrics(f, l, t.io->slo_ns, s);
     if (!t.histograms) continue;
     f.histogram("sanwatch_io_latency_seconds",
                 "Block I/O latency from request allocation to completion (includes requeues).", l,

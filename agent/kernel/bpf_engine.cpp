@@ -87,6 +87,7 @@ struct BpfEngine::Impl {
   bool raw = false;
   int ncpus = 1;
   unsigned max_watch = 0;
+  SloThresholds slo_ns{};  // copied into every DeviceStats
   MappedSlots inflight;
   SlotAllocator slots;
   std::vector<std::optional<bpf::sw_dev_cfg>> devices;  // by watch slot
@@ -122,11 +123,14 @@ struct BpfEngine::Impl {
 
 namespace {
 
-Status configure(iolat_bpf* s, const BpfEngine::Options& o, const KernelLayout& k, bool raw) {
+Status configure(iolat_bpf* s, const BpfEngine::Options& o, const SloThresholds& slo,
+                 const KernelLayout& k, bool raw) {
   s->rodata->rq_single_arg = k.rq_single_arg;
   s->rodata->complete_status = k.complete_status;
   s->rodata->max_watch = o.max_watch;
   s->rodata->rqf_io_stat = k.rqf_io_stat;
+  static_assert(sizeof(s->rodata->slo_ns) == sizeof(SloThresholds));
+  for (std::size_t i = 0; i < slo.size(); ++i) s->rodata->slo_ns[i] = slo[i];
   const unsigned stat_entries = o.max_watch * SW_NR_OPS;
   int err = bpf_map__set_max_entries(s->maps.watch_idx, o.max_watch);
   err = err ?: bpf_map__set_max_entries(s->maps.devices, o.max_watch);
@@ -138,11 +142,11 @@ Status configure(iolat_bpf* s, const BpfEngine::Options& o, const KernelLayout& 
   return {};
 }
 
-Result<SkelPtr> open_and_load(const BpfEngine::Options& o, const KernelLayout& k, bool raw,
-                              const LibbpfLog& log) {
+Result<SkelPtr> open_and_load(const BpfEngine::Options& o, const SloThresholds& slo,
+                              const KernelLayout& k, bool raw, const LibbpfLog& log) {
   SkelPtr s(iolat_bpf__open());
   if (!s) return load_error(errno, "opening BPF object", log);
-  if (auto st = configure(s.get(), o, k, raw); !st) return st.error();
+  if (auto st = configure(s.get(), o, slo, k, raw); !st) return st.error();
   if (int err = iolat_bpf__load(s.get()))
     return load_error(
         -err, std::string("loading BPF programs (") + (raw ? "raw_tp" : "tp_btf") + ")", log);
@@ -162,22 +166,25 @@ int on_ring_event(void* ctx, void* data, std::size_t size) {
 }  // namespace
 
 Result<std::unique_ptr<BpfEngine>> BpfEngine::open(const Options& opts) {
+  auto slo = make_slo_thresholds(opts.latency_slos_ns);
+  if (!slo) return slo.error();
   auto layout = probe_kernel_layout();
   if (!layout) return layout.error();
   LibbpfLog log(opts.verbose);
   auto impl = std::make_unique<Impl>(opts.inflight_slots);
   auto skel = opts.force_raw_tp ? Result<SkelPtr>(Error{0, "raw_tp forced"})
-                                : open_and_load(opts, *layout, false, log);
+                                : open_and_load(opts, *slo, *layout, false, log);
   impl->raw = !skel.ok();
   if (!skel.ok()) {
     if (skel.error().err == EPERM) return skel.error();
     // tp_btf needs BTF-typed attach; older setups still offer raw tracepoints.
-    skel = open_and_load(opts, *layout, true, log);
+    skel = open_and_load(opts, *slo, *layout, true, log);
     if (!skel) return skel.error();
   }
   impl->skel = std::move(skel).value();
   impl->ncpus = libbpf_num_possible_cpus();
   impl->max_watch = opts.max_watch;
+  impl->slo_ns = *slo;
   impl->devices.resize(opts.max_watch);
   impl->totals.resize(opts.max_watch);
   const std::size_t len = sizeof(bpf::sw_inflight) * opts.inflight_slots;
@@ -256,6 +263,7 @@ Result<int> BpfEngine::watch(const TracedDevice& dev, std::uint64_t slow_ns, boo
   }
   im.devices[slot] = cfg;
   im.totals[slot] = std::make_unique<DeviceStats>();
+  im.totals[slot]->slo_ns = im.slo_ns;
   const std::string root = im.sysfs_root == "/" ? "" : im.sysfs_root;
   im.outstanding[slot] = {root + "/sys/block/" + dev.name, 0, {}};
   im.bump_generation();

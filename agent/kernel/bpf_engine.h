@@ -51,6 +51,12 @@ class BpfEngine {
     bool force_raw_tp = false;        // testing: skip tp_btf
     bool no_seed = false;             // testing: behave as if the kernel had no seeding walk
     std::string sysfs_root = "/";     // where sys/block lives (fixture trees in tests)
+    // Latency SLO thresholds (ns): every completion whose total latency
+    // exceeds one is counted exactly, per device and op (OpStats::slo_over).
+    // At most SW_NR_SLO, each > 0, strictly increasing, else open() fails
+    // with EINVAL. Fixed for the programs' life: changing them takes a new
+    // engine (counters restart).
+    std::vector<std::uint64_t> latency_slos_ns;
   };
   // The oldest outstanding I/O of a device. at_least: it started before
   // tracing did and the kernel would not say when (bio-based queues): the

@@ -58,6 +58,24 @@ bool is_path_error(unsigned code) {
   }
 }
 
+Result<SloThresholds> make_slo_thresholds(const std::vector<std::uint64_t>& ns) {
+  if (ns.size() > static_cast<std::size_t>(kNrSlo))
+    return Error{EINVAL, "at most " + std::to_string(kNrSlo) + " latency SLO thresholds, not " +
+                             std::to_string(ns.size())};
+  SloThresholds out{};
+  for (std::size_t i = 0; i < ns.size(); ++i) {
+    // 0 marks an unused entry on the BPF side, and the scan there stops at
+    // the first threshold not exceeded: both need these rules.
+    if (ns[i] == 0) return Error{EINVAL, "latency SLO threshold must be > 0"};
+    if (i > 0 && ns[i] <= ns[i - 1])
+      return Error{EINVAL, "latency SLO thresholds must be strictly increasing (" +
+                               std::to_string(ns[i - 1]) + " ns, then " + std::to_string(ns[i]) +
+                               " ns)"};
+    out[i] = ns[i];
+  }
+  return out;
+}
+
 std::uint64_t OpStats::error_count() const {
   std::uint64_t n = 0;
   for (auto e : errors) n += e;
@@ -72,6 +90,7 @@ void OpStats::add(const OpStats& o) {
   device_count += o.device_count;
   requeues += o.requeues;
   for (int i = 0; i < kNrStatus; ++i) errors[i] += o.errors[i];
+  for (int i = 0; i < kNrSlo; ++i) slo_over[i] += o.slo_over[i];
   total.add(o.total);
   device.add(o.device);
   max_total_ns = std::max(max_total_ns, o.max_total_ns);
@@ -88,6 +107,7 @@ OpStats OpStats::minus(const OpStats& e) const {
   r.device_count = d(device_count, e.device_count);
   r.requeues = d(requeues, e.requeues);
   for (int i = 0; i < kNrStatus; ++i) r.errors[i] = d(errors[i], e.errors[i]);
+  for (int i = 0; i < kNrSlo; ++i) r.slo_over[i] = d(slo_over[i], e.slo_over[i]);
   r.total = total.minus(e.total);
   r.device = device.minus(e.device);
   r.max_total_ns = max_total_ns;
@@ -109,6 +129,7 @@ OpStats DeviceStats::all() const {
 
 DeviceStats DeviceStats::minus(const DeviceStats& earlier) const {
   DeviceStats r;
+  r.slo_ns = slo_ns;
   for (int i = 0; i < kNrOps; ++i) r.ops[i] = ops[i].minus(earlier.ops[i]);
   return r;
 }

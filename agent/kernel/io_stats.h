@@ -7,7 +7,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "base/result.h"
 #include "iolat.h"
 #include "kernel/histogram.h"
 
@@ -16,6 +18,14 @@ namespace sanwatch {
 enum class Op : int { kRead = 0, kWrite, kFlush, kDiscard, kOther };
 inline constexpr int kNrOps = bpf::SW_NR_OPS;
 inline constexpr int kNrStatus = SW_NR_STATUS;
+inline constexpr int kNrSlo = SW_NR_SLO;
+
+// Latency SLO thresholds in ns as the BPF side holds them: strictly
+// increasing, unused entries 0 and last.
+using SloThresholds = std::array<std::uint64_t, kNrSlo>;
+// Checks thresholds given by a user (at most kNrSlo, each > 0, strictly
+// increasing) and packs them; EINVAL with the reason otherwise.
+Result<SloThresholds> make_slo_thresholds(const std::vector<std::uint64_t>& ns);
 
 std::string_view op_name(Op op);
 std::optional<Op> parse_op(std::string_view s);
@@ -34,6 +44,9 @@ struct OpStats {
   std::uint64_t device_count = 0;
   std::uint64_t requeues = 0;
   std::array<std::uint64_t, kNrStatus> errors{};
+  // Completions whose total latency exceeded DeviceStats::slo_ns[i] (exact,
+  // counted in BPF; errored completions included, as in `count`).
+  std::array<std::uint64_t, kNrSlo> slo_over{};
   LatencyHistogram total;   // allocation -> completion
   LatencyHistogram device;  // issue -> completion
   // Maxima since the reader last reset them (not cumulative).
@@ -52,6 +65,7 @@ struct OpStats {
 
 struct DeviceStats {
   std::array<OpStats, kNrOps> ops;
+  SloThresholds slo_ns{};  // what each op's slo_over[i] counts against
   OpStats& op(Op o) { return ops[static_cast<int>(o)]; }
   const OpStats& op(Op o) const { return ops[static_cast<int>(o)]; }
   OpStats all() const;

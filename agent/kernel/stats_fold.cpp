@@ -15,6 +15,7 @@ namespace {
 struct Sums32 {
   std::uint32_t count = 0, device_count = 0, requeues = 0;
   std::array<std::uint32_t, SW_NR_STATUS> errors{};
+  std::array<std::uint32_t, SW_NR_SLO> slo_over{};
   std::array<std::uint32_t, kNrBuckets> total{}, device{};
 };
 
@@ -32,6 +33,7 @@ void fold_per_cpu(OpStats& acc, std::span<const bpf::sw_io_stats> per_cpu,
     total_ns += c.total_ns_sum;
     device_ns += c.device_ns_sum;
     for (std::size_t i = 0; i < s.errors.size(); ++i) s.errors[i] += c.errors[i];
+    for (std::size_t i = 0; i < s.slo_over.size(); ++i) s.slo_over[i] += c.slo_over[i];
     for (std::size_t i = 0; i < kNrBuckets; ++i) {
       s.total[i] += c.total_hist[i];
       s.device[i] += c.device_hist[i];
@@ -41,6 +43,7 @@ void fold_per_cpu(OpStats& acc, std::span<const bpf::sw_io_stats> per_cpu,
   advance_mod32(acc.device_count, s.device_count);
   advance_mod32(acc.requeues, s.requeues);
   for (std::size_t i = 0; i < s.errors.size(); ++i) advance_mod32(acc.errors[i], s.errors[i]);
+  for (std::size_t i = 0; i < s.slo_over.size(); ++i) advance_mod32(acc.slo_over[i], s.slo_over[i]);
   acc.total.advance_mod32(s.total);
   acc.device.advance_mod32(s.device);
   acc.bytes = bytes;

@@ -100,6 +100,30 @@ TEST_CASE("path histograms are off unless configured") {
   CHECK(has(m, R"(sanwatch_io_completed_total{device="dm-0",op="read"} 10)"));
 }
 
+TEST_CASE("latency SLO counters: one series per configured threshold, exact labels") {
+  auto s = one_device();
+  // Without thresholds there is no such family at all.
+  CHECK(render(s, 1).find("sanwatch_io_latency_over_threshold_total") == std::string::npos);
+  DeviceStats& d = *s.targets[0].io;
+  d.slo_ns = {250'000, 10'000'000, 1'500'000'000, 2'000'000'000};
+  d.op(Op::kRead).slo_over = {9, 6, 1, 0};
+  s.targets[0].histograms = false;  // counters, not histograms: exported for every target
+  const std::string m = render(s, 1);
+  const std::string name = "sanwatch_io_latency_over_threshold_total";
+  CHECK(has(m, "# TYPE " + name + " counter"));
+  CHECK(has(m, name + R"({device="dm-0",op="read",threshold_seconds="0.00025"} 9)"));
+  CHECK(has(m, name + R"({device="dm-0",op="read",threshold_seconds="0.01"} 6)"));
+  CHECK(has(m, name + R"({device="dm-0",op="read",threshold_seconds="1.5"} 1)"));
+  CHECK(has(m, name + R"({device="dm-0",op="read",threshold_seconds="2"} 0)"));
+  // Operations that never saw I/O still get no series.
+  CHECK(m.find(R"(op="write")") == std::string::npos);
+  // Unused entries (0) have no series.
+  d.slo_ns = {10'000'000, 0, 0, 0};
+  const std::string one = render(s, 1);
+  CHECK(has(one, name + R"({device="dm-0",op="read",threshold_seconds="0.01"} 9)"));
+  CHECK(one.find(R"(threshold_seconds="0.00025")") == std::string::npos);
+}
+
 TEST_CASE("multipath maps and paths export path_up, transitions, valid paths and identity") {
   MetricsSnapshot s;
   TargetSnapshot map;
@@ -219,6 +243,8 @@ MetricsSnapshot rich_snapshot() {
   wr.device.record(1'234'567, 3);
   wr.device_ns_sum = 3 * 1'234'567ull;
   w.state_since = 1764800000.123456;
+  w.io->slo_ns = {10'000'000, 100'000'000, 0, 0};
+  wr.slo_over = {3, 0, 0, 0};
   s.targets.push_back(w);
   s.device_histograms = true;
   return s;

@@ -1,7 +1,10 @@
 // Folding 32-bit per-CPU BPF counters into 64-bit totals across wrap-around.
 #include "kernel/stats_fold.h"
 
+#include <array>
 #include <catch2/catch.hpp>
+#include <cerrno>
+#include <string>
 #include <vector>
 
 using sanwatch::advance_mod32;
@@ -59,4 +62,57 @@ TEST_CASE("is_path_error mirrors the kernel's blk_path_error") {
   // Transport, timeout, generic I/O error, offline: could be the path.
   for (unsigned code : {2u, 4u, 10u, 16u}) CHECK(is_path_error(code));
   CHECK_FALSE(is_path_error(0));
+}
+
+TEST_CASE("fold_per_cpu follows each SLO counter across 2^32 on its own") {
+  std::vector<bpf::sw_io_stats> cpu(3);
+  std::vector<bpf::sw_io_max> mx(3);
+  cpu[0].slo_over[0] = 0xfffffff0u;  // the three CPUs sum to 2^32 + 5: wrapped
+  cpu[1].slo_over[0] = 0x10u;
+  cpu[2].slo_over[0] = 5;
+  cpu[1].slo_over[1] = 2;
+  cpu[2].slo_over[3] = 1;
+  OpStats acc;
+  acc.slo_over[0] = (2ull << 32) - 3;  // last read: 2^33 - 3, low 32 bits 2^32 - 3
+  acc.slo_over[1] = 2;                 // unchanged since
+  fold_per_cpu(acc, cpu, mx);
+  CHECK(acc.slo_over[0] == (2ull << 32) + 5);  // 8 more, across the wrap
+  CHECK(acc.slo_over[1] == 2);
+  CHECK(acc.slo_over[2] == 0);
+  CHECK(acc.slo_over[3] == 1);
+  fold_per_cpu(acc, cpu, mx);  // nothing new
+  CHECK(acc.slo_over[0] == (2ull << 32) + 5);
+}
+
+TEST_CASE("SLO counts add, subtract, and keep their thresholds across deltas") {
+  sanwatch::DeviceStats now, then;
+  now.slo_ns = then.slo_ns = {10'000'000, 100'000'000, 0, 0};
+  now.op(sanwatch::Op::kRead).slo_over = {30, 4, 0, 0};
+  now.op(sanwatch::Op::kWrite).slo_over = {5, 1, 0, 0};
+  then.op(sanwatch::Op::kRead).slo_over = {10, 4, 0, 0};
+  const sanwatch::DeviceStats d = now.minus(then);
+  CHECK(d.slo_ns == now.slo_ns);
+  CHECK(d.op(sanwatch::Op::kRead).slo_over == std::array<std::uint64_t, 4>{20, 0, 0, 0});
+  CHECK(d.all().slo_over == std::array<std::uint64_t, 4>{25, 1, 0, 0});
+}
+
+TEST_CASE("latency SLO thresholds: at most four, positive, strictly increasing") {
+  using sanwatch::make_slo_thresholds;
+  auto none = make_slo_thresholds({});
+  REQUIRE(none);
+  CHECK(*none == sanwatch::SloThresholds{});
+  auto two = make_slo_thresholds({10'000'000, 100'000'000});
+  REQUIRE(two);
+  CHECK(*two == sanwatch::SloThresholds{10'000'000, 100'000'000, 0, 0});
+  CHECK(make_slo_thresholds({1, 2, 3, 4}));
+  const std::vector<std::vector<std::uint64_t>> bads = {
+      {1, 2, 3, 4, 5}, {0}, {10, 0}, {10, 10}, {100, 10}};
+  for (const auto& bad : bads) {
+    INFO("thresholds: " << bad.size() << " given, first " << bad[0]);
+    const auto r = make_slo_thresholds(bad);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().err == EINVAL);
+  }
+  CHECK(make_slo_thresholds({100, 10}).error().context.find("strictly increasing") !=
+        std::string::npos);
 }
