@@ -58,6 +58,8 @@ Status Watchdog::start(bool verbose, unsigned inflight_slots) {
   engine_opts_.max_watch = size.max_watch;
   engine_opts_.inflight_slots = inflight_slots ? inflight_slots : size.inflight_slots;
   engine_opts_.sysfs_root = sys_.root();
+  engine_opts_.latency_slos_ns.clear();
+  for (Duration d : cfg_.ledger.latency_slos) engine_opts_.latency_slos_ns.push_back(ns(d));
   if (auto st = open_engine(); !st) return st;
   if (!engine_->seeding_unavailable().empty())
     log_.warn("I/O outstanding before tracing starts is counted, not found (" +
@@ -108,6 +110,10 @@ Status Watchdog::start(bool verbose, unsigned inflight_slots) {
 }
 
 void Watchdog::reload(Config cfg) {
+  // The engine counts against the thresholds it was loaded with.
+  if (cfg.ledger.latency_slos != cfg_.ledger.latency_slos)
+    log_.warn("ledger.latency_slos changes take effect at the next start");
+  cfg.ledger.latency_slos = cfg_.ledger.latency_slos;
   cfg_ = std::move(cfg);
   log_.set_level(parse_log_level(cfg_.log_level));
   sync_devices();

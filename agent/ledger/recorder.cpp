@@ -27,7 +27,11 @@ bool is_down_state(std::string_view s) {
 
 TargetCounters counters_of(const TargetSnapshot& t) {
   TargetCounters c;
-  if (t.io) c.ios = t.io->all().count;
+  if (t.io) {
+    const OpStats all = t.io->all();
+    c.ios = all.count;
+    for (int i = 0; i < kNrSlo && t.io->slo_ns[i]; ++i) c.slo_over.push_back(all.slo_over[i]);
+  }
   if (t.canary) {
     c.canary_probes = t.canary->reads;
     c.canary_failures = t.canary->errors + t.canary->timeouts;
