@@ -36,6 +36,7 @@ MapRow map_row(const Topology& topo, const MapInfo& m) {
     else
       p.info.name = name;
     if (row.array.empty() && !p.info.vendor.empty()) row.array = p.info.array();
+    if (row.serial.empty()) row.serial = p.info.serial;
     row.paths.push_back(std::move(p));
   }
   // Until device-mapper answers, count what the SCSI layer calls usable.

@@ -50,6 +50,7 @@ nlohmann::ordered_json paths_json(const PathsReport& r) {
                               {"kernel_name", m.info.name},
                               {"wwid", m.info.wwid},
                               {"array", m.array},
+                              {"serial", m.serial},
                               {"state", m.state},
                               {"since", m.since},
                               {"valid_paths", m.valid_paths},
@@ -70,6 +71,7 @@ nlohmann::ordered_json paths_json(const PathsReport& r) {
                              {"transport", p.info.transport},
                              {"target_port", p.info.target_port},
                              {"array", p.info.vendor.empty() ? "" : p.info.array()},
+                             {"serial", p.info.serial},
                              {"state", p.state},
                              {"since", p.since},
                              {"latency", latency_json(p.io, r.interval_s)}});
@@ -84,7 +86,8 @@ std::string paths_text(const PathsReport& r) {
       fmt::format("{}  interval {:.1f}s  states: {}\n", r.time, r.interval_s, r.state_source);
   if (r.maps.empty()) out += "no multipath maps\n";
   for (const auto& m : r.maps) {
-    out += fmt::format("\n{} ({}) {} {}\n", m.info.label(), m.info.wwid, m.info.name, m.array);
+    out += fmt::format("\n{} ({}) {} {}{}\n", m.info.label(), m.info.wwid, m.info.name, m.array,
+                       m.serial.empty() ? "" : "  serial " + m.serial);
     out += fmt::format("  state={}{}  paths {}/{} valid{}{}  {}\n", m.state, since_text(m.since),
                        m.valid_paths, m.total_paths, m.queue_if_no_path ? "  queue_if_no_path" : "",
                        m.queueing ? "  QUEUEING I/O" : "", latency_text(m.io, r.interval_s));

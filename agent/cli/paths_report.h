@@ -23,7 +23,8 @@ struct PathRow {
 
 struct MapRow {
   MapInfo info;
-  std::string array;  // from its paths
+  std::string array;   // from its paths
+  std::string serial;  // the LUN's serial number, from its paths
   std::string state;
   std::string since;
   int valid_paths = -1, total_paths = -1;

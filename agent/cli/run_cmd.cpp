@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
+#include <utility>
 
 #include "base/clock.h"
 #include "base/event_loop.h"
@@ -20,6 +22,7 @@
 #include "detect/event_log.h"
 #include "detect/watchdog.h"
 #include "exporters/alerts.h"
+#include "exporters/journal_sink.h"
 #include "exporters/metrics.h"
 
 namespace sanwatch {
@@ -59,6 +62,7 @@ struct Agent {
   const RunOptions& opts;
   EventLog log{stderr};
   SystemdNotifier systemd = SystemdNotifier::from_env();
+  std::optional<JournalSink> journal = JournalSink::from_env();
   UniqueFd signals;
   std::unique_ptr<EventLoop> loop;
   std::unique_ptr<MetricsExporter> metrics;
@@ -102,6 +106,17 @@ struct Agent {
     systemd.ready(status_line());
   }
 
+  // Structured records next to the JSON line when stderr is the journal.
+  // Only the first failure is logged: the rest would repeat it.
+  void subscribe_journal() {
+    log.subscribe([this, warned = false](const StateChange& ev) mutable {
+      if (auto st = journal->send(ev); !st && !std::exchange(warned, true))
+        log.warn("state changes do not reach the journal as structured fields",
+                 {{"error", st.error().message()}});
+    });
+    log.info("state changes also go to the journal as structured fields (SANWATCH_*)");
+  }
+
   void on_signal() {
     signalfd_siginfo si{};
     while (read(signals.get(), &si, sizeof(si)) == sizeof(si)) {
@@ -126,6 +141,7 @@ struct Agent {
     log.subscribe([e = metrics.get()](const StateChange& ev) {
       e->set_state(ev.target.label, std::string(ev.to()));
     });
+    if (journal) subscribe_journal();
     alerts = make_alert_dispatcher(cfg.alerts, log);
     log.subscribe_batch(
         [d = alerts.get()](std::span<const StateChange> evs) { d->on_events(evs); });

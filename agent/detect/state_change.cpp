@@ -35,6 +35,7 @@ nlohmann::ordered_json identity_json(const TargetIdentity& id) {
   put("lower", id.lower);
   put("hctl", id.hctl);
   put("array", id.array);
+  put("serial", id.serial);
   put("target_port", id.target_port);
   put("transport", id.transport);
   return j;

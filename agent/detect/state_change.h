@@ -25,6 +25,7 @@ struct TargetIdentity {
   // array behind them; ports: the array and the port.
   std::string map, lower, hctl, array, target_port, transport;
   std::vector<std::string> paths;  // ports: the paths through the port
+  std::string serial;              // paths: the LUN's unit serial number (VPD page 0x80)
 };
 
 struct StateChange {

@@ -34,6 +34,7 @@ TargetIdentity Watchdog::Target::identity() const {
     id.lower = p.lower;
     id.hctl = p.hctl;
     if (!p.vendor.empty()) id.array = p.array();
+    id.serial = p.serial;
     id.target_port = p.target_port;
     id.transport = p.transport;
   }

@@ -187,6 +187,7 @@ std::optional<PathInfo> scsi_path(const SysfsBlock& sys, const BlockDevice& d,
   p.wwid = attr(*sdev / "wwid");
   // Old kernels (before ~4.5) have no wwid attribute; fall back to the raw page.
   if (p.wwid.empty()) p.wwid = wwid_from_vpd83(read_bytes(*sdev / "vpd_pg83"));
+  p.serial = serial_from_vpd80(read_bytes(*sdev / "vpd_pg80"));
   p.alua_state = attr(*sdev / "access_state");
   const TransportHop t = find_transport(*sdev);
   if (t.kind == "fc") fill_fc(sys, t, p);
@@ -385,6 +386,16 @@ std::string wwid_from_vpd83(std::string_view page) {
     if (type == 8) id.assign(reinterpret_cast<const char*>(d + 4), len);
   }
   return std::string(trim_right(id.substr(0, id.find('\0'))));
+}
+
+std::string serial_from_vpd80(std::string_view page) {
+  if (page.size() < 4 || static_cast<unsigned char>(page[1]) != 0x80) return "";
+  const auto* data = reinterpret_cast<const unsigned char*>(page.data());
+  const std::size_t len = std::size_t{data[2]} << 8 | data[3];
+  if (page.size() - 4 < len) return "";  // truncated: what is left may not be the serial
+  std::string text = trim_id_string(page.substr(4, len));
+  text = trim_id_string(text.substr(0, text.find('\0')));  // a C string in a padded field
+  return escape_np(reinterpret_cast<const unsigned char*>(text.data()), text.size());
 }
 
 Result<Topology> read_topology(const SysfsBlock& sys) {

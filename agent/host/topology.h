@@ -22,7 +22,10 @@ struct PathInfo {
   std::string scsi_state;          // device/state: running, offline, blocked, transport-offline...;
                                    // the controller state (live, connecting...) for NVMe
   std::string vendor, model, rev;  // trimmed INQUIRY strings; NVMe: model and firmware
-  std::string wwid;        // kernel form: naa.<hex>, eui.<hex>, t10.<text>, or a SCSI name string
+  std::string wwid;  // kernel form: naa.<hex>, eui.<hex>, t10.<text>, or a SCSI name string
+  // The LUN's unit serial number (VPD page 0x80); "" when the device has no
+  // such page, and for NVMe (its serial is the controller's, not the LUN's).
+  std::string serial;
   std::string alua_state;  // access_state (active/optimized...) or NVMe ana_state; "" if none
   std::string transport;   // "fc", "iscsi", "sas", "nvme" or "" when unknown
   // FC: remote port WWPN ("0x..."); iSCSI: "<target iqn>,<portal>:<port>";
@@ -75,6 +78,12 @@ Topology read_topology(const SysfsBlock& sys, const std::vector<BlockDevice>& di
 // attribute: "naa.<hex>", "eui.<hex>", "t10.<text>" or a SCSI name string.
 // Empty when the page has no usable LUN designator or is malformed.
 std::string wwid_from_vpd83(std::string_view page);
+
+// The unit serial number from a binary VPD page 0x80 (sysfs vpd_pg80): the
+// ASCII after the 4-byte header, without its padding (spaces, NULs); bytes
+// that are not printable ASCII escaped as the kernel's %pE does. Empty when
+// the page is not 0x80 or is shorter than its header says.
+std::string serial_from_vpd80(std::string_view page);
 
 // A fixed-width INQUIRY or NVMe identify string without its padding.
 std::string trim_id_string(std::string_view s);

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <utility>
 
 namespace sanwatch::test {
 
@@ -19,13 +20,19 @@ std::uint64_t mono_now_ns() {
   return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
 }
 
-AgentProcess::AgentProcess(const std::string& toml, std::vector<std::string> extra) {
+AgentProcess::AgentProcess(const std::string& toml, std::vector<std::string> extra)
+    : AgentProcess(toml, std::move(extra), {}) {}
+
+AgentProcess::AgentProcess(const std::string& toml, std::vector<std::string> extra,
+                           std::vector<std::string> wrapper) {
   char tmpl[] = "/tmp/sanwatch-agent-XXXXXX";
   if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
   config_path_ = dir_ + "/sanwatch.toml";
   rewrite_config(toml);
-  std::vector<std::string> argv = {SANWATCH_BIN, "run", "--config", config_path_};
+  std::vector<std::string> argv = std::move(wrapper);
+  for (const char* a : {SANWATCH_BIN, "run", "--config"}) argv.emplace_back(a);
+  argv.push_back(config_path_);
   argv.insert(argv.end(), extra.begin(), extra.end());
   proc_ = std::make_unique<ChildProcess>(argv);
   if (!wait_log("ready", std::chrono::seconds(20)))

@@ -19,6 +19,10 @@ class AgentProcess {
   // Starts the agent and waits (bounded) for its "ready" line; throws on
   // failure with the agent's stderr in the message.
   explicit AgentProcess(const std::string& config_toml, std::vector<std::string> extra_args = {});
+  // The same, run through `wrapper`: a command that ends by exec'ing the
+  // arguments appended to it (e.g. unshare, or a shell that sets up first).
+  AgentProcess(const std::string& config_toml, std::vector<std::string> extra_args,
+               std::vector<std::string> wrapper);
   ~AgentProcess();
 
   // Next state event for `target` entering `to` (any target if empty),

@@ -14,6 +14,7 @@ PathsReport sample() {
   m.info.dm_name = "mpatha";
   m.info.wwid = "360002ac0000000000000001a0001c4f1";
   m.array = "3PARdata VV";
+  m.serial = "1619C4F";
   m.valid_paths = 1;
   m.total_paths = 2;
   m.queue_if_no_path = true;
@@ -28,6 +29,7 @@ PathsReport sample() {
     p.info.target_port = "0x20110002ac01c4f1";
     p.info.vendor = "3PARdata";
     p.info.model = "VV";
+    p.info.serial = "1619C4F";
     p.dm_state = n[2] == 'a' ? "active" : "failed";
     m.paths.push_back(p);
   }
@@ -61,11 +63,14 @@ TEST_CASE("paths JSON carries map, path, dm and SCSI state, port and latency") {
   CHECK(m["paths"][1]["dm_state"] == "failed");
   CHECK(m["paths"][1]["scsi_state"] == "offline");
   CHECK(m["paths"][1]["array"] == "3PARdata VV");
+  CHECK(m["serial"] == "1619C4F");
+  CHECK(m["paths"][1]["serial"] == "1619C4F");
 }
 
 TEST_CASE("paths text looks like multipathd's topology") {
   const std::string t = paths_text(sample());
-  CHECK(t.find("mpatha (360002ac0000000000000001a0001c4f1) dm-0 3PARdata VV") != std::string::npos);
+  CHECK(t.find("mpatha (360002ac0000000000000001a0001c4f1) dm-0 3PARdata VV  serial 1619C4F\n") !=
+        std::string::npos);
   CHECK(t.find("state=degraded  paths 1/2 valid  queue_if_no_path") != std::string::npos);
   CHECK(t.find("|- 3:0:0:1 sda") != std::string::npos);
   CHECK(t.find("`- 4:0:0:1 sdb") != std::string::npos);

@@ -50,6 +50,33 @@ TEST_CASE("state line: a path, with its map, SCSI address and array") {
       R"j("array":"Linux scsi_debug"})j");
 }
 
+TEST_CASE("state line: a path's LUN serial comes after its array, only when known") {
+  StateChange c;
+  c.ts = "2026-12-04T20:45:00.152220Z";
+  c.mono_ns = 7269941783;
+  c.transition = stalled(2.43790694);
+  c.target.label = "sde";
+  c.target.type = "path";
+  c.target.device = "8:64";
+  c.target.kernel_name = "sde";
+  c.target.wwid = "naa.600a09803830416b372b4d686f355671";
+  c.target.map = "oradata";
+  c.target.hctl = "3:0:2:0";
+  c.target.array = "NETAPP LUN C-Mode";
+  c.target.serial = "80Ak7+Mho5Vq";
+  c.target.target_port = "0x200100a0985b3c7d";
+  c.target.transport = "fc";
+  CHECK(
+      line(c) ==
+      R"j({"ts":"2026-12-04T20:45:00.152220Z","mono_ns":7269941783,"event":"state","target":"sde",)j"
+      R"j("target_type":"path","from":"ok","to":"stalled","reason":"oldest I/O outstanding for 2.44s )j"
+      R"j((stall threshold 1s)","ios":0,"slow_ios":0,"max_latency_s":0.0,"inflight_oldest_s":2.43790694,)j"
+      R"j("errors":0,"canary_latency_s":0.0,"canary_overdue_s":0.0,"canary_errors":0,"device":"8:64",)j"
+      R"j("kernel_name":"sde","wwid":"naa.600a09803830416b372b4d686f355671","map":"oradata",)j"
+      R"j("hctl":"3:0:2:0","array":"NETAPP LUN C-Mode","serial":"80Ak7+Mho5Vq",)j"
+      R"j("target_port":"0x200100a0985b3c7d","transport":"fc"})j");
+}
+
 TEST_CASE("state line: a map with its path counts; a device; a port") {
   StateChange m;
   m.ts = "2026-12-04T20:45:03.878078Z";

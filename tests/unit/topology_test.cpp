@@ -66,6 +66,11 @@ std::string page(const std::vector<std::string>& designators) {
 
 std::string naa(const std::string& hex) { return des(0x01, 0x03, from_hex(hex)); }
 
+// A unit serial number page (0x80) around `serial`, as the device sends it.
+std::string pg80(const std::string& serial) {
+  return std::string{0, char(0x80), char(serial.size() >> 8), char(serial.size() & 0xff)} + serial;
+}
+
 }  // namespace
 
 TEST_CASE("fc-3par: four maps, sorted by name, each over four paths") {
@@ -186,6 +191,21 @@ TEST_CASE("fc-3par: decoding each path's VPD page gives its wwid attribute") {
   CHECK(compared == 15);
 }
 
+TEST_CASE("fc-3par: ONTAP LUNs have their serial from VPD page 0x80, 3PAR LUNs have none") {
+  const Topology t = load("fc-3par");
+  REQUIRE(t.paths.size() == 16);
+  for (const auto& [name, p] : t.paths) {
+    INFO(name);
+    const std::string map = t.map_of(name)->label();
+    if (map == "oradata")
+      CHECK(p.serial == "80Ak7+Mho5Vq");  // the ASCII in its wwid, 600a0980 38 30 41 ...
+    else if (map == "oraredo")
+      CHECK(p.serial == "80Ak7+Mho5Vr");
+    else
+      CHECK(p.serial.empty());  // no vpd_pg80 file
+  }
+}
+
 TEST_CASE("iscsi: one map over two sessions to two portals") {
   const Topology t = load("iscsi");
   const std::string iqn = "iqn.2010-06.com.purestorage:flasharray.3b1c2d4e5f6a7b8c";
@@ -208,6 +228,7 @@ TEST_CASE("iscsi: one map over two sessions to two portals") {
     CHECK(p.array() == "PURE FlashArray");
     CHECK(p.rev == "8888");
     CHECK(p.wwid == "naa.624a93701c0d5b3a1a2b3c4d00011f2a");
+    CHECK(p.serial == "1C0D5B3A1A2B3C4D00011F2A");
     CHECK(p.alua_state == "active/optimized");
     CHECK(p.scsi_state == "running");
     CHECK(p.host_port.empty());
@@ -300,6 +321,7 @@ TEST_CASE("broken: missing attributes are empty, vanished devices are skipped") 
   CHECK(sda.array_id.empty());
   CHECK(sda.host_port.empty());
   CHECK(sda.array() == "3PARdata VV");
+  CHECK(sda.serial == "1619C4F");  // padded with spaces before and NULs after
 
   const PathInfo& sdb = path(t, "sdb");  // unreadable vendor and wwid, dangling model
   CHECK(sdb.hctl == "1:0:0:2");
@@ -310,9 +332,11 @@ TEST_CASE("broken: missing attributes are empty, vanished devices are skipped") 
   CHECK(sdb.alua_state.empty());
   CHECK(sdb.array().empty());
   CHECK(sdb.wwid == "naa.60002ac0000000000000000b00019c4f");
+  CHECK(sdb.serial.empty());  // no vpd_pg80
 
   const PathInfo& sdd = path(t, "sdd");  // VPD page truncated mid-designator
   CHECK(sdd.wwid.empty());
+  CHECK(sdd.serial.empty());  // page 0x80 shorter than its header says
   CHECK(sdd.scsi_state == "running");
   CHECK(t.map_of("sdd") == nullptr);
 }
@@ -427,6 +451,32 @@ TEST_CASE("VPD 0x83: malformed pages give an empty wwid") {
   CHECK(wwid_from_vpd83(over).empty());
   std::string trailing = page({naa6}) + des(3, 0x08, "naa.junk past the page end");
   CHECK(wwid_from_vpd83(trailing) == "naa.600a09803830416b372b4d686f355671");
+}
+
+TEST_CASE("VPD 0x80: the serial without its padding") {
+  using sanwatch::serial_from_vpd80;
+  CHECK(serial_from_vpd80(pg80("80Ak7+Mho5Vq")) == "80Ak7+Mho5Vq");
+  CHECK(serial_from_vpd80(pg80("      1619C4F")) == "1619C4F");  // right-aligned
+  CHECK(serial_from_vpd80(pg80(std::string("QM00001\0\0\0", 10))) == "QM00001");
+  CHECK(serial_from_vpd80(pg80(std::string("\0 AB12 \0junk", 12))) == "AB12");  // a C string
+  CHECK(serial_from_vpd80(pg80("A\x01\xff")) == "A\\001\\377");  // as the kernel's %pE
+  CHECK(serial_from_vpd80(pg80("SN1") + "trailing bytes past the page") == "SN1");
+  // sysfs gives the whole page; a 4 KiB one is as valid as a short one.
+  CHECK(serial_from_vpd80(pg80(std::string(4000, ' ') + "X")) == "X");
+}
+
+TEST_CASE("VPD 0x80: malformed pages give an empty serial") {
+  using sanwatch::serial_from_vpd80;
+  CHECK(serial_from_vpd80("").empty());
+  CHECK(serial_from_vpd80(std::string("\0\x80\0", 3)).empty());  // no room for the length
+  CHECK(serial_from_vpd80(pg80("")).empty());
+  CHECK(serial_from_vpd80(pg80("    ")).empty());
+  std::string other = pg80("SN1");
+  other[1] = char(0x83);  // another page in the file
+  CHECK(serial_from_vpd80(other).empty());
+  std::string cut = pg80("1619C4F");
+  cut.resize(cut.size() - 2);  // shorter than its header says
+  CHECK(serial_from_vpd80(cut).empty());
 }
 
 TEST_CASE("INQUIRY strings lose their padding") {
