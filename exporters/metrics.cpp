@@ -200,7 +200,28 @@ void target_metrics(Families& f, const TargetSnapshot& t, bool device_hist, std:
   if (t.canary) canary_metrics(f, t, now);
 }
 
+void ledger_metrics(Families& f, const LedgerStatus& l) {
+  if (!l.enabled) return;
+  f.gauge("sanwatch_ledger_up", "1 while the evidence ledger is open for writing.", {}, l.open);
+  f.counter("sanwatch_ledger_rows_total", "Rows committed to the evidence ledger by this run.", {},
+            l.rows);
+  f.counter("sanwatch_ledger_dropped_rows_total",
+            "Ledger rows dropped because the writer's queue was full (its disk did not keep up).",
+            {}, l.dropped);
+  f.counter("sanwatch_ledger_write_errors_total", "Failed ledger commits (their rows are retried).",
+            {}, l.write_errors);
+  f.gauge("sanwatch_ledger_queue_rows", "Ledger rows waiting for the writer.", {}, l.queued);
+  f.gauge("sanwatch_ledger_head_timestamp_seconds",
+          "Time of the newest row committed to the ledger (Unix seconds).", {}, l.head_timestamp_s);
+  f.gauge("sanwatch_ledger_on_watched_device",
+          "1 when the ledger's filesystem lives on a watched multipath map or path.", {},
+          l.on_watched_device);
+  f.counter("sanwatch_ledger_writer_cpu_seconds_total", "CPU time of the ledger writer thread.", {},
+            l.writer_cpu_s);
+}
+
 void self_metrics(Families& f, const MetricsSnapshot& s) {
+  ledger_metrics(f, s.ledger);
   f.counter("sanwatch_bpf_ringbuf_dropped_events_total",
             "Slow/error events lost because the BPF ring buffer was full.", {},
             s.engine.ringbuf_drops);

@@ -13,6 +13,13 @@
 
 namespace sanwatch {
 
+// The evidence ledger's writer, when enabled.
+struct LedgerStatus {
+  bool enabled = false, open = false, on_watched_device = false;
+  std::uint64_t rows = 0, dropped = 0, write_errors = 0, queued = 0;
+  double head_timestamp_s = 0, writer_cpu_s = 0;
+};
+
 struct MetricsSnapshot {
   std::string version, kernel;
   bool device_histograms = true;
@@ -22,6 +29,7 @@ struct MetricsSnapshot {
   bool bpf_stats_enabled = false;
   std::vector<SinkStats> sinks;
   std::uint64_t uevents_dropped = 0;
+  LedgerStatus ledger;
 };
 
 }  // namespace sanwatch

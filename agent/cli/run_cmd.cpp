@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/event_loop.h"
 #include "base/sd_notify.h"
+#include "cli/agent_ledger.h"
 #include "cli/snapshot.h"
 #include "detect/event_log.h"
 #include "detect/watchdog.h"
@@ -67,6 +68,7 @@ struct Agent {
   std::unique_ptr<EventLoop> loop;
   std::unique_ptr<MetricsExporter> metrics;
   std::unique_ptr<AlertDispatcher> alerts;
+  std::unique_ptr<AgentLedger> ledger;
   std::unique_ptr<Watchdog> watchdog;
 
   std::string status_line() const {
@@ -79,7 +81,12 @@ struct Agent {
   // Copies counters for scrapes every metrics.refresh; states go through at
   // once via the event subscription.
   void publish_metrics() {
-    metrics->publish(take_snapshot(*watchdog, alerts.get()));
+    MetricsSnapshot snap = take_snapshot(*watchdog, alerts.get());
+    if (ledger) {
+      ledger->sample(snap.targets);
+      snap.ledger = ledger->status();
+    }
+    metrics->publish(std::move(snap));
     const auto every = static_cast<std::uint64_t>(watchdog->config().metrics.refresh.count());
     loop->at(monotonic_ns() + every, [this] { publish_metrics(); });
   }
@@ -145,9 +152,12 @@ struct Agent {
     alerts = make_alert_dispatcher(cfg.alerts, log);
     log.subscribe_batch(
         [d = alerts.get()](std::span<const StateChange> evs) { d->on_events(evs); });
+    // Before the watchdog: the state changes of its first scan are evidence too.
+    if (cfg.ledger.enabled) ledger = AgentLedger::start(cfg, log);
     watchdog = std::make_unique<Watchdog>(std::move(cfg), log, *loop, opts.root);
     if (auto st = watchdog->start(opts.verbose, opts.inflight_slots); !st)
       return Error{st.error().err, "cannot start: " + st.error().message()};
+    if (ledger) ledger->check_placement(watchdog->snapshot(), opts.root);
     publish_metrics();
     if (auto st = loop->add_fd(signals.get(), EPOLLIN, [this](std::uint32_t) { on_signal(); }); !st)
       return st;
@@ -233,11 +243,11 @@ int run_agent(const RunOptions& o) {
   // operator relies on, page faults included. MCL_ONFAULT makes it cheap.
   lock_memory(a.log);
   a.announce_ready();
-  if (auto st = a.loop->run(); !st) {
-    a.log.error(st.error().message());
-    return 1;
-  }
-  return 0;
+  auto ran = a.loop->run();
+  if (!ran) a.log.error(ran.error().message());
+  // Open incidents and the last minutes, then the stop row: a clean end.
+  if (a.ledger) a.ledger->stop(take_snapshot(*a.watchdog, a.alerts.get()).targets, 5s);
+  return ran ? 0 : 1;
 }
 
 int check_config(const std::string& path) {

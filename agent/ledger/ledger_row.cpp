@@ -12,8 +12,9 @@
 namespace sanwatch {
 
 std::string utc_ms(std::int64_t ms) {
-  const std::chrono::sys_time<std::chrono::milliseconds> t{std::chrono::milliseconds(ms)};
-  return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", t);
+  const std::int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+  const std::chrono::sys_seconds t{std::chrono::seconds(sec)};
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", t, ms - sec * 1000);
 }
 
 std::string canonical_json(const LedgerRow& r) {

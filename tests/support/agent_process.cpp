@@ -46,7 +46,14 @@ AgentProcess::~AgentProcess() {
   std::filesystem::remove_all(dir_, ec);
 }
 
-void AgentProcess::rewrite_config(const std::string& toml) { std::ofstream(config_path_) << toml; }
+// Each agent keeps its evidence ledger in its own temp directory unless the
+// test configures one: never the host's /var/lib/sanwatch.
+void AgentProcess::rewrite_config(const std::string& toml) {
+  std::ofstream f(config_path_);
+  f << toml;
+  if (toml.find("[ledger]") == std::string::npos)
+    f << "\n[ledger]\npath = \"" << ledger_path() << "\"\n";
+}
 
 std::optional<nlohmann::json> AgentProcess::next(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;

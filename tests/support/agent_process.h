@@ -43,6 +43,9 @@ class AgentProcess {
 
   void rewrite_config(const std::string& toml);
   const std::string& config_path() const { return config_path_; }
+  // The ledger a config without [ledger] gets (in the agent's temp dir).
+  std::string ledger_path() const { return dir_ + "/ledger.db"; }
+  const std::string& dir() const { return dir_; }
   ChildProcess& process() { return *proc_; }
   pid_t pid() const { return proc_->pid(); }
   // SIGTERM and wait; returns the exit code.

@@ -1,0 +1,133 @@
+#include "cli/agent_ledger.h"
+
+#include <fmt/format.h>
+#include <sys/random.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include "base/clock.h"
+#include "base/version.h"
+#include "host/device_stack.h"
+
+namespace sanwatch {
+namespace {
+
+std::int64_t wall_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::vector<unsigned char> b(bytes);
+  // getrandom() without GRND_NONBLOCK waits only before the pool is seeded
+  // at boot; a failure leaves zeros, still a valid (if unlucky) id.
+  (void)!getrandom(b.data(), b.size(), 0);
+  std::string s;
+  for (unsigned char c : b) s += fmt::format("{:02x}", c);
+  return s;
+}
+
+std::string first_line(const char* path) {
+  std::ifstream f(path);
+  std::string s;
+  std::getline(f, s);
+  return s;
+}
+
+RunInfo run_info(const Config& cfg) {
+  RunInfo r;
+  r.run_id = random_hex(16);
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  r.host = host;
+  utsname u{};
+  r.kernel = uname(&u) == 0 ? u.release : "unknown";
+  r.version = kVersion;
+  r.boot_id = first_line("/proc/sys/kernel/random/boot_id");
+  r.config_source = cfg.source;
+  r.config_sha256 = chain_hash("", render_config(cfg));
+  for (Duration d : cfg.ledger.latency_slos)
+    r.latency_slos_ns.push_back(static_cast<std::uint64_t>(d.count()));
+  return r;
+}
+
+// Minute rows wait until a stall that began in the minute has been seen.
+std::int64_t minute_lag_ms(const Config& cfg) {
+  Duration longest = cfg.thresholds.stall;
+  for (const auto& o : cfg.overrides)
+    if (o.stall) longest = std::max(longest, *o.stall);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(longest).count() + 5000;
+}
+
+}  // namespace
+
+AgentLedger::AgentLedger(const Config& cfg, EventLog& log) : log_(log), path_(cfg.ledger.path) {}
+
+std::unique_ptr<AgentLedger> AgentLedger::start(const Config& cfg, EventLog& log) {
+  std::unique_ptr<AgentLedger> a(new AgentLedger(cfg, log));
+  RunInfo info = run_info(cfg);
+  LedgerWriterOptions o;
+  o.path = cfg.ledger.path;
+  o.queue_rows = cfg.ledger.queue;
+  o.retention_ms = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.ledger.retention).count();
+  o.minute_keep_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(cfg.ledger.minute_rollups).count();
+  o.run_id = info.run_id;
+  a->writer_ = std::make_unique<LedgerWriter>(std::move(o), log);
+  a->recorder_ = std::make_unique<LedgerRecorder>(
+      std::move(info), [w = a->writer_.get()](LedgerRow r) { w->push(std::move(r)); },
+      minute_lag_ms(cfg));
+  a->recorder_->start(wall_ms_now(), monotonic_ns());
+  log.subscribe([r = a->recorder_.get()](const StateChange& c) { r->on_state(c); });
+  log.info("ledger enabled", {{"ledger", cfg.ledger.path}, {"run_id", a->recorder_->run().run_id}});
+  return a;
+}
+
+void AgentLedger::check_placement(const std::vector<TargetSnapshot>& targets,
+                                  const std::string& root) {
+  const auto dev = filesystem_device(path_);
+  if (!dev) return;
+  const auto below = devices_below(root, *dev);
+  for (const TargetSnapshot& t : targets) {
+    if (t.target_type != "map" && t.target_type != "path") continue;
+    if (std::find(below.begin(), below.end(), t.name) == below.end()) continue;
+    on_watched_ = true;
+    log_.error(fmt::format("the ledger {} lives on {} {} that sanwatch watches: the evidence "
+                           "would be lost exactly when that storage fails; put it on a local "
+                           "disk ([ledger] path)",
+                           path_, t.target_type, t.label),
+               {{"ledger", path_}, {"target", t.label}, {"devices", below}});
+    return;
+  }
+}
+
+void AgentLedger::sample(const std::vector<TargetSnapshot>& targets) {
+  recorder_->sample(targets, wall_ms_now(), monotonic_ns());
+}
+
+void AgentLedger::stop(const std::vector<TargetSnapshot>& targets,
+                       std::chrono::milliseconds grace) {
+  recorder_->stop(targets, wall_ms_now(), monotonic_ns());
+  writer_->stop(grace);
+}
+
+LedgerStatus AgentLedger::status() const {
+  const LedgerCounters& c = writer_->counters();
+  LedgerStatus s;
+  s.enabled = true;
+  s.open = c.open;
+  s.on_watched_device = on_watched_;
+  s.rows = c.rows;
+  s.dropped = c.dropped;
+  s.write_errors = c.write_errors;
+  s.queued = c.queued;
+  s.head_timestamp_s = static_cast<double>(c.head_ts_ms.load()) / 1e3;
+  s.writer_cpu_s = static_cast<double>(c.writer_cpu_ns.load()) / 1e9;
+  return s;
+}
+
+}  // namespace sanwatch

@@ -1,0 +1,41 @@
+// The ledger inside `sanwatch run`: the writer thread, the recorder fed from
+// state changes and from the once-a-second snapshot, and the check that the
+// ledger does not live on the SAN it watches.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "detect/config.h"
+#include "detect/event_log.h"
+#include "detect/target_snapshot.h"
+#include "exporters/metrics_snapshot.h"
+#include "ledger/ledger_writer.h"
+#include "ledger/recorder.h"
+
+namespace sanwatch {
+
+class AgentLedger {
+ public:
+  // Starts the writer (which opens the file on its own thread) and writes
+  // the start row; subscribes the recorder to state changes.
+  static std::unique_ptr<AgentLedger> start(const Config& cfg, EventLog& log);
+  // Whether the ledger's filesystem sits on one of these (watched multipath
+  // maps and paths); logged loudly and exported when it does.
+  void check_placement(const std::vector<TargetSnapshot>& targets, const std::string& root);
+  void sample(const std::vector<TargetSnapshot>& targets);
+  // Clean stop: incidents and minutes as they stand, the stop row, then up
+  // to `grace` for the writer to commit.
+  void stop(const std::vector<TargetSnapshot>& targets, std::chrono::milliseconds grace);
+  LedgerStatus status() const;
+
+ private:
+  AgentLedger(const Config& cfg, EventLog& log);
+  EventLog& log_;
+  std::string path_;
+  std::unique_ptr<LedgerWriter> writer_;
+  std::unique_ptr<LedgerRecorder> recorder_;
+  bool on_watched_ = false;
+};
+
+}  // namespace sanwatch

@@ -1,0 +1,161 @@
+// The ledger file: hash chains that verify, and that name the first row an
+// edit, a deletion or a bad prune broke.
+#include <sqlite3.h>
+
+#include <catch2/catch.hpp>
+
+#include "ledger/ledger_store.h"
+#include "test_util.h"
+
+using namespace sanwatch;
+
+namespace {
+
+LedgerRow row(const char* chain, const char* kind, std::int64_t ts, nlohmann::json body = {}) {
+  if (body.is_null()) body = nlohmann::json::object();
+  return LedgerRow{chain, 0, kind, ts, "", std::move(body)};
+}
+
+LedgerStore fresh(const std::string& path) {
+  auto s = LedgerStore::open(path);
+  REQUIRE(s);
+  return std::move(s).value();
+}
+
+void sql(const std::string& path, const std::string& statement) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, statement.c_str(), nullptr, nullptr, &err);
+  const std::string msg = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(db);
+  INFO(msg);
+  REQUIRE(rc == SQLITE_OK);
+}
+
+// Ten rows over two chains.
+void fill(LedgerStore& s) {
+  std::vector<LedgerRow> rows;
+  for (int i = 0; i < 6; ++i)
+    rows.push_back(row(kChainEvents, "state", 1000 + i, {{"n", i}, {"to", "stalled"}}));
+  for (int i = 0; i < 4; ++i) rows.push_back(row(kChainMinutes, "alive", 60000 * i, {{"n", i}}));
+  REQUIRE(s.append(rows));
+  CHECK(rows[0].seq == 1);
+  CHECK(rows[0].prev_hash == kGenesisHash);
+  CHECK(rows[1].prev_hash == rows[0].hash);
+  CHECK(rows[6].seq == 1);  // the minutes chain starts its own count
+}
+
+}  // namespace
+
+TEST_CASE("ledger: appended rows chain and verify") {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/l.db";
+  auto s = fresh(path);
+  fill(s);
+  auto rep = verify_ledger(s);
+  REQUIRE(rep);
+  CHECK(rep->ok);
+  CHECK(rep->rows == 10);
+  REQUIRE(rep->heads.size() == 2);
+  // A second writer session continues the chain.
+  auto s2 = fresh(path);
+  std::vector<LedgerRow> more{row(kChainEvents, "stop", 2000)};
+  REQUIRE(s2.append(more));
+  CHECK(more[0].seq == 7);
+  CHECK(verify_ledger(s2)->ok);
+  CHECK(s2.schema_version() == LedgerStore::kSchemaVersion);
+}
+
+TEST_CASE("ledger: a row changed with SQL is named by verify") {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/l.db";
+  {
+    auto s = fresh(path);
+    fill(s);
+  }
+  sql(path, "UPDATE entries SET body = '{\"n\":3,\"to\":\"ok\"}' WHERE chain = 'events' AND seq = 4");
+  auto s = fresh(path);
+  auto rep = verify_ledger(s);
+  REQUIRE(rep);
+  CHECK_FALSE(rep->ok);
+  CHECK(rep->first_bad.rfind("events #4 (state", 0) == 0);
+  CHECK(rep->why.find("changed") != std::string::npos);
+}
+
+TEST_CASE("ledger: a changed column beside the body, a deleted row, a rehashed row") {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/l.db";
+  {
+    auto s = fresh(path);
+    fill(s);
+  }
+  SECTION("ts_ms moved") {
+    sql(path, "UPDATE entries SET ts_ms = 5 WHERE chain = 'events' AND seq = 2");
+    auto s = fresh(path);
+    CHECK(verify_ledger(s)->first_bad.rfind("events #2", 0) == 0);
+  }
+  SECTION("a row deleted") {
+    sql(path, "DELETE FROM entries WHERE chain = 'events' AND seq = 3");
+    auto s = fresh(path);
+    auto rep = verify_ledger(s);
+    CHECK(rep->first_bad.rfind("events #4", 0) == 0);
+    CHECK(rep->why.find("#3..#3 are missing") != std::string::npos);
+  }
+  SECTION("the oldest rows deleted without a checkpoint") {
+    sql(path, "DELETE FROM entries WHERE chain = 'minutes' AND seq < 3");
+    auto s = fresh(path);
+    CHECK(verify_ledger(s)->first_bad.rfind("minutes #3", 0) == 0);
+  }
+  SECTION("body not JSON") {
+    sql(path, "UPDATE entries SET body = 'x' WHERE chain = 'minutes' AND seq = 2");
+    auto s = fresh(path);
+    auto rep = verify_ledger(s);
+    CHECK(rep->first_bad.rfind("minutes #2", 0) == 0);
+    CHECK(rep->why.find("not valid JSON") != std::string::npos);
+  }
+}
+
+TEST_CASE("ledger: pruning keeps the rest verifiable through a checkpoint") {
+  test::TempDir dir;
+  auto s = fresh(dir.path() + "/l.db");
+  fill(s);
+  auto n = s.prune(kChainEvents, 1003, 9000, "retention");
+  REQUIRE(n);
+  CHECK(*n == 3);
+  CHECK(s.count(kChainEvents).value() == 4);  // 3 kept + the checkpoint
+  auto rep = verify_ledger(s);
+  REQUIRE(rep);
+  INFO(rep->first_bad << ": " << rep->why);
+  CHECK(rep->ok);
+  // Pruning everything old keeps the head, so the chain continues.
+  REQUIRE(s.prune(kChainMinutes, 1'000'000, 9000, "retention"));
+  auto head = s.head(kChainMinutes);
+  REQUIRE(*head);
+  CHECK((*head)->kind == "checkpoint");
+  CHECK((*head)->seq == 5);
+  CHECK(verify_ledger(s)->ok);
+}
+
+TEST_CASE("ledger: a newer schema is refused, a foreign file is not read") {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/l.db";
+  { fresh(path); }
+  sql(path, "UPDATE meta SET value = '7' WHERE key = 'schema_version'");
+  auto s = LedgerStore::open(path);
+  REQUIRE_FALSE(s);
+  CHECK(s.error().message().find("schema version 7, newer") != std::string::npos);
+  sql(dir.path() + "/other.db", "CREATE TABLE t (x)");
+  auto ro = LedgerStore::open(dir.path() + "/other.db", LedgerStore::Access::kReadOnly);
+  REQUIRE_FALSE(ro);
+  CHECK(ro.error().message().find("not a sanwatch ledger") != std::string::npos);
+}
+
+TEST_CASE("ledger: the hash is SHA-256 of prev_hash and the canonical row") {
+  LedgerRow r{kChainEvents, 1, "start", 5, "", {{"b", 1}, {"a", "x"}}};
+  CHECK(canonical_json(r) ==
+        R"({"body":{"a":"x","b":1},"chain":"events","kind":"start","seq":1,"target":"","ts_ms":5})");
+  // sha256("") — the well-known empty digest.
+  CHECK(chain_hash("", "") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
