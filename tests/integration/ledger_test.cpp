@@ -16,6 +16,8 @@
 #include "fault_disk.h"
 #include "ledger/ledger_store.h"
 #include "privileged.h"
+#include "http_listener.h"
+#include "process.h"
 #include "test_util.h"
 
 using namespace std::chrono_literals;
@@ -239,4 +241,75 @@ TEST_CASE("ledger: 30 kill -9 at random instants of an event storm leave a sound
                    states.size(), rows_of(ledger, sanwatch::kChainEvents, "incident").size(),
                    rows_of(ledger, sanwatch::kChainEvents, "incident_open").size()));
   CHECK(states.size() >= 30);
+}
+
+namespace {
+
+// An ext4 filesystem on a fault disk, mounted for the test: a ledger disk
+// whose write latency, stalls and errors the test controls.
+class FaultFs {
+ public:
+  FaultFs() : dir_("sanwatch-ledger-fs") {
+    run({"mkfs.ext4", "-q", "-F", disk_.loop_device()});
+    run({"mount", "-o", "sync", disk_.loop_device(), dir_.path()});
+  }
+  ~FaultFs() {
+    disk_.reset();
+    sanwatch::test::run_command({"umount", "-l", dir_.path()});
+  }
+  FaultDisk& disk() { return disk_; }
+  std::string path(const std::string& name) const { return dir_.path() + "/" + name; }
+
+ private:
+  static void run(const std::vector<std::string>& argv) {
+    auto r = sanwatch::test::run_command(argv);
+    if (r.exit_code != 0) throw std::runtime_error(argv[0] + " failed: " + r.err);
+  }
+  FaultDisk disk_;
+  sanwatch::test::TempDir dir_;
+};
+
+}  // namespace
+
+TEST_CASE("ledger: detection and alerts never wait for a slow or stalled ledger disk") {
+  sanwatch::test::require_privileged("ledger slow disk test");
+  FaultFs fs;
+  FaultDisk watched;
+  sanwatch::test::HttpListener am;
+  const std::string mode = GENERATE(std::string("slow"), std::string("stalled"));
+  AgentProcess agent(config_for(watched, "1s",
+                                fmt::format("[alerts]\nalertmanager_urls = [\"{}\"]\n"
+                                            "[ledger]\npath = \"{}\"\n",
+                                            am.url(), fs.path("ledger.db"))));
+  const auto& seen = agent.events();  // up to "ready"
+  CHECK(std::any_of(seen.begin(), seen.end(),
+                    [](const auto& e) { return e.value("msg", "") == "ledger enabled"; }));
+  if (mode == "slow")
+    fs.disk().set_write_delay(500ms);
+  else
+    fs.disk().stall();
+  std::this_thread::sleep_for(300ms);
+  const std::size_t posts = am.requests().size();
+  const std::uint64_t t0 = mono_now_ns();
+  std::optional<nlohmann::json> ev;
+  {
+    watched.stall();
+    Reader reader(watched.loop_device());
+    ev = agent.wait_state(watched.loop_name(), "stalled", 5s);
+    watched.release();
+  }
+  REQUIRE(ev);
+  // Detected at its threshold (1 s after the stall began), not after the
+  // ledger's disk: 500 ms per write or never.
+  const double lag_ms = ((*ev)["mono_ns"].get<std::uint64_t>() - t0) / 1e6 - 1000;
+  WARN(fmt::format("ledger disk {}: stalled flagged {:.1f} ms after the threshold", mode, lag_ms));
+  CHECK(lag_ms < 500);
+  CHECK(am.wait_for(posts + 1, 5s));
+  REQUIRE(agent.wait_state(watched.loop_name(), "ok", 10s));
+  fs.disk().reset();  // the ledger catches up: nothing was dropped
+  REQUIRE(agent.stop() == 0);
+  auto incidents = rows_of(fs.path("ledger.db"), sanwatch::kChainEvents, "incident");
+  CHECK(incidents.size() == 1);
+  auto store = LedgerStore::open(fs.path("ledger.db"), LedgerStore::Access::kReadOnly);
+  CHECK(sanwatch::verify_ledger(*store)->ok);
 }
