@@ -1,0 +1,111 @@
+// The ledger's writer thread: commits promptly, never blocks a push, drops
+// and counts when its disk cannot keep up, and says so once per episode.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <thread>
+
+#include "ledger/ledger_store.h"
+#include "ledger/ledger_writer.h"
+#include "test_util.h"
+
+using namespace sanwatch;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Rows of today: the writer prunes rows past retention when it opens.
+const std::int64_t kNow = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+
+LedgerRow state_row(int i) {
+  return LedgerRow{kChainEvents, 0, "state", kNow + i, "sdb", {{"n", i}, {"run_id", "r1"}}};
+}
+
+bool eventually(const std::function<bool()>& f, std::chrono::milliseconds within = 5s) {
+  const auto end = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return f();
+}
+
+int count_lines(const std::string& path, const std::string& needle) {
+  std::ifstream f(path);
+  int n = 0;
+  for (std::string line; std::getline(f, line);) n += line.find(needle) != std::string::npos;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("ledger writer: rows are committed and chained, the stop waits for them") {
+  test::TempDir dir;
+  std::FILE* out = std::tmpfile();
+  EventLog log(out);
+  LedgerWriter w({dir.path() + "/l.db", 100, 400LL * 86'400'000, 35LL * 86'400'000, "r2"}, log);
+  for (int i = 0; i < 50; ++i) CHECK(w.push(state_row(i)));
+  CHECK(eventually([&] { return w.counters().rows == 50; }));
+  CHECK(w.counters().head_ts_ms == kNow + 49);
+  CHECK(w.counters().open);
+  w.stop(5s);
+  auto s = LedgerStore::open(dir.path() + "/l.db");
+  REQUIRE(s);
+  CHECK(s->count(kChainEvents).value() == 50);
+  CHECK(verify_ledger(*s)->ok);
+  std::fclose(out);
+}
+
+TEST_CASE("ledger writer: a ledger that cannot be opened fills the queue, then drops and counts") {
+  test::TempDir dir;
+  const std::string logfile = dir.path() + "/log";
+  std::FILE* out = std::fopen(logfile.c_str(), "w+");
+  EventLog log(out);
+  {
+    // A directory that does not exist: open fails and is retried later.
+    LedgerWriter w({dir.path() + "/missing/l.db", 16, 1, 1, "r3"}, log);
+    int accepted = 0;
+    for (int i = 0; i < 40; ++i) accepted += w.push(state_row(i));
+    CHECK(accepted == 16);
+    CHECK(w.counters().dropped == 24);
+    CHECK_FALSE(w.counters().open);
+    w.stop(100ms);
+  }
+  std::fflush(out);
+  CHECK(count_lines(logfile, "ledger queue full") == 1);  // one line per episode
+  CHECK(count_lines(logfile, "cannot open the ledger") == 1);
+  std::fclose(out);
+}
+
+TEST_CASE("ledger writer: the previous run's unclean end is recorded before this run's rows") {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/l.db";
+  {
+    auto s = LedgerStore::open(path);
+    REQUIRE(s);
+    std::vector<LedgerRow> rows{
+        {kChainEvents, 0, "start", kNow + 1000, "", {{"run_id", "old"}}},
+        {kChainEvents, 0, "state", kNow + 2000, "sdb", {{"run_id", "old"}}},
+        {kChainMinutes, 0, "alive", kNow + 61000, "", {{"run_id", "old"}}},
+    };
+    REQUIRE(s->append(rows));
+  }
+  std::FILE* out = std::tmpfile();
+  EventLog log(out);
+  {
+    LedgerWriter w({path, 100, 400LL * 86'400'000, 35LL * 86'400'000, "new"}, log);
+    w.push({kChainEvents, 0, "start", kNow + 90000, "", {{"run_id", "new"}}});
+    w.stop(5s);
+  }
+  auto s = LedgerStore::open(path);
+  auto rows = s->select(kChainEvents, {"unclean_end", "start"}, 0, INT64_MAX);
+  REQUIRE(rows->size() == 3);
+  const LedgerRow& end = (*rows)[1];
+  CHECK(end.kind == "unclean_end");
+  CHECK(end.body["run_id"] == "old");
+  CHECK(end.body["last_seen_ms"] == kNow + 61000);  // its last alive row
+  CHECK(end.ts_ms == kNow + 61000);
+  CHECK((*rows)[2].body["run_id"] == "new");
+  std::fclose(out);
+}
