@@ -210,21 +210,40 @@ Result<std::int64_t> LedgerStore::count(const std::string& chain) {
   return st->int64(0);
 }
 
-Result<std::int64_t> LedgerStore::prune(const std::string& chain, std::int64_t cutoff_ms,
-                                        std::int64_t now_ms, const std::string& reason) {
-  // The first row to keep: the oldest at or after the cutoff. Rows are
-  // appended in time order but not strictly, and a chain is only ever cut
-  // before some row, never in the middle.
+Result<std::int64_t> LedgerStore::first_kept(const std::string& chain, std::int64_t cutoff_ms) {
+  // The oldest row at or after the cutoff. Rows are appended in time order
+  // but not strictly, and a chain is only ever cut before some row.
   auto keep = db_.prepare("SELECT MIN(seq) FROM entries WHERE chain = ? AND ts_ms >= ?");
   if (!keep) return keep.error();
   keep->bind(1, chain).bind(2, cutoff_ms);
   if (auto more = keep->step(); !more) return more.error();
   auto h = head(chain);
   if (!h) return h.error();
-  if (!*h) return std::int64_t{0};
+  if (!*h) return std::int64_t{1};
   // The head row always stays: the next row's seq and prev_hash continue it.
-  const std::int64_t first_keep =
-      keep->is_null(0) ? (*h)->seq : std::min(keep->int64(0), (*h)->seq);
+  return keep->is_null(0) ? (*h)->seq : std::min(keep->int64(0), (*h)->seq);
+}
+
+Result<std::vector<LedgerRow>> LedgerStore::range(const std::string& chain, std::int64_t from_seq,
+                                                  std::int64_t to_seq) {
+  auto st = db_.prepare(std::string(kSelectColumns) +
+                        "WHERE chain = ? AND seq >= ? AND seq < ? ORDER BY seq");
+  if (!st) return st.error();
+  st->bind(1, chain).bind(2, from_seq).bind(3, to_seq);
+  std::vector<LedgerRow> out;
+  for (;;) {
+    auto more = st->step();
+    if (!more) return more.error();
+    if (!*more) return out;
+    auto r = read_row(*st);
+    if (!r) return r.error();
+    out.push_back(std::move(r).value());
+  }
+}
+
+Result<std::int64_t> LedgerStore::drop_before(const std::string& chain, std::int64_t first_keep,
+                                              std::int64_t cutoff_ms, std::int64_t now_ms,
+                                              const std::string& reason) {
   auto last = db_.prepare("SELECT hash, (SELECT COUNT(*) FROM entries WHERE chain = ?1 AND "
                           "seq < ?2) FROM entries WHERE chain = ?1 AND seq = ?2 - 1");
   if (!last) return last.error();
@@ -236,17 +255,26 @@ Result<std::int64_t> LedgerStore::prune(const std::string& chain, std::int64_t c
   const std::int64_t n = last->int64(1);
   auto del = db_.prepare("DELETE FROM entries WHERE chain = ? AND seq < ?");
   if (!del) return del.error();
+  if (auto st = del->bind(1, chain).bind(2, first_keep).run(); !st) return st.error();
   std::vector<LedgerRow> cp{LedgerRow{chain, 0, "checkpoint", now_ms, "",
                                       nlohmann::json{{"pruned_through_seq", first_keep - 1},
                                                      {"pruned_hash", pruned_hash},
                                                      {"pruned_rows", n},
                                                      {"cutoff_ms", cutoff_ms},
                                                      {"reason", reason}}}};
+  if (auto st = append_in_transaction(cp); !st) return st.error();
+  return n;
+}
+
+Result<std::int64_t> LedgerStore::prune(const std::string& chain, std::int64_t cutoff_ms,
+                                        std::int64_t now_ms, const std::string& reason) {
   // Delete and checkpoint together: a crash leaves both or neither.
   SqliteDb::Transaction tx(db_);
   if (auto st = tx.begin(); !st) return st.error();
-  if (auto st = del->bind(1, chain).bind(2, first_keep).run(); !st) return st.error();
-  if (auto st = append_in_transaction(cp); !st) return st.error();
+  auto keep = first_kept(chain, cutoff_ms);
+  if (!keep) return keep.error();
+  auto n = drop_before(chain, *keep, cutoff_ms, now_ms, reason);
+  if (!n) return n.error();
   if (auto st = tx.commit(); !st) return st.error();
   return n;
 }

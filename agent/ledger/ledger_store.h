@@ -39,13 +39,23 @@ class LedgerStore {
   // rest still verifies. Returns the number of rows dropped.
   Result<std::int64_t> prune(const std::string& chain, std::int64_t cutoff_ms,
                              std::int64_t now_ms, const std::string& reason);
+
+  // The pieces of prune(), for callers that do more in the same transaction
+  // (compaction): the first seq a prune at `cutoff_ms` keeps; rows with seq
+  // in [from, to); and the delete plus its checkpoint (no transaction).
+  Result<std::int64_t> first_kept(const std::string& chain, std::int64_t cutoff_ms);
+  Result<std::vector<LedgerRow>> range(const std::string& chain, std::int64_t from_seq,
+                                       std::int64_t to_seq);
+  Result<std::int64_t> drop_before(const std::string& chain, std::int64_t first_keep,
+                                   std::int64_t cutoff_ms, std::int64_t now_ms,
+                                   const std::string& reason);
+  Status append_in_transaction(std::vector<LedgerRow>& rows);
   int schema_version() const { return version_; }
   SqliteDb& db() { return db_; }
 
  private:
   explicit LedgerStore(SqliteDb db) : db_(std::move(db)) {}
   Status create_or_migrate(Access access);
-  Status append_in_transaction(std::vector<LedgerRow>& rows);
   SqliteDb db_;
   int version_ = 0;
 };

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <time.h>
 
+#include "ledger/compaction.h"
 #include "ledger/ledger_store.h"
 
 namespace sanwatch {
@@ -160,9 +161,13 @@ void log_heads(LedgerWriter::Shared& s, LedgerStore& store, const char* why) {
 
 void maintain(LedgerWriter::Shared& s, LedgerStore& store) {
   const std::int64_t now = wall_ms_now();
+  // Minutes first become hours, then everything past retention goes.
+  if (auto n = compact_minutes(store, now - s.opts.minute_keep_ms, now); !n)
+    s.log.error("ledger compaction failed", {{"error", n.error().message()}});
+  else if (*n)
+    s.log.info(fmt::format("ledger: {} minute rows compacted into hours", *n));
   const std::pair<const char*, std::int64_t> cuts[] = {{kChainEvents, s.opts.retention_ms},
-                                                       {kChainHours, s.opts.retention_ms},
-                                                       {kChainMinutes, s.opts.minute_keep_ms}};
+                                                       {kChainHours, s.opts.retention_ms}};
   for (const auto& [chain, keep] : cuts) {
     auto n = store.prune(chain, now - keep, now, "retention");
     if (!n)

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "ledger/compaction.h"
 #include "ledger/ledger_store.h"
 #include "test_util.h"
 
@@ -158,4 +159,55 @@ TEST_CASE("ledger: the hash is SHA-256 of prev_hash and the canonical row") {
         R"({"body":{"a":"x","b":1},"chain":"events","kind":"start","seq":1,"target":"","ts_ms":5})");
   // sha256("") — the well-known empty digest.
   CHECK(chain_hash("", "") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST_CASE("ledger: old minute rows become hour rows, and both chains still verify") {
+  test::TempDir dir;
+  auto s = fresh(dir.path() + "/l.db");
+  constexpr std::int64_t kH = 1764842400000;  // an hour boundary
+  std::vector<LedgerRow> rows;
+  auto minute = [&](std::int64_t at, std::int64_t ios, std::int64_t over, std::int64_t stalled) {
+    nlohmann::json states = {{"ok", 60000 - stalled}};
+    if (stalled) states["stalled"] = stalled;
+    rows.push_back(LedgerRow{kChainMinutes, 0, "minute", at, "mpatha",
+                             {{"minute_ms", at},
+                              {"covered_ms", 60000},
+                              {"state_ms", states},
+                              {"impaired_ms", stalled},
+                              {"ios", ios},
+                              {"ios_over_ns", {{"10000000", over}}},
+                              {"canary_probes", 60},
+                              {"canary_failures", 0},
+                              {"wwid", "w1"},
+                              {"target_type", "map"}}});
+  };
+  minute(kH, 1000, 0, 0);             // 100 % under
+  minute(kH + 60000, 1000, 5, 0);     // 99.5 %
+  minute(kH + 120000, 100, 50, 3000); // 50 %
+  minute(kH + 180000, 0, 0, 0);       // no I/O
+  minute(kH + 3'600'000, 10, 0, 0);   // next hour: stays a minute row
+  REQUIRE(s.append(rows));
+  auto n = compact_minutes(s, kH + 3'600'000 + 1800'000, kH + 40 * 86'400'000LL);
+  REQUIRE(n);
+  CHECK(*n == 4);
+  auto hours = s.select(kChainHours, {"hour"}, 0, INT64_MAX);
+  REQUIRE(hours->size() == 1);
+  const auto& h = (*hours)[0].body;
+  CHECK((*hours)[0].ts_ms == kH);
+  CHECK(h["minutes"] == 4);
+  CHECK(h["minutes_with_io"] == 3);
+  CHECK(h["ios"] == 2100);
+  CHECK(h["ios_over_ns"]["10000000"] == 55);
+  CHECK(h["state_ms"]["stalled"] == 3000);
+  CHECK(h["state_ms"]["ok"] == 237000);
+  CHECK(h["impaired_ms"] == 3000);
+  CHECK(h["canary_probes"] == 240);
+  CHECK(h["minutes_reaching"]["10000000"]["99"] == 2);
+  CHECK(h["minutes_reaching"]["10000000"]["100"] == 1);
+  CHECK(h["minutes_reaching"]["10000000"]["90"] == 2);
+  CHECK(h["wwid"] == "w1");
+  CHECK(s.count(kChainMinutes).value() == 2);  // the next hour's minute + checkpoint
+  auto rep = verify_ledger(s);
+  INFO(rep->first_bad << ": " << rep->why);
+  CHECK(rep->ok);
 }
