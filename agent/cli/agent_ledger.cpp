@@ -87,22 +87,29 @@ std::unique_ptr<AgentLedger> AgentLedger::start(const Config& cfg, EventLog& log
   return a;
 }
 
+std::optional<std::string> watched_below(const std::vector<std::string>& below,
+                                         const std::vector<TargetSnapshot>& targets) {
+  for (const TargetSnapshot& t : targets) {
+    if (t.target_type != "map" && t.target_type != "path") continue;
+    if (std::find(below.begin(), below.end(), t.name) != below.end())
+      return t.target_type + " " + t.label;
+  }
+  return std::nullopt;
+}
+
 void AgentLedger::check_placement(const std::vector<TargetSnapshot>& targets,
                                   const std::string& root) {
   const auto dev = filesystem_device(path_);
   if (!dev) return;
   const auto below = devices_below(root, *dev);
-  for (const TargetSnapshot& t : targets) {
-    if (t.target_type != "map" && t.target_type != "path") continue;
-    if (std::find(below.begin(), below.end(), t.name) == below.end()) continue;
-    on_watched_ = true;
-    log_.error(fmt::format("the ledger {} lives on {} {} that sanwatch watches: the evidence "
-                           "would be lost exactly when that storage fails; put it on a local "
-                           "disk ([ledger] path)",
-                           path_, t.target_type, t.label),
-               {{"ledger", path_}, {"target", t.label}, {"devices", below}});
-    return;
-  }
+  const auto hit = watched_below(below, targets);
+  if (!hit) return;
+  on_watched_ = true;
+  log_.error(fmt::format("the ledger {} lives on {}, which sanwatch watches: the evidence would "
+                         "be lost exactly when that storage fails; put it on a local disk "
+                         "([ledger] path)",
+                         path_, *hit),
+             {{"ledger", path_}, {"watched", *hit}, {"devices", below}});
 }
 
 void AgentLedger::sample(const std::vector<TargetSnapshot>& targets) {

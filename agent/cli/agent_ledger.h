@@ -4,6 +4,8 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "detect/config.h"
@@ -14,6 +16,11 @@
 #include "ledger/recorder.h"
 
 namespace sanwatch {
+
+// The watched multipath map or path among `below` (the devices a filesystem
+// lives on, top first), if any: its label.
+std::optional<std::string> watched_below(const std::vector<std::string>& below,
+                                         const std::vector<TargetSnapshot>& targets);
 
 class AgentLedger {
  public:

@@ -1,6 +1,7 @@
 // What a filesystem lives on, read from fixture sysfs trees.
 #include <catch2/catch.hpp>
 
+#include "cli/agent_ledger.h"
 #include "host/device_stack.h"
 
 using namespace sanwatch;
@@ -26,4 +27,17 @@ TEST_CASE("device stack: the filesystem device of a path that does not exist yet
   const auto d = filesystem_device("/proc/self/no/such/file");
   REQUIRE(d);
   CHECK(d->major == 0);  // procfs
+}
+
+TEST_CASE("ledger placement: a filesystem on a watched map or one of its paths is flagged") {
+  std::vector<TargetSnapshot> targets(3);
+  targets[0].name = "dm-0", targets[0].label = "mpatha", targets[0].target_type = "map";
+  targets[1].name = "sda", targets[1].label = "sda", targets[1].target_type = "path";
+  targets[2].name = "nvme0n1", targets[2].label = "nvme0n1", targets[2].target_type = "device";
+  // On the map itself (an LV or filesystem over mpatha).
+  CHECK(watched_below(devices_below(kBasic, DevId{254, 0}), targets) == "map mpatha");
+  // A partition of one of its paths.
+  CHECK(watched_below(devices_below(kBasic, DevId{8, 1}), {targets[1], targets[2]}) == "path sda");
+  // A plain local disk is where it belongs, even when watched.
+  CHECK_FALSE(watched_below(devices_below(kBasic, DevId{259, 0}), targets));
 }
