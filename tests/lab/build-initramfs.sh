@@ -20,12 +20,13 @@ LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly LAB_DIR
 
 # Modules the lab may need. Loaded at boot: everything but scsi_debug (the
-# scenario picks its parameters) and the SCSI device handlers (scsi_dh_alua
+# scenario picks its parameters), ext4 (only the ledger scenario mounts a
+# filesystem, on a map) and the SCSI device handlers (scsi_dh_alua
 # attaches to scsi_debug's ALUA-capable LUNs and changes what I/O does; a
 # scenario that wants it runs `modprobe scsi_dh_alua` before scsi_debug).
 readonly REQUIRED_MODULES=(scsi_debug sd_mod dm_mod dm_multipath dm_round_robin dm_delay)
-readonly OPTIONAL_MODULES=(dm_queue_length dm_service_time scsi_dh_alua scsi_dh_rdac scsi_dh_emc)
-readonly NOT_AT_BOOT='^(scsi_debug|scsi_dh_.*)$'
+readonly OPTIONAL_MODULES=(dm_queue_length dm_service_time scsi_dh_alua scsi_dh_rdac scsi_dh_emc ext4 crc32c_generic)
+readonly NOT_AT_BOOT='^(scsi_debug|scsi_dh_.*|ext4|crc32c_generic)$'
 
 log() { echo "build-initramfs: $*" >&2; }
 die() { log "$*"; exit 1; }
