@@ -71,7 +71,7 @@ TEST_CASE("report: availability and nines per map, exact") {
   CHECK(a["meets_claim"].is_null());
 }
 
-TEST_CASE("report: a target with nothing down has nines ∞; nothing measured is null") {
+TEST_CASE("report: nines are ∞ with nothing down, null with nothing measured") {
   CHECK(availability_percent_json(1000, 0) == 100.0);
   CHECK(nines_json(1000, 0) == "∞");
   CHECK(nines_json(1000, 1) == 3.0);
