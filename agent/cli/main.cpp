@@ -6,6 +6,7 @@
 #include "base/version.h"
 #include "cli/hist_cmd.h"
 #include "cli/paths_cmd.h"
+#include "cli/report_cmd.h"
 #include "cli/run_cmd.h"
 
 namespace {
@@ -61,6 +62,47 @@ void add_check(CLI::App& app, std::string& path) {
   c->add_option("file", path, "TOML config file (default: the embedded default)");
 }
 
+void add_report_outputs(CLI::App& c, sanwatch::ReportArgs& o) {
+  c.add_option("--format", o.format, "text (default), md, json, csv or html")
+      ->check(CLI::IsMember({"text", "md", "json", "csv", "html"}));
+  c.add_option("-o,--output", o.output, "Write to FILE instead of stdout");
+}
+
+CLI::App* add_report(CLI::App& app, sanwatch::ReportArgs& o) {
+  auto* r = app.add_subcommand(
+      "report", "Availability, latency compliance and incidents from the evidence ledger");
+  r->add_option("--ledger", o.ledger, "Ledger file (default /var/lib/sanwatch/ledger.db)");
+  r->add_option("--from", o.from,
+                "Period start: 2026-11-01, 2026-11-01T10:00, 2026-11-01 10:00, "
+                "2026-11-01T10:00:00+01:00 (local time without an offset)");
+  r->add_option("--to", o.to, "Period end, exclusive (default: now)");
+  r->add_option("--month", o.month, "A calendar month in the local zone: YYYY-MM");
+  r->add_option("--last", o.last, "The DURATION up to now, e.g. 30d, 12h (the default: 30d)");
+  r->add_option("--by", o.by,
+                "One row per map (maps and plain devices, the default), path, "
+                "device (every target) or array")
+      ->check(CLI::IsMember({"map", "path", "device", "array"}));
+  r->add_option("--target", o.targets,
+                "Only targets whose name, wwid or array matches PATTERN (glob); repeatable");
+  r->add_option("--claim", o.claim, "Claimed availability in percent, e.g. 99.9999");
+  r->add_option("--latency-slo", o.latency_slos,
+                "DURATION:PERCENT, e.g. 10ms:99.9: share of I/Os within a threshold the agent "
+                "records ([ledger] latency_slos); repeatable");
+  r->add_flag("--count-slow", o.count_slow, "Count slow incidents as down too");
+  add_report_outputs(*r, o);
+  r->require_subcommand(0, 1);
+  auto* v = r->add_subcommand(
+      "verify",
+      "Recompute the ledger's hash chains; exit 1 naming the first row that does not match");
+  v->add_option("--ledger", o.ledger, "Ledger file (default /var/lib/sanwatch/ledger.db)");
+  auto* m =
+      r->add_subcommand("merge", "Combine per-host JSON reports into one fleet report, per array");
+  m->add_option("files", o.merge_files, "Reports made with --format json")->required();
+  add_report_outputs(*m, o);
+  m->add_flag("--summary", o.by_given, "CSV: one row per target and array instead of incidents");
+  return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -75,6 +117,8 @@ int main(int argc, char** argv) {
   add_check(app, check_path);
   sanwatch::PathsOptions paths;
   add_paths(app, paths);
+  sanwatch::ReportArgs report;
+  CLI::App* report_cmd = add_report(app, report);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -85,5 +129,11 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("run")) return sanwatch::run_agent(run);
   if (app.got_subcommand("check-config")) return sanwatch::check_config(check_path);
   if (app.got_subcommand("paths")) return sanwatch::run_paths(paths);
+  if (report_cmd->parsed()) {
+    if (report_cmd->got_subcommand("verify")) return sanwatch::run_report_verify(report);
+    if (report_cmd->got_subcommand("merge")) return sanwatch::run_report_merge(report);
+    report.by_given = report_cmd->get_option("--by")->count() > 0;
+    return sanwatch::run_report(report);
+  }
   return 2;
 }

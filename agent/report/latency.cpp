@@ -1,0 +1,31 @@
+#include "report/latency.h"
+
+#include <algorithm>
+
+namespace sanwatch {
+
+LatencyTally& LatencyTally::operator+=(const LatencyTally& o) {
+  ios += o.ios;
+  over += o.over;
+  minutes += o.minutes;
+  met += o.met;
+  return *this;
+}
+
+void tally_minute(const MinuteCounts& m, const std::vector<LatencySlo>& slos,
+                  std::vector<LatencyTally>& tallies) {
+  tallies.resize(slos.size());
+  if (m.ios == 0) return;
+  for (std::size_t i = 0; i < slos.size(); ++i) {
+    if (i >= m.over.size() || !m.over[i]) continue;
+    const std::uint64_t over = std::min(*m.over[i], m.ios);
+    LatencyTally& t = tallies[i];
+    t.ios += m.ios;
+    t.over += over;
+    ++t.minutes;
+    t.met += slos[i].target.at_most(static_cast<std::int64_t>(m.ios - over),
+                                    static_cast<std::int64_t>(m.ios));
+  }
+}
+
+}  // namespace sanwatch
