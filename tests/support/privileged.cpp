@@ -24,11 +24,7 @@ std::string missing_capability() {
   return {};
 }
 
-}  // namespace
-
-void require_privileged(const std::string& what) {
-  const std::string missing = missing_capability();
-  if (missing.empty()) return;
+[[noreturn]] void skip_or_fail(const std::string& what, const std::string& missing) {
   if (privileged_tests_required()) {
     std::fprintf(stderr,
                  "FAIL: %s needs %s, and SANWATCH_REQUIRE_PRIVILEGED_TESTS=1 forbids skipping\n",
@@ -39,6 +35,17 @@ void require_privileged(const std::string& what) {
   std::fprintf(stderr, "SKIP: %s needs %s\n", what.c_str(), missing.c_str());
   std::fflush(stderr);
   std::_Exit(kSkipExitCode);
+}
+
+}  // namespace
+
+void require_privileged(const std::string& what) {
+  const std::string missing = missing_capability();
+  if (!missing.empty()) skip_or_fail(what, missing);
+}
+
+void require_tool(const std::string& what, const std::string& path) {
+  if (access(path.c_str(), X_OK) != 0) skip_or_fail(what, path + " (not installed)");
 }
 
 }  // namespace sanwatch::test

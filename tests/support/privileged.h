@@ -16,6 +16,11 @@ inline constexpr int kSkipExitCode = 77;
 // (exit 77) or fails (exit 1) the whole test process, saying `what` needs it.
 void require_privileged(const std::string& what);
 
+// Same convention for an external program a test drives (e.g. Chromium):
+// returns when `path` is an executable file, else skips (exit 77) or, with
+// SANWATCH_REQUIRE_PRIVILEGED_TESTS=1, fails, saying `what` needs it.
+void require_tool(const std::string& what, const std::string& path);
+
 // True when SANWATCH_REQUIRE_PRIVILEGED_TESTS=1.
 bool privileged_tests_required();
 

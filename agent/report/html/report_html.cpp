@@ -1,36 +1,29 @@
 #include "report/html/report_html.h"
 
-#include <fmt/format.h>
+#include "report/html/html_sections.h"
+#include "report/html/html_timeline.h"
 
 namespace sanwatch {
-namespace {
 
-std::string escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += c;
-    }
-  }
-  return o;
-}
-
-}  // namespace
-
-// Placeholder rendering (a table per target); replaced by the full page.
 std::string render_report_html(const nlohmann::json& report) {
-  std::string rows;
-  for (const auto& t : report.value("targets", nlohmann::json::array()))
-    rows += fmt::format("<tr><td>{}</td><td>{}</td></tr>\n",
-                        escape(t.value("target", "")),
-                        escape(t.value("availability_percent", nlohmann::json()).dump()));
-  return fmt::format("<!doctype html><html><head><meta charset=\"utf-8\"><title>sanwatch "
-                     "report</title></head><body><table>{}</table></body></html>\n",
-                     rows);
+  using namespace html;
+  // Anything but an object renders as the empty report rather than throwing:
+  // the page is what someone looks at when things went wrong.
+  const Json& r = report.is_object() ? report : Json::object();
+  const Period period = period_of(r);
+  IdSource ids;
+  std::string page =
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+      "<meta name=\"viewport\" content=\"width=device-width\">\n"
+      "<title>sanwatch report</title>\n<style>";
+  page += page_style();
+  page += "</style></head>\n<body>\n";
+  page += header_section(r, period, ids);
+  page += arrays_section(r, period, ids);
+  page += incidents_section(r, period);
+  page += evidence_section(r, period);
+  page += "</body></html>\n";
+  return page;
 }
 
 }  // namespace sanwatch
