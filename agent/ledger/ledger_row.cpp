@@ -1,10 +1,9 @@
 #include "ledger/ledger_row.h"
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
-#include <chrono>
+#include <ctime>
 
 #include <array>
 #include <memory>
@@ -12,9 +11,14 @@
 namespace sanwatch {
 
 std::string utc_ms(std::int64_t ms) {
+  // gmtime_r, not fmt's chrono formatting: fmt 9 renders sys_time in the
+  // local zone.
   const std::int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
-  const std::chrono::sys_seconds t{std::chrono::seconds(sec)};
-  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", t, ms - sec * 1000);
+  const std::time_t t = static_cast<std::time_t>(sec);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms - sec * 1000);
 }
 
 std::string canonical_json(const LedgerRow& r) {

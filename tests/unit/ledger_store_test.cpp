@@ -211,3 +211,17 @@ TEST_CASE("ledger: old minute rows become hour rows, and both chains still verif
   INFO(rep->first_bad << ": " << rep->why);
   CHECK(rep->ok);
 }
+
+TEST_CASE("ledger: times in rows are UTC whatever the local zone") {
+  const char* old = std::getenv("TZ");
+  const std::string saved = old ? old : "";
+  setenv("TZ", "America/New_York", 1);
+  tzset();
+  CHECK(utc_ms(1764842400123) == "2025-12-04T10:00:00.123Z");
+  CHECK(utc_ms(-1) == "1969-12-31T23:59:59.999Z");
+  if (old)
+    setenv("TZ", saved.c_str(), 1);
+  else
+    unsetenv("TZ");
+  tzset();
+}

@@ -108,7 +108,7 @@ TEST_CASE("report verify: 0 on a good ledger, 1 naming the row changed with SQL"
               .ok());
   r = sanwatch_report({"verify", "--ledger", b.path()});
   CHECK(r.exit_code == 1);
-  CHECK_THAT(r.out, Catch::Contains("row events #5 (incident mpatha, 2026-10-31T23:30:00Z) "
+  CHECK_THAT(r.out, Catch::Contains("row events #5 (incident mpatha, 2026-10-31T23:30:00.000Z) "
                                     "does not match: its hash does not match its contents"));
   r = sanwatch_report({"verify", "--ledger", b.dir() + "/missing.db"});
   CHECK(r.exit_code == 3);
