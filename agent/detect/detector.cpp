@@ -205,7 +205,11 @@ std::optional<Transition> Detector::evaluate(std::uint64_t now) {
     t.reason = reason_for(next, now);
   } else {
     t.reason = fmt::format("no longer {} for {}", health_name(state_), human(t_.recovery));
-    if (next != Health::kOk) t.reason += "; still " + reason_for(next, now);
+    // A state held only by hysteresis has no live reason to give.
+    if (next != Health::kOk)
+      t.reason += truth[idx(next)] ? "; still " + reason_for(next, now)
+                                   : fmt::format("; {} until quiet for {}", health_name(next),
+                                                 human(t_.recovery));
   }
   state_ = next;
   return t;

@@ -127,7 +127,9 @@ nlohmann::json LedgerRecorder::span_json(const Span& s) const {
           {"end", utc_ms(z)},
           {"start_mono_ns", s.start_ns},
           {"end_mono_ns", s.end_ns},
-          {"duration_ms", (s.end_ns - s.start_ns) / 1'000'000}};
+          // From the ms fields, so durations add up exactly to what reports
+          // compute from start_ms and end_ms; the ns fields keep the precision.
+          {"duration_ms", z - a}};
 }
 
 // Paths, target ports and arrays behind the incident's target, from the

@@ -74,6 +74,17 @@ std::vector<LedgerRow> rows_of(const std::string& path, const char* chain, const
 
 double injected_ms(std::uint64_t a, std::uint64_t b) { return (b - a) / 1e6; }
 
+// `sanwatch report ARGS... --ledger PATH --format json` over the last hour.
+nlohmann::json report_json(const std::string& ledger, std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv{SANWATCH_BIN, "report", "--ledger", ledger, "--last", "1h",
+                                "--format", "json"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  auto r = sanwatch::test::run_command(argv, 30s);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  return nlohmann::json::parse(r.out);
+}
+
 }  // namespace
 
 TEST_CASE("ledger: three stalls and an EIO burst are four incidents of their injected length") {
@@ -130,6 +141,38 @@ TEST_CASE("ledger: three stalls and an EIO burst are four incidents of their inj
   auto rep = sanwatch::verify_ledger(*store);
   REQUIRE(rep);
   CHECK(rep->ok);
+
+  // The report: the same four, and availability = 1 - impaired / measured.
+  const auto report = report_json(agent.ledger_path());
+  CHECK(report["schema"] == "sanwatch.report/v1");
+  REQUIRE(report["incidents"].size() == 4);
+  double impaired = 0;
+  for (std::size_t i = 0; i < 4; ++i) {
+    const double d = report["incidents"][i]["impairment"]["duration_ms"].get<double>();
+    CHECK(std::abs(d - injected[i]) <= 50);
+    impaired += d;
+  }
+  REQUIRE(report["targets"].size() == 1);
+  const auto& t = report["targets"][0];
+  const double measured = t["measured_ms"].get<double>();
+  INFO(t.dump());
+  CHECK(t["target"] == dev);
+  CHECK(t["down_ms"].get<double>() == Approx(impaired).margin(10));
+  CHECK(std::abs(t["availability_percent"].get<double>() / 100 - (1 - impaired / measured)) <
+        0.00005);
+  // Edited with the sqlite3 CLI: verify fails and names the row.
+  auto ed = sanwatch::test::run_command(
+      {"sqlite3", agent.ledger_path(),
+       "UPDATE entries SET body = json_set(body, '$.impairment.duration_ms', 1) WHERE kind = "
+       "'incident' AND seq = (SELECT MIN(seq) FROM entries WHERE kind = 'incident')"});
+  REQUIRE(ed.exit_code == 0);
+  const auto first = incidents[0].seq;
+  auto v = sanwatch::test::run_command(
+      {SANWATCH_BIN, "report", "verify", "--ledger", agent.ledger_path()});
+  INFO(v.out << v.err);
+  CHECK(v.exit_code == 1);
+  CHECK((v.out + v.err).find(fmt::format("events #{} (incident {}", first, dev)) !=
+        std::string::npos);
 }
 
 namespace {
@@ -241,6 +284,13 @@ TEST_CASE("ledger: 30 kill -9 at random instants of an event storm leave a sound
                    states.size(), rows_of(ledger, sanwatch::kChainEvents, "incident").size(),
                    rows_of(ledger, sanwatch::kChainEvents, "incident_open").size()));
   CHECK(states.size() >= 30);
+  // Every kill left a gap that the report shows as unmeasured, never as up.
+  const auto report = report_json(ledger);
+  CHECK(report["coverage"]["gaps"].size() >= 30);
+  CHECK(report["coverage"]["unmeasured_ms"].get<double>() > 0);
+  std::size_t unclean = 0;
+  for (const auto& run : report["coverage"]["runs"]) unclean += run["end"] == "unclean";
+  CHECK(unclean == 30);
 }
 
 namespace {
