@@ -171,6 +171,48 @@ Status read_minutes(LedgerStore& store, const Period& p, const std::vector<Laten
   }
 }
 
+// The compaction levels as kept in hour rows ("99.9") in units of 10^-4 %.
+std::int64_t level_units(const std::string& level) {
+  auto pc = parse_percent(level);
+  if (!pc) return -1;
+  std::int64_t v = pc->num;
+  for (int d = pc->decimals; d < 4; ++d) v *= 10;
+  return v;
+}
+
+// Hour rows of the period (older minutes, compacted): few, so parsed whole.
+Status read_hours(LedgerStore& store, const Period& p, const std::vector<LatencySlo>& slos,
+                  LedgerData& d) {
+  auto rows = store.select(kChainHours, {"hour"}, p.from_ms, p.to_ms);
+  if (!rows) return rows.error();
+  for (const LedgerRow& r : *rows) {
+    if (r.target.empty()) continue;
+    learn(d.targets, r.target, str(r.body, "target_type"), str(r.body, "wwid"),
+          str(r.body, "array"));
+    d.targets[r.target].in_period = true;
+    if (slos.empty()) continue;
+    HourCounts h;
+    h.ios = r.body.value("ios", std::uint64_t{0});
+    h.minutes_with_io = r.body.value("minutes_with_io", std::uint64_t{0});
+    const nlohmann::json none = nlohmann::json::object();
+    const auto& over = r.body.contains("ios_over_ns") ? r.body["ios_over_ns"] : none;
+    const auto& reach = r.body.contains("minutes_reaching") ? r.body["minutes_reaching"] : none;
+    for (const LatencySlo& s : slos) {
+      const std::string key = std::to_string(s.threshold_ns);
+      h.over.push_back(over.contains(key) && over[key].is_number_unsigned()
+                           ? std::optional(over[key].get<std::uint64_t>())
+                           : std::nullopt);
+      auto& levels = h.reaching.emplace_back();
+      if (reach.contains(key) && reach[key].is_object())
+        for (const auto& [lv, n] : reach[key].items())
+          if (n.is_number_unsigned() && level_units(lv) >= 0)
+            levels.emplace_back(level_units(lv), n.get<std::uint64_t>());
+    }
+    tally_hour(h, slos, d.latency[r.target]);
+  }
+  return {};
+}
+
 Status read_all(LedgerStore& store, const Period& p, const std::vector<LatencySlo>& slos,
                 LedgerData& d) {
   for (const char* chain : {kChainEvents, kChainMinutes, kChainHours}) {
@@ -181,6 +223,7 @@ Status read_all(LedgerStore& store, const Period& p, const std::vector<LatencySl
   if (auto st = read_runs(store, d); !st) return st;
   if (auto st = read_incidents(store, p, d); !st) return st;
   if (auto st = read_states(store, p, d); !st) return st;
+  if (auto st = read_hours(store, p, slos, d); !st) return st;
   return read_minutes(store, p, slos, d);
 }
 
