@@ -4,8 +4,8 @@
 #
 #   bench/all.sh [--quick] [--skip NAME]...
 #
-# NAME: overhead (run.sh), detect, footprint, scale, lab-detect. A full run
-# takes about 40 minutes on a 2-core VM (detect.sh alone ~20); --quick is the
+# NAME: overhead (run.sh), detect, footprint, scale, ledger, lab-detect. A full
+# run takes about 50 minutes on a 2-core VM (detect.sh alone ~20); --quick is the
 # smoke run of each (a few minutes; the figures mean nothing). Root only. The
 # benchmarks measure this machine: run nothing else meanwhile.
 set -uo pipefail
@@ -26,7 +26,7 @@ done
 
 failed=()
 for step in overhead:run.sh detect:detect.sh footprint:footprint.sh scale:scale.sh \
-	lab-detect:lab-detect.sh; do
+	ledger:ledger.sh lab-detect:lab-detect.sh; do
 	name=${step%%:*} script=${step#*:}
 	[[ $skip == *" $name "* ]] && { echo "== $name: skipped"; continue; }
 	extra=()

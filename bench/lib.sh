@@ -1,16 +1,17 @@
 # shellcheck shell=bash disable=SC2034 # variables set here are read by the sourcing scripts
 # bench/lib.sh — shared by bench/detect.sh, bench/footprint.sh,
-# bench/scale.sh and lab-detect.sh, and for its basic helpers by run.sh
-# (sourced, not run): pre-flight checks, loop devices, the
-# fault-injection disk, blk-throttle cgroups, starting and stopping the agent,
-# and one cleanup trap that undoes all of it on success, failure, Ctrl-C,
-# SIGTERM, SIGHUP or a closed output pipe.
+# bench/scale.sh, bench/ledger.sh and lab-detect.sh, and for its basic helpers
+# by run.sh (sourced, not run): pre-flight checks, loop devices, the
+# fault-injection disks, filesystems mounted on them, blk-throttle cgroups,
+# starting and stopping the agent, and one cleanup trap that undoes all of it
+# on success, failure, Ctrl-C, SIGTERM, SIGHUP or a closed output pipe.
 #
 # Everything a script creates is recorded here as it is created, and only
 # that is removed: loop devices this script bound (and, for devices that did
 # not exist before it ran, the device itself, through LOOP_CTL_REMOVE), its
-# own /dev/shm directory, FUSE mount, cgroups and processes (by pid). Other
-# people's loop devices and agents on a shared machine are never touched.
+# own /dev/shm directory, FUSE mounts, the filesystems it mounted, cgroups
+# and processes (by pid). Other people's loop devices and agents on a shared
+# machine are never touched.
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
@@ -110,10 +111,12 @@ common_meta() {
 WORK="" SHM_DIR="" PRE_LOOPS=""
 MY_LOOPS=()      # /dev/loopN this script bound (plain ones, over $SHM_DIR)
 AGENT_PIDS=()    # agents, each in its own session
-OTHER_PIDS=()    # helpers (python trial runner, ioping, run-lab.sh)
+OTHER_PIDS=()    # helpers (python trial runner, fake Alertmanager, ioping, run-lab.sh, ledger-cost)
 CGROUPS=()       # cgroup directories this script made
 CG_LIMITS=()     # "FILE|MAJ:MIN" limits to lift before removing a cgroup
-FD_DIR="" FD_MNT="" FD_PID="" FD_LOOP=""
+FD_DIR="" FD_MNT="" FD_PID="" FD_LOOP="" FD_CTL=""
+FD_OLDER=()      # "DIR|PID|LOOP" of fault disks started before the current one
+MY_MOUNTS=()     # filesystems this script mounted (unmounted before their devices go)
 
 # ------------------------------------------------------------------ processes
 # stop_pid PID [SECONDS]: SIGTERM (and SIGCONT), then SIGKILL; reaps it.
@@ -276,9 +279,15 @@ detach_loops() {
 # ------------------------------------------------------------------ fault disk
 # faultdisk_start SIZE_MIB: sanwatch-faultdisk on a fresh mount (a temp dir
 # cleanup-leftovers.sh recognises), a direct-I/O loop device on its disk.
-# Sets FD_LOOP (/dev/loopN), FD_CTL.
+# Sets FD_LOOP (/dev/loopN), FD_CTL. A second call starts another disk: the
+# FD_* variables then name the new one (save the old ones first), and
+# cleanup undoes every disk, the newest first.
 faultdisk_start() {
 	local i
+	if [[ -n $FD_DIR ]]; then
+		FD_OLDER+=("$FD_DIR|$FD_PID|$FD_LOOP")
+		FD_DIR="" FD_PID="" FD_LOOP=""
+	fi
 	FD_DIR=$(mktemp -d /tmp/sanwatch-faultdisk.XXXXXX)
 	FD_MNT=$FD_DIR/mnt
 	FD_CTL=$FD_MNT/ctl
@@ -296,13 +305,30 @@ faultdisk_start() {
 	[[ $(cat "/sys/block/${FD_LOOP#/dev/}/loop/dio") == 1 ]] || die "$FD_LOOP: direct I/O not enabled"
 }
 
-fd_cmd() { # fd_cmd COMMAND...: one ctl write, in a child so a wedged daemon cannot block us
+fd_ctl() { # fd_ctl CTL COMMAND...: one ctl write, in a child so a wedged daemon cannot block us
+	local ctl=$1
+	shift
 	# shellcheck disable=SC2016 # expanded by the inner sh
-	timeout 3 sh -c 'printf "%s\n" "$2" > "$1"' sh "$FD_CTL" "$*"
+	timeout 3 sh -c 'printf "%s\n" "$2" > "$1"' sh "$ctl" "$*"
 }
 
+fd_cmd() { fd_ctl "$FD_CTL" "$@"; } # fd_cmd COMMAND...: to the current fault disk
+
+# Every fault disk, the newest first.
 faultdisk_cleanup() {
-	[[ -n $FD_DIR ]] || return 0
+	local e
+	faultdisk_cleanup_one
+	while ((${#FD_OLDER[@]})); do
+		e=${FD_OLDER[-1]}
+		unset 'FD_OLDER[-1]'
+		IFS='|' read -r FD_DIR FD_PID FD_LOOP <<<"$e"
+		FD_MNT=$FD_DIR/mnt FD_CTL=$FD_DIR/mnt/ctl
+		faultdisk_cleanup_one
+	done
+}
+
+faultdisk_cleanup_one() {
+	[[ -n $FD_DIR && -d $FD_DIR ]] || { FD_DIR=""; return 0; }
 	local i
 	if [[ -n $FD_PID ]]; then
 		fd_cmd reset 2>/dev/null || log "$BENCH_NAME: could not reset the fault disk"
@@ -326,6 +352,31 @@ faultdisk_cleanup() {
 	rm -f "$FD_DIR/daemon.log" "$FD_DIR/owner.pid"
 	rmdir "$FD_MNT" "$FD_DIR" 2>/dev/null || log "$BENCH_NAME: could not remove $FD_DIR"
 	FD_DIR=""
+}
+
+# ------------------------------------------------------------------ filesystems
+# mount_fs DEV DIR [MOUNT OPTION...]: mounts DEV on DIR (made if missing),
+# recorded first so that cleanup unmounts it whatever happens next.
+mount_fs() {
+	local dev=$1 dir=$2
+	shift 2
+	mkdir -p "$dir"
+	MY_MOUNTS+=("$dir")
+	mount "$@" "$dev" "$dir" || die "mount $dev on $dir failed"
+}
+
+# Unmounts what mount_fs mounted, the newest first (lazily if busy).
+unmount_all() {
+	local i m
+	for ((i = ${#MY_MOUNTS[@]} - 1; i >= 0; i--)); do
+		m=${MY_MOUNTS[i]}
+		mountpoint -q "$m" 2>/dev/null || continue
+		if ! timeout 10 umount "$m" 2>/dev/null; then
+			log "$BENCH_NAME: $m busy, unmounting lazily"
+			umount -l "$m" 2>/dev/null || log "$BENCH_NAME: could not unmount $m"
+		fi
+	done
+	MY_MOUNTS=()
 }
 
 # ------------------------------------------------------------------ cgroups
@@ -385,6 +436,7 @@ cleanup() {
 	set +e
 	# 1. lift faults first: a helper or agent blocked in a stalled read can exit
 	[[ -n $FD_PID ]] && fd_cmd reset 2>/dev/null
+	for p in "${FD_OLDER[@]}"; do fd_ctl "${p%%|*}/mnt/ctl" reset 2>/dev/null; done
 	# 2. lift blk-throttle limits (throttled reads are then dispatched)
 	for p in "${CG_LIMITS[@]}"; do
 		local f=${p%%|*} mm=${p#*|}
@@ -395,8 +447,9 @@ cleanup() {
 	OTHER_PIDS=()
 	for p in "${AGENT_PIDS[@]}"; do stop_pid "$p" 10; done
 	AGENT_PIDS=()
-	# 4. cgroups, loop devices, the fault disk, files
+	# 4. cgroups, filesystems, loop devices, the fault disks, files
 	cg_cleanup
+	unmount_all
 	detach_loops
 	faultdisk_cleanup
 	[[ -n $SHM_DIR ]] && rm -rf "$SHM_DIR"
