@@ -1,6 +1,5 @@
 #include "ledger/compaction.h"
 
-#include <map>
 
 namespace sanwatch {
 namespace {
@@ -32,43 +31,57 @@ void add_compliance(nlohmann::json& hour, const nlohmann::json& minute) {
 
 }  // namespace
 
-std::vector<LedgerRow> hours_of(const std::vector<LedgerRow>& minutes) {
-  std::map<std::pair<std::int64_t, std::string>, nlohmann::json> hours;
-  for (const LedgerRow& m : minutes) {
-    if (m.kind != "minute") continue;
-    const std::int64_t h = m.ts_ms - ((m.ts_ms % kHour) + kHour) % kHour;
-    nlohmann::json& b = hours[{h, m.target}];
-    if (b.is_null()) b = {{"hour_ms", h}, {"minutes", 0}};
-    // Identity as of the hour's last minute.
-    for (const char* k : {"target_type", "device", "wwid", "dm_name", "map", "array",
-                          "target_port", "run_id"})
-      if (m.body.contains(k)) b[k] = m.body[k];
-    b["minutes"] = b["minutes"].get<std::int64_t>() + 1;
-    for (const char* k : {"covered_ms", "impaired_ms", "ios", "canary_probes", "canary_failures"})
-      b[k] = b.value(k, std::int64_t{0}) + m.body.value(k, std::int64_t{0});
-    if (m.body.contains("state_ms")) add_counts(b["state_ms"], m.body["state_ms"]);
-    if (m.body.contains("ios_over_ns")) add_counts(b["ios_over_ns"], m.body["ios_over_ns"]);
-    add_compliance(b, m.body);
-  }
+void HourFold::add(const LedgerRow& m) {
+  if (m.kind != "minute") return;
+  const std::int64_t h = m.ts_ms - ((m.ts_ms % kHour) + kHour) % kHour;
+  nlohmann::json& b = hours_[{h, m.target}];
+  if (b.is_null()) b = {{"hour_ms", h}, {"minutes", 0}};
+  // Identity as of the hour's last minute.
+  for (const char* k :
+       {"target_type", "device", "wwid", "dm_name", "map", "array", "target_port", "run_id"})
+    if (m.body.contains(k)) b[k] = m.body[k];
+  b["minutes"] = b["minutes"].get<std::int64_t>() + 1;
+  for (const char* k : {"covered_ms", "impaired_ms", "ios", "canary_probes", "canary_failures"})
+    b[k] = b.value(k, std::int64_t{0}) + m.body.value(k, std::int64_t{0});
+  if (m.body.contains("state_ms")) add_counts(b["state_ms"], m.body["state_ms"]);
+  if (m.body.contains("ios_over_ns")) add_counts(b["ios_over_ns"], m.body["ios_over_ns"]);
+  add_compliance(b, m.body);
+}
+
+std::vector<LedgerRow> HourFold::take() {
   std::vector<LedgerRow> out;
-  for (auto& [key, body] : hours)
+  for (auto& [key, body] : hours_)
     out.push_back(LedgerRow{kChainHours, 0, "hour", key.first, key.second, std::move(body)});
+  hours_.clear();
   return out;
 }
 
 Result<std::int64_t> compact_minutes(LedgerStore& store, std::int64_t cutoff_ms,
-                                     std::int64_t now_ms) {
+                                     std::int64_t now_ms, int max_hours) {
   cutoff_ms -= ((cutoff_ms % kHour) + kHour) % kHour;  // whole hours only
   SqliteDb::Transaction tx(store.db());
   if (auto st = tx.begin(); !st) return st.error();
-  auto keep = store.first_kept(kChainMinutes, cutoff_ms);
+  auto oldest = store.db().query_text(
+      "SELECT ts_ms FROM entries WHERE chain = 'minutes' ORDER BY seq LIMIT 1");
+  if (!oldest) return oldest.error();
+  if (!*oldest) return std::int64_t{0};
+  const std::int64_t from = std::stoll(**oldest);
+  if (from >= cutoff_ms) return std::int64_t{0};
+  const std::int64_t chunk =
+      std::min(cutoff_ms, from - ((from % kHour) + kHour) % kHour + max_hours * kHour);
+  auto keep = store.first_kept(kChainMinutes, chunk);
   if (!keep) return keep.error();
-  auto rows = store.range(kChainMinutes, 1, *keep);
-  if (!rows) return rows.error();
-  if (rows->empty()) return std::int64_t{0};
-  std::vector<LedgerRow> hours = hours_of(*rows);
+  HourFold fold;
+  if (auto st = store.for_each_range(kChainMinutes, 1, *keep,
+                                     [&](const LedgerRow& r) -> Status {
+                                       fold.add(r);
+                                       return {};
+                                     });
+      !st)
+    return st.error();
+  std::vector<LedgerRow> hours = fold.take();
   if (auto st = store.append_in_transaction(hours); !st) return st.error();
-  auto n = store.drop_before(kChainMinutes, *keep, cutoff_ms, now_ms, "compacted into hours");
+  auto n = store.drop_before(kChainMinutes, *keep, chunk, now_ms, "compacted into hours");
   if (!n) return n.error();
   if (auto st = tx.commit(); !st) return st.error();
   return n;

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "base/result.h"
@@ -17,12 +19,23 @@ namespace sanwatch {
 // L % of its I/Os were under the threshold.
 inline constexpr const char* kComplianceLevels[] = {"90", "99", "99.9", "99.99", "100"};
 
-// Hour rows (chain hours, kind hour) from minute rows, in hour order.
-std::vector<LedgerRow> hours_of(const std::vector<LedgerRow>& minutes);
+// Folds minute rows, one at a time, into hour rows (chain hours, kind hour).
+class HourFold {
+ public:
+  void add(const LedgerRow& minute);
+  // The hours folded so far, in hour order.
+  std::vector<LedgerRow> take();
 
-// Folds the minutes chain's rows older than cutoff (rounded down to an hour)
-// into hour rows and drops them, in one transaction. Returns rows dropped.
+ private:
+  std::map<std::pair<std::int64_t, std::string>, nlohmann::json> hours_;  // (hour, target)
+};
+
+// Folds the minutes chain's oldest rows, at most `max_hours` hours of them
+// and none at or after cutoff (rounded down to an hour), into hour rows and
+// drops them, in one transaction. Streams: memory holds the hours, not the
+// minutes. Returns the rows dropped; 0 when nothing before the cutoff is left.
+// Callers loop, committing other rows between calls.
 Result<std::int64_t> compact_minutes(LedgerStore& store, std::int64_t cutoff_ms,
-                                     std::int64_t now_ms);
+                                     std::int64_t now_ms, int max_hours = 1);
 
 }  // namespace sanwatch

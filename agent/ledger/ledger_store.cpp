@@ -93,7 +93,12 @@ Status LedgerStore::create_or_migrate(Access access) {
   }
   // WAL: readers (`sanwatch report`) never block the writer. FULL: a
   // committed row survives a power loss (WAL with NORMAL may lose the last).
-  if (auto st = db_.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL"); !st) return st;
+  // journal_size_limit: a checkpoint truncates the WAL back to 4 MiB (it
+  // would otherwise keep its largest size, a day's compaction, for good).
+  if (auto st = db_.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+                         "PRAGMA journal_size_limit = 4194304");
+      !st)
+    return st;
   if (version_ == kSchemaVersion) return {};
   // Migrations from older versions go here, one step each; 0 is a new file.
   SqliteDb::Transaction tx(db_);
@@ -179,11 +184,13 @@ Result<std::vector<LedgerRow>> LedgerStore::select(const std::string& chain,
   }
 }
 
-Status LedgerStore::for_each(const std::string& chain,
-                             const std::function<Status(const LedgerRow&)>& fn) {
-  auto st = db_.prepare(std::string(kSelectColumns) + "WHERE chain = ? ORDER BY seq");
+Status LedgerStore::for_each_range(const std::string& chain, std::int64_t from_seq,
+                                   std::int64_t to_seq,
+                                   const std::function<Status(const LedgerRow&)>& fn) {
+  auto st = db_.prepare(std::string(kSelectColumns) +
+                        "WHERE chain = ? AND seq >= ? AND seq < ? ORDER BY seq");
   if (!st) return st.error();
-  st->bind(1, chain);
+  st->bind(1, chain).bind(2, from_seq).bind(3, to_seq);
   for (;;) {
     auto more = st->step();
     if (!more) return more.error();
@@ -199,6 +206,11 @@ Status LedgerStore::for_each(const std::string& chain,
     }
     if (auto s = fn(*r); !s) return s;
   }
+}
+
+Status LedgerStore::for_each(const std::string& chain,
+                             const std::function<Status(const LedgerRow&)>& fn) {
+  return for_each_range(chain, INT64_MIN, INT64_MAX, fn);
 }
 
 Result<std::int64_t> LedgerStore::count(const std::string& chain) {

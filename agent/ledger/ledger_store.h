@@ -33,6 +33,9 @@ class LedgerStore {
                                         std::int64_t from_ms, std::int64_t to_ms);
   // Every row of a chain in seq order, one at a time (verify, export).
   Status for_each(const std::string& chain, const std::function<Status(const LedgerRow&)>& fn);
+  // The same for seq in [from, to).
+  Status for_each_range(const std::string& chain, std::int64_t from_seq, std::int64_t to_seq,
+                        const std::function<Status(const LedgerRow&)>& fn);
   Result<std::int64_t> count(const std::string& chain);
   // Drops the chain's oldest rows older than cutoff (the longest such prefix)
   // and appends a checkpoint row that carries the last dropped hash, so the

@@ -159,23 +159,31 @@ void log_heads(LedgerWriter::Shared& s, LedgerStore& store, const char* why) {
              {{"ledger", s.opts.path}, {"heads", heads}});
 }
 
-void maintain(LedgerWriter::Shared& s, LedgerStore& store) {
+// One step of the daily maintenance, so that queued rows are committed in
+// between: an hour of minute rows folded into hours; once none is left,
+// retention pruning and the chain heads. True while there is more to do.
+bool maintain_step(LedgerWriter::Shared& s, LedgerStore& store, std::int64_t& compacted) {
   const std::int64_t now = wall_ms_now();
-  // Minutes first become hours, then everything past retention goes.
-  if (auto n = compact_minutes(store, now - s.opts.minute_keep_ms, now); !n)
-    s.log.error("ledger compaction failed", {{"error", n.error().message()}});
-  else if (*n)
-    s.log.info(fmt::format("ledger: {} minute rows compacted into hours", *n));
+  auto n = compact_minutes(store, now - s.opts.minute_keep_ms, now);
+  if (!n) s.log.error("ledger compaction failed", {{"error", n.error().message()}});
+  if (n && *n) {
+    compacted += *n;
+    return true;
+  }
+  if (compacted)
+    s.log.info(fmt::format("ledger: {} minute rows compacted into hours", compacted));
+  compacted = 0;
   const std::pair<const char*, std::int64_t> cuts[] = {{kChainEvents, s.opts.retention_ms},
                                                        {kChainHours, s.opts.retention_ms}};
   for (const auto& [chain, keep] : cuts) {
-    auto n = store.prune(chain, now - keep, now, "retention");
-    if (!n)
-      s.log.error("ledger pruning failed", {{"chain", chain}, {"error", n.error().message()}});
-    else if (*n)
-      s.log.info(fmt::format("ledger: {} {} rows past retention pruned", *n, chain));
+    auto p = store.prune(chain, now - keep, now, "retention");
+    if (!p)
+      s.log.error("ledger pruning failed", {{"chain", chain}, {"error", p.error().message()}});
+    else if (*p)
+      s.log.info(fmt::format("ledger: {} {} rows past retention pruned", *p, chain));
   }
   log_heads(s, store, "daily");
+  return false;
 }
 
 // One commit of everything pending; on failure the rows stay pending.
@@ -215,16 +223,18 @@ void LedgerWriter::run(std::shared_ptr<Shared> sp) {
       std::vector<LedgerRow> one{std::move(**u)};
       (void)store->append(one);
     }
-    maintain(s, *store);
   }
   std::vector<LedgerRow> pending;
   bool failing = false;
+  bool maintaining = true;  // at open, then daily
+  std::int64_t compacted = 0;
   auto next_maintenance = std::chrono::steady_clock::now() + kMaintainEvery;
   while (store) {
     bool stopping;
     {
       std::unique_lock lk(s.mu);
-      const auto wake = failing ? std::chrono::steady_clock::now() + kRetryEvery : next_maintenance;
+      const auto now = std::chrono::steady_clock::now();
+      const auto wake = failing ? now + kRetryEvery : maintaining ? now : next_maintenance;
       s.cv.wait_until(lk, wake, [&] { return s.stopping || !s.queue.empty(); });
       for (auto& r : s.queue) pending.push_back(std::move(r));
       s.queue.clear();
@@ -232,11 +242,12 @@ void LedgerWriter::run(std::shared_ptr<Shared> sp) {
       stopping = s.stopping;
     }
     if (!pending.empty()) commit(s, *store, pending, failing);
-    if (std::chrono::steady_clock::now() >= next_maintenance) {
-      maintain(s, *store);
+    if (stopping && (pending.empty() || failing)) break;
+    if (!maintaining && std::chrono::steady_clock::now() >= next_maintenance) {
+      maintaining = true;
       next_maintenance += kMaintainEvery;
     }
-    if (stopping && (pending.empty() || failing)) break;
+    if (maintaining && !failing) maintaining = maintain_step(s, *store, compacted);
   }
   if (store) log_heads(s, *store, "stop");
   std::lock_guard lk(s.mu);
