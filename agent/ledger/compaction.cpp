@@ -62,7 +62,8 @@ Result<std::int64_t> compact_minutes(LedgerStore& store, std::int64_t cutoff_ms,
   SqliteDb::Transaction tx(store.db());
   if (auto st = tx.begin(); !st) return st.error();
   auto oldest = store.db().query_text(
-      "SELECT ts_ms FROM entries WHERE chain = 'minutes' ORDER BY seq LIMIT 1");
+      "SELECT ts_ms FROM entries WHERE chain = 'minutes' AND kind != 'checkpoint' "
+      "ORDER BY seq LIMIT 1");
   if (!oldest) return oldest.error();
   if (!*oldest) return std::int64_t{0};
   const std::int64_t from = std::stoll(**oldest);
@@ -72,19 +73,24 @@ Result<std::int64_t> compact_minutes(LedgerStore& store, std::int64_t cutoff_ms,
   auto keep = store.first_kept(kChainMinutes, chunk);
   if (!keep) return keep.error();
   HourFold fold;
+  std::int64_t data_rows = 0;  // minute and alive rows, not earlier checkpoints
   if (auto st = store.for_each_range(kChainMinutes, 1, *keep,
                                      [&](const LedgerRow& r) -> Status {
+                                       data_rows += r.kind != "checkpoint";
                                        fold.add(r);
                                        return {};
                                      });
       !st)
     return st.error();
+  // Only checkpoints before the cut: dropping them would add another one,
+  // for ever. Nothing left to compact.
+  if (data_rows == 0) return std::int64_t{0};
   std::vector<LedgerRow> hours = fold.take();
   if (auto st = store.append_in_transaction(hours); !st) return st.error();
   auto n = store.drop_before(kChainMinutes, *keep, chunk, now_ms, "compacted into hours");
   if (!n) return n.error();
   if (auto st = tx.commit(); !st) return st.error();
-  return n;
+  return data_rows;
 }
 
 }  // namespace sanwatch

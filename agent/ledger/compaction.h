@@ -33,7 +33,8 @@ class HourFold {
 // Folds the minutes chain's oldest rows, at most `max_hours` hours of them
 // and none at or after cutoff (rounded down to an hour), into hour rows and
 // drops them, in one transaction. Streams: memory holds the hours, not the
-// minutes. Returns the rows dropped; 0 when nothing before the cutoff is left.
+// minutes. Returns the minute and alive rows dropped; 0 when none before the
+// cutoff is left.
 // Callers loop, committing other rows between calls.
 Result<std::int64_t> compact_minutes(LedgerStore& store, std::int64_t cutoff_ms,
                                      std::int64_t now_ms, int max_hours = 1);
