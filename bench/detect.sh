@@ -108,6 +108,9 @@ cat >"$WORK/tp.toml" <<-TOML
 	deadline = "100ms"  # validated against stall even with canaries off
 	[metrics]
 	listen = "127.0.0.1:0"
+	# The ledger as deployed, kept in the work dir (not /var/lib/sanwatch).
+	[ledger]
+	path = "$WORK/ledger.db"
 TOML
 meta agent_stall "slow_io 20ms, stall ${STALL_MS}ms, slow_window $SLOW_WINDOW, recovery $RECOVERY, canaries off"
 start_agent tp "$WORK/tp.toml"
@@ -140,6 +143,9 @@ for period in $PERIODS; do
 		deadline = "${DEADLINE_MS}ms"
 		[metrics]
 		listen = "127.0.0.1:0"
+		# The ledger as deployed, kept in the work dir (not /var/lib/sanwatch).
+		[ledger]
+		path = "$WORK/ledger.db"
 	TOML
 	start_agent "canary-$period" "$WORK/canary-$period.toml"
 	echo "$AGENT_PID" >"$CG/cgroup.procs" # every thread, io_uring workers included

@@ -80,6 +80,9 @@ cat >"$WORK/footprint.toml" <<-TOML
 	period = "${PERIOD_MS}ms"
 	[metrics]
 	listen = "127.0.0.1:0"
+	# The ledger as deployed, kept in the work dir (not /var/lib/sanwatch).
+	[ledger]
+	path = "$WORK/ledger.db"
 TOML
 meta sanwatch_config "include = the $DEVICES devices by name, canary targets \"all\", period \"${PERIOD_MS}ms\", everything else default (metrics on 127.0.0.1:0)"
 start_agent footprint "$WORK/footprint.toml"

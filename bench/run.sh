@@ -72,6 +72,9 @@ sanwatch_cmd() {
 		targets = "all"
 		[metrics]
 		listen = "127.0.0.1:0"
+		# The ledger as deployed, kept in the work dir (not /var/lib/sanwatch).
+		[ledger]
+		path = "$WORK/ledger.db"
 	TOML
 	SANWATCH_CMD=("$SANWATCH" run --config "$WORK/sanwatch-bench.toml")
 }

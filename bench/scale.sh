@@ -111,6 +111,9 @@ period = \"${period}ms\""
 			$canary
 			[metrics]
 			listen = "127.0.0.1:0"
+			# The ledger as deployed, kept in the work dir (not /var/lib/sanwatch).
+			[ledger]
+			path = "$WORK/ledger.db"
 		TOML
 		start_agent "scale-$n-$period" "$WORK/scale-$n-$period.toml"
 		watching=$(grep -c '"msg":"watching loop' "$AGENT_LOG" || true)
