@@ -301,6 +301,9 @@ LAB_SANWATCH_CONF=/tmp/sanwatch.toml
 # first; listen on 127.0.0.1:0) with its JSON log in $LAB_EV; waits for
 # "ready". Sets LAB_SANWATCH_PID and LAB_METRICS_URL (from the ready line).
 lab_sanwatch_start() {
+  # Every scenario keeps a ledger (in the guest's RAM) unless it sets one.
+  grep -q '^\[ledger\]' "$LAB_SANWATCH_CONF" ||
+    printf '\n[ledger]\npath = "/tmp/sanwatch-ledger.db"\n' >>"$LAB_SANWATCH_CONF"
   sanwatch run --config "$LAB_SANWATCH_CONF" 2>"$LAB_EV" &
   LAB_SANWATCH_PID=$!
   lab_assert "sanwatch run is ready" lab_wait_for 60 grep -q '"msg":"ready"' "$LAB_EV"
