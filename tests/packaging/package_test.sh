@@ -264,8 +264,14 @@ period = "200ms"
 [metrics]
 listen = "127.0.0.1:0"
 refresh = "200ms"
+[ledger]
+path = "$work/state/ledger.db"
 EOF
 chmod 644 "$work/sanwatch.toml"
+# StateDirectory=sanwatch as systemd makes it: owned by the unit's user, 0700
+# (here under $work, so the host's /var/lib stays untouched).
+[[ $(unit_value StateDirectory) == sanwatch ]] || fail "the unit has no StateDirectory=sanwatch"
+install -d -m "$(unit_value StateDirectoryMode)" -o "$unit_user" -g "${unit_group:-$unit_user}" "$work/state"
 agent=(/usr/bin/sanwatch run --config "$work/sanwatch.toml")
 
 say "agent as $unit_user with [$unit_ambient], groups [$unit_groups] on $loopdev"
@@ -273,6 +279,12 @@ say "agent as $unit_user with [$unit_ambient], groups [$unit_groups] on $loopdev
   "$work/as-unit" "$unit_user" "${unit_group:-$unit_user}" "$unit_nnp" \
   "$unit_bounding" "$unit_ambient" "$unit_groups" -- "${agent[@]}" ||
   fail "the installed agent under the unit's privileges (see above)"
+# The ledger is written with those privileges, in the state directory only.
+[[ -s $work/state/ledger.db && $(stat -c %U "$work/state/ledger.db") == "$unit_user" ]] ||
+  fail "no ledger written by $unit_user in the state directory"
+/usr/bin/sanwatch report verify --ledger "$work/state/ledger.db" >/dev/null ||
+  fail "the ledger written under the unit's privileges does not verify"
+say "ledger: written by $unit_user in StateDirectory, chain verifies"
 
 # One privilege fewer must break it, or the unit grants too much. CAP_SYS_ADMIN
 # also covers BPF and perfmon (bpf_capable(), perfmon_capable()), so these run
