@@ -6,7 +6,8 @@
 
 #ifdef __cplusplus
 #include <cstdint>
-namespace sanwatch::bpf {
+namespace sanwatch::bpf
+{
 typedef std::uint8_t __u8;
 typedef std::uint16_t __u16;
 typedef std::uint32_t __u32;
@@ -74,12 +75,12 @@ struct sw_io_max {
 
 /* Written by userspace for each watched device slot. */
 struct sw_dev_cfg {
-	__u32 dev;            /* MKDEV(major, minor) in kernel encoding */
+	__u32 dev;	      /* MKDEV(major, minor) in kernel encoding */
 	__u32 slot_base;      /* first index in the inflight array */
 	__u32 slots_per_hctx; /* tag space per hardware queue */
 	__u32 nr_hctx;
-	__u64 slow_ns;        /* emit a SLOW event above this total latency; 0 = never */
-	__u32 flags;          /* SW_DEV_* */
+	__u64 slow_ns; /* emit a SLOW event above this total latency; 0 = never */
+	__u32 flags;   /* SW_DEV_* */
 	__u32 pad;
 };
 
@@ -104,9 +105,9 @@ struct sw_qcache {
 #define SW_QCACHE_SIZE 4096
 
 enum sw_counter {
-	SW_CTR_RB_DROPS = 0,    /* ring buffer full, event lost */
-	SW_CTR_UNTRACKED,       /* tag outside the slot range: no in-flight tracking */
-	SW_CTR_DUP_COMPLETE,    /* completion of a request already completed */
+	SW_CTR_RB_DROPS = 0,	/* ring buffer full, event lost */
+	SW_CTR_UNTRACKED,	/* tag outside the slot range: no in-flight tracking */
+	SW_CTR_DUP_COMPLETE,	/* completion of a request already completed */
 	SW_CTR_UNSEEN_COMPLETE, /* completion of a request not seen starting (counted by its
 				 * own start time when the kernel's is trustworthy) */
 	SW_CTR_QCACHE_MISS,
@@ -119,14 +120,14 @@ enum sw_event_kind {
 };
 
 struct sw_event {
-	__u64 ts_ns;     /* completion time, CLOCK_MONOTONIC */
+	__u64 ts_ns; /* completion time, CLOCK_MONOTONIC */
 	__u64 sector;
-	__u64 total_ns;  /* allocation -> completion */
+	__u64 total_ns;	 /* allocation -> completion */
 	__u64 device_ns; /* issue -> completion; 0 if unknown */
 	__u32 dev;
 	__u32 bytes;
 	__s32 widx;
-	__u16 status;    /* blk_status_t code */
+	__u16 status; /* blk_status_t code */
 	__u8 op;
 	__u8 kind;
 };
@@ -141,42 +142,42 @@ enum sw_seed_mode {
 };
 
 enum sw_seed_status {
-	SW_SEED_PENDING = 0,     /* the program did not find the fd */
+	SW_SEED_PENDING = 0, /* the program did not find the fd */
 	SW_SEED_DONE = 1,
-	SW_SEED_NOT_MQ = 2,      /* bio-based queue: no tag tables */
+	SW_SEED_NOT_MQ = 2,	 /* bio-based queue: no tag tables */
 	SW_SEED_UNSUPPORTED = 3, /* kernel layout the walker does not know */
-	SW_SEED_NO_DEVICE = 4,   /* fd is not the watched disk's sysfs directory */
+	SW_SEED_NO_DEVICE = 4,	 /* fd is not the watched disk's sysfs directory */
 };
 
 /* Request and result of one walk, in the seeder's .bss. Userspace fills the
  * request and sets armed; the program clears armed when it is done. */
 struct sw_seed_ctl {
 	__u32 armed;
-	__u32 mode;       /* enum sw_seed_mode */
-	__u32 dev;        /* disk whose inflight file is read, kernel encoding */
-	__u32 widx;       /* its watch slot */
-	__u32 fd;         /* the agent's fd of the disk's sysfs directory */
+	__u32 mode;	  /* enum sw_seed_mode */
+	__u32 dev;	  /* disk whose inflight file is read, kernel encoding */
+	__u32 widx;	  /* its watch slot */
+	__u32 fd;	  /* the agent's fd of the disk's sysfs directory */
 	__u32 hctx_first; /* walk: hardware queues [first, first + count) */
 	__u32 hctx_count;
 	/* results */
-	__u32 status;       /* enum sw_seed_status */
+	__u32 status;	    /* enum sw_seed_status */
 	__u32 nr_hw_queues; /* of the tag set */
-	__u32 scanned;      /* tag table entries read */
-	__u32 found;        /* outstanding requests found */
-	__u32 seeded;       /* of those, slots written (the rest were tracked already) */
-	__u32 untimed;      /* seeded with the walk's time: no trustworthy start time */
-	__u32 raced;        /* ended while being seeded: undone */
+	__u32 scanned;	    /* tag table entries read */
+	__u32 found;	    /* outstanding requests found */
+	__u32 seeded;	    /* of those, slots written (the rest were tracked already) */
+	__u32 untimed;	    /* seeded with the walk's time: no trustworthy start time */
+	__u32 raced;	    /* ended while being seeded: undone */
 	__u32 remaining;    /* verify: seeded slots still outstanding */
-	__u32 cleared;      /* verify: seeded slots whose request had ended */
+	__u32 cleared;	    /* verify: seeded slots whose request had ended */
 	__u64 oldest_ns;    /* oldest start time seeded in this call, 0 = none */
-	__u64 walk_ns;      /* time spent in the program */
+	__u64 walk_ns;	    /* time spent in the program */
 };
 
 /* Per in-flight slot, what a walk seeded there, so a later verify can tell a
  * seed whose completion was missed from a request still outstanding. */
 struct sw_seed_shadow {
-	__u64 rq;          /* the request's address; 0 = nothing seeded */
-	__u64 start_ns;    /* value written to the slot */
+	__u64 rq;	   /* the request's address; 0 = nothing seeded */
+	__u64 start_ns;	   /* value written to the slot */
 	__u64 rq_start_ns; /* rq->start_time_ns as read (differs when untimed) */
 };
 
@@ -184,11 +185,21 @@ struct sw_seed_shadow {
 static inline __u32 sw_log2(__u64 v)
 {
 	__u32 r = 0, s;
-	s = (v > 0xFFFFFFFFull) << 5; v >>= s; r |= s;
-	s = (v > 0xFFFFull) << 4; v >>= s; r |= s;
-	s = (v > 0xFFull) << 3; v >>= s; r |= s;
-	s = (v > 0xFull) << 2; v >>= s; r |= s;
-	s = (v > 0x3ull) << 1; v >>= s; r |= s;
+	s = (v > 0xFFFFFFFFull) << 5;
+	v >>= s;
+	r |= s;
+	s = (v > 0xFFFFull) << 4;
+	v >>= s;
+	r |= s;
+	s = (v > 0xFFull) << 3;
+	v >>= s;
+	r |= s;
+	s = (v > 0xFull) << 2;
+	v >>= s;
+	r |= s;
+	s = (v > 0x3ull) << 1;
+	v >>= s;
+	r |= s;
 	r |= (__u32)(v >> 1);
 	return r;
 }
@@ -223,7 +234,7 @@ static inline __u64 sw_bucket_upper_ns(__u32 idx)
 }
 
 #ifdef __cplusplus
-}  // namespace sanwatch::bpf
+} // namespace sanwatch::bpf
 #endif
 
 #endif /* SANWATCH_IOLAT_H */

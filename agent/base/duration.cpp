@@ -46,8 +46,9 @@ std::string format_duration(Duration d) {
     long long per;
     const char* name;
   };
-  for (Unit u : {Unit{86400'000'000'000LL, "d"}, Unit{3600'000'000'000LL, "h"}, Unit{60'000'000'000LL, "m"},
-                 Unit{1'000'000'000LL, "s"}, Unit{1'000'000LL, "ms"}, Unit{1'000LL, "us"}})
+  for (Unit u :
+       {Unit{86400'000'000'000LL, "d"}, Unit{3600'000'000'000LL, "h"}, Unit{60'000'000'000LL, "m"},
+        Unit{1'000'000'000LL, "s"}, Unit{1'000'000LL, "ms"}, Unit{1'000LL, "us"}})
     if (ns % u.per == 0) return std::to_string(ns / u.per) + u.name;
   return std::to_string(ns) + "ns";
 }

@@ -73,7 +73,8 @@ std::unique_ptr<AgentLedger> AgentLedger::start(const Config& cfg, EventLog& log
   LedgerWriterOptions o;
   o.path = cfg.ledger.path;
   o.queue_rows = cfg.ledger.queue;
-  o.retention_ms = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.ledger.retention).count();
+  o.retention_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(cfg.ledger.retention).count();
   o.minute_keep_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(cfg.ledger.minute_rollups).count();
   o.run_id = info.run_id;

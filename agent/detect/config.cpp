@@ -1,7 +1,5 @@
 #include "detect/config.h"
 
-#include "base/parse.h"
-
 #include <fmt/format.h>
 #include <fnmatch.h>
 #include <toml++/toml.h>
@@ -10,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/parse.h"
 #include "detect/embedded_config.h"
 
 namespace sanwatch {
@@ -287,8 +286,9 @@ void read_ledger(const toml::table& t, LedgerSettings& l, Errors& errs) {
       auto s = (*a)[i].value<std::string>();
       auto d = s ? parse_duration(*s) : std::nullopt;
       if (!d || d->count() <= 0 || (!l.latency_slos.empty() && *d <= l.latency_slos.back()))
-        errs.add((*a)[i].source(), "ledger.latency_slos: durations in increasing order, e.g. "
-                                   "[\"10ms\", \"100ms\"]");
+        errs.add((*a)[i].source(),
+                 "ledger.latency_slos: durations in increasing order, e.g. "
+                 "[\"10ms\", \"100ms\"]");
       else
         l.latency_slos.push_back(*d);
     }

@@ -85,10 +85,10 @@ struct MetricsSettings {
 struct LedgerSettings {
   bool enabled = true;
   std::string path = "/var/lib/sanwatch/ledger.db";
-  Duration retention = std::chrono::hours(24 * 400);       // events and hourly rows
-  Duration minute_rollups = std::chrono::hours(24 * 35);   // minute rows kept this long
+  Duration retention = std::chrono::hours(24 * 400);      // events and hourly rows
+  Duration minute_rollups = std::chrono::hours(24 * 35);  // minute rows kept this long
   std::vector<Duration> latency_slos = {10ms, 100ms};     // I/Os over each are counted
-  std::uint32_t queue = 10000;                             // rows waiting for the disk
+  std::uint32_t queue = 10000;                            // rows waiting for the disk
 };
 
 struct Config {

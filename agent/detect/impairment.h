@@ -34,8 +34,8 @@ struct Impairment {
   bool ongoing = false;  // hard evidence still true at the last observation
   std::uint64_t errors = 0;
   std::uint64_t canary_failures = 0;
-  std::uint64_t max_latency_ns = 0;  // slowest completed I/O or canary
-  std::uint64_t peak_oldest_ns = 0;  // greatest age of outstanding I/O seen
+  std::uint64_t max_latency_ns = 0;    // slowest completed I/O or canary
+  std::uint64_t peak_oldest_ns = 0;    // greatest age of outstanding I/O seen
   std::uint64_t stall_crossed_ns = 0;  // when outstanding I/O first crossed the stall threshold
   bool empty() const { return hard.empty() && slow.empty(); }
 };

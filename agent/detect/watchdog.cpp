@@ -448,7 +448,8 @@ void Watchdog::on_io_event(const IoEvent& ev) {
     refresh_counts(*t, now, true);
   if (ev.kind == bpf::SW_EV_SLOW) t->detector.slow_io(now, ev.total_ns);
   // The kernel's own times of this I/O, for the impairment clock.
-  const std::uint64_t start = ev.total_ns && ev.total_ns < ev.ts_ns ? ev.ts_ns - ev.total_ns : ev.ts_ns;
+  const std::uint64_t start =
+      ev.total_ns && ev.total_ns < ev.ts_ns ? ev.ts_ns - ev.total_ns : ev.ts_ns;
   t->detector.io_event(start, ev.ts_ns, ev.kind == bpf::SW_EV_ERROR);
   evaluate(*t, now);
 }

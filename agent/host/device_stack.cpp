@@ -40,7 +40,7 @@ std::vector<std::string> devices_below(const std::string& root, DevId id) {
 
 std::optional<DevId> filesystem_device(const std::string& path) {
   fs::path p = path;
-  struct stat st{};
+  struct stat st {};
   while (!p.empty()) {
     if (::stat(p.c_str(), &st) == 0) return DevId{major(st.st_dev), minor(st.st_dev)};
     if (p == p.parent_path()) break;

@@ -1,6 +1,5 @@
 #include "ledger/compaction.h"
 
-
 namespace sanwatch {
 namespace {
 
@@ -20,7 +19,8 @@ void add_compliance(nlohmann::json& hour, const nlohmann::json& minute) {
   hour["minutes_with_io"] = hour.value("minutes_with_io", std::int64_t{0}) + 1;
   const nlohmann::json over_by = minute.value("ios_over_ns", nlohmann::json::object());
   for (const auto& [threshold, over] : over_by.items()) {
-    const double under = 1.0 - static_cast<double>(over.get<std::int64_t>()) / static_cast<double>(ios);
+    const double under =
+        1.0 - static_cast<double>(over.get<std::int64_t>()) / static_cast<double>(ios);
     auto& h = hour["minutes_reaching"][threshold];
     if (!h.is_object()) h = nlohmann::json::object();
     for (std::size_t i = 0; i < std::size(kLevels); ++i)

@@ -3,9 +3,8 @@
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
-#include <ctime>
-
 #include <array>
+#include <ctime>
 #include <memory>
 
 namespace sanwatch {
@@ -22,8 +21,8 @@ std::string utc_ms(std::int64_t ms) {
 }
 
 std::string canonical_json(const LedgerRow& r) {
-  const nlohmann::json j{{"body", r.body},   {"chain", r.chain}, {"kind", r.kind},
-                         {"seq", r.seq},     {"target", r.target}, {"ts_ms", r.ts_ms}};
+  const nlohmann::json j{{"body", r.body}, {"chain", r.chain},   {"kind", r.kind},
+                         {"seq", r.seq},   {"target", r.target}, {"ts_ms", r.ts_ms}};
   return j.dump();
 }
 

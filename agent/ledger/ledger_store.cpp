@@ -49,13 +49,11 @@ Result<LedgerRow> read_row(SqliteStmt& st) {
 
 }  // namespace
 
-
 Result<LedgerRow> row_from_columns(std::string chain, std::int64_t seq, std::string kind,
-                                   std::int64_t ts_ms, std::string target,
-                                   const std::string& body, std::string prev_hash,
-                                   std::string hash) {
-  LedgerRow r{std::move(chain), seq, std::move(kind), ts_ms, std::move(target), {},
-              std::move(prev_hash), std::move(hash)};
+                                   std::int64_t ts_ms, std::string target, const std::string& body,
+                                   std::string prev_hash, std::string hash) {
+  LedgerRow r{std::move(chain),  seq, std::move(kind),      ts_ms,
+              std::move(target), {},  std::move(prev_hash), std::move(hash)};
   r.body = nlohmann::json::parse(body, nullptr, false);
   if (r.body.is_discarded() || !r.body.is_object())
     return Error{0, fmt::format("{} #{}: body is not a JSON object", r.chain, r.seq)};
@@ -63,8 +61,8 @@ Result<LedgerRow> row_from_columns(std::string chain, std::int64_t seq, std::str
 }
 
 Result<LedgerStore> LedgerStore::open(const std::string& path, Access access) {
-  auto db = SqliteDb::open(path, access == Access::kReadOnly ? SqliteDb::Mode::kReadOnly
-                                                             : SqliteDb::Mode::kReadWrite);
+  auto db = SqliteDb::open(
+      path, access == Access::kReadOnly ? SqliteDb::Mode::kReadOnly : SqliteDb::Mode::kReadWrite);
   if (!db) return db.error();
   LedgerStore s(std::move(db).value());
   if (auto st = s.create_or_migrate(access); !st) return st.error();
@@ -72,8 +70,8 @@ Result<LedgerStore> LedgerStore::open(const std::string& path, Access access) {
 }
 
 Status LedgerStore::create_or_migrate(Access access) {
-  auto has_meta = db_.query_text(
-      "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
+  auto has_meta =
+      db_.query_text("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
   if (!has_meta) return has_meta.error();
   if (*has_meta) {
     auto v = db_.query_text("SELECT value FROM meta WHERE key = 'schema_version'");
@@ -143,8 +141,9 @@ Status LedgerStore::append_in_transaction(std::vector<LedgerRow>& rows) {
     if (it == heads.end()) {
       auto h = head(r.chain);
       if (!h) return h.error();
-      it = heads.emplace(r.chain, *h ? std::pair((*h)->seq, (*h)->hash)
-                                     : std::pair(std::int64_t{0}, kGenesisHash))
+      it = heads
+               .emplace(r.chain, *h ? std::pair((*h)->seq, (*h)->hash)
+                                    : std::pair(std::int64_t{0}, kGenesisHash))
                .first;
     }
     r.seq = it->second.first + 1;
@@ -199,8 +198,8 @@ Status LedgerStore::for_each_range(const std::string& chain, std::int64_t from_s
                               st->text(5), st->text(6), st->text(7));
     if (!r) {
       // A body that does not parse is a row that does not match.
-      LedgerRow bad{st->text(0), st->int64(1), st->text(2), st->int64(3), st->text(4),
-                    nullptr,     st->text(6),  st->text(7)};
+      LedgerRow bad{st->text(0), st->int64(1), st->text(2), st->int64(3),
+                    st->text(4), nullptr,      st->text(6), st->text(7)};
       if (auto s = fn(bad); !s) return s;
       continue;
     }
@@ -256,8 +255,9 @@ Result<std::vector<LedgerRow>> LedgerStore::range(const std::string& chain, std:
 Result<std::int64_t> LedgerStore::drop_before(const std::string& chain, std::int64_t first_keep,
                                               std::int64_t cutoff_ms, std::int64_t now_ms,
                                               const std::string& reason) {
-  auto last = db_.prepare("SELECT hash, (SELECT COUNT(*) FROM entries WHERE chain = ?1 AND "
-                          "seq < ?2) FROM entries WHERE chain = ?1 AND seq = ?2 - 1");
+  auto last = db_.prepare(
+      "SELECT hash, (SELECT COUNT(*) FROM entries WHERE chain = ?1 AND "
+      "seq < ?2) FROM entries WHERE chain = ?1 AND seq = ?2 - 1");
   if (!last) return last.error();
   last->bind(1, chain).bind(2, first_keep);
   auto found = last->step();

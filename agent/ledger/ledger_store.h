@@ -29,8 +29,8 @@ class LedgerStore {
   Result<std::optional<LedgerRow>> head(const std::string& chain);
   // Rows of a chain in seq order; kinds empty = all; ts_ms in [from, to).
   Result<std::vector<LedgerRow>> select(const std::string& chain,
-                                        const std::vector<std::string>& kinds,
-                                        std::int64_t from_ms, std::int64_t to_ms);
+                                        const std::vector<std::string>& kinds, std::int64_t from_ms,
+                                        std::int64_t to_ms);
   // Every row of a chain in seq order, one at a time (verify, export).
   Status for_each(const std::string& chain, const std::function<Status(const LedgerRow&)>& fn);
   // The same for seq in [from, to).
@@ -40,8 +40,8 @@ class LedgerStore {
   // Drops the chain's oldest rows older than cutoff (the longest such prefix)
   // and appends a checkpoint row that carries the last dropped hash, so the
   // rest still verifies. Returns the number of rows dropped.
-  Result<std::int64_t> prune(const std::string& chain, std::int64_t cutoff_ms,
-                             std::int64_t now_ms, const std::string& reason);
+  Result<std::int64_t> prune(const std::string& chain, std::int64_t cutoff_ms, std::int64_t now_ms,
+                             const std::string& reason);
 
   // The pieces of prune(), for callers that do more in the same transaction
   // (compaction): the first seq a prune at `cutoff_ms` keeps; rows with seq
@@ -75,8 +75,7 @@ Result<VerifyReport> verify_ledger(LedgerStore& store);
 
 // Row parsed back from its columns (the body from JSON text).
 Result<LedgerRow> row_from_columns(std::string chain, std::int64_t seq, std::string kind,
-                                   std::int64_t ts_ms, std::string target,
-                                   const std::string& body, std::string prev_hash,
-                                   std::string hash);
+                                   std::int64_t ts_ms, std::string target, const std::string& body,
+                                   std::string prev_hash, std::string hash);
 
 }  // namespace sanwatch

@@ -49,7 +49,8 @@ Result<VerifyReport> verify_ledger(LedgerStore& store) {
         else if (it != cps->end())
           expected = it->second;
         else
-          rep.why = fmt::format("rows before #{} are missing and no checkpoint records them", r.seq);
+          rep.why =
+              fmt::format("rows before #{} are missing and no checkpoint records them", r.seq);
       } else if (r.seq != prev_seq + 1) {
         rep.why = fmt::format("rows #{}..#{} are missing", prev_seq + 1, r.seq - 1);
       } else {

@@ -50,7 +50,11 @@ Result<std::optional<LedgerRow>> unclean_end(LedgerStore& store, const std::stri
   last->bind(1, run).bind(2, started);
   if (auto r = last->step(); !r) return r.error();
   const std::int64_t seen = last->is_null(0) ? started : std::max(started, last->int64(0));
-  return std::optional(LedgerRow{kChainEvents, 0, "unclean_end", seen, "",
+  return std::optional(LedgerRow{kChainEvents,
+                                 0,
+                                 "unclean_end",
+                                 seen,
+                                 "",
                                  {{"run_id", run},
                                   {"started_ms", started},
                                   {"last_seen_ms", seen},
@@ -66,9 +70,7 @@ LedgerWriter::LedgerWriter(LedgerWriterOptions opts, EventLog& log)
   pthread_setname_np(thread_.native_handle(), "sanwatch-ledger");
 }
 
-LedgerWriter::~LedgerWriter() {
-  stop(std::chrono::milliseconds(2000));
-}
+LedgerWriter::~LedgerWriter() { stop(std::chrono::milliseconds(2000)); }
 
 bool LedgerWriter::push(LedgerRow row) {
   Shared& s = *shared_;
@@ -170,8 +172,7 @@ bool maintain_step(LedgerWriter::Shared& s, LedgerStore& store, std::int64_t& co
     compacted += *n;
     return true;
   }
-  if (compacted)
-    s.log.info(fmt::format("ledger: {} minute rows compacted into hours", compacted));
+  if (compacted) s.log.info(fmt::format("ledger: {} minute rows compacted into hours", compacted));
   compacted = 0;
   const std::pair<const char*, std::int64_t> cuts[] = {{kChainEvents, s.opts.retention_ms},
                                                        {kChainHours, s.opts.retention_ms}};
@@ -217,9 +218,10 @@ void LedgerWriter::run(std::shared_ptr<Shared> sp) {
     if (auto u = unclean_end(*store, s.opts.run_id); !u) {
       s.log.error("ledger: cannot check how the last run ended", {{"error", u.error().message()}});
     } else if (*u) {
-      s.log.warn("ledger: the previous run ended without a clean stop; the time since its last "
-                 "record is unmeasured",
-                 {{"run_id", (**u).body["run_id"]}, {"last_seen", utc_ms((**u).ts_ms)}});
+      s.log.warn(
+          "ledger: the previous run ended without a clean stop; the time since its last "
+          "record is unmeasured",
+          {{"run_id", (**u).body["run_id"]}, {"last_seen", utc_ms((**u).ts_ms)}});
       std::vector<LedgerRow> one{std::move(**u)};
       (void)store->append(one);
     }

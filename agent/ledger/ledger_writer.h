@@ -24,9 +24,9 @@ namespace sanwatch {
 struct LedgerWriterOptions {
   std::string path;
   std::size_t queue_rows = 10000;
-  std::int64_t retention_ms = 400LL * 86'400'000;  // events and hours
+  std::int64_t retention_ms = 400LL * 86'400'000;   // events and hours
   std::int64_t minute_keep_ms = 35LL * 86'400'000;  // minute rows before they are dropped
-  std::string run_id;  // this run's: the unclean-end check skips it
+  std::string run_id;                               // this run's: the unclean-end check skips it
 };
 
 // Read from any thread (the /metrics refresh).

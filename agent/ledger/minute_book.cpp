@@ -5,7 +5,9 @@
 namespace sanwatch {
 namespace {
 
-std::int64_t minute_of(std::int64_t ms) { return ms - ((ms % MinuteBook::kMinute) + MinuteBook::kMinute) % MinuteBook::kMinute; }
+std::int64_t minute_of(std::int64_t ms) {
+  return ms - ((ms % MinuteBook::kMinute) + MinuteBook::kMinute) % MinuteBook::kMinute;
+}
 
 // Length of the union of spans within [from, to).
 std::int64_t covered(std::vector<WallSpan> spans, std::int64_t from, std::int64_t to) {
@@ -37,7 +39,9 @@ void MinuteBook::state_changed(std::int64_t wall_ms, Health to) {
 
 MinuteBook::Counts MinuteBook::delta(const TargetCounters& c) const {
   // Counters restart when a device is watched again; never count backwards.
-  const auto d = [](std::uint64_t now, std::uint64_t then) { return now >= then ? now - then : now; };
+  const auto d = [](std::uint64_t now, std::uint64_t then) {
+    return now >= then ? now - then : now;
+  };
   Counts n;
   n.ios = d(c.ios, base_.ios);
   n.probes = d(c.canary_probes, base_.canary_probes);
@@ -112,9 +116,14 @@ nlohmann::json MinuteBook::finish(std::int64_t m, std::int64_t end, const Counts
   nlohmann::json slo = nlohmann::json::object();
   for (std::size_t i = 0; i < slo_ns_.size(); ++i)
     slo[std::to_string(slo_ns_[i])] = i < n.slo_over.size() ? n.slo_over[i] : 0;
-  return {{"minute_ms", m},         {"covered_ms", end - start}, {"state_ms", states},
-          {"impaired_ms", impaired}, {"ios", n.ios},              {"ios_over_ns", slo},
-          {"canary_probes", n.probes}, {"canary_failures", n.probe_failures}};
+  return {{"minute_ms", m},
+          {"covered_ms", end - start},
+          {"state_ms", states},
+          {"impaired_ms", impaired},
+          {"ios", n.ios},
+          {"ios_over_ns", slo},
+          {"canary_probes", n.probes},
+          {"canary_failures", n.probe_failures}};
 }
 
 }  // namespace sanwatch

@@ -54,10 +54,10 @@ class MinuteBook {
   nlohmann::json finish(std::int64_t m, std::int64_t end, const Counts& n);
 
   std::vector<std::uint64_t> slo_ns_;
-  std::int64_t cur_minute_ = -1;  // start of the minute being counted
-  std::int64_t cut_ = 0;          // the minute rows so far cover time up to here
-  TargetCounters base_;           // counters at cur_minute_'s start
-  TargetCounters last_;           // as of the last sample
+  std::int64_t cur_minute_ = -1;            // start of the minute being counted
+  std::int64_t cut_ = 0;                    // the minute rows so far cover time up to here
+  TargetCounters base_;                     // counters at cur_minute_'s start
+  TargetCounters last_;                     // as of the last sample
   std::map<std::int64_t, Counts> counted_;  // minute start -> counts, not yet written
   Health state_at_cut_ = Health::kOk;
   std::vector<std::pair<std::int64_t, Health>> changes_;  // after cut_

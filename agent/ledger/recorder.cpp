@@ -91,10 +91,8 @@ void LedgerRecorder::on_state(const StateChange& c) {
   inc.identity = c.target;
   inc.imp = c.transition.impairment;
   inc.worst = std::max(inc.worst, c.transition.to);
-  inc.changes.push_back({{"ts_ms", ts},
-                         {"from", c.from()},
-                         {"to", c.to()},
-                         {"reason", c.transition.reason}});
+  inc.changes.push_back(
+      {{"ts_ms", ts}, {"from", c.from()}, {"to", c.to()}, {"reason", c.transition.reason}});
   if (c.transition.to == Health::kOk) close_incident(b, c.mono_ns, "recovered");
 }
 
@@ -210,8 +208,11 @@ nlohmann::json LedgerRecorder::minute_identity(const std::string& label) const {
   const TargetSnapshot& t = it->second;
   j["target_type"] = t.target_type;
   j["device"] = t.name;
-  for (const auto& [k, v] : {std::pair{"wwid", &t.wwid}, {"dm_name", &t.dm_name},
-                             {"map", &t.map}, {"array", &t.array}, {"target_port", &t.target_port}})
+  for (const auto& [k, v] : {std::pair{"wwid", &t.wwid},
+                             {"dm_name", &t.dm_name},
+                             {"map", &t.map},
+                             {"array", &t.array},
+                             {"target_port", &t.target_port}})
     if (!v->empty()) j[k] = *v;
   return j;
 }

@@ -48,7 +48,8 @@ class LedgerRecorder {
               std::uint64_t mono_ns);
   // Clean stop: open incidents and the current minute are written as they
   // stand, then the stop row.
-  void stop(const std::vector<TargetSnapshot>& targets, std::int64_t wall_ms, std::uint64_t mono_ns);
+  void stop(const std::vector<TargetSnapshot>& targets, std::int64_t wall_ms,
+            std::uint64_t mono_ns);
 
   const RunInfo& run() const { return info_; }
 

@@ -14,9 +14,9 @@
 #include "agent_process.h"
 #include "direct_io.h"
 #include "fault_disk.h"
+#include "http_listener.h"
 #include "ledger/ledger_store.h"
 #include "privileged.h"
-#include "http_listener.h"
 #include "process.h"
 #include "test_util.h"
 
@@ -76,8 +76,8 @@ double injected_ms(std::uint64_t a, std::uint64_t b) { return (b - a) / 1e6; }
 
 // `sanwatch report ARGS... --ledger PATH --format json` over the last hour.
 nlohmann::json report_json(const std::string& ledger, std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv{SANWATCH_BIN, "report", "--ledger", ledger, "--last", "1h",
-                                "--format", "json"};
+  std::vector<std::string> argv{SANWATCH_BIN, "report", "--ledger", ledger,
+                                "--last",     "1h",     "--format", "json"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   auto r = sanwatch::test::run_command(argv, 30s);
   INFO(r.err);
@@ -130,7 +130,8 @@ TEST_CASE("ledger: three stalls and an EIO burst are four incidents of their inj
                      recovery, got, injected[i]));
     CHECK(std::abs(got - injected[i]) <= 50);
     // The detection ran `recovery` longer: hysteresis is not downtime.
-    const double detected = b["detection"]["end_ms"].get<double>() - b["detection"]["start_ms"].get<double>();
+    const double detected =
+        b["detection"]["end_ms"].get<double>() - b["detection"]["start_ms"].get<double>();
     CHECK(detected > got - 1000);
   }
   CHECK(incidents[3].body["io_errors"].get<int>() >= 10);

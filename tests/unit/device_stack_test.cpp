@@ -1,8 +1,9 @@
 // What a filesystem lives on, read from fixture sysfs trees.
+#include "host/device_stack.h"
+
 #include <catch2/catch.hpp>
 
 #include "cli/agent_ledger.h"
-#include "host/device_stack.h"
 
 using namespace sanwatch;
 

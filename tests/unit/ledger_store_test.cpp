@@ -1,11 +1,12 @@
 // The ledger file: hash chains that verify, and that name the first row an
 // edit, a deletion or a bad prune broke.
+#include "ledger/ledger_store.h"
+
 #include <sqlite3.h>
 
 #include <catch2/catch.hpp>
 
 #include "ledger/compaction.h"
-#include "ledger/ledger_store.h"
 #include "test_util.h"
 
 using namespace sanwatch;
@@ -76,7 +77,8 @@ TEST_CASE("ledger: a row changed with SQL is named by verify") {
     auto s = fresh(path);
     fill(s);
   }
-  sql(path, "UPDATE entries SET body = '{\"n\":3,\"to\":\"ok\"}' WHERE chain = 'events' AND seq = 4");
+  sql(path,
+      "UPDATE entries SET body = '{\"n\":3,\"to\":\"ok\"}' WHERE chain = 'events' AND seq = 4");
   auto s = fresh(path);
   auto rep = verify_ledger(s);
   REQUIRE(rep);
@@ -155,8 +157,9 @@ TEST_CASE("ledger: a newer schema is refused, a foreign file is not read") {
 
 TEST_CASE("ledger: the hash is SHA-256 of prev_hash and the canonical row") {
   LedgerRow r{kChainEvents, 1, "start", 5, "", {{"b", 1}, {"a", "x"}}};
-  CHECK(canonical_json(r) ==
-        R"({"body":{"a":"x","b":1},"chain":"events","kind":"start","seq":1,"target":"","ts_ms":5})");
+  CHECK(
+      canonical_json(r) ==
+      R"({"body":{"a":"x","b":1},"chain":"events","kind":"start","seq":1,"target":"","ts_ms":5})");
   // sha256("") — the well-known empty digest.
   CHECK(chain_hash("", "") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
@@ -169,7 +172,11 @@ TEST_CASE("ledger: old minute rows become hour rows, and both chains still verif
   auto minute = [&](std::int64_t at, std::int64_t ios, std::int64_t over, std::int64_t stalled) {
     nlohmann::json states = {{"ok", 60000 - stalled}};
     if (stalled) states["stalled"] = stalled;
-    rows.push_back(LedgerRow{kChainMinutes, 0, "minute", at, "mpatha",
+    rows.push_back(LedgerRow{kChainMinutes,
+                             0,
+                             "minute",
+                             at,
+                             "mpatha",
                              {{"minute_ms", at},
                               {"covered_ms", 60000},
                               {"state_ms", states},
@@ -181,11 +188,11 @@ TEST_CASE("ledger: old minute rows become hour rows, and both chains still verif
                               {"wwid", "w1"},
                               {"target_type", "map"}}});
   };
-  minute(kH, 1000, 0, 0);             // 100 % under
-  minute(kH + 60000, 1000, 5, 0);     // 99.5 %
-  minute(kH + 120000, 100, 50, 3000); // 50 %
-  minute(kH + 180000, 0, 0, 0);       // no I/O
-  minute(kH + 3'600'000, 10, 0, 0);   // next hour: stays a minute row
+  minute(kH, 1000, 0, 0);              // 100 % under
+  minute(kH + 60000, 1000, 5, 0);      // 99.5 %
+  minute(kH + 120000, 100, 50, 3000);  // 50 %
+  minute(kH + 180000, 0, 0, 0);        // no I/O
+  minute(kH + 3'600'000, 10, 0, 0);    // next hour: stays a minute row
   REQUIRE(s.append(rows));
   auto n = compact_minutes(s, kH + 3'600'000 + 1800'000, kH + 40 * 86'400'000LL);
   REQUIRE(n);
@@ -232,12 +239,13 @@ TEST_CASE("ledger: compaction ends when only checkpoints are left before the cut
   constexpr std::int64_t kH = 1764842400000;
   std::vector<LedgerRow> rows;
   for (int i = 0; i < 180; ++i)  // three hours of one target
-    rows.push_back(LedgerRow{kChainMinutes, 0, "minute", kH + i * 60000, "sdb",
-                             {{"ios", 1}, {"covered_ms", 60000}}});
+    rows.push_back(LedgerRow{
+        kChainMinutes, 0, "minute", kH + i * 60000, "sdb", {{"ios", 1}, {"covered_ms", 60000}}});
   REQUIRE(s.append(rows));
   // A cutoff after everything, checkpoints included (now < cutoff).
   std::int64_t total = 0, calls = 0;
-  for (std::int64_t n; (n = compact_minutes(s, kH + 10 * 3'600'000, kH + 5 * 3'600'000).value()) > 0;)
+  for (std::int64_t n;
+       (n = compact_minutes(s, kH + 10 * 3'600'000, kH + 5 * 3'600'000).value()) > 0;)
     total += n, ++calls;
   CHECK(calls == 3);
   CHECK(total == 180);  // a checkpoint heads the chain by the last call

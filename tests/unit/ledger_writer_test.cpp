@@ -1,11 +1,12 @@
 // The ledger's writer thread: commits promptly, never blocks a push, drops
 // and counts when its disk cannot keep up, and says so once per episode.
+#include "ledger/ledger_writer.h"
+
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <thread>
 
 #include "ledger/ledger_store.h"
-#include "ledger/ledger_writer.h"
 #include "test_util.h"
 
 using namespace sanwatch;

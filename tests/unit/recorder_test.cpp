@@ -1,7 +1,7 @@
 // The recorder: state changes, snapshots and clocks in, ledger rows out.
-#include <catch2/catch.hpp>
-
 #include "ledger/recorder.h"
+
+#include <catch2/catch.hpp>
 
 using namespace sanwatch;
 
@@ -13,8 +13,14 @@ constexpr std::uint64_t s(double v) { return kM0 + static_cast<std::uint64_t>(v 
 
 struct Rig {
   std::vector<LedgerRow> rows;
-  LedgerRecorder rec{RunInfo{"0123456789abcdef0123456789abcdef", "db1", "1.0", "6.1", "boot",
-                             "<test>", "cfg", {10'000'000, 100'000'000}},
+  LedgerRecorder rec{RunInfo{"0123456789abcdef0123456789abcdef",
+                             "db1",
+                             "1.0",
+                             "6.1",
+                             "boot",
+                             "<test>",
+                             "cfg",
+                             {10'000'000, 100'000'000}},
                      [this](LedgerRow r) { rows.push_back(std::move(r)); }, 15000};
 
   std::vector<TargetSnapshot> targets(std::uint64_t ios, std::uint64_t over10,
