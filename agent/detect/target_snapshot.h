@@ -35,6 +35,7 @@ struct TargetSnapshot {
   bool path_up = true;
   std::uint64_t transitions = 0;
   std::string array, target_port, hctl, transport, alua_state;
+  std::string serial;  // paths: the LUN's serial (VPD 0x80)
   int valid_paths = -1, total_paths = -1;  // maps
 };
 

@@ -37,6 +37,7 @@ TargetSnapshot Watchdog::snapshot_of(const Target& t) const {
     m.hctl = t.path.info.hctl;
     m.transport = t.path.info.transport;
     m.alua_state = t.path.info.alua_state;
+    m.serial = t.path.info.serial;
   }
   m.valid_paths = t.mpath.valid_paths;
   m.total_paths = t.mpath.total_paths;

@@ -134,7 +134,7 @@ nlohmann::json LedgerRecorder::span_json(const Span& s) const {
 // last sample: a map's come from its paths.
 void LedgerRecorder::related(const Book& b, nlohmann::json& body) const {
   const TargetIdentity& id = b.incident->identity;
-  std::vector<std::string> paths, ports, arrays;
+  std::vector<std::string> paths, ports, arrays, serials;
   const auto add = [](std::vector<std::string>& v, const std::string& s) {
     if (!s.empty() && std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
   };
@@ -144,12 +144,16 @@ void LedgerRecorder::related(const Book& b, nlohmann::json& body) const {
     add(paths, t.label);
     add(ports, t.target_port);
     add(arrays, t.array);
+    add(serials, t.serial);
   }
   add(ports, id.target_port);
   add(arrays, id.array);
+  add(serials, id.serial);
   body["paths"] = paths;
   body["target_ports"] = ports;
   body["array"] = arrays.empty() ? "" : arrays.front();
+  // The LUN's serial from VPD 0x80, as its paths report it (a map has none).
+  body["serial"] = serials.empty() ? "" : serials.front();
 }
 
 nlohmann::json LedgerRecorder::incident_body(const Book& b, std::uint64_t end_mono,

@@ -43,6 +43,7 @@ struct Rig {
     p.map = "mpatha";
     p.array = "3PARdata VV";
     p.target_port = "0x20010002ac000001";
+    p.serial = "4UW0001234";
     return {m, p};
   }
   void sample(double at, std::uint64_t ios, std::uint64_t over10, Impairment imp = {}) {
@@ -101,6 +102,7 @@ TEST_CASE("recorder: a stall becomes one incident with its true impairment and d
   CHECK(b["closed_by"] == "recovered");
   CHECK(b["paths"] == nlohmann::json{"sdb"});
   CHECK(b["array"] == "3PARdata VV");
+  CHECK(b["serial"] == "4UW0001234");
   CHECK(b["target_ports"] == nlohmann::json{"0x20010002ac000001"});
   CHECK(b["identity"]["wwid"] == "3600a0b80");
   CHECK(b["run_id"] == "0123456789abcdef0123456789abcdef");

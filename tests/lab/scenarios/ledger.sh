@@ -68,7 +68,8 @@ all_paths_down() {
 check_incidents() {
   _sel="SELECT json_extract(body, '\$.worst_state'), json_extract(body, '\$.array'),
           json_extract(body, '\$.identity.wwid'), json_extract(body, '\$.paths'),
-          json_extract(body, '\$.impairment.duration_ms'), json_extract(body, '\$.basis')
+          json_extract(body, '\$.impairment.duration_ms'), json_extract(body, '\$.basis'),
+          json_extract(body, '\$.serial')
         FROM entries WHERE kind = 'incident'"
   lab_log "incidents: $(q "SELECT target, body FROM entries WHERE kind = 'incident'")"
   _path=$(q "$_sel AND target = 'sdb' AND json_extract(body, '\$.worst_state') = 'failed'" | head -n 1)
@@ -81,6 +82,8 @@ check_incidents() {
   lab_assert_eq "map incident: array" "Linux scsi_debug" "$(echo "$_map" | cut -d'|' -f2)"
   lab_assert_eq "map incident: wwid" "$LAB_WWID" "$(echo "$_map" | cut -d'|' -f3)"
   lab_assert_eq "map incident: paths" '["sda","sdb"]' "$(echo "$_map" | cut -d'|' -f4)"
+  lab_assert_eq "map incident: LUN serial (VPD 0x80)" "$(cat /sys/block/sda/device/vpd_pg80 | tail -c +5 | tr -d '\000 ')" \
+    "$(echo "$_map" | cut -d'|' -f7)"
   echo "LAB-METRIC map_stalled_impairment_ms=$(echo "$_map" | cut -d'|' -f5)"
   lab_assert "the map's stall lasted at least the 2 s the paths were down" \
     awk -v d="$(echo "$_map" | cut -d'|' -f5)" 'BEGIN { exit !(d >= 2000) }'
