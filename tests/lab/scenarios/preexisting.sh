@@ -41,7 +41,7 @@ driver_held() {
   _t0=$(lab_uptime)
   sleep 1.2
   write_conf
-  _m=$(lab_ev_mark)
+  _m=0  # lab_sanwatch_start truncates the event log
   lab_sanwatch_start
   _wall=$(awk -v a="$_t0" -v b="$(lab_uptime)" 'BEGIN { printf "%.2f", b - a }')
   lab_ev_expect "$_m" sda stalled 2 "read held by the driver before start"
@@ -66,7 +66,7 @@ queued_in_dm() {
   lab_wait_path_state "$LAB_PATH_B" F 10 || lab_fail "dm did not fail sdb"
   sleep 1.5
   lab_log "before start: dm inflight $(cat "/sys/block/$LAB_DM/inflight")"
-  _m=$(lab_ev_mark)
+  _m=0  # lab_sanwatch_start truncates the event log
   lab_sanwatch_start
   _wall=$(awk -v a="$_t0" -v b="$(lab_uptime)" 'BEGIN { printf "%.2f", b - a }')
   lab_ev_expect "$_m" "$LAB_MAP" stalled 2 "read queued in dm before start"
@@ -92,7 +92,7 @@ walk_cost() {
   lab_wait_for 20 test -b /dev/sda || lab_fail "sda did not appear"
   lab_log "sda: $(ls /sys/block/sda/mq | wc -l) hw queues, nr_tags $(cat /sys/block/sda/mq/0/nr_tags)"
   write_conf
-  _m=$(lab_ev_mark)
+  _m=0  # lab_sanwatch_start truncates the event log
   lab_sanwatch_start
   _l=$(grep '"msg":"sda: ' "$LAB_EV" | grep 'tag slots walked' | head -n 1)
   [ -n "$_l" ] || lab_fail "no walk line for sda"
