@@ -15,12 +15,6 @@
 namespace sanwatch {
 namespace {
 
-std::int64_t wall_ms_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string random_hex(std::size_t bytes) {
   std::vector<unsigned char> b(bytes);
   // getrandom() without GRND_NONBLOCK waits only before the pool is seeded
@@ -82,7 +76,7 @@ std::unique_ptr<AgentLedger> AgentLedger::start(const Config& cfg, EventLog& log
   a->recorder_ = std::make_unique<LedgerRecorder>(
       std::move(info), [w = a->writer_.get()](LedgerRow r) { w->push(std::move(r)); },
       minute_lag_ms(cfg));
-  a->recorder_->start(wall_ms_now(), monotonic_ns());
+  a->recorder_->start(wall_ms(), monotonic_ns());
   log.subscribe([r = a->recorder_.get()](const StateChange& c) { r->on_state(c); });
   log.info("ledger enabled", {{"ledger", cfg.ledger.path}, {"run_id", a->recorder_->run().run_id}});
   return a;
@@ -114,12 +108,12 @@ void AgentLedger::check_placement(const std::vector<TargetSnapshot>& targets,
 }
 
 void AgentLedger::sample(const std::vector<TargetSnapshot>& targets) {
-  recorder_->sample(targets, wall_ms_now(), monotonic_ns());
+  recorder_->sample(targets, wall_ms(), monotonic_ns());
 }
 
 void AgentLedger::stop(const std::vector<TargetSnapshot>& targets,
                        std::chrono::milliseconds grace) {
-  recorder_->stop(targets, wall_ms_now(), monotonic_ns());
+  recorder_->stop(targets, wall_ms(), monotonic_ns());
   writer_->stop(grace);
 }
 

@@ -12,17 +12,12 @@
 #include "ledger/ledger_store.h"
 #include "report/accounting.h"
 #include "report/format.h"
+#include "base/clock.h"
 #include "report/ledger_reader.h"
 #include "report/merge.h"
 
 namespace sanwatch {
 namespace {
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 int fail(int code, const std::string& what) {
   fmt::print(stderr, "sanwatch report: {}\n", what);
@@ -77,7 +72,7 @@ Result<nlohmann::json> read_report(const std::string& path) {
 }  // namespace
 
 int run_report(const ReportArgs& a) {
-  auto opts = make_options(a, now_ms());
+  auto opts = make_options(a, wall_ms());
   if (!opts) return fail(kReportExitUsage, opts.error().message());
   auto store = open_ledger(a.ledger);
   if (!store) return fail(kReportExitLedger, store.error().message());
@@ -119,7 +114,7 @@ int run_report_merge(const ReportArgs& a) {
     in.push_back({f, std::move(j).value()});
   }
   try {
-    auto merged = merge_reports(in, now_ms());
+    auto merged = merge_reports(in, wall_ms());
     if (!merged) return fail(kReportExitUsage, merged.error().message());
     auto text = render_report(*merged, a.format, a.by_given);
     if (!text) return fail(kReportExitUsage, text.error().message());

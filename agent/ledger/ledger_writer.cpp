@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 #include <pthread.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "ledger/compaction.h"
 #include "ledger/ledger_store.h"
 
@@ -14,19 +14,6 @@ using namespace std::chrono_literals;
 constexpr auto kReopenEvery = 10s;
 constexpr auto kRetryEvery = 1s;
 constexpr auto kMaintainEvery = std::chrono::hours(24);
-
-std::int64_t wall_ms_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::uint64_t thread_cpu_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
-         static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 // The newest coverage row says whether the run before ours ended cleanly:
 // a start without its stop is an agent killed or a host that went down.
@@ -59,7 +46,7 @@ Result<std::optional<LedgerRow>> unclean_end(LedgerStore& store, const std::stri
                                   {"started_ms", started},
                                   {"last_seen_ms", seen},
                                   {"found_by_run", my_run},
-                                  {"found_ms", wall_ms_now()}}});
+                                  {"found_ms", wall_ms()}}});
 }
 
 }  // namespace
@@ -126,9 +113,6 @@ void LedgerWriter::stop(std::chrono::milliseconds grace) {
   thread_.detach();  // holds its own reference to the shared state
 }
 
-}  // namespace sanwatch
-
-namespace sanwatch {
 namespace {
 
 // Opens the ledger, retrying while the agent runs: a ledger that cannot be
@@ -165,7 +149,7 @@ void log_heads(LedgerWriter::Shared& s, LedgerStore& store, const char* why) {
 // between: an hour of minute rows folded into hours; once none is left,
 // retention pruning and the chain heads. True while there is more to do.
 bool maintain_step(LedgerWriter::Shared& s, LedgerStore& store, std::int64_t& compacted) {
-  const std::int64_t now = wall_ms_now();
+  const std::int64_t now = wall_ms();
   auto n = compact_minutes(store, now - s.opts.minute_keep_ms, now);
   if (!n) s.log.error("ledger compaction failed", {{"error", n.error().message()}});
   if (n && *n) {

@@ -38,6 +38,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
 #include "ledger/compaction.h"
 #include "ledger/ledger_store.h"
 #include "ledger/ledger_writer.h"
@@ -78,13 +79,6 @@ T must(Result<T> r, const char* what) {
 
 void must(const Status& s, const char* what) {
   if (!s) die(std::string(what) + ": " + s.error().message());
-}
-
-std::uint64_t thread_cpu_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
-         static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 double pctl(std::vector<double> xs, double q) {
@@ -432,9 +426,7 @@ struct DayResult {
 std::int64_t day_start_ms() {
   // Yesterday (UTC): the writer's retention and compaction at open run
   // against the real clock and must find nothing of ours to remove.
-  const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
+  const std::int64_t now = wall_ms();
   return now - now % kDayMs - kDayMs;
 }
 
