@@ -9,10 +9,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/clock.h"
 #include "ledger/ledger_store.h"
 #include "report/accounting.h"
 #include "report/format.h"
-#include "base/clock.h"
 #include "report/ledger_reader.h"
 #include "report/merge.h"
 
