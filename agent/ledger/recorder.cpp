@@ -79,7 +79,7 @@ void LedgerRecorder::on_state(const StateChange& c) {
   if (!b.begun) {
     auto it = latest_.find(c.target.label);
     b.minutes.begin(ts, c.transition.from,
-                    it != latest_.end() ? counters_of(it->second) : TargetCounters{});
+                    it != latest_.end() ? it->second.counters : TargetCounters{});
     b.begun = true;
   }
   b.minutes.state_changed(ts, c.transition.to);
@@ -141,7 +141,7 @@ void LedgerRecorder::related(const Book& b, nlohmann::json& body) const {
   for (const auto& [label, t] : latest_) {
     const bool mine = label == id.label || (id.type == "map" && t.map == id.label);
     if (!mine || t.target_type != "path") continue;
-    add(paths, t.label);
+    add(paths, label);
     add(ports, t.target_port);
     add(arrays, t.array);
     add(serials, t.serial);
@@ -209,7 +209,7 @@ nlohmann::json LedgerRecorder::minute_identity(const std::string& label) const {
   nlohmann::json j{{"target_type", "device"}};
   auto it = latest_.find(label);
   if (it == latest_.end()) return j;
-  const TargetSnapshot& t = it->second;
+  const Seen& t = it->second;
   j["target_type"] = t.target_type;
   j["device"] = t.name;
   for (const auto& [k, v] : {std::pair{"wwid", &t.wwid},
@@ -244,9 +244,10 @@ void LedgerRecorder::sample(const std::vector<TargetSnapshot>& targets, std::int
                             std::uint64_t mono_ns) {
   offset_ns_ = wall_ms * 1'000'000 - static_cast<std::int64_t>(mono_ns);
   for (const TargetSnapshot& t : targets) {
-    latest_[t.label] = t;
-    Book& b = book(t.label);
     const TargetCounters c = counters_of(t);
+    latest_[t.label] =
+        Seen{t.name, t.target_type, t.wwid, t.dm_name, t.map, t.array, t.target_port, t.serial, c};
+    Book& b = book(t.label);
     if (!b.begun) {
       b.minutes.begin(wall_ms, b.state, c);
       b.begun = true;

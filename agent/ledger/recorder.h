@@ -75,7 +75,13 @@ class LedgerRecorder {
   std::int64_t last_alive_minute_ = -1;
   std::uint64_t incidents_ = 0;
   std::map<std::string, std::unique_ptr<Book>> books_;  // by target label
-  std::map<std::string, TargetSnapshot> latest_;        // by label, last sample
+  // What the last sample said of each target: identity and counters, not
+  // the histograms a TargetSnapshot carries (copied every second otherwise).
+  struct Seen {
+    std::string name, target_type, wwid, dm_name, map, array, target_port, serial;
+    TargetCounters counters;
+  };
+  std::map<std::string, Seen> latest_;  // by label
 };
 
 }  // namespace sanwatch
