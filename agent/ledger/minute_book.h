@@ -34,6 +34,7 @@ class MinuteBook {
   explicit MinuteBook(std::vector<std::uint64_t> slo_ns) : slo_ns_(std::move(slo_ns)) {}
 
   void begin(std::int64_t wall_ms, Health state, const TargetCounters& c);
+  bool begun() const { return cur_minute_ >= 0; }
   void state_changed(std::int64_t wall_ms, Health to);
   // Impairment known so far: closed spans once, the open one each time.
   void impaired(WallSpan s) { closed_.push_back(s); }

@@ -16,7 +16,6 @@ struct LedgerRecorder::Incident {
 struct LedgerRecorder::Book {
   explicit Book(std::vector<std::uint64_t> slo) : minutes(std::move(slo)) {}
   MinuteBook minutes;
-  bool begun = false;
   Health state = Health::kOk;
   std::optional<Incident> incident;
 };
@@ -76,11 +75,10 @@ void LedgerRecorder::start(std::int64_t wall_ms, std::uint64_t mono_ns) {
 void LedgerRecorder::on_state(const StateChange& c) {
   Book& b = book(c.target.label);
   const std::int64_t ts = wall_of(c.mono_ns);
-  if (!b.begun) {
+  if (!b.minutes.begun()) {
     auto it = latest_.find(c.target.label);
     b.minutes.begin(ts, c.transition.from,
                     it != latest_.end() ? it->second.counters : TargetCounters{});
-    b.begun = true;
   }
   b.minutes.state_changed(ts, c.transition.to);
   b.state = c.transition.to;
@@ -248,10 +246,7 @@ void LedgerRecorder::sample(const std::vector<TargetSnapshot>& targets, std::int
     latest_[t.label] =
         Seen{t.name, t.target_type, t.wwid, t.dm_name, t.map, t.array, t.target_port, t.serial, c};
     Book& b = book(t.label);
-    if (!b.begun) {
-      b.minutes.begin(wall_ms, b.state, c);
-      b.begun = true;
-    }
+    if (!b.minutes.begun()) b.minutes.begin(wall_ms, b.state, c);
     b.minutes.sample(wall_ms, c);
     if (b.incident) {
       b.incident->imp = t.impairment;
