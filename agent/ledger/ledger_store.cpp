@@ -235,23 +235,6 @@ Result<std::int64_t> LedgerStore::first_kept(const std::string& chain, std::int6
   return keep->is_null(0) ? (*h)->seq : std::min(keep->int64(0), (*h)->seq);
 }
 
-Result<std::vector<LedgerRow>> LedgerStore::range(const std::string& chain, std::int64_t from_seq,
-                                                  std::int64_t to_seq) {
-  auto st = db_.prepare(std::string(kSelectColumns) +
-                        "WHERE chain = ? AND seq >= ? AND seq < ? ORDER BY seq");
-  if (!st) return st.error();
-  st->bind(1, chain).bind(2, from_seq).bind(3, to_seq);
-  std::vector<LedgerRow> out;
-  for (;;) {
-    auto more = st->step();
-    if (!more) return more.error();
-    if (!*more) return out;
-    auto r = read_row(*st);
-    if (!r) return r.error();
-    out.push_back(std::move(r).value());
-  }
-}
-
 Result<std::int64_t> LedgerStore::drop_before(const std::string& chain, std::int64_t first_keep,
                                               std::int64_t cutoff_ms, std::int64_t now_ms,
                                               const std::string& reason) {

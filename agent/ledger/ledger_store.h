@@ -44,11 +44,9 @@ class LedgerStore {
                              const std::string& reason);
 
   // The pieces of prune(), for callers that do more in the same transaction
-  // (compaction): the first seq a prune at `cutoff_ms` keeps; rows with seq
-  // in [from, to); and the delete plus its checkpoint (no transaction).
+  // (compaction): the first seq a prune at `cutoff_ms` keeps, and the delete
+  // plus its checkpoint (no transaction).
   Result<std::int64_t> first_kept(const std::string& chain, std::int64_t cutoff_ms);
-  Result<std::vector<LedgerRow>> range(const std::string& chain, std::int64_t from_seq,
-                                       std::int64_t to_seq);
   Result<std::int64_t> drop_before(const std::string& chain, std::int64_t first_keep,
                                    std::int64_t cutoff_ms, std::int64_t now_ms,
                                    const std::string& reason);
