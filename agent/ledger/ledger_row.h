@@ -3,9 +3,12 @@
 // beside the body exist to find rows, the hash covers them all.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 namespace sanwatch {
 
@@ -15,6 +18,14 @@ namespace sanwatch {
 inline constexpr const char* kChainEvents = "events";    // coverage, states, incidents
 inline constexpr const char* kChainMinutes = "minutes";  // per-target minute rollups
 inline constexpr const char* kChainHours = "hours";      // compacted rollups
+
+// The states whose incidents count as down (docs/ledger.md): one list for
+// the recorder (which span an incident's impairment is) and for reports.
+inline constexpr std::array<std::string_view, 5> kDownStates = {"stalled", "failed", "down", "gone",
+                                                                "flapping"};
+inline bool is_down_state(std::string_view s) {
+  return std::find(kDownStates.begin(), kDownStates.end(), s) != kDownStates.end();
+}
 
 struct LedgerRow {
   std::string chain = kChainEvents;

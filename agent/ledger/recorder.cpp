@@ -20,10 +20,6 @@ struct LedgerRecorder::Book {
   std::optional<Incident> incident;
 };
 
-bool is_down_state(std::string_view s) {
-  return s == "stalled" || s == "failed" || s == "down" || s == "gone" || s == "flapping";
-}
-
 TargetCounters counters_of(const TargetSnapshot& t) {
   TargetCounters c;
   if (t.io) {

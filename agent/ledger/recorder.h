@@ -27,9 +27,6 @@ struct RunInfo {
   std::vector<std::uint64_t> latency_slos_ns;
 };
 
-// Which states count as down (availability) unless slow is counted too.
-bool is_down_state(std::string_view state);
-
 // The counters a target's minute rollups are made of.
 TargetCounters counters_of(const TargetSnapshot& t);
 

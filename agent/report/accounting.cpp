@@ -10,15 +10,13 @@
 #include <set>
 
 #include "base/duration.h"
+#include "ledger/ledger_row.h"
 #include "report/timeline.h"
 
 namespace sanwatch {
 namespace {
 
 using nlohmann::json;
-
-constexpr std::array<const char*, 5> kDownStates = {"stalled", "failed", "down", "gone",
-                                                    "flapping"};
 
 // A row of the report's `targets`: one ledger target, or an array's LUNs.
 struct Group {
@@ -220,7 +218,7 @@ Status check_slos(const ReportOptions& o, const std::set<std::uint64_t>& recorde
 
 json rules_json(const ReportOptions& o) {
   json states = json::array();
-  for (const char* s : kDownStates) states.push_back(s);
+  for (std::string_view s : kDownStates) states.push_back(s);
   if (o.count_slow) states.push_back("slow");
   return {{"down_states", states},
           {"count_slow", o.count_slow},
@@ -283,8 +281,7 @@ json header_json(const Ctx& c) {
 }  // namespace
 
 bool counts_as_down(std::string_view s, bool count_slow) {
-  return std::find(kDownStates.begin(), kDownStates.end(), s) != kDownStates.end() ||
-         (count_slow && s == "slow");
+  return is_down_state(s) || (count_slow && s == "slow");
 }
 
 std::vector<Incident> resolve_incidents(const LedgerData& d, bool count_slow) {
