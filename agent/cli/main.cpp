@@ -68,7 +68,34 @@ void add_report_outputs(CLI::App& c, sanwatch::ReportArgs& o) {
   c.add_option("-o,--output", o.output, "Write to FILE instead of stdout");
 }
 
-CLI::App* add_report(CLI::App& app, sanwatch::ReportArgs& o) {
+// The fleet report from the Prometheus HTTP API instead of the ledger.
+void add_report_prometheus(CLI::App& r, sanwatch::PromReportArgs& p) {
+  const char* g = "Fleet report from Prometheus (a cross-check of the per-host ledgers)";
+  r.add_option("--prometheus", p.client.url,
+               "Prometheus (Thanos, Mimir, VictoriaMetrics) base URL: per array across every "
+               "host, from the agents' counters instead of the ledger")
+      ->group(g);
+  r.add_option("--selector", p.selector,
+               "Label matchers added to every query, e.g. 'job=\"sanwatch\"'")
+      ->group(g);
+  r.add_option("--step", p.step, "Resolution of the timeline and the per-array maxima (60s)")
+      ->group(g);
+  r.add_option("--basic-auth", p.client.basic_auth,
+               "USER:PASSWORD (visible to other users in ps: prefer --basic-auth-file)")
+      ->group(g);
+  r.add_option("--basic-auth-file", p.client.basic_auth_file, "File holding USER:PASSWORD")
+      ->group(g);
+  r.add_option("--bearer-token-file", p.client.bearer_token_file, "File holding a bearer token")
+      ->group(g);
+  r.add_option("--ca-file", p.client.ca_file, "CA certificates (PEM) to verify the server with")
+      ->group(g);
+  r.add_flag("--insecure-skip-verify", p.client.insecure_skip_verify,
+             "Do not verify the server's TLS certificate")
+      ->group(g);
+  r.add_option("--timeout", p.client.timeout, "Per request (2m)")->group(g);
+}
+
+CLI::App* add_report(CLI::App& app, sanwatch::ReportArgs& o, sanwatch::PromReportArgs& p) {
   auto* r = app.add_subcommand(
       "report", "Availability, latency compliance and incidents from the evidence ledger");
   r->add_option("--ledger", o.ledger, "Ledger file (default /var/lib/sanwatch/ledger.db)");
@@ -91,6 +118,7 @@ CLI::App* add_report(CLI::App& app, sanwatch::ReportArgs& o) {
   r->add_flag("--count-slow", o.count_slow, "Count slow incidents as down too");
   add_report_outputs(*r, o);
   r->require_subcommand(0, 1);
+  add_report_prometheus(*r, p);
   auto* v = r->add_subcommand(
       "verify",
       "Recompute the ledger's hash chains; exit 1 naming the first row that does not match");
@@ -118,7 +146,8 @@ int main(int argc, char** argv) {
   sanwatch::PathsOptions paths;
   add_paths(app, paths);
   sanwatch::ReportArgs report;
-  CLI::App* report_cmd = add_report(app, report);
+  sanwatch::PromReportArgs prom;
+  CLI::App* report_cmd = add_report(app, report, prom);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -133,6 +162,13 @@ int main(int argc, char** argv) {
     if (report_cmd->got_subcommand("verify")) return sanwatch::run_report_verify(report);
     if (report_cmd->got_subcommand("merge")) return sanwatch::run_report_merge(report);
     report.by_given = report_cmd->get_option("--by")->count() > 0;
+    if (!prom.client.url.empty()) {
+      if (report_cmd->get_option("--ledger")->count() > 0) {
+        fmt::print(stderr, "sanwatch report: give --ledger or --prometheus, not both\n");
+        return sanwatch::kReportExitUsage;
+      }
+      return sanwatch::run_report_prometheus(report, prom);
+    }
     return sanwatch::run_report(report);
   }
   return 2;

@@ -10,8 +10,10 @@
 #include <sstream>
 
 #include "base/clock.h"
+#include "base/duration.h"
 #include "ledger/ledger_store.h"
 #include "report/accounting.h"
+#include "report/fleet_report.h"
 #include "report/format.h"
 #include "report/ledger_reader.h"
 #include "report/merge.h"
@@ -69,7 +71,60 @@ Result<nlohmann::json> read_report(const std::string& path) {
   return j;
 }
 
+// --step: whole ms, at least 1 s, and not so fine that the period needs
+// millions of points.
+Result<std::int64_t> step_ms(const std::string& s, const Period& p) {
+  const auto d = parse_duration(s);
+  const std::int64_t ms = d ? d->count() / 1'000'000 : 0;
+  if (!d || ms < 1000 || d->count() % 1'000'000 != 0)
+    return Error{0, fmt::format("--step {}: use a duration of at least 1s, e.g. 60s", s)};
+  if (p.length_ms() / ms > 1'000'000)
+    return Error{0, fmt::format("--step {}: more than a million steps in the period; use a "
+                                "larger step",
+                                s)};
+  return ms;
+}
+
+// Every request of the plan, answers fed in order; the first refusal ends it.
+Status fetch(PromClient& client, FleetData& data, const std::vector<PromRequest>& requests) {
+  for (const PromRequest& r : requests) {
+    auto body = client.get(r.path, r.params);
+    if (!body) return body.error();
+    if (auto st = data.add(r, *body); !st) return st;
+  }
+  return {};
+}
+
 }  // namespace
+
+int run_report_prometheus(const ReportArgs& a, const PromReportArgs& p) {
+  auto opts = make_options(a, wall_ms());
+  if (!opts) return fail(kReportExitUsage, opts.error().message());
+  if (a.count_slow)
+    return fail(kReportExitUsage,
+                "--count-slow: the agents' down counters follow the ledger's default rule; "
+                "slow incidents can be counted from a ledger only");
+  auto selector = check_selector(p.selector);
+  if (!selector) return fail(kReportExitUsage, selector.error().message());
+  auto step = step_ms(p.step, opts->period);
+  if (!step) return fail(kReportExitUsage, step.error().message());
+  auto client = PromClient::make(p.client);
+  if (!client) return fail(kReportExitUsage, client.error().message());
+  if (p.client.insecure_skip_verify)
+    fmt::print(stderr, "sanwatch report: warning: not verifying {}'s TLS certificate\n",
+               client->shown_url());
+  const FleetParams params{client->shown_url(), *selector, *step};
+  const StepGrid grid = make_grid(opts->period, *step);
+  FleetData data(grid, opts->slos.size());
+  if (auto st = fetch(*client, data, fleet_requests(grid, params, opts->slos)); !st)
+    return fail(kReportExitLedger,
+                fmt::format("Prometheus: {}; no report made", st.error().message()));
+  auto report = build_fleet_report(data, *opts, params);
+  if (!report) return fail(kReportExitUsage, report.error().message());
+  auto text = render_report(*report, a.format, a.by_given);
+  if (!text) return fail(kReportExitUsage, text.error().message());
+  return emit(*text, a.output);
+}
 
 int run_report(const ReportArgs& a) {
   auto opts = make_options(a, wall_ms());

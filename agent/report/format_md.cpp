@@ -43,6 +43,8 @@ std::string summary(const json& r) {
   Rows rows{{"Hosts", hosts_text(r)},          {"Period", period_text(r)},
             {"Coverage", coverage_text(r)},    {"Grouped by", r.value("by", "")},
             {"Down", rules.value("down", "")}, {"Unmeasured", rules.value("unmeasured", "")}};
+  if (const std::string source = source_text(r); !source.empty())
+    rows.insert(rows.begin(), {"Source", source});
   if (!ledger.value("path", "").empty()) {
     std::string heads;
     const json heads_obj = ledger.value("heads", json::object());

@@ -21,8 +21,12 @@ std::string heads_text(const json& ledger) {
 
 std::string header(const json& r) {
   const json ledger = r.value("ledger", json::object());
+  const std::string source = source_text(r);
   std::string out = fmt::format("sanwatch report: {}, by {}{}\n", hosts_text(r), r.value("by", ""),
-                                r.contains("arrays") ? " (merged)" : "");
+                                !source.empty()        ? " (fleet)"
+                                : r.contains("arrays") ? " (merged)"
+                                                       : "");
+  if (!source.empty()) out += fmt::format("  Source    {}\n", source);
   out += fmt::format("  Period    {}\n", period_text(r));
   out += fmt::format("  Coverage  {}\n", coverage_text(r));
   if (!ledger.value("path", "").empty())

@@ -214,7 +214,7 @@ std::vector<std::string> array_header() {
 Rows array_rows(const nlohmann::json& report) {
   Rows rows;
   for (const auto& a : report.value("arrays", nlohmann::json::array()))
-    rows.push_back({str_of(a, "array"), joined(a.value("hosts", nlohmann::json::array()), ", "),
+    rows.push_back({array_text(a), joined(a.value("hosts", nlohmann::json::array()), ", "),
                     percent_text(a.value("availability_percent", nlohmann::json()),
                                  a.value("nines", nlohmann::json())),
                     nines_text(a.value("nines", nlohmann::json())), ms_text(a, "down_ms"),
@@ -249,12 +249,13 @@ std::string coverage_text(const nlohmann::json& report) {
     unclean += r.value("end", "") == "unclean";
     open += r.value("end", "") == "open";
   }
-  std::string out = fmt::format(
-      "measured {} of {}; unmeasured {} in {} gap{}; {} run{}", ms_text(c, "measured_ms"),
-      ms_text(report.value("period", nlohmann::json::object()), "length_ms"),
-      ms_text(c, "unmeasured_ms"), c.value("gaps", nlohmann::json::array()).size(),
-      c.value("gaps", nlohmann::json::array()).size() == 1 ? "" : "s", runs.size(),
-      runs.size() == 1 ? "" : "s");
+  std::string out =
+      fmt::format("measured {} of {}; unmeasured {} in {} gap{}", ms_text(c, "measured_ms"),
+                  ms_text(report.value("period", nlohmann::json::object()), "length_ms"),
+                  ms_text(c, "unmeasured_ms"), c.value("gaps", nlohmann::json::array()).size(),
+                  c.value("gaps", nlohmann::json::array()).size() == 1 ? "" : "s");
+  if (report.contains("source")) return out + " (any host)";  // no runs: from Prometheus
+  out += fmt::format("; {} run{}", runs.size(), runs.size() == 1 ? "" : "s");
   if (unclean || open)
     out += fmt::format(" ({} ended uncleanly, {} without an end)", unclean, open);
   return out;
@@ -269,6 +270,25 @@ std::string period_text(const nlohmann::json& report) {
 std::string hosts_text(const nlohmann::json& report) {
   const std::string h = joined(report.value("hosts", nlohmann::json::array()), ", ");
   return h.empty() ? "(no host)" : h;
+}
+
+std::string source_text(const nlohmann::json& report) {
+  const auto it = report.find("source");
+  if (it == report.end() || !it->is_object()) return {};
+  const nlohmann::json& s = *it;
+  std::string out = str_of(s, "kind") == "prometheus" ? "Prometheus" : str_of(s, "kind");
+  out += " " + str_of(s, "url");
+  if (const std::string sel = str_of(s, "selector"); !sel.empty()) out += " {" + sel + "}";
+  if (const auto step = s.find("step_ms"); step != s.end() && step->is_number_integer())
+    out += ", step " + human_ms(step->get<std::int64_t>());
+  if (const std::string note = str_of(s, "note"); !note.empty()) out += ": " + note;
+  return out;
+}
+
+std::string array_text(const nlohmann::json& a) {
+  const std::string name = str_of(a, "array"), id = str_of(a, "array_id");
+  if (name.empty() && id.empty()) return "(unknown array)";
+  return name + (name.empty() || id.empty() ? "" : " ") + id;
 }
 
 }  // namespace sanwatch

@@ -54,5 +54,11 @@ std::string coverage_text(const nlohmann::json& report);
 std::string period_text(const nlohmann::json& report);
 // "db1, db2"
 std::string hosts_text(const nlohmann::json& report);
+// "Prometheus http://prom:9090 {job="sanwatch"}, step 60 s: cross-check of
+// the per-host ledgers"; empty for a report from a ledger.
+std::string source_text(const nlohmann::json& report);
+// An array's name with its id when known ("3PARdata VV 2FF70002AC01F1A5"),
+// "(unknown array)" when neither is.
+std::string array_text(const nlohmann::json& array_or_target);
 
 }  // namespace sanwatch

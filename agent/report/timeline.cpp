@@ -55,6 +55,10 @@ int severity(std::string_view state) {
   return it == kSeverity.end() ? 0 : static_cast<int>(it - kSeverity.begin());
 }
 
+std::string_view state_of_severity(int s) {
+  return s > 0 && s < static_cast<int>(kSeverity.size()) ? kSeverity[s] : kSeverity[0];
+}
+
 StateIndex index_states(const std::vector<StateRecord>& states) {
   StateIndex idx;
   for (const StateRecord& s : states) idx[{s.run_id, s.target}].emplace_back(s.ts_ms, s.to);

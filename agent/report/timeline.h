@@ -19,6 +19,8 @@ namespace sanwatch {
 // Rank of a state: ok < slow < degraded < down < stalled < failed <
 // flapping < gone (the agent's severity order); unknown names rank as ok.
 int severity(std::string_view state);
+// The state of a severity; "ok" out of range.
+std::string_view state_of_severity(int severity);
 
 // (run_id, target) -> its state changes in time order.
 using StateIndex = std::map<std::pair<std::string, std::string>,

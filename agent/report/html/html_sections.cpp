@@ -162,6 +162,30 @@ std::string rules_list(const Json& report) {
          "downtime.</li>\n</ul>\n";
 }
 
+// A report computed from Prometheus (report --prometheus) says so: what it
+// asked, and that it is a cross-check of the ledgers.
+std::string source_line(const Json& report) {
+  const Json* src = field(report, "source");
+  if (src == nullptr) return {};
+  std::string out = escape(text(*src, "kind", "?")) + " <span class=\"mono\">" +
+                    escape(text(*src, "url")) + "</span>";
+  if (const std::string sel = text(*src, "selector"); !sel.empty())
+    out += " {<span class=\"mono\">" + escape(sel) + "</span>}";
+  if (const auto step = number(*src, "step_ms")) out += ", step " + format_duration(*step);
+  if (const std::string note = text(*src, "note"); !note.empty())
+    out += ": <b>" + escape(note) + "</b>";
+  return out;
+}
+
+std::string source_evidence(const Json& src) {
+  std::string out = "<h2>Evidence</h2>\n<dl class=\"facts\">";
+  out += fmt::format("<dt>source</dt><dd class=\"mono\">{} {}</dd>", escape(text(src, "kind")),
+                     escape(text(src, "url")));
+  for (const std::string& q : strings(src, "queries"))
+    out += "<dt>query</dt><dd class=\"mono\">" + escape(q) + "</dd>";
+  return out + "</dl>\n";
+}
+
 }  // namespace
 
 std::string incident_target(const Json& i) {
@@ -185,14 +209,16 @@ std::string header_section(const Json& report, const Period& p, IdSource& ids) {
       claim ? fmt::format("{} % (allows {} of downtime in the period)", claim->percent,
                           format_duration(claim->allowed_down_ms))
             : "none";
+  const std::string source = source_line(report);
   return fmt::format(
       "<header><h1>sanwatch availability report</h1>\n<dl class=\"facts\">"
       "<dt>period</dt><dd>{}</dd><dt>hosts</dt><dd>{}</dd><dt>claim</dt><dd>{}</dd>"
-      "<dt>coverage</dt><dd>{}</dd><dt>grouped by</dt><dd>{}</dd><dt>generated</dt><dd>{}</dd>"
+      "<dt>coverage</dt><dd>{}</dd><dt>grouped by</dt><dd>{}</dd><dt>generated</dt><dd>{}</dd>{}"
       "</dl></header>\n<section class=\"overview\"><h2>Overview</h2>\n{}{}</section>\n",
       period, join(strings(report, "hosts"), ", "), escape(claim_text), coverage_line(report, p),
       escape(text(report, "by", "map")), escape(readable_iso(text(report, "generated", "?"))),
-      overview_table(report, p), state_legend(ids));
+      source.empty() ? "" : "<dt>source</dt><dd>" + source + "</dd>", overview_table(report, p),
+      state_legend(ids));
 }
 
 std::string incidents_section(const Json& report, const Period& p) {
@@ -219,6 +245,10 @@ std::string evidence_section(const Json& report, const Period& p) {
   std::string out = "<footer class=\"evidence\"><h2>Accounting rules</h2>\n" + rules_list(report);
   out += "<h2>Coverage</h2>\n<p>" + coverage_line(report, p) + "</p>\n";
   if (const Json* cov = field(report, "coverage")) out += runs_table(*cov, p) + gaps_list(*cov, p);
+  if (const Json* src = field(report, "source"))
+    return out + source_evidence(*src) +
+           "<p>Computed from the agents' counters as Prometheus stored them: a cross-check of "
+           "the per-host ledgers, which remain the evidence.</p></footer>\n";
   out += "<h2>Evidence</h2>\n<dl class=\"facts\">";
   const Json* ledger = field(report, "ledger");
   out += fmt::format("<dt>ledger</dt><dd class=\"mono\">{}</dd>",

@@ -189,7 +189,8 @@ std::string lun_block(const Json& t, const Period& p, const std::optional<Claim>
 // The fleet line `report merge` adds per array, when present.
 std::string fleet_line(const Json& report, const std::string& array) {
   for (const Json* a : elements(report, "arrays")) {
-    if (text(*a, "array") != array) continue;
+    const std::string name = array_of(*a);
+    if ((name.empty() ? std::string(kUnknownArray) : name) != array) continue;
     const auto hosts = strings(*a, "hosts");
     std::string names;
     for (const auto& h : hosts) names += (names.empty() ? "" : ", ") + escape(h);
@@ -208,6 +209,8 @@ std::string array_of(const Json& j) {
   std::string a = text(j, "array");
   if (a.empty())
     if (const Json* id = field(j, "identity")) a = text(*id, "array");
+  // Reports from Prometheus key arrays on the name and the array's own id.
+  if (const std::string id = text(j, "array_id"); !id.empty()) a += (a.empty() ? "" : " ") + id;
   return a;
 }
 
