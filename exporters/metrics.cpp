@@ -170,7 +170,10 @@ void multipath_metrics(Families& f, const TargetSnapshot& t) {
     for (const auto& [k, v] : {std::pair<const char*, const std::string&>{"array", t.array},
                                {"target_port", t.target_port},
                                {"hctl", t.hctl},
-                               {"transport", t.transport}})
+                               {"transport", t.transport},
+                               {"array_vendor", t.array_vendor},
+                               {"array_product", t.array_product},
+                               {"array_id", t.array_id}})
       info.push_back({k, v});
     f.gauge("sanwatch_path_info", "Identity of a multipath path: array, target port, H:C:T:L (1).",
             info, 1);
@@ -183,14 +186,39 @@ void multipath_metrics(Families& f, const TargetSnapshot& t) {
   }
 }
 
+// Counters that make availability a PromQL query: increase() of the sum
+// over states is measured time, of down seconds is down time.
+void availability_metrics(Families& f, const TargetSnapshot& t) {
+  const Labels l = {{"target", t.label}, {"target_type", t.target_type}};
+  for (std::size_t i = 0; i < t.states.size() && i < t.state_seconds.size(); ++i) {
+    Labels ls = l;
+    ls.push_back({"state", t.states[i]});
+    f.counter("sanwatch_target_state_seconds_total",
+              "Seconds the agent watched the target in each state since it started.", ls,
+              t.state_seconds[i]);
+  }
+  f.counter("sanwatch_target_down_seconds_total",
+            "Down time by the ledger's rule: the true span of episodes that reached stalled, "
+            "failed, down, gone or flapping, without hysteresis.",
+            l, t.down_seconds);
+}
+
 void target_metrics(Families& f, const TargetSnapshot& t, bool device_hist, std::uint64_t now) {
   Labels info = {{"device", t.name}, {"target", t.label}, {"target_type", t.target_type}};
   if (!t.dm_name.empty()) info.push_back({"dm_name", t.dm_name});
   if (!t.wwid.empty()) info.push_back({"wwid", t.wwid});
+  // The array key of the fleet rules is (array, array_id); an empty label
+  // is no label to PromQL, so unknown ones are left out.
+  for (const auto& [k, v] : {std::pair<const char*, const std::string&>{"array", t.array},
+                             {"array_vendor", t.array_vendor},
+                             {"array_product", t.array_product},
+                             {"array_id", t.array_id}})
+    if (!v.empty()) info.push_back({k, v});
   f.gauge("sanwatch_device_info", "Identity of a watched device (1); join on device.", info, 1);
   for (const auto& s : t.states)
     f.gauge("sanwatch_state", "Health state of a target: 1 for the current state, 0 otherwise.",
             {{"target", t.label}, {"target_type", t.target_type}, {"state", s}}, s == t.state);
+  availability_metrics(f, t);
   if (t.state_since > 0)
     f.gauge("sanwatch_state_changed_timestamp_seconds",
             "Unix time of the target's last state change.",

@@ -197,6 +197,23 @@ void read_canary(TableReader& r, CanarySettings& c, CanaryTargets& targets) {
   }
 }
 
+// Array identity for devices whose sysfs does not tell: label values, so
+// printable and short (they go into every per-array series and alert).
+void read_array_identity(TableReader& r, Override& o) {
+  for (auto [key, field] :
+       {std::pair{"array_vendor", &o.array_vendor}, std::pair{"array_product", &o.array_product},
+        std::pair{"array_id", &o.array_id}}) {
+    r.optional(key, *field, [&](std::string_view k, std::string& v) { r.string(k, v); });
+    if (!*field) continue;
+    const std::string& v = **field;
+    const bool printable =
+        std::all_of(v.begin(), v.end(), [](unsigned char c) { return c >= 0x20 && c != 0x7f; });
+    if (v.empty() || v.size() > 256 || !printable)
+      r.errors().add(r.node(key)->source(),
+                     fmt::format("override.{} must be 1 to 256 printable characters", key));
+  }
+}
+
 void read_override(const toml::table& t, const Config& c, Override& o, Errors& errs) {
   TableReader r(t, "override", errs);
   r.strings("match", o.match);
@@ -219,6 +236,7 @@ void read_override(const toml::table& t, const Config& c, Override& o, Errors& e
   r.optional("fail_errors", o.fail_errors, count);
   r.optional("canary_failures", o.canary_failures, count);
   r.optional("canary", o.canary, [&](std::string_view k, bool& v) { r.boolean(k, v); });
+  read_array_identity(r, o);
   const Duration slow = o.slow_io.value_or(c.thresholds.slow_io);
   const Duration stall = o.stall.value_or(c.thresholds.stall);
   const Duration deadline = o.canary_deadline.value_or(c.canary.deadline);
@@ -416,6 +434,9 @@ DeviceSettings Config::settings_for(const BlockDevice& d) const {
     s.canary.enabled = o.canary.value_or(s.canary.enabled);
     s.canary.period = o.canary_period.value_or(s.canary.period);
     s.canary.deadline = o.canary_deadline.value_or(s.canary.deadline);
+    if (o.array_vendor) s.array_vendor = o.array_vendor;
+    if (o.array_product) s.array_product = o.array_product;
+    if (o.array_id) s.array_id = o.array_id;
   }
   return s;
 }
@@ -528,6 +549,10 @@ std::string render_config(const Config& c) {
     if (o.fail_errors) out += fmt::format("fail_errors = {}\n", *o.fail_errors);
     if (o.canary_failures) out += fmt::format("canary_failures = {}\n", *o.canary_failures);
     if (o.canary) out += fmt::format("canary = {}\n", *o.canary);
+    for (auto [k, v] :
+         {std::pair{"array_vendor", &o.array_vendor}, std::pair{"array_product", &o.array_product},
+          std::pair{"array_id", &o.array_id}})
+      if (*v) out += fmt::format("{} = {}\n", k, q(**v));
   }
   return out;
 }

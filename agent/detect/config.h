@@ -43,6 +43,9 @@ struct CanarySettings {
 struct DeviceSettings {
   Thresholds thresholds;
   CanarySettings canary;
+  // The array behind the device, for devices whose sysfs does not tell
+  // (virtio, loop, iSCSI through a hypervisor): replaces what sysfs says.
+  std::optional<std::string> array_vendor, array_product, array_id;
 };
 
 // A [[override]] block: settings for devices matching any pattern. Unset
@@ -55,6 +58,7 @@ struct Override {
   std::optional<std::uint32_t> slow_min_ios, fail_errors, canary_failures;
   std::optional<bool> canary;
   std::optional<Duration> canary_period, canary_deadline;
+  std::optional<std::string> array_vendor, array_product, array_id;
 };
 
 enum class CanaryTargets { kMultipath, kAll, kNone };

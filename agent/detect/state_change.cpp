@@ -38,6 +38,7 @@ nlohmann::ordered_json identity_json(const TargetIdentity& id) {
   put("serial", id.serial);
   put("target_port", id.target_port);
   put("transport", id.transport);
+  put("array_id", id.array_id);
   return j;
 }
 

@@ -26,6 +26,9 @@ struct TargetIdentity {
   std::string map, lower, hctl, array, target_port, transport;
   std::vector<std::string> paths;  // ports: the paths through the port
   std::string serial;              // paths: the LUN's unit serial number (VPD page 0x80)
+  // The array's own identifier (FC WWNN, iSCSI target IQN, NVMe subsystem
+  // NQN; see PathInfo::array_id) when known.
+  std::string array_id;
 };
 
 struct StateChange {

@@ -30,12 +30,19 @@ struct TargetSnapshot {
   std::uint64_t canary_deadline_ns = 0;
   double state_since = 0;  // wall-clock seconds of the last state change (0: none yet)
   Impairment impairment;   // the episode so far (empty when ok and quiet)
+  // Since the agent started: seconds in each of `states` (same order), and
+  // down seconds by the ledger's rule (AvailabilityMeter).
+  std::vector<double> state_seconds;
+  double down_seconds = 0;
   // Multipath.
   std::string map;  // paths: the map's label
   bool path_up = true;
   std::uint64_t transitions = 0;
   std::string array, target_port, hctl, transport, alua_state;
-  std::string serial;  // paths: the LUN's serial (VPD 0x80)
+  // The array's INQUIRY vendor and product and its own identifier (paths,
+  // plain disks and [[override]]s; a map's from its first path that has them).
+  std::string array_vendor, array_product, array_id;
+  std::string serial;                      // paths: the LUN's serial (VPD 0x80)
   int valid_paths = -1, total_paths = -1;  // maps
 };
 

@@ -27,13 +27,16 @@ TargetIdentity Watchdog::Target::identity() const {
   id.kernel_name = dev.name;
   id.dm_name = dev.dm_name;
   id.wwid = dev.wwid;
+  // A path's, a plain disk's (or what [[override]] declares): a map's
+  // array is its paths'.
+  if (!path.info.vendor.empty()) id.array = path.info.array();
+  id.array_id = path.info.array_id;
   if (kind == TargetKind::kPath) {
     const PathInfo& p = path.info;
     if (id.wwid.empty()) id.wwid = p.wwid;  // a stacked path: the disk below it
     id.map = path.map;
     id.lower = p.lower;
     id.hctl = p.hctl;
-    if (!p.vendor.empty()) id.array = p.array();
     id.serial = p.serial;
     id.target_port = p.target_port;
     id.transport = p.transport;
@@ -173,7 +176,7 @@ void Watchdog::sync_devices() {
 
 void Watchdog::add_target(const BlockDevice& d, const Topology& topo) {
   const DeviceSettings s = cfg_.settings_for(d);
-  Target t{d, s, Detector(s.thresholds, ns(s.canary.deadline))};
+  Target t{d, s, Detector(s.thresholds, ns(s.canary.deadline)), AvailabilityMeter(monotonic_ns())};
   auto [it, ok] = targets_.emplace(d.name, std::move(t));
   update_target(it->second, d, topo);
   log_.info("watching " + d.name, identity_json(it->second.identity()));
@@ -189,8 +192,11 @@ void Watchdog::update_target(Target& t, const BlockDevice& d, const Topology& to
   t.kind = map ? TargetKind::kPath : d.is_multipath() ? TargetKind::kMap : TargetKind::kDevice;
   t.path.map = map ? map->label() : "";
   if (auto p = topo.paths.find(d.name); p != topo.paths.end()) t.path.info = p->second;
-  if (t.kind == TargetKind::kPath) apply_path_state(t, now, "");
   t.settings = cfg_.settings_for(d);
+  if (t.settings.array_vendor) t.path.info.vendor = *t.settings.array_vendor;
+  if (t.settings.array_product) t.path.info.model = *t.settings.array_product;
+  if (t.settings.array_id) t.path.info.array_id = *t.settings.array_id;
+  if (t.kind == TargetKind::kPath) apply_path_state(t, now, "");
   t.detector.configure(t.settings.thresholds, ns(t.settings.canary.deadline));
   if (geometry_changed && t.slot >= 0) unwatch(t);
   set_present(t, present, now);
@@ -409,6 +415,7 @@ void Watchdog::evaluate(Target& t, std::uint64_t now) {
                                             std::chrono::system_clock::now().time_since_epoch())
                                             .count()) /
                     1e6;
+    t.meter.transition(*tr);
     log_.state(t.identity(), *tr);
     // During a rescan the ports are judged once, at its end: a port must not
     // be blamed while its other paths are still being added.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/event_loop.h"
+#include "detect/availability_meter.h"
 #include "detect/canary.h"
 #include "detect/config.h"
 #include "detect/detector.h"
@@ -47,6 +48,7 @@ class Watchdog {
     BlockDevice dev;
     DeviceSettings settings;
     Detector detector;
+    AvailabilityMeter meter;  // seconds per state, down seconds
     TargetKind kind = TargetKind::kDevice;
     PathPart path;           // paths only
     MapPart mpath;           // maps only

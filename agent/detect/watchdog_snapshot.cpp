@@ -12,6 +12,14 @@ std::vector<std::string> state_names(TargetKind k) {
   return out;
 }
 
+void set_array(TargetSnapshot& m, const PathInfo& p) {
+  if (p.vendor.empty() && p.array_id.empty()) return;
+  m.array = p.vendor.empty() ? "" : p.array();
+  m.array_vendor = p.vendor;
+  m.array_product = p.model;
+  m.array_id = p.array_id;
+}
+
 }  // namespace
 
 TargetSnapshot Watchdog::snapshot_of(const Target& t) const {
@@ -27,12 +35,15 @@ TargetSnapshot Watchdog::snapshot_of(const Target& t) const {
   m.state = std::string(health_name(t.detector.state()));
   m.states = state_names(t.kind);
   m.state_since = t.state_since;
-  m.impairment = t.detector.impairment(monotonic_ns());
+  const std::uint64_t now = monotonic_ns();
+  m.impairment = t.detector.impairment(now);
+  for (Health h : states_of(t.kind)) m.state_seconds.push_back(t.meter.state_seconds(h, now));
+  m.down_seconds = t.meter.down_seconds(now, m.impairment);
+  set_array(m, t.path.info);
   m.map = t.path.map;
   if (t.kind == TargetKind::kPath) {
     m.path_up = t.path.dm_known ? t.path.dm_active : t.path.info.scsi_state == "running";
     m.transitions = t.path.transitions;
-    m.array = t.path.info.vendor.empty() ? "" : t.path.info.array();
     m.target_port = t.path.info.target_port;
     m.hctl = t.path.info.hctl;
     m.transport = t.path.info.transport;
@@ -57,6 +68,14 @@ std::vector<TargetSnapshot> Watchdog::snapshot() const {
   std::vector<TargetSnapshot> out;
   out.reserve(targets_.size());
   for (const auto& [name, t] : targets_) out.push_back(snapshot_of(t));
+  // A map's array is its paths' (the first path that knows it).
+  std::map<std::string, const PathInfo*> by_map;
+  for (const auto& [name, t] : targets_)
+    if (t.kind == TargetKind::kPath && !t.path.info.vendor.empty())
+      by_map.emplace(t.path.map, &t.path.info);
+  for (TargetSnapshot& m : out)
+    if (m.target_type == "map" && m.array_vendor.empty())
+      if (auto it = by_map.find(m.label); it != by_map.end()) set_array(m, *it->second);
   return out;
 }
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "detect/down_states.h"
+
 namespace sanwatch {
 
 // The chains: each is pruned only from its oldest end, so each stays
@@ -18,14 +20,6 @@ namespace sanwatch {
 inline constexpr const char* kChainEvents = "events";    // coverage, states, incidents
 inline constexpr const char* kChainMinutes = "minutes";  // per-target minute rollups
 inline constexpr const char* kChainHours = "hours";      // compacted rollups
-
-// The states whose incidents count as down (docs/ledger.md): one list for
-// the recorder (which span an incident's impairment is) and for reports.
-inline constexpr std::array<std::string_view, 5> kDownStates = {"stalled", "failed", "down", "gone",
-                                                                "flapping"};
-inline bool is_down_state(std::string_view s) {
-  return std::find(kDownStates.begin(), kDownStates.end(), s) != kDownStates.end();
-}
 
 struct LedgerRow {
   std::string chain = kChainEvents;

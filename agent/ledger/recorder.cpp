@@ -128,7 +128,7 @@ nlohmann::json LedgerRecorder::span_json(const Span& s) const {
 // last sample: a map's come from its paths.
 void LedgerRecorder::related(const Book& b, nlohmann::json& body) const {
   const TargetIdentity& id = b.incident->identity;
-  std::vector<std::string> paths, ports, arrays, serials;
+  std::vector<std::string> paths, ports, arrays, array_ids, serials;
   const auto add = [](std::vector<std::string>& v, const std::string& s) {
     if (!s.empty() && std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
   };
@@ -138,14 +138,19 @@ void LedgerRecorder::related(const Book& b, nlohmann::json& body) const {
     add(paths, label);
     add(ports, t.target_port);
     add(arrays, t.array);
+    add(array_ids, t.array_id);
     add(serials, t.serial);
   }
   add(ports, id.target_port);
   add(arrays, id.array);
+  add(array_ids, id.array_id);
   add(serials, id.serial);
   body["paths"] = paths;
   body["target_ports"] = ports;
   body["array"] = arrays.empty() ? "" : arrays.front();
+  // The array's own identifier (WWNN, IQN, NQN) when known: with `array`,
+  // the key the fleet rules and reports group by.
+  if (!array_ids.empty()) body["array_id"] = array_ids.front();
   // The LUN's serial from VPD 0x80, as its paths report it (a map has none).
   body["serial"] = serials.empty() ? "" : serials.front();
 }
@@ -210,6 +215,7 @@ nlohmann::json LedgerRecorder::minute_identity(const std::string& label) const {
                              {"dm_name", &t.dm_name},
                              {"map", &t.map},
                              {"array", &t.array},
+                             {"array_id", &t.array_id},
                              {"target_port", &t.target_port}})
     if (!v->empty()) j[k] = *v;
   return j;
@@ -239,8 +245,8 @@ void LedgerRecorder::sample(const std::vector<TargetSnapshot>& targets, std::int
   offset_ns_ = wall_ms * 1'000'000 - static_cast<std::int64_t>(mono_ns);
   for (const TargetSnapshot& t : targets) {
     const TargetCounters c = counters_of(t);
-    latest_[t.label] =
-        Seen{t.name, t.target_type, t.wwid, t.dm_name, t.map, t.array, t.target_port, t.serial, c};
+    latest_[t.label] = Seen{t.name,  t.target_type, t.wwid,        t.dm_name, t.map,
+                            t.array, t.array_id,    t.target_port, t.serial,  c};
     Book& b = book(t.label);
     if (!b.minutes.begun()) b.minutes.begin(wall_ms, b.state, c);
     b.minutes.sample(wall_ms, c);

@@ -75,7 +75,7 @@ class LedgerRecorder {
   // What the last sample said of each target: identity and counters, not
   // the histograms a TargetSnapshot carries (copied every second otherwise).
   struct Seen {
-    std::string name, target_type, wwid, dm_name, map, array, target_port, serial;
+    std::string name, target_type, wwid, dm_name, map, array, array_id, target_port, serial;
     TargetCounters counters;
   };
   std::map<std::string, Seen> latest_;  // by label

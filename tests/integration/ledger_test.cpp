@@ -75,6 +75,12 @@ std::vector<LedgerRow> rows_of(const std::string& path, const char* chain, const
 
 double injected_ms(std::uint64_t a, std::uint64_t b) { return (b - a) / 1e6; }
 
+// The value of one series in an exposition text, or -1 when it is absent.
+double series_value(const std::string& text, const std::string& series) {
+  const auto at = text.find("\n" + series + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + series.size() + 2));
+}
+
 // `sanwatch report ARGS... --ledger PATH --format json` over the last hour.
 nlohmann::json report_json(const std::string& ledger, std::vector<std::string> extra = {}) {
   std::vector<std::string> argv{SANWATCH_BIN, "report", "--ledger", ledger,
@@ -119,6 +125,17 @@ TEST_CASE("ledger: three stalls and an EIO burst are four incidents of their inj
     REQUIRE(agent.wait_state(dev, "failed", 1s));
     REQUIRE(agent.wait_state(dev, "ok", 20s));
   }
+  // The availability counters of /metrics, for the ledger's figures below.
+  const auto scrape = sanwatch::test::run_command({"curl", "-sf", agent.metrics_url()});
+  REQUIRE(scrape.exit_code == 0);
+  const std::string labels = fmt::format("{{target=\"{}\",target_type=\"device\"", dev);
+  const double down_s =
+      series_value(scrape.out, "sanwatch_target_down_seconds_total" + labels + "}");
+  double state_s = 0;
+  for (const char* st : {"ok", "slow", "stalled", "failed", "gone"})
+    state_s += series_value(
+        scrape.out,
+        fmt::format("sanwatch_target_state_seconds_total{},state=\"{}\"}}", labels, st));
   REQUIRE(agent.stop() == 0);
   auto incidents = rows_of(agent.ledger_path(), sanwatch::kChainEvents, "incident");
   REQUIRE(incidents.size() == 4);
@@ -164,6 +181,14 @@ TEST_CASE("ledger: three stalls and an EIO burst are four incidents of their inj
   INFO(t.dump());
   CHECK(t["target"] == dev);
   CHECK(t["down_ms"].get<double>() == Approx(impaired).margin(10));
+  // The counters Prometheus scrapes keep the ledger's accounting: the same
+  // down time (issue 14), and seconds in all states = the time measured up
+  // to the scrape (the report's runs to the stop, a moment later).
+  WARN(fmt::format("down: counter {:.3f} s, ledger {:.0f} ms; states {:.3f} s, measured {:.0f} ms",
+                   down_s, t["down_ms"].get<double>(), state_s, measured));
+  CHECK(down_s * 1000 == Approx(t["down_ms"].get<double>()).margin(5));
+  CHECK(state_s * 1000 <= measured + 5);
+  CHECK(state_s * 1000 >= measured - 2000);
   CHECK(std::abs(t["availability_percent"].get<double>() / 100 - (1 - impaired / measured)) <
         0.00005);
   // Edited with the sqlite3 CLI: verify fails and names the row.

@@ -151,6 +151,33 @@ TEST_CASE("overrides apply in order to matching devices only") {
   CHECK(s.canary.period == 1s);
 }
 
+TEST_CASE("overrides declare the array behind devices sysfs says nothing about") {
+  auto c = parse_config(
+      "[[override]]\nmatch = [\"loop*\"]\narray_vendor = \"LAB\"\narray_product = \"FAULT\"\n"
+      "array_id = \"iqn.2026-12.lab:array1\"\n[[override]]\nmatch = [\"loop1\"]\n"
+      "array_id = \"iqn.2026-12.lab:array2\"\n",
+      "t");
+  REQUIRE(c.ok());
+  auto a = c->settings_for(dev("loop0"));
+  auto b = c->settings_for(dev("loop1"));
+  CHECK(a.array_vendor == "LAB");
+  CHECK(a.array_product == "FAULT");
+  CHECK(a.array_id == "iqn.2026-12.lab:array1");
+  CHECK(b.array_vendor == "LAB");
+  CHECK(b.array_id == "iqn.2026-12.lab:array2");  // later blocks win
+  CHECK_FALSE(c->settings_for(dev("sda")).array_id);
+  auto again = parse_config(render_config(*c), "rendered");
+  REQUIRE(again.ok());
+  CHECK(again->settings_for(dev("loop1")).array_id == "iqn.2026-12.lab:array2");
+
+  CHECK(error_of("[[override]]\nmatch = [\"a\"]\narray_id = \"\"\n") ==
+        "t.toml:3:12: override.array_id must be 1 to 256 printable characters");
+  CHECK_THAT(error_of("[[override]]\nmatch = [\"a\"]\narray_vendor = \"a\\nb\"\n"),
+             Catch::Contains("override.array_vendor must be 1 to 256 printable characters"));
+  CHECK_THAT(error_of("[[override]]\nmatch = [\"a\"]\narray_product = 3\n"),
+             Catch::Contains("a string"));
+}
+
 TEST_CASE("canary targets: multipath maps and their paths by default") {
   Config c;
   CHECK(c.wants_canary(dev("dm-0", "mpatha", "mpath-1"), false));

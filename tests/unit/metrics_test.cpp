@@ -156,7 +156,30 @@ TEST_CASE("multipath maps and paths export path_up, transitions, valid paths and
   CHECK(has(m, R"(sanwatch_path_transitions_total{map="mpatha",path="sdb"} 3)"));
   CHECK(has(
       m,
-      R"(sanwatch_path_info{map="mpatha",path="sdb",wwid="3600",array="3PARdata VV",target_port="0x20210002ac01c4f1",hctl="4:0:1:1",transport="fc"} 1)"));
+      R"(sanwatch_path_info{map="mpatha",path="sdb",wwid="3600",array="3PARdata VV",target_port="0x20210002ac01c4f1",hctl="4:0:1:1",transport="fc",array_vendor="",array_product="",array_id=""} 1)"));
+}
+
+TEST_CASE("availability counters and the array identity the fleet rules join on") {
+  auto s = one_device();
+  TargetSnapshot& t = s.targets[0];
+  t.state_seconds = {3600.5, 2, 0.25};
+  t.down_seconds = 1.75;
+  t.array = "3PARdata VV";
+  t.array_vendor = "3PARdata";
+  t.array_product = "VV";
+  t.array_id = "0x2ff70002ac01c4f1";
+  const std::string m = render(s, 1);
+  CHECK(has(
+      m,
+      R"(sanwatch_target_state_seconds_total{target="dm-0",target_type="device",state="ok"} 3600.5)"));
+  CHECK(has(
+      m,
+      R"(sanwatch_target_state_seconds_total{target="dm-0",target_type="device",state="stalled"} 0.25)"));
+  CHECK(has(m, R"(sanwatch_target_down_seconds_total{target="dm-0",target_type="device"} 1.75)"));
+  CHECK(has(
+      m,
+      R"(sanwatch_device_info{device="dm-0",target="dm-0",target_type="device",dm_name="mpatha",wwid="3600",array="3PARdata VV",array_vendor="3PARdata",array_product="VV",array_id="0x2ff70002ac01c4f1"} 1)"));
+  CHECK(m.find("# TYPE sanwatch_target_down_seconds_total counter") != std::string::npos);
 }
 
 // The README's cardinality figures come from here: one multipath map with
@@ -189,14 +212,16 @@ TEST_CASE("series per map and per path, as documented") {
   path.map = "mpatha";
   path.histograms = false;
   path.states = {"ok", "slow", "stalled", "failed", "flapping", "gone"};
+  map.state_seconds.assign(map.states.size(), 1.0);  // as the watchdog fills them
+  path.state_seconds.assign(path.states.size(), 1.0);
   MetricsSnapshot one_map = base;
   one_map.targets = {map};
   MetricsSnapshot one_path = base;
   one_path.targets = {path};
   const int per_map = count(one_map) - fixed;
   const int per_path = count(one_path) - fixed;
-  CHECK(per_map == 126);
-  CHECK(per_path == 21);
+  CHECK(per_map == 134);
+  CHECK(per_path == 28);
   WARN("64 maps x 8 paths: " << 64 * per_map + 512 * per_path + fixed << " series");
 }
 
