@@ -73,7 +73,9 @@ std::string render_md(const json& r) {
     for (const json& t : r.value("targets", json::array()))
       targets[i++].push_back(claim_verdict(t));
   }
-  out += targets.empty() ? "No targets in the ledger for this period.\n" : md_table(head, targets);
+  out += !targets.empty()       ? md_table(head, targets)
+         : r.contains("source") ? "No targets in Prometheus for this period.\n"
+                                : "No targets in the ledger for this period.\n";
   if (const Rows a = array_rows(r); !a.empty())
     out += "\n## Arrays across hosts\n\n" + md_table(array_header(), a);
   if (const Rows l = latency_rows(r); !l.empty())

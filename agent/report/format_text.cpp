@@ -67,7 +67,8 @@ std::string render_text(const json& r) {
   std::string out = header(r);
   out += "\nAvailability\n";
   const Rows targets = target_rows(r);
-  out += targets.empty() ? "  no targets in the ledger for this period\n"
+  out += targets.empty() ? (r.contains("source") ? "  no targets in Prometheus for this period\n"
+                                                 : "  no targets in the ledger for this period\n")
                          : table(target_header(), targets);
   out += claims(r);
   if (const Rows a = array_rows(r); !a.empty())

@@ -49,6 +49,10 @@ Status check(const std::vector<NamedReport>& in) {
     if (!r.is_object() || r.value("schema", "") != kReportSchema)
       return Error{0, fmt::format("{}: not a {} report (sanwatch report --format json)", n.name,
                                   kReportSchema)};
+    if (r.contains("source"))
+      return Error{0, fmt::format("{}: a fleet report from Prometheus (report --prometheus), "
+                                  "already across hosts; merge the per-host ledger reports",
+                                  n.name)};
     if (r.contains("arrays"))
       return Error{0,
                    fmt::format("{}: already a merged report; merge the per-host reports", n.name)};

@@ -13,6 +13,7 @@
 #include "report/fleet_report.h"
 #include "report/fleet_series.h"
 #include "report/format.h"
+#include "report/merge.h"
 #include "report_test_util.h"
 
 using namespace sanwatch;
@@ -338,6 +339,10 @@ TEST_CASE("fleet report: every format says it is a cross-check of the ledgers") 
   auto html = render_report(*r, "html", false);
   REQUIRE(html.ok());
   CHECK_THAT(*html, Catch::Contains("cross-check of the per-host ledgers"));
+  // Already across hosts: not something to merge.
+  auto merged = merge_reports({{"fleet.json", *r}}, kT);
+  REQUIRE_FALSE(merged.ok());
+  CHECK_THAT(merged.error().message(), Catch::Contains("from Prometheus"));
   CHECK_THAT(*html,
              Catch::Contains("sanwatch_target_down_seconds_total{job=&quot;sanwatch&quot;}"));
 }
