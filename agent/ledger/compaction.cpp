@@ -37,8 +37,8 @@ void HourFold::add(const LedgerRow& m) {
   nlohmann::json& b = hours_[{h, m.target}];
   if (b.is_null()) b = {{"hour_ms", h}, {"minutes", 0}};
   // Identity as of the hour's last minute.
-  for (const char* k :
-       {"target_type", "device", "wwid", "dm_name", "map", "array", "target_port", "run_id"})
+  for (const char* k : {"target_type", "device", "wwid", "dm_name", "map", "array", "array_id",
+                        "target_port", "run_id"})
     if (m.body.contains(k)) b[k] = m.body[k];
   b["minutes"] = b["minutes"].get<std::int64_t>() + 1;
   for (const char* k : {"covered_ms", "impaired_ms", "ios", "canary_probes", "canary_failures"})

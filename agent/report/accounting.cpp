@@ -20,7 +20,7 @@ using nlohmann::json;
 
 // A row of the report's `targets`: one ledger target, or an array's LUNs.
 struct Group {
-  std::string name, type, wwid, array;
+  std::string name, type, wwid, array, array_id;
   std::vector<std::string> members;
 };
 
@@ -64,13 +64,22 @@ std::vector<Group> make_groups(const Ctx& c) {
   for (const auto& [label, t] : c.d.targets) {
     if (!in_by(o.by, t) || !(t.in_period || incident_targets.count(label))) continue;
     if (o.by != "array") {
-      out.push_back(
-          Group{label, t.target_type.empty() ? "device" : t.target_type, t.wwid, t.array, {label}});
+      out.push_back(Group{label,
+                          t.target_type.empty() ? "device" : t.target_type,
+                          t.wwid,
+                          t.array,
+                          t.array_id,
+                          {label}});
       continue;
     }
-    const std::string name = t.array.empty() ? "(unknown array)" : t.array;
+    // One array per (vendor product, array id): two arrays of one model
+    // are two arrays; the id is in the name so readers can tell them apart.
+    const std::string array = t.array.empty() ? "(unknown array)" : t.array;
+    const std::string name = t.array_id.empty() ? array : array + " " + t.array_id;
     Group& g = arrays[name];
-    g.name = g.array = name;
+    g.name = name;
+    g.array = array;
+    g.array_id = t.array_id;
     g.type = "array";
     g.members.push_back(label);
   }
@@ -107,7 +116,10 @@ Incident from_open(const OpenRecord& o, const LedgerData& d, const StateIndex& s
                {o.impairment_start_ms, end},
                {o.detected_ms, std::max(end, o.detected_ms)},
                counts_as_down(worst, count_slow)};
-  if (const auto t = d.targets.find(o.target); t != d.targets.end()) inc.array = t->second.array;
+  if (const auto t = d.targets.find(o.target); t != d.targets.end()) {
+    inc.array = t->second.array;
+    inc.array_id = t->second.array_id;
+  }
   inc.body = o.body;
   inc.body.erase("state");
   inc.body.erase("detected_ms");
@@ -120,6 +132,7 @@ Incident from_open(const OpenRecord& o, const LedgerData& d, const StateIndex& s
   inc.body["ongoing"] = true;
   inc.body["closed_by"] = run != d.runs.end() && run->end == "unclean" ? "unclean_end" : "open";
   inc.body["array"] = inc.array;
+  if (!inc.array_id.empty()) inc.body["array_id"] = inc.array_id;
   return inc;
 }
 
@@ -178,6 +191,7 @@ json target_json(const Ctx& c, const Group& g) {
          {"unmeasured_ms", unmeasured},
          {"down_ms", down_ms},
          {"incidents", incidents}};
+  if (!g.array_id.empty()) j["array_id"] = g.array_id;
   if (g.type == "array") j["members"] = g.members;
   j["availability_percent"] = availability_percent_json(measured, down_ms);
   j["nines"] = nines_json(measured, down_ms);
@@ -289,7 +303,8 @@ std::vector<Incident> resolve_incidents(const LedgerData& d, bool count_slow) {
   std::vector<Incident> out;
   for (const IncidentRecord& r : d.incidents)
     out.push_back(Incident{r.target, r.target_type, r.array, r.worst_state, r.impairment,
-                           r.detection, counts_as_down(r.worst_state, count_slow), r.body});
+                           r.detection, counts_as_down(r.worst_state, count_slow), r.body,
+                           r.array_id});
   for (const OpenRecord& o : d.open_incidents) out.push_back(from_open(o, d, states, count_slow));
   std::stable_sort(out.begin(), out.end(), [](const Incident& a, const Incident& b) {
     return a.impairment.start < b.impairment.start;

@@ -28,6 +28,7 @@ struct Incident {
   Span impairment, detection;
   bool counted = false;
   nlohmann::json body;  // the ledger's body (made up from incident_open for those)
+  std::string array_id;
 };
 std::vector<Incident> resolve_incidents(const LedgerData& d, bool count_slow);
 

@@ -30,12 +30,14 @@ json obj(const json& j, const char* key) {
 Span span_of(const json& j) { return Span{i64(j, "start_ms"), i64(j, "end_ms")}; }
 
 void learn(std::map<std::string, TargetInfo>& targets, const std::string& label,
-           const std::string& type, const std::string& wwid, const std::string& array) {
+           const std::string& type, const std::string& wwid, const std::string& array,
+           const std::string& array_id) {
   if (label.empty()) return;
   TargetInfo& t = targets[label];
   if (!type.empty()) t.target_type = type;
   if (!wwid.empty()) t.wwid = wwid;
   if (!array.empty()) t.array = array;
+  if (!array_id.empty()) t.array_id = array_id;
 }
 
 // Every report read sees one snapshot of the file, whatever the agent
@@ -106,7 +108,8 @@ Status read_incidents(LedgerStore& store, const Period& p, LedgerData& d) {
   for (const LedgerRow& r : *closed) {
     IncidentRecord inc = incident_of(r);
     ids.insert(inc.id);
-    learn(d.targets, inc.target, inc.target_type, str(obj(r.body, "identity"), "wwid"), inc.array);
+    learn(d.targets, inc.target, inc.target_type, str(obj(r.body, "identity"), "wwid"), inc.array,
+          inc.array_id);
     const std::int64_t end = std::max(inc.impairment.end, inc.detection.end);
     if (end >= p.from_ms && inc.impairment.start < p.to_ms) d.incidents.push_back(std::move(inc));
   }
@@ -115,7 +118,8 @@ Status read_incidents(LedgerStore& store, const Period& p, LedgerData& d) {
   for (const LedgerRow& r : *opens) {
     OpenRecord o = open_of(r);
     const json& id = obj(r.body, "identity");
-    learn(d.targets, o.target, o.target_type, str(id, "wwid"), str(id, "array"));
+    learn(d.targets, o.target, o.target_type, str(id, "wwid"), str(id, "array"),
+          str(id, "array_id"));
     if (!ids.count(o.id)) d.open_incidents.push_back(std::move(o));
   }
   return {};
@@ -130,7 +134,7 @@ Status read_states(LedgerStore& store, const Period& p, LedgerData& d) {
   for (const LedgerRow& r : *rows) {
     d.states.push_back(StateRecord{str(r.body, "run_id"), r.target, r.ts_ms, str(r.body, "to")});
     learn(d.targets, r.target, str(r.body, "target_type"), str(r.body, "wwid"),
-          str(r.body, "array"));
+          str(r.body, "array"), str(r.body, "array_id"));
     if (!r.target.empty()) d.targets[r.target].in_period = true;
   }
   return {};
@@ -142,7 +146,8 @@ Status read_minutes(LedgerStore& store, const Period& p, const std::vector<Laten
                     LedgerData& d) {
   std::string sql =
       "SELECT target, json_extract(body, '$.ios'), json_extract(body, '$.target_type'), "
-      "json_extract(body, '$.wwid'), json_extract(body, '$.array')";
+      "json_extract(body, '$.wwid'), json_extract(body, '$.array'), "
+      "json_extract(body, '$.array_id')";
   for (const LatencySlo& s : slos)
     sql += fmt::format(", json_extract(body, '$.ios_over_ns.\"{}\"')", s.threshold_ns);
   auto st = store.db().prepare(
@@ -158,15 +163,15 @@ Status read_minutes(LedgerStore& store, const Period& p, const std::vector<Laten
     const std::string target = st->text(0);
     if (target.empty()) continue;
     if (seen.insert(target).second) {  // identity from its first minute row
-      learn(d.targets, target, st->text(2), st->text(3), st->text(4));
+      learn(d.targets, target, st->text(2), st->text(3), st->text(4), st->text(5));
       d.targets[target].in_period = true;
     }
     if (slos.empty()) continue;
     m.ios = static_cast<std::uint64_t>(std::max<std::int64_t>(st->int64(1), 0));
     m.over.assign(slos.size(), std::nullopt);
     for (std::size_t i = 0; i < slos.size(); ++i)
-      if (!st->is_null(5 + static_cast<int>(i)))
-        m.over[i] = static_cast<std::uint64_t>(std::max<std::int64_t>(st->int64(5 + int(i)), 0));
+      if (!st->is_null(6 + static_cast<int>(i)))
+        m.over[i] = static_cast<std::uint64_t>(std::max<std::int64_t>(st->int64(6 + int(i)), 0));
     tally_minute(m, slos, d.latency[target]);
   }
 }
@@ -188,7 +193,7 @@ Status read_hours(LedgerStore& store, const Period& p, const std::vector<Latency
   for (const LedgerRow& r : *rows) {
     if (r.target.empty()) continue;
     learn(d.targets, r.target, str(r.body, "target_type"), str(r.body, "wwid"),
-          str(r.body, "array"));
+          str(r.body, "array"), str(r.body, "array_id"));
     d.targets[r.target].in_period = true;
     if (slos.empty()) continue;
     HourCounts h;
@@ -248,6 +253,8 @@ IncidentRecord incident_of(const LedgerRow& r) {
   inc.target_type = str(r.body, "target_type");
   inc.array = str(r.body, "array");
   if (inc.array.empty()) inc.array = str(obj(r.body, "identity"), "array");
+  inc.array_id = str(r.body, "array_id");
+  if (inc.array_id.empty()) inc.array_id = str(obj(r.body, "identity"), "array_id");
   inc.host = str(r.body, "host");
   inc.worst_state = str(r.body, "worst_state");
   inc.impairment = span_of(obj(r.body, "impairment"));

@@ -32,7 +32,7 @@ struct RunRecord {
 
 // An `incident` row.
 struct IncidentRecord {
-  std::string target, id, run_id, target_type, array, host, worst_state;
+  std::string target, id, run_id, target_type, array, array_id, host, worst_state;
   Span impairment, detection;
   nlohmann::json body;  // as stored
 };
@@ -52,7 +52,7 @@ struct StateRecord {
 
 // The latest non-empty identity seen for a target label.
 struct TargetInfo {
-  std::string target_type, wwid, array;
+  std::string target_type, wwid, array, array_id;
   bool in_period = false;  // has minute or state rows of the period's runs
 };
 

@@ -66,6 +66,11 @@ Status check(const std::vector<NamedReport>& in) {
   return {};
 }
 
+// An array is its (vendor product, array id): two arrays of one model are two.
+std::pair<std::string, std::string> array_key(const json& j) {
+  return {str(j, "array"), str(j, "array_id")};
+}
+
 // array_wide: another host saw an incident on the same array overlap it.
 void flag_array_wide(json& incidents) {
   for (json& a : incidents) {
@@ -73,7 +78,7 @@ void flag_array_wide(json& incidents) {
     const Span sa = impairment_of(a);
     for (const json& b : incidents) {
       const Span sb = impairment_of(b);
-      wide |= !str(a, "array").empty() && str(a, "array") == str(b, "array") &&
+      wide |= !str(a, "array").empty() && array_key(a) == array_key(b) &&
               str(a, "host") != str(b, "host") && sa.start < sb.end && sb.start < sa.end;
     }
     a["array_wide"] = wide;
@@ -105,8 +110,9 @@ struct ArrayAcc {
   std::map<std::string, Spans> down;  // host -> down spans
 };
 
-json array_json(const std::string& name, ArrayAcc& a, const std::map<std::string, Spans>& measured,
-                const json& claim, std::int64_t length) {
+json array_json(const std::pair<std::string, std::string>& key, ArrayAcc& a,
+                const std::map<std::string, Spans>& measured, const json& claim,
+                std::int64_t length) {
   Spans m, down;
   std::vector<Spans> per_host;
   for (const std::string& h : a.hosts) {
@@ -118,7 +124,7 @@ json array_json(const std::string& name, ArrayAcc& a, const std::map<std::string
   }
   const std::int64_t mt = total_length(normalize(std::move(m)));
   const std::int64_t dt = total_length(normalize(std::move(down)));
-  json j{{"array", name},
+  json j{{"array", key.first},
          {"hosts", a.hosts},
          {"targets", a.targets},
          {"measured_ms", mt},
@@ -127,6 +133,7 @@ json array_json(const std::string& name, ArrayAcc& a, const std::map<std::string
          {"array_wide_down_ms", total_length(at_least(2, per_host))},
          {"incidents", a.incidents},
          {"array_wide_incidents", a.wide}};
+  if (!key.second.empty()) j["array_id"] = key.second;
   j["availability_percent"] = availability_percent_json(mt, dt);
   j["nines"] = nines_json(mt, dt);
   const bool has = claim.is_object();
@@ -139,22 +146,23 @@ json array_json(const std::string& name, ArrayAcc& a, const std::map<std::string
 json arrays_json(const json& targets, const json& incidents,
                  const std::map<std::string, Spans>& measured, const json& claim,
                  std::int64_t length) {
-  std::map<std::string, ArrayAcc> acc;
+  std::map<std::pair<std::string, std::string>, ArrayAcc> acc;
   for (const json& t : targets)
     if (!str(t, "array").empty()) {
-      acc[str(t, "array")].hosts.insert(str(t, "host"));
-      ++acc[str(t, "array")].targets;
+      ArrayAcc& a = acc[array_key(t)];
+      a.hosts.insert(str(t, "host"));
+      ++a.targets;
     }
   for (const json& i : incidents) {
     if (str(i, "array").empty()) continue;
-    ArrayAcc& a = acc[str(i, "array")];
+    ArrayAcc& a = acc[array_key(i)];
     a.hosts.insert(str(i, "host"));
     ++a.incidents;
     a.wide += i.value("array_wide", false);
     if (i.value("counted", false)) a.down[str(i, "host")].push_back(impairment_of(i));
   }
   json out = json::array();
-  for (auto& [name, a] : acc) out.push_back(array_json(name, a, measured, claim, length));
+  for (auto& [key, a] : acc) out.push_back(array_json(key, a, measured, claim, length));
   return out;
 }
 

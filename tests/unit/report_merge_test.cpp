@@ -91,3 +91,25 @@ TEST_CASE("report merge: refuses what it cannot merge") {
   REQUIRE_FALSE(again.ok());
   CHECK_THAT(again.error().context, Catch::Contains("already a merged report"));
 }
+
+TEST_CASE("report merge: arrays of one model with different ids stay apart") {
+  TzGuard tz("UTC");
+  const auto one = [](const std::string& host, const std::string& id) {
+    LedgerBuilder b;
+    b.start('a', kT0 - kHour, host);
+    b.incident('a', "aaaaaaaaaaaa-1", "mpatha", "stalled", kT0 + kHour, kT0 + kHour + 10 * kMin,
+               "3PARdata VV", "map", host, id);
+    b.stop('a', kT0 + 25 * kHour);
+    return report_of(b, scenario_args());
+  };
+  auto m = merge_reports({{"db1.json", one("db1", "0x2ff70002ac01c4f1")},
+                          {"db2.json", one("db2", "0x2ff70002ac0207a3")}},
+                         kT0 + 2 * kDay);
+  REQUIRE(m.ok());
+  const json& r = *m;
+  REQUIRE(r["arrays"].size() == 2);
+  CHECK(r["arrays"][0]["array_id"] == "0x2ff70002ac01c4f1");
+  CHECK(r["arrays"][0]["hosts"] == json{"db1"});
+  CHECK(r["arrays"][1]["array_id"] == "0x2ff70002ac0207a3");
+  for (const auto& i : r["incidents"]) CHECK(i["array_wide"] == false);  // same time, two arrays
+}

@@ -108,6 +108,31 @@ TEST_CASE("report: --by array is the union of its LUNs' down spans") {
   CHECK(t["incidents"] == 5);
 }
 
+TEST_CASE("report: two arrays of one model are two arrays, told apart by their id") {
+  TzGuard tz("UTC");
+  LedgerBuilder b;
+  const std::string arr = "3PARdata VV", id1 = "0x2ff70002ac01c4f1", id2 = "0x2ff70002ac0207a3";
+  b.start('a', kT0);
+  b.minute('a', "mpatha", kT0 + kMin, 100, 0, 0, "map", arr, id1);
+  b.minute('a', "mpathb", kT0 + kMin, 100, 0, 0, "map", arr, id2);
+  b.incident('a', "aaaaaaaaaaaa-1", "mpathb", "stalled", kT0 + kHour, kT0 + kHour + 2 * kMin, arr,
+             "map", "db1", id2);
+  b.stop('a', kT0 + 10 * kHour);
+  ReportArgs args = scenario_args();
+  args.by = "array";
+  const json r = report_of(b, args);
+  REQUIRE(r["targets"].size() == 2);
+  const json& a = target_of(r, arr + " " + id1);
+  const json& z = target_of(r, arr + " " + id2);
+  CHECK(a["array"] == arr);
+  CHECK(a["array_id"] == id1);
+  CHECK(a["down_ms"] == 0);
+  CHECK(z["array_id"] == id2);
+  CHECK(z["members"] == json{"mpathb"});
+  CHECK(z["down_ms"] == 2 * kMin);
+  CHECK(r["incidents"][0]["array_id"] == id2);
+}
+
 TEST_CASE("report: --by path and --by device choose the rows") {
   TzGuard tz("UTC");
   LedgerBuilder b;

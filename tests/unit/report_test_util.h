@@ -109,7 +109,7 @@ class LedgerBuilder {
   void incident(char run, const std::string& id, const std::string& target,
                 const std::string& worst, std::int64_t start, std::int64_t end,
                 const std::string& array = "3PARdata VV", const std::string& type = "map",
-                const std::string& host = "db1") {
+                const std::string& host = "db1", const std::string& array_id = "") {
     const auto span = [](std::int64_t a, std::int64_t z) {
       return nlohmann::json{{"start_ms", a},       {"end_ms", z},        {"start", utc_ms(a)},
                             {"end", utc_ms(z)},    {"start_mono_ns", 1}, {"end_mono_ns", 2},
@@ -137,10 +137,11 @@ class LedgerBuilder {
            {"array", array},
            {"closed_by", "recovered"}},
           run);
+    if (!array_id.empty()) rows_.back().body["array_id"] = array_id;
   }
   void minute(char run, const std::string& target, std::int64_t minute_ms, std::uint64_t ios,
               std::uint64_t over_10ms, std::uint64_t over_100ms, const std::string& type = "map",
-              const std::string& array = "3PARdata VV") {
+              const std::string& array = "3PARdata VV", const std::string& array_id = "") {
     nlohmann::json b{{"minute_ms", minute_ms},
                      {"covered_ms", 60000},
                      {"state_ms", {{"ok", 60000}}},
@@ -153,6 +154,7 @@ class LedgerBuilder {
                      {"device", "253:0"},
                      {"wwid", "3600" + target}};
     if (!array.empty()) b["array"] = array;
+    if (!array_id.empty()) b["array_id"] = array_id;
     add(kChainMinutes, "minute", minute_ms, target, b, run);
   }
 
