@@ -170,8 +170,8 @@ Status check_slos(const FleetData& d, const ReportOptions& o) {
 // The rows (--by, --target) and the arrays, in the report's order.
 void add_rows(json& j, const FleetCtx& c, const std::vector<FleetIncident>& incidents) {
   std::map<ArrayKey, std::vector<const FleetRow*>> arrays;
-  for (const FleetRow& r : c.rows)
-    if (r.lun()) arrays[{r.array, r.array_id}].push_back(&r);
+  for (const FleetRow& r : c.rows)  // as the rules: LUNs of a known array
+    if (r.lun() && !r.array.empty()) arrays[{r.array, r.array_id}].push_back(&r);
   j["targets"] = json::array();
   j["arrays"] = json::array();
   for (const auto& [key, m] : arrays) {

@@ -50,7 +50,8 @@ void flag_hosts(std::vector<FleetIncident>& incidents) {
   std::map<ArrayKey, std::vector<FleetIncident*>> by_array;
   for (FleetIncident& i : incidents) {
     i.hosts.insert(i.row->key.instance);
-    if (i.row->lun()) by_array[{i.row->array, i.row->array_id}].push_back(&i);
+    if (i.row->lun() && !i.row->array.empty())
+      by_array[{i.row->array, i.row->array_id}].push_back(&i);
   }
   for (auto& [key, list] : by_array)
     for (FleetIncident* a : list)
@@ -61,8 +62,10 @@ void flag_hosts(std::vector<FleetIncident>& incidents) {
 }  // namespace
 
 std::string ArrayKey::display() const {
-  if (!array.empty()) return array;
-  return array_id.empty() ? "(unknown array)" : "(unnamed array)";
+  // As the ledger's --by array names its rows: two arrays of one model are
+  // told apart by their id.
+  const std::string name = array.empty() ? "(unknown array)" : array;
+  return array_id.empty() ? name : name + " " + array_id;
 }
 
 std::string FleetRow::label(const char* name) const { return label_of(t->identity, name); }

@@ -22,7 +22,8 @@ namespace sanwatch {
 struct ArrayKey {
   std::string array, array_id;
   auto operator<=>(const ArrayKey&) const = default;
-  // The name, "(unknown array)" when neither is known.
+  // "<array> <array_id>" ("(unknown array)" without a name), as the
+  // ledger's --by array names its rows.
   std::string display() const;
 };
 

@@ -166,7 +166,8 @@ TEST_CASE("fleet report: Prometheus and the stalled agent's ledger agree on the 
                                           "array",    "--format",       "json"};
   ledger_args.insert(ledger_args.end(), period.begin(), period.end());
   const json ledger = report_json(ledger_args);
-  const json& lrow = one(ledger["targets"], "target", "LAB FAULT");
+  const json& lrow = one(ledger["targets"], "target", fmt::format("LAB FAULT {}", kArrayId));
+  CHECK(lrow["array_id"] == kArrayId);
   const std::int64_t ledger_down = lrow["down_ms"], prom_down = array["down_ms"];
   WARN(fmt::format("array down: Prometheus {} ms, ledger {} ms (difference {} ms); target {} ms",
                    prom_down, ledger_down, prom_down - ledger_down, t1["down_ms"].get<int>()));

@@ -254,9 +254,13 @@ TEST_CASE("fleet report: --by, --target, a period that is not whole steps") {
   a.by = "device";
   FakeProm p = two_hosts(g);
   p.add(FleetWhat::kMeasured, target("db1:9442", "sdx", "device"), {{0, 0}, {10, 570}});
+  p.info(target("db1:9442", "sdz", "device"));  // no array identity: a row, not an array
+  p.add(FleetWhat::kMeasured, target("db1:9442", "sdz", "device"), ramp(0, 10, 0, 60));
   auto r = fleet_report(p, g, a);
   REQUIRE(r.ok());
-  CHECK((*r)["targets"].size() == 5);  // paths too
+  CHECK((*r)["targets"].size() == 6);  // paths too
+  CHECK((*r)["arrays"].size() == 2);
+  CHECK(find((*r)["targets"], "target", "sdz")["array"] == "");
   CHECK(find((*r)["targets"], "target", "sdb")["target_type"] == "path");
   // 0 at t0, 570 s at t10 = to (the instant query): the 9.5 min are filled.
   CHECK(find((*r)["targets"], "target", "sdx")["measured_ms"] == 570'000);
@@ -265,7 +269,7 @@ TEST_CASE("fleet report: --by, --target, a period that is not whole steps") {
   auto arr = fleet_report(p, g, a);
   REQUIRE(arr.ok());
   REQUIRE((*arr)["targets"].size() == 1);
-  CHECK((*arr)["targets"][0]["target"] == "3PARdata VV");
+  CHECK((*arr)["targets"][0]["target"] == "3PARdata VV 2FF70002AC01F1A5");
   CHECK((*arr)["targets"][0]["target_type"] == "array");
   CHECK((*arr)["arrays"].size() == 1);
   CHECK((*arr)["incidents"].size() == 2);
