@@ -213,6 +213,12 @@ TEST_CASE("baseline settings: defaults, validation with file:line, render back")
   CHECK(d->baseline.learn == std::chrono::hours(24 * 28));
   CHECK(d->baseline.hold == 6h);
   CHECK(d->baseline.period == std::chrono::hours(24 * 7));
+  auto e = parse_config(embedded_default_config(), "default");  // packaging/sanwatch.toml
+  REQUIRE(e.ok());
+  CHECK(e->baseline.factor == d->baseline.factor);
+  CHECK(e->baseline.min_ios == d->baseline.min_ios);
+  CHECK(e->baseline.learn == d->baseline.learn);
+  CHECK(e->baseline.hold == d->baseline.hold);
   auto c = parse_config(
       "[baseline]\nfactor = 3\nmin_ios = 50\nwindow = \"3s\"\nhold = \"5s\"\nperiod = \"1d\"\n"
       "learn = \"7d\"\n",
