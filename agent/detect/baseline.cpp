@@ -54,7 +54,7 @@ struct BaselineTracker::Lun {
   TargetIdentity id;
   bool observed = false;
   std::int64_t first_ms = 0;  // first observation of this run
-  LatencyHistogram last;      // cumulative, as last observed
+  Counts last{};              // cumulative, as last observed (copied without allocating)
   std::int64_t open_start = 0;
   Counts open{};  // the slot being filled
   std::deque<std::pair<std::int64_t, Sparse>> closed;
@@ -111,16 +111,15 @@ void BaselineTracker::observe(const TargetIdentity& id, const LatencyHistogram& 
     l.observed = true;
     l.first_ms = wall_ms;
     l.open_start = floor_to(wall_ms, slot_ms_);
-    l.last = cumulative;
+    l.last = cumulative.counts();
     return;
   }
   roll(l, wall_ms);
   // Counters that went backwards restarted (the device was watched again).
   const auto& now = cumulative.counts();
-  const auto& was = l.last.counts();
   for (std::size_t i = 0; i < kNrBuckets; ++i)
-    l.open[i] += now[i] >= was[i] ? now[i] - was[i] : now[i];
-  l.last = cumulative;
+    l.open[i] += now[i] >= l.last[i] ? now[i] - l.last[i] : now[i];
+  l.last = now;
 }
 
 void BaselineTracker::roll(Lun& l, std::int64_t wall_ms) const {
