@@ -123,7 +123,7 @@ TEST_CASE("baseline: learned at 1 ms then 5 ms injected: degraded event and metr
       "[metrics]\nlisten = \"127.0.0.1:0\"\nrefresh = \"200ms\"\n"
       "[alerts]\nalertmanager_urls = [\"{}\"]\nhealth_check = \"0s\"\n"
       "[ledger]\npath = \"{}\"\n"
-      "[baseline]\nwindow = \"3s\"\nhold = \"4s\"\nmin_ios = 100\nfactor = 3\n",
+      "[baseline]\nwindow = \"3s\"\nhold = \"4s\"\nmin_ios = 100\n",
       dev, am.url(), ledger));
   const std::string loaded = "ledger: baseline history of 9 target-hours loaded";
   const auto& early = agent.events();  // up to "ready"
@@ -151,6 +151,15 @@ TEST_CASE("baseline: learned at 1 ms then 5 ms injected: degraded event and metr
       10s, 250ms));
   CHECK(has(
       m, fmt::format("sanwatch_baseline_degraded{{target=\"{}\",target_type=\"device\"}} 0", dev)));
+  {
+    const std::string key = fmt::format(
+        "sanwatch_baseline_ratio{{target=\"{}\",target_type=\"device\",quantile=\"0.99\"}} ", dev);
+    const auto at = m.find(key);
+    WARN("undisturbed p99 ratio " << (at == std::string::npos
+                                          ? "?"
+                                          : m.substr(at + key.size(),
+                                                     m.find('\n', at) - at - key.size())));
+  }
   const std::size_t posts = am.requests().size();
 
   disk.set_read_delay(5ms);
