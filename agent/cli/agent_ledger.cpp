@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
 
 #include "base/clock.h"
 #include "base/version.h"
@@ -56,6 +57,8 @@ std::int64_t minute_lag_ms(const Config& cfg) {
     if (o.stall) longest = std::max(longest, *o.stall);
   return std::chrono::duration_cast<std::chrono::milliseconds>(longest).count() + 5000;
 }
+
+constexpr int kHoursPerSample = 4096;
 
 std::int64_t ms(Duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
@@ -146,7 +149,13 @@ void AgentLedger::sample(const std::vector<TargetSnapshot>& targets) {
   recorder_->sample(targets, now, monotonic_ns());
   if (!tracker_) return;
   BaselineInbox in = writer_->take_baseline();
-  for (const auto& h : in.hours) tracker_->add_hour(h);
+  std::move(in.hours.begin(), in.hours.end(), std::back_inserter(hours_in_));
+  // Weeks of history arrive at once after a start: a few thousand hours a
+  // sample (~60 ns each) keep each loop iteration short.
+  for (int n = 0; n < kHoursPerSample && !hours_in_.empty(); ++n) {
+    tracker_->add_hour(hours_in_.front());
+    hours_in_.pop_front();
+  }
   for (const auto& r : in.restores) tracker_->restore(r);
   for (auto& e : tracker_->evaluate(now)) log_.baseline(std::move(e));
 }

@@ -3,6 +3,7 @@
 // ledger does not live on the SAN it watches.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,6 +49,7 @@ class AgentLedger {
   std::unique_ptr<LedgerWriter> writer_;
   std::unique_ptr<LedgerRecorder> recorder_;
   std::unique_ptr<BaselineTracker> tracker_;  // [baseline] enabled
+  std::deque<BaselineHour> hours_in_;         // from the writer, not yet given to the tracker
   bool on_watched_ = false;
 };
 

@@ -182,7 +182,8 @@ Result<LatencyHoursUpdate> latency_hours_add(LedgerStore& store,
 }
 
 Result<std::int64_t> latency_hours_catch_up(LedgerStore& store, std::int64_t from_ms,
-                                            std::int64_t max_rows) {
+                                            std::int64_t max_rows,
+                                            std::vector<BaselineHour>* changed) {
   SqliteDb& db = store.db();
   SqliteDb::Transaction tx(db);
   if (auto st = tx.begin(); !st) return st.error();
@@ -204,9 +205,11 @@ Result<std::int64_t> latency_hours_catch_up(LedgerStore& store, std::int64_t fro
     if (!r) return r.error();
     n = *r;
   }
-  if (auto h = flush(db, acc); !h) return h.error();
+  auto hours = flush(db, acc);
+  if (!hours) return hours.error();
   if (auto st = write_state(db, *s); !st) return st.error();
   if (auto st = tx.commit(); !st) return st.error();
+  if (changed) changed->insert(changed->end(), hours->begin(), hours->end());
   return n;
 }
 

@@ -33,9 +33,11 @@ Result<LatencyHoursUpdate> latency_hours_add(LedgerStore& store,
 // One step of catching up with rows the cache has not seen, at most
 // max_rows of them, in one transaction. A new cache, or one that missed
 // rows that are gone now, is rebuilt: hour rows first, then minute rows.
-// Returns the rows read; 0 once caught up.
+// Returns the rows read; 0 once caught up. The hours it changed, as they
+// stand now, are added to `changed` when given.
 Result<std::int64_t> latency_hours_catch_up(LedgerStore& store, std::int64_t from_ms,
-                                            std::int64_t max_rows = 2000);
+                                            std::int64_t max_rows = 2000,
+                                            std::vector<BaselineHour>* changed = nullptr);
 
 // Drops hours before before_ms; returns how many.
 Result<std::int64_t> latency_hours_prune(LedgerStore& store, std::int64_t before_ms);

@@ -191,46 +191,56 @@ void hand_over(LedgerWriter::Shared& s, std::vector<BaselineHour> hours,
 }
 
 // The baseline's side of the writer: latency_hours kept up with the minute
-// rows, its history handed to the event loop.
+// rows; the whole history handed to the event loop once caught up after
+// the open, then every hour that changes.
 struct Upkeep {
   bool on = false;
   bool behind = false;   // catching up with rows the cache has not seen
-  bool read_any = true;  // this catch-up read rows: hand the whole history over again
+  bool loaded = false;   // the whole history was handed over
+  bool failing = false;  // a failure was logged; the next success says so
 
   // The minute rows just committed, when the cache had seen all before them.
   void committed(LedgerWriter::Shared& s, LedgerStore& store, const std::vector<LedgerRow>& rows) {
     if (!on || behind) return;
     auto u = latency_hours_add(store, rows, wall_ms() - s.opts.latency_keep_ms);
-    if (!u) s.log.error("ledger: latency_hours update failed", {{"error", u.error().message()}});
+    if (!u) failed(s, "ledger: latency_hours update failed; catching up", u.error());
     if (!u || u->behind) {
       behind = true;
       return;
     }
-    if (!u->hours.empty()) hand_over(s, std::move(u->hours), {});
+    if (loaded && !u->hours.empty()) hand_over(s, std::move(u->hours), {});
   }
 
   // One catch-up step; true while there is more to do.
   bool step(LedgerWriter::Shared& s, LedgerStore& store) {
     const std::int64_t from = wall_ms() - s.opts.latency_keep_ms;
-    auto n = latency_hours_catch_up(store, from);
-    if (!n)
-      s.log.error("ledger: rebuilding latency_hours failed; the baseline waits",
-                  {{"error", n.error().message()}});
-    if (n && *n > 0) {
-      read_any = true;
-      return true;
+    std::vector<BaselineHour> changed;
+    auto n = latency_hours_catch_up(store, from, 2000, &changed);
+    if (!n) {
+      // Given up until the daily maintenance; a gap it leaves is found then.
+      failed(s, "ledger: rebuilding latency_hours failed; the baseline waits", n.error());
+      return false;
     }
-    behind = false;
-    if (!n || !std::exchange(read_any, false)) return false;
+    if (loaded && !changed.empty()) hand_over(s, std::move(changed), {});
+    if (*n > 0) return true;
+    if (std::exchange(failing, false)) s.log.info("ledger: latency_hours caught up again");
+    if (!std::exchange(loaded, true)) load(s, store, from);
+    return false;
+  }
+
+  void load(LedgerWriter::Shared& s, LedgerStore& store, std::int64_t from) {
     auto hours = latency_hours_load(store, from);
     if (!hours) {
-      s.log.error("ledger: loading the baseline history failed",
-                  {{"error", hours.error().message()}});
-      return false;
+      loaded = false;
+      failed(s, "ledger: loading the baseline history failed", hours.error());
+      return;
     }
     s.log.info(fmt::format("ledger: baseline history of {} target-hours loaded", hours->size()));
     hand_over(s, std::move(hours).value(), {});
-    return false;
+  }
+
+  void failed(LedgerWriter::Shared& s, const char* what, const Error& e) {
+    if (!std::exchange(failing, true)) s.log.error(what, {{"error", e.message()}});
   }
 
   void restore(LedgerWriter::Shared& s, LedgerStore& store) {
