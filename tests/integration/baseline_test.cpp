@@ -2,8 +2,9 @@
 // ledger whose earlier weeks say this LUN answered in 1 ms (minute rows
 // with their `lat`, as an agent would have written them), then 5 ms
 // injected live: a `degraded` event, metric and warning alert within the
-// (shortened) window + hold, `normal` again once the delay is gone, the
-// ledger's `baseline` rows and the report's weeks above baseline.
+// (shortened) window + hold, carried over a restart, `normal` again once
+// the delay is gone, the ledger's `baseline` rows and the report's weeks
+// above baseline.
 //
 // Honest and fast: the history is real ledger rows that the agent's writer
 // turns into latency_hours and hands to the tracker; the current window is
@@ -14,6 +15,8 @@
 #include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <memory>
+#include <optional>
 #include <thread>
 
 #include "agent_process.h"
@@ -110,7 +113,7 @@ bool has(const std::string& text, const std::string& line) {
 
 }  // namespace
 
-TEST_CASE("baseline: learned at 1 ms then 5 ms injected: degraded event and metric and alert") {
+TEST_CASE("baseline: learned at 1 ms then 5 ms injected: degraded, kept over a restart, normal") {
   sanwatch::test::require_privileged("baseline drift test");
   FaultDisk disk;
   const std::string dev = disk.loop_name();
@@ -118,48 +121,39 @@ TEST_CASE("baseline: learned at 1 ms then 5 ms injected: degraded event and metr
   const std::string ledger = dir.path() + "/ledger.db";
   write_history(ledger, dev);
   sanwatch::test::HttpListener am;
-  AgentProcess agent(fmt::format(
+  const std::string config = fmt::format(
       "[devices]\ninclude = [\"{}\"]\nrescan = \"200ms\"\n[canary]\ntargets = \"none\"\n"
       "[metrics]\nlisten = \"127.0.0.1:0\"\nrefresh = \"200ms\"\n"
       "[alerts]\nalertmanager_urls = [\"{}\"]\nhealth_check = \"0s\"\n"
       "[ledger]\npath = \"{}\"\n"
       "[baseline]\nwindow = \"3s\"\nhold = \"4s\"\nmin_ios = 100\n",
-      dev, am.url(), ledger));
+      dev, am.url(), ledger);
+  auto agent = std::make_unique<AgentProcess>(config);
   const std::string loaded = "ledger: baseline history of 9 target-hours loaded";
-  const auto& early = agent.events();  // up to "ready"
+  const auto& early = agent->events();  // up to "ready"
   REQUIRE((std::any_of(early.begin(), early.end(),
                        [&](const auto& e) { return e.value("msg", "") == loaded; }) ||
-           agent.wait_log(loaded, 10s)));
+           agent->wait_log(loaded, 10s)));
   const auto baseline_event = [&](const std::string& state, std::chrono::milliseconds within) {
-    return agent.wait_line(
+    return agent->wait_line(
         [&](const nlohmann::json& j) {
           return j.value("event", "") == "baseline" && j.value("target", "") == dev &&
                  j.value("state", "") == state;
         },
         within);
   };
+  const std::string degraded_metric =
+      fmt::format("sanwatch_baseline_degraded{{target=\"{}\",target_type=\"device\"}} ", dev);
   Reader reader(disk.loop_device());
   // Undisturbed, the loop device is faster than its 1 ms history.
+  const std::string ratio_key = fmt::format(
+      "sanwatch_baseline_ratio{{target=\"{}\",target_type=\"device\",quantile=\"0.99\"}} ", dev);
   std::string m;
-  REQUIRE(sanwatch::test::eventually(
-      [&] {
-        m = metrics(agent);
-        return has(m, fmt::format("sanwatch_baseline_ratio{{target=\"{}\",target_type=\"device\","
-                                  "quantile=\"0.99\"}}",
-                                  dev));
-      },
-      10s, 250ms));
-  CHECK(has(
-      m, fmt::format("sanwatch_baseline_degraded{{target=\"{}\",target_type=\"device\"}} 0", dev)));
-  {
-    const std::string key = fmt::format(
-        "sanwatch_baseline_ratio{{target=\"{}\",target_type=\"device\",quantile=\"0.99\"}} ", dev);
-    const auto at = m.find(key);
-    WARN("undisturbed p99 ratio " << (at == std::string::npos
-                                          ? "?"
-                                          : m.substr(at + key.size(),
-                                                     m.find('\n', at) - at - key.size())));
-  }
+  REQUIRE(
+      sanwatch::test::eventually([&] { return has(m = metrics(*agent), ratio_key); }, 10s, 250ms));
+  CHECK(has(m, degraded_metric + "0"));
+  const auto at = m.find(ratio_key) + ratio_key.size();
+  WARN("undisturbed p99 ratio " << m.substr(at, m.find('\n', at) - at));
   const std::size_t posts = am.requests().size();
 
   disk.set_read_delay(5ms);
@@ -175,9 +169,8 @@ TEST_CASE("baseline: learned at 1 ms then 5 ms injected: degraded event and metr
   CHECK((*degraded)["baseline_p99_ms"].get<double>() == Approx(1.0).epsilon(0.15));
   CHECK((*degraded)["p99_ms"].get<double>() >= 4.5);
   CHECK((*degraded)["periods"] == 3);
-  m = metrics(agent);
-  CHECK(has(
-      m, fmt::format("sanwatch_baseline_degraded{{target=\"{}\",target_type=\"device\"}} 1", dev)));
+  m = metrics(*agent);
+  CHECK(has(m, degraded_metric + "1"));
   // Not a health state: the target stays ok.
   CHECK(has(m, fmt::format("sanwatch_state{{target=\"{}\",target_type=\"device\",state=\"ok\"}} 1",
                            dev)));
@@ -187,10 +180,26 @@ TEST_CASE("baseline: learned at 1 ms then 5 ms injected: degraded event and metr
   CHECK(has(fired, "\"alertname\":\"SanwatchLatencyAboveBaseline\""));
   CHECK(has(fired, "\"severity\":\"warning\""));
 
+  // A restart while degraded carries the episode over (and the history,
+  // now with this run's hour in latency_hours).
+  REQUIRE(agent->stop() == 0);
+  agent.reset();
+  agent = std::make_unique<AgentProcess>(config);
+  // Announced at the first evaluation, which may come before "ready".
+  std::optional<nlohmann::json> restored;
+  for (const auto& e : agent->events())
+    if (e.value("event", "") == "baseline" && e.value("state", "") == "degraded") restored = e;
+  if (!restored) restored = baseline_event("degraded", 10s);
+  REQUIRE(restored);
+  CHECK(restored->value("restored", false));
+  CHECK(sanwatch::test::eventually([&] { return has(metrics(*agent), degraded_metric + "1"); }, 5s,
+                                   200ms));
+
   disk.set_read_delay(0ms);
   auto normal = baseline_event("normal", 20s);
   REQUIRE(normal);
   CHECK((*normal)["peak_ratio"].get<double>() >= 2.0);
+  CHECK(has(metrics(*agent), degraded_metric + "0"));
   REQUIRE(sanwatch::test::eventually(
       [&] {
         for (const auto& r : am.requests())
@@ -198,18 +207,21 @@ TEST_CASE("baseline: learned at 1 ms then 5 ms injected: degraded event and metr
         return false;
       },
       5s, 100ms));
-  REQUIRE(agent.stop() == 0);
+  REQUIRE(agent->stop() == 0);
 
   auto store = LedgerStore::open(ledger, LedgerStore::Access::kReadOnly);
   REQUIRE(store);
   auto rows = store->select(sanwatch::kChainEvents, {"baseline"}, INT64_MIN, INT64_MAX);
   REQUIRE(rows);
-  REQUIRE(rows->size() == 2);
+  REQUIRE(rows->size() == 3);
   CHECK((*rows)[0].body["state"] == "degraded");
   CHECK((*rows)[0].body["ratio_p99_milli"].get<std::int64_t>() >= 2000);
-  CHECK((*rows)[1].body["state"] == "normal");
+  CHECK((*rows)[1].body["state"] == "degraded");
+  CHECK((*rows)[1].body.value("restored", false));
+  CHECK((*rows)[1].body["since_ms"] == (*rows)[0].ts_ms);
+  CHECK((*rows)[2].body["state"] == "normal");
   CHECK(sanwatch::verify_ledger(*store)->ok);
-  // The minute rows of this run carry the measured histogram.
+  // The minute rows carry the measured histogram.
   auto minutes = store->select(sanwatch::kChainMinutes, {"minute"}, wall_ms() - kHour, INT64_MAX);
   REQUIRE(minutes);
   REQUIRE_FALSE(minutes->empty());
@@ -223,6 +235,6 @@ TEST_CASE("baseline: learned at 1 ms then 5 ms injected: degraded event and metr
   REQUIRE(report["baseline"]["targets"].size() == 1);
   const auto& t = report["baseline"]["targets"][0];
   CHECK(t["target"] == dev);
-  CHECK(t["episodes"] == 1);
+  CHECK(t["episodes"] == 2);  // one per run
   CHECK(t["degraded_ms"].get<std::int64_t>() > 1000);
 }
