@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 #include <functional>
+#include <map>
+#include <random>
 
 #include "ledger/lat_field.h"
 #include "ledger/latency_hours.h"
@@ -123,6 +125,21 @@ TEST_CASE("baseline: a steady 9 ms learned as such is never flagged") {
   CHECK(s[0].has_ratio);
   CHECK(s[0].ratio_p99 == Approx(1).epsilon(0.05));
   CHECK_FALSE(s[0].degraded);
+}
+
+TEST_CASE("baseline: hour-to-hour noise of 0.5x to 1.8x with a daily cycle is never flagged") {
+  Sim sim;
+  std::mt19937 rng(7);
+  std::map<std::int64_t, double> noise;  // per hour
+  sim.run(kT0, kT0 + 8 * kWeek, [&](std::int64_t t) {
+    const std::int64_t hour = t / kHour;
+    auto it = noise.find(hour);
+    if (it == noise.end())
+      it = noise.emplace(hour, std::uniform_real_distribution<double>(0.5, 1.8)(rng)).first;
+    const double daily = (hour % 24) >= 9 && (hour % 24) < 18 ? 3.0 : 1.0;  // busy days are slower
+    return 2e6 * daily * it->second;
+  });
+  CHECK(sim.degraded().empty());
 }
 
 TEST_CASE("baseline: a jump is held for `hold`, then cleared after one window below") {
