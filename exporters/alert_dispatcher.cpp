@@ -21,6 +21,8 @@ class Dispatcher final : public AlertDispatcher {
       for (const auto& ev : events) exec_->on_event(ev);
   }
 
+  void on_baseline(const BaselineEvent& event) override { am_.on_baseline(event); }
+
   // The Alertmanager sink always exists, even with no URL: it keeps the set
   // of firing alerts, so a URL added by a reload learns the current state.
   // The exec hook is created the first time a command is configured and then

@@ -10,6 +10,7 @@
 #include <cctype>
 #include <utility>
 
+#include "base/clock.h"
 #include "exporters/alert_queue.h"
 
 namespace sanwatch {
@@ -139,6 +140,32 @@ std::optional<Alert> alert_for(const StateChange& ev, const std::string& state,
 std::vector<Alert> transition_alerts(const StateChange& ev, const AlertContext& ctx) {
   AlertBook fresh;
   return fresh.apply(ev, ctx);
+}
+
+std::optional<Alert> baseline_alert(const BaselineEvent& ev, const AlertContext& ctx) {
+  const TargetIdentity& t = ev.target;
+  if (!ev.degraded || t.type.empty() || t.label.empty()) return std::nullopt;
+  Alert a;
+  for (const auto& [k, v] : ctx.labels) a.labels[k] = v;
+  const ojson fields = baseline_json(ev);
+  for (const auto& [k, v] : fields.items()) {
+    if (one_of(kIdentityLabels, k)) {
+      if (const std::string s = text(v); !s.empty()) a.labels[k] = s;
+    } else if (!one_of(kMetaFields, k) && k != "state" && k != "restored") {
+      a.annotations[k] = text(v);
+    }
+  }
+  a.labels["alertname"] = kBaselineAlertName;
+  a.labels["severity"] = "warning";
+  a.labels["instance"] = ctx.instance;
+  a.labels[t.type] = t.label;
+  a.annotations["reason"] = ev.reason;
+  StateChange who;
+  who.target = t;
+  a.annotations["summary"] =
+      subject(who, ctx) + " is slower than its baseline (same hour in earlier weeks): " + ev.reason;
+  a.starts_at = ev.restored ? rfc3339_ms(ev.since_ms) : ev.ts;
+  return a;
 }
 
 nlohmann::json alerts_body(const std::vector<Alert>& alerts) {

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "detect/baseline_event.h"
 #include "detect/config.h"
 #include "detect/state_change.h"
 
@@ -56,6 +57,12 @@ std::optional<Alert> alert_for(const StateChange& event, const std::string& stat
 // A transition X -> Y without history: the alert for X resolved at the
 // event's ts (when X != ok), then the alert for Y firing (when Y != ok).
 std::vector<Alert> transition_alerts(const StateChange& event, const AlertContext& ctx);
+
+// SanwatchLatencyAboveBaseline (severity warning) for a LUN whose baseline
+// event says degraded, firing since the event (a carried-over episode: since
+// it was flagged); nullopt for a `normal` event.
+inline constexpr const char* kBaselineAlertName = "SanwatchLatencyAboveBaseline";
+std::optional<Alert> baseline_alert(const BaselineEvent& event, const AlertContext& ctx);
 
 // The request body of POST /api/v2/alerts.
 nlohmann::json alerts_body(const std::vector<Alert>& alerts);

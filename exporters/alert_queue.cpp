@@ -39,8 +39,37 @@ std::vector<Alert> AlertBook::apply(const StateChange& ev, const AlertContext& c
   return out;
 }
 
+std::vector<Alert> AlertBook::apply_baseline(const BaselineEvent& ev, const AlertContext& ctx) {
+  std::vector<Alert> out;
+  const std::string key = ev.target.type + "/" + ev.target.label;
+  auto it = baseline_.find(key);
+  if (!ev.degraded) {
+    if (it == baseline_.end()) return out;
+    StateChange who;
+    who.target = it->second.event.target;
+    out.push_back(resolved(it->second.alert, ev.ts,
+                           subject(who, ctx) + " is back within its baseline: " + ev.reason));
+    baseline_.erase(it);
+    return out;
+  }
+  if (it != baseline_.end()) return out;  // already firing
+  if (auto a = baseline_alert(ev, ctx)) {
+    out.push_back(*a);
+    baseline_[key] = BaselineEntry{std::move(*a), ev};
+  }
+  return out;
+}
+
 std::vector<Alert> AlertBook::relabel(const AlertContext& ctx, const std::string& now_ts) {
   std::vector<Alert> out;
+  for (auto& [key, e] : baseline_) {
+    auto a = baseline_alert(e.event, ctx);
+    if (!a || a->labels == e.alert.labels) continue;
+    a->starts_at = e.alert.starts_at;
+    out.push_back(resolved(e.alert, now_ts, ""));
+    out.push_back(*a);
+    e.alert = std::move(*a);
+  }
   for (auto& [key, e] : firing_) {
     auto a = alert_for(e.event, std::string(e.event.to()), ctx);
     if (!a || a->labels == e.alert.labels) continue;
@@ -55,11 +84,14 @@ std::vector<Alert> AlertBook::relabel(const AlertContext& ctx, const std::string
 std::vector<Alert> AlertBook::firing() const {
   std::vector<Alert> out;
   for (const auto& [key, e] : firing_) out.push_back(e.alert);
+  for (const auto& [key, e] : baseline_) out.push_back(e.alert);
   return out;
 }
 
 bool AlertBook::is_firing(const Alert& a) const {
   for (const auto& [key, e] : firing_)
+    if (e.alert.labels == a.labels && e.alert.starts_at == a.starts_at) return true;
+  for (const auto& [key, e] : baseline_)
     if (e.alert.labels == a.labels && e.alert.starts_at == a.starts_at) return true;
   return false;
 }

@@ -22,13 +22,16 @@ class AlertBook {
  public:
   // Alerts to send for a state event, resolve first.
   std::vector<Alert> apply(const StateChange& event, const AlertContext& ctx);
+  // Alerts to send for a baseline event: SanwatchLatencyAboveBaseline fires
+  // on degraded, and resolves (as it was sent) on normal.
+  std::vector<Alert> apply_baseline(const BaselineEvent& event, const AlertContext& ctx);
   // New static labels or instance: every firing alert whose labels change is
   // resolved at `now_ts` and fires again under the new labels with its
   // original startsAt.
   std::vector<Alert> relabel(const AlertContext& ctx, const std::string& now_ts);
   std::vector<Alert> firing() const;
   bool is_firing(const Alert& a) const;
-  std::size_t size() const { return firing_.size(); }
+  std::size_t size() const { return firing_.size() + baseline_.size(); }
 
  private:
   struct Entry {
@@ -36,6 +39,11 @@ class AlertBook {
     StateChange event;  // the event that raised it, to rebuild labels
   };
   std::map<std::string, Entry> firing_;  // "type/target" -> its alert
+  struct BaselineEntry {
+    Alert alert;
+    BaselineEvent event;
+  };
+  std::map<std::string, BaselineEntry> baseline_;  // "type/target" -> its drift alert
 };
 
 // Bounded FIFO of alerts for one URL. The front `in_flight()` entries are

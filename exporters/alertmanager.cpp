@@ -119,7 +119,8 @@ struct AlertmanagerSink::Impl {
   void publish();
   bool ensure_multi();
   void flush();
-  void take_events(const std::vector<StateChange>& events);
+  void take_events(const std::vector<StateChange>& events,
+                   const std::vector<BaselineEvent>& baseline);
   void wake();
   void wait();
 
@@ -138,6 +139,7 @@ struct AlertmanagerSink::Impl {
   mutable std::mutex mu;
   std::condition_variable idle;  // the worker's wait while there is no multi handle
   std::vector<StateChange> inbox;
+  std::vector<BaselineEvent> baseline_inbox;
   std::optional<AlertSettings> new_settings;
   bool stopping = false;
   std::vector<SinkStats> published;
@@ -179,8 +181,9 @@ void AlertmanagerSink::Impl::wait() {
     return;
   }
   std::unique_lock lock(mu);
-  idle.wait_for(lock, std::chrono::milliseconds(wait_ms()),
-                [this] { return stopping || !inbox.empty() || new_settings; });
+  idle.wait_for(lock, std::chrono::milliseconds(wait_ms()), [this] {
+    return stopping || !inbox.empty() || !baseline_inbox.empty() || new_settings;
+  });
 }
 
 std::unique_ptr<Endpoint> AlertmanagerSink::Impl::make_endpoint(const std::string& url) {
@@ -434,11 +437,13 @@ void AlertmanagerSink::Impl::flush() {
   if (!multi) return;
   flushing = true;
   std::vector<StateChange> events;
+  std::vector<BaselineEvent> baseline;
   {
     std::lock_guard lock(mu);
     events.swap(inbox);
+    baseline.swap(baseline_inbox);
   }
-  take_events(events);
+  take_events(events, baseline);
   const auto deadline = Clock::now() + std::min<Clock::duration>(settings.timeout, 2s);
   for (;;) {
     pump();
@@ -451,28 +456,33 @@ void AlertmanagerSink::Impl::flush() {
 }
 
 // Events from the event loop become queued alerts for every endpoint.
-void AlertmanagerSink::Impl::take_events(const std::vector<StateChange>& events) {
-  for (const auto& ev : events) {
+void AlertmanagerSink::Impl::take_events(const std::vector<StateChange>& events,
+                                         const std::vector<BaselineEvent>& baseline) {
+  const auto take = [this](const auto& apply) {
     const bool was_quiet = book.size() == 0;
-    enqueue(book.apply(ev, ctx));
+    enqueue(apply());
     // The periodic re-send starts one period after the first alert fires.
     if (was_quiet && book.size())
       for (auto& ep : endpoints) ep->resend_at = Clock::now() + settings.resend;
-  }
+  };
+  for (const auto& ev : events) take([&] { return book.apply(ev, ctx); });
+  for (const auto& ev : baseline) take([&] { return book.apply_baseline(ev, ctx); });
 }
 
 void AlertmanagerSink::Impl::run() {
   for (;;) {
     std::vector<StateChange> events;
+    std::vector<BaselineEvent> baseline;
     std::optional<AlertSettings> s;
     {
       std::lock_guard lock(mu);
       if (stopping) break;
       events.swap(inbox);
+      baseline.swap(baseline_inbox);
       s.swap(new_settings);
     }
     if (s) apply(*s);
-    take_events(events);
+    take_events(events, baseline);
     pump();
     publish();
     wait();
@@ -510,6 +520,14 @@ void AlertmanagerSink::on_events(std::span<const StateChange> events) {
   }
   // Wakes the worker out of curl_multi_poll (the condition variable of a
   // thread that also waits on sockets).
+  impl_->wake();
+}
+
+void AlertmanagerSink::on_baseline(const BaselineEvent& event) {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->baseline_inbox.push_back(event);
+  }
   impl_->wake();
 }
 

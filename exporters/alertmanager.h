@@ -34,6 +34,7 @@ class AlertmanagerSink {
 
   // State events (others are skipped), all queued before the worker wakes.
   void on_events(std::span<const StateChange> events);
+  void on_baseline(const BaselineEvent& event);
   void reconfigure(const AlertSettings& settings);
   // One entry per configured URL ("alertmanager:<url>").
   std::vector<SinkStats> stats() const;

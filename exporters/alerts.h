@@ -34,6 +34,10 @@ class AlertDispatcher {
   // failed and its map degraded). Thread: event loop.
   virtual void on_events(std::span<const StateChange> events) = 0;
   void on_event(const StateChange& event) { on_events({&event, 1}); }
+  // A baseline change (detect/baseline.h): the Alertmanager sink fires or
+  // resolves SanwatchLatencyAboveBaseline (warning). The exec hook runs for
+  // state events only. Thread: event loop.
+  virtual void on_baseline(const BaselineEvent& event) { (void)event; }
   // New [alerts] settings after a reload. Thread: event loop.
   virtual void reconfigure(const AlertSettings& settings) = 0;
   // Thread-safe; for /metrics.

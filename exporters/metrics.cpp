@@ -2,6 +2,7 @@
 
 #include <prometheus/metric_family.h>
 
+#include <array>
 #include <limits>
 #include <map>
 #include <string>
@@ -248,6 +249,36 @@ void ledger_metrics(Families& f, const LedgerStatus& l) {
             l.writer_cpu_s);
 }
 
+// Latency drift (detect/baseline.h): ratios and values only while the last
+// window had enough I/O and a baseline exists; `degraded` for every LUN.
+void baseline_metrics(Families& f, const std::vector<BaselineStatus>& luns) {
+  for (const auto& b : luns) {
+    const Labels l = {{"target", b.target}, {"target_type", b.target_type}};
+    f.gauge("sanwatch_baseline_degraded",
+            "1 while the LUN's latency has stayed at baseline.factor times its baseline (the "
+            "same hour in earlier weeks) or more for baseline.hold; not a health state.",
+            l, b.degraded);
+    if (!b.has_ratio) continue;
+    const std::pair<const char*, std::array<double, 3>> qs[] = {
+        {"0.5", {b.ratio_p50, b.p50_s, b.baseline_p50_s}},
+        {"0.99", {b.ratio_p99, b.p99_s, b.baseline_p99_s}}};
+    for (const auto& [q, v] : qs) {
+      Labels lq = l;
+      lq.push_back({"quantile", q});
+      f.gauge("sanwatch_baseline_ratio",
+              "The last window's latency quantile over the baseline's (same hour in earlier "
+              "weeks, median).",
+              lq, v[0]);
+      for (const auto& [w, x] : {std::pair{"current", v[1]}, {"baseline", v[2]}}) {
+        Labels lw = lq;
+        lw.push_back({"window", w});
+        f.gauge("sanwatch_baseline_latency_seconds",
+                "Latency quantile of the last window (current) and of the baseline.", lw, x);
+      }
+    }
+  }
+}
+
 void self_metrics(Families& f, const MetricsSnapshot& s) {
   ledger_metrics(f, s.ledger);
   f.counter("sanwatch_bpf_ringbuf_dropped_events_total",
@@ -298,6 +329,7 @@ std::vector<MetricFamily> render_families(const MetricsSnapshot& snap, std::uint
   f.gauge("sanwatch_build_info", "sanwatch build and running kernel (1).",
           {{"version", snap.version}, {"kernel", snap.kernel}}, 1);
   for (const auto& t : snap.targets) target_metrics(f, t, snap.device_histograms, now);
+  baseline_metrics(f, snap.baseline);
   self_metrics(f, snap);
   f.gauge("sanwatch_scrape_duration_seconds",
           "How long the previous scrape took to render, serialize and compress.", {},

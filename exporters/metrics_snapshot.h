@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "detect/baseline.h"
 #include "detect/target_snapshot.h"
 #include "exporters/alerts.h"
 #include "kernel/bpf_engine.h"
@@ -30,6 +31,7 @@ struct MetricsSnapshot {
   std::vector<SinkStats> sinks;
   std::uint64_t uevents_dropped = 0;
   LedgerStatus ledger;
+  std::vector<BaselineStatus> baseline;  // LUNs the baseline tracks (empty when off)
 };
 
 }  // namespace sanwatch

@@ -32,4 +32,13 @@ std::string rfc3339_now() {
                      t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec / 1000);
 }
 
+std::string rfc3339_ms(std::int64_t wall_ms) {
+  const std::int64_t sec = wall_ms >= 0 ? wall_ms / 1000 : (wall_ms - 999) / 1000;
+  const time_t t = static_cast<time_t>(sec);
+  tm tm{};
+  gmtime_r(&t, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, wall_ms - sec * 1000);
+}
+
 }  // namespace sanwatch

@@ -14,5 +14,7 @@ std::int64_t wall_ms();
 std::uint64_t thread_cpu_ns();
 // RFC 3339 UTC with microseconds: 2026-11-23T15:43:42.123456Z
 std::string rfc3339_now();
+// Unix milliseconds as RFC 3339 UTC: 2026-11-23T15:43:42.123Z
+std::string rfc3339_ms(std::int64_t wall_ms);
 
 }  // namespace sanwatch

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
 
 #include "base/clock.h"
 #include "base/version.h"
@@ -57,6 +58,23 @@ std::int64_t minute_lag_ms(const Config& cfg) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(longest).count() + 5000;
 }
 
+constexpr int kHoursPerSample = 4096;
+
+std::int64_t ms(Duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+TargetIdentity identity_of(const TargetSnapshot& t) {
+  TargetIdentity id;
+  id.label = t.label;
+  id.type = t.target_type;
+  id.kernel_name = t.name;
+  id.dm_name = t.dm_name;
+  id.wwid = t.wwid;
+  id.array = t.array;
+  return id;
+}
+
 }  // namespace
 
 AgentLedger::AgentLedger(const Config& cfg, EventLog& log) : log_(log), path_(cfg.ledger.path) {}
@@ -72,12 +90,31 @@ std::unique_ptr<AgentLedger> AgentLedger::start(const Config& cfg, EventLog& log
   o.minute_keep_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(cfg.ledger.minute_rollups).count();
   o.run_id = info.run_id;
+  if (cfg.baseline.enabled) {
+    // History for every hour the baseline can ask for, and a margin.
+    o.latency_keep_ms = ms(cfg.baseline.learn) + ms(cfg.baseline.period);
+    o.restore_within_ms = ms(cfg.baseline.period);
+    a->tracker_ = std::make_unique<BaselineTracker>(cfg.baseline);
+  }
   a->writer_ = std::make_unique<LedgerWriter>(std::move(o), log);
   a->recorder_ = std::make_unique<LedgerRecorder>(
       std::move(info), [w = a->writer_.get()](LedgerRow r) { w->push(std::move(r)); },
       minute_lag_ms(cfg));
   a->recorder_->start(wall_ms(), monotonic_ns());
   log.subscribe([r = a->recorder_.get()](const StateChange& c) { r->on_state(c); });
+  if (a->tracker_) {
+    a->recorder_->observe_latency(
+        [t = a->tracker_.get()](const TargetSnapshot& s, const LatencyHistogram& h,
+                                std::int64_t wall) { t->observe(identity_of(s), h, wall); });
+    log.subscribe_baseline([r = a->recorder_.get()](const BaselineEvent& e) { r->on_baseline(e); });
+    const auto& b = cfg.baseline;
+    log.info("latency baseline enabled", {{"factor", b.factor},
+                                          {"min_ios", b.min_ios},
+                                          {"window", format_duration(b.window)},
+                                          {"learn", format_duration(b.learn)},
+                                          {"hold", format_duration(b.hold)},
+                                          {"period", format_duration(b.period)}});
+  }
   log.info("ledger enabled", {{"ledger", cfg.ledger.path}, {"run_id", a->recorder_->run().run_id}});
   return a;
 }
@@ -108,7 +145,23 @@ void AgentLedger::check_placement(const std::vector<TargetSnapshot>& targets,
 }
 
 void AgentLedger::sample(const std::vector<TargetSnapshot>& targets) {
-  recorder_->sample(targets, wall_ms(), monotonic_ns());
+  const std::int64_t now = wall_ms();
+  recorder_->sample(targets, now, monotonic_ns());
+  if (!tracker_) return;
+  BaselineInbox in = writer_->take_baseline();
+  std::move(in.hours.begin(), in.hours.end(), std::back_inserter(hours_in_));
+  // Weeks of history arrive at once after a start: a few thousand hours a
+  // sample (~60 ns each) keep each loop iteration short.
+  for (int n = 0; n < kHoursPerSample && !hours_in_.empty(); ++n) {
+    tracker_->add_hour(hours_in_.front());
+    hours_in_.pop_front();
+  }
+  for (const auto& r : in.restores) tracker_->restore(r);
+  for (auto& e : tracker_->evaluate(now)) log_.baseline(std::move(e));
+}
+
+std::vector<BaselineStatus> AgentLedger::baseline_status() const {
+  return tracker_ ? tracker_->status() : std::vector<BaselineStatus>{};
 }
 
 void AgentLedger::stop(const std::vector<TargetSnapshot>& targets,

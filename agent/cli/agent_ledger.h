@@ -3,11 +3,13 @@
 // ledger does not live on the SAN it watches.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "detect/baseline.h"
 #include "detect/config.h"
 #include "detect/event_log.h"
 #include "detect/target_snapshot.h"
@@ -30,11 +32,15 @@ class AgentLedger {
   // Whether the ledger's filesystem sits on one of these (watched multipath
   // maps and paths); logged loudly and exported when it does.
   void check_placement(const std::vector<TargetSnapshot>& targets, const std::string& root);
+  // The recorder's sample, then the baseline: history from the writer
+  // thread, evaluation (changes announced through the event log).
   void sample(const std::vector<TargetSnapshot>& targets);
   // Clean stop: incidents and minutes as they stand, the stop row, then up
   // to `grace` for the writer to commit.
   void stop(const std::vector<TargetSnapshot>& targets, std::chrono::milliseconds grace);
   LedgerStatus status() const;
+  // Empty while the baseline is off.
+  std::vector<BaselineStatus> baseline_status() const;
 
  private:
   AgentLedger(const Config& cfg, EventLog& log);
@@ -42,6 +48,8 @@ class AgentLedger {
   std::string path_;
   std::unique_ptr<LedgerWriter> writer_;
   std::unique_ptr<LedgerRecorder> recorder_;
+  std::unique_ptr<BaselineTracker> tracker_;  // [baseline] enabled
+  std::deque<BaselineHour> hours_in_;         // from the writer, not yet given to the tracker
   bool on_watched_ = false;
 };
 

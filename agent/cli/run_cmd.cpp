@@ -85,6 +85,7 @@ struct Agent {
     if (ledger) {
       ledger->sample(snap.targets);
       snap.ledger = ledger->status();
+      snap.baseline = ledger->baseline_status();
     }
     metrics->publish(std::move(snap));
     const auto every = static_cast<std::uint64_t>(watchdog->config().metrics.refresh.count());
@@ -152,8 +153,12 @@ struct Agent {
     alerts = make_alert_dispatcher(cfg.alerts, log);
     log.subscribe_batch(
         [d = alerts.get()](std::span<const StateChange> evs) { d->on_events(evs); });
+    log.subscribe_baseline([d = alerts.get()](const BaselineEvent& e) { d->on_baseline(e); });
     // Before the watchdog: the state changes of its first scan are evidence too.
     if (cfg.ledger.enabled) ledger = AgentLedger::start(cfg, log);
+    if (!cfg.ledger.enabled && cfg.baseline.enabled)
+      log.info(
+          "latency baseline off: it keeps its history in the ledger ([ledger] enabled = false)");
     watchdog = std::make_unique<Watchdog>(std::move(cfg), log, *loop, opts.root);
     if (auto st = watchdog->start(opts.verbose, opts.inflight_slots); !st)
       return Error{st.error().err, "cannot start: " + st.error().message()};

@@ -5,6 +5,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -83,7 +84,7 @@ class TableReader {
     if (!n) return;
     auto v = n->value<double>();
     if (!v || !(n->is_floating_point() || n->is_integer())) return type_error(*n, key, "a number");
-    if (*v < min || *v > max)
+    if (!std::isfinite(*v) || *v < min || *v > max)
       return errs_.add(n->source(), fmt::format("{}{} = {} is out of range ({} .. {})", prefix(),
                                                 key, *v, min, max));
     out = *v;
@@ -315,6 +316,34 @@ void read_ledger(const toml::table& t, LedgerSettings& l, Errors& errs) {
   }
 }
 
+// The baseline compares hours: its period is whole hours, and at least two
+// earlier periods fit in `learn` (the baseline is their median).
+void read_baseline(const toml::table& t, BaselineSettings& b, Errors& errs) {
+  TableReader r(t, "baseline", errs);
+  constexpr Duration kHour = std::chrono::hours(1), kMaxLearn = std::chrono::hours(24 * 3660);
+  r.boolean("enabled", b.enabled);
+  r.number("factor", b.factor, 1.01, 1000);
+  r.integer("min_ios", b.min_ios, 1, 1'000'000'000);
+  r.duration("window", b.window, 1s, std::chrono::hours(24 * 7));
+  r.duration("learn", b.learn, 2 * kHour, kMaxLearn);
+  r.duration("hold", b.hold, 0s, std::chrono::hours(24 * 30));
+  r.duration("period", b.period, kHour, kMaxLearn / 2);
+  const auto at = [&](std::string_view k) { return r.node(k) ? r.node(k)->source() : t.source(); };
+  if (b.period % kHour != Duration::zero())
+    errs.add(at("period"),
+             fmt::format("baseline.period = \"{}\" must be whole hours (\"7d\", \"24h\")",
+                         format_duration(b.period)));
+  if (b.learn < 2 * b.period)
+    errs.add(at("learn"),
+             fmt::format("baseline.learn ({}) must cover at least two periods ({} each): "
+                         "the baseline is the median of earlier periods",
+                         format_duration(b.learn), format_duration(b.period)));
+  if (b.window > b.period)
+    errs.add(at("window"),
+             fmt::format("baseline.window ({}) must not be longer than baseline.period ({})",
+                         format_duration(b.window), format_duration(b.period)));
+}
+
 bool valid_listen(const std::string& s) {
   const auto colon = s.rfind(':');
   if (colon == std::string::npos || colon == 0) return false;
@@ -374,6 +403,7 @@ void read_root(const toml::table& root, Config& c, Errors& errs) {
   }
   if (const auto* t = r.table("alerts")) read_alerts(*t, c.alerts, errs);
   if (const auto* t = r.table("ledger")) read_ledger(*t, c.ledger, errs);
+  if (const auto* t = r.table("baseline")) read_baseline(*t, c.baseline, errs);
   if (const toml::node* n = r.node("override")) {
     const toml::array* arr = n->as_array();
     if (!arr || !arr->is_array_of_tables()) {
@@ -523,6 +553,11 @@ std::string render_config(const Config& c) {
       "latency_slos = {}\nqueue = {}\n\n",
       c.ledger.enabled, q(c.ledger.path), d(c.ledger.retention), d(c.ledger.minute_rollups),
       list(slos), c.ledger.queue);
+  const auto& b = c.baseline;
+  out += fmt::format(
+      "[baseline]\nenabled = {}\nfactor = {}\nmin_ios = {}\nwindow = {}\nlearn = {}\nhold = {}\n"
+      "period = {}\n\n",
+      b.enabled, b.factor, b.min_ios, d(b.window), d(b.learn), d(b.hold), d(b.period));
   const auto& a = c.alerts;
   out += fmt::format(
       "[alerts]\nalertmanager_urls = {}\nresend = {}\ntimeout = {}\nhealth_check = {}\nqueue = {}\n"

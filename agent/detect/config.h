@@ -95,6 +95,18 @@ struct LedgerSettings {
   std::uint32_t queue = 10000;                            // rows waiting for the disk
 };
 
+// [baseline]: latency drift against the same hour of earlier periods
+// (detect/baseline.h). Needs the ledger, which keeps the history.
+struct BaselineSettings {
+  bool enabled = true;
+  double factor = 2.0;          // degraded when p50 or p99 reaches this multiple of the baseline
+  std::uint32_t min_ios = 500;  // I/Os a window, and a baseline hour, needs to count
+  Duration window = std::chrono::hours(1);       // the current value: the last window's quantiles
+  Duration learn = std::chrono::hours(24 * 28);  // the baseline: earlier periods within this
+  Duration hold = std::chrono::hours(6);         // above the factor this long: degraded
+  Duration period = std::chrono::hours(24 * 7);  // "same hour of the period" (of the week)
+};
+
 struct Config {
   std::string source = "<embedded default>";
   std::string log_level = "info";    // debug, info, warn, error
@@ -107,6 +119,7 @@ struct Config {
   MetricsSettings metrics;
   AlertSettings alerts;
   LedgerSettings ledger;
+  BaselineSettings baseline;
   Duration rescan = 5s;  // sysfs rescan for new and removed devices
 
   // Do the patterns name this device (whatever its current size)?

@@ -28,6 +28,18 @@ StateChange EventLog::state(TargetIdentity target, Transition t) {
   return c;
 }
 
+BaselineEvent EventLog::baseline(BaselineEvent e) {
+  e.ts = rfc3339_now();
+  e.mono_ns = monotonic_ns();
+  const nlohmann::ordered_json j = baseline_json(e);
+  if (holding())
+    held_.push_back(j);
+  else
+    write(j);
+  for (auto& s : baseline_sinks_) s(e);
+  return e;
+}
+
 void EventLog::deliver(std::span<const StateChange> events) {
   for (const auto& ev : events)
     for (auto& s : sinks_) s(ev);

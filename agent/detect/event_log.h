@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "detect/baseline_event.h"
 #include "detect/state_change.h"
 
 namespace sanwatch {
@@ -31,6 +32,8 @@ class EventLog {
   bool enabled(LogLevel l) const { return l >= level_; }
   void subscribe(Sink s) { sinks_.push_back(std::move(s)); }
   void subscribe_batch(BatchSink s) { batch_sinks_.push_back(std::move(s)); }
+  using BaselineSink = std::function<void(const BaselineEvent&)>;
+  void subscribe_baseline(BaselineSink s) { baseline_sinks_.push_back(std::move(s)); }
 
   // While a Batch lives, the lines its thread logs are held back; when the
   // outermost Batch ends, the sinks get its state events all together and
@@ -57,6 +60,9 @@ class EventLog {
   // Announces a state change of a target: stamps it with the time now,
   // writes its line and hands it to the sinks. Returns it as announced.
   StateChange state(TargetIdentity target, Transition t);
+  // Announces a baseline change (detect/baseline.h) the same way: stamped,
+  // written as an {"event":"baseline"} line, handed to the baseline sinks.
+  BaselineEvent baseline(BaselineEvent e);
   void log(LogLevel level, const std::string& msg, nlohmann::ordered_json fields = {});
   void info(const std::string& msg, nlohmann::ordered_json f = {}) {
     log(LogLevel::kInfo, msg, std::move(f));
@@ -82,6 +88,7 @@ class EventLog {
   LogLevel level_ = LogLevel::kInfo;
   std::vector<Sink> sinks_;
   std::vector<BatchSink> batch_sinks_;
+  std::vector<BaselineSink> baseline_sinks_;
   int batch_depth_ = 0;  // owner thread only
   // The thread whose Batch is open; other threads' lines are written at once.
   std::atomic<std::thread::id> batch_owner_{};

@@ -1,5 +1,7 @@
 #include "ledger/compaction.h"
 
+#include "ledger/lat_field.h"
+
 namespace sanwatch {
 namespace {
 
@@ -45,14 +47,19 @@ void HourFold::add(const LedgerRow& m) {
     b[k] = b.value(k, std::int64_t{0}) + m.body.value(k, std::int64_t{0});
   if (m.body.contains("state_ms")) add_counts(b["state_ms"], m.body["state_ms"]);
   if (m.body.contains("ios_over_ns")) add_counts(b["ios_over_ns"], m.body["ios_over_ns"]);
+  if (m.body.contains("lat")) add_lat(lat_[{h, m.target}], m.body["lat"]);
   add_compliance(b, m.body);
 }
 
 std::vector<LedgerRow> HourFold::take() {
   std::vector<LedgerRow> out;
-  for (auto& [key, body] : hours_)
+  for (auto& [key, body] : hours_) {
+    if (auto it = lat_.find(key); it != lat_.end() && !it->second.empty())
+      body["lat"] = lat_json(it->second);
     out.push_back(LedgerRow{kChainHours, 0, "hour", key.first, key.second, std::move(body)});
+  }
   hours_.clear();
+  lat_.clear();
   return out;
 }
 

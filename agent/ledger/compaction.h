@@ -1,8 +1,9 @@
 // Minute rollups older than `[ledger] minute_rollups` become hourly rows:
 // one row per target per minute is 525,600 rows a year; per hour, 8,760.
 // An hour keeps what reports need: ms per state, impaired ms, I/O and
-// over-threshold counts, canary counts, and for each latency threshold how
-// many of its minutes with I/O reached each compliance level.
+// over-threshold counts, canary counts, the latency histogram (`lat`), and
+// for each latency threshold how many of its minutes with I/O reached each
+// compliance level.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "kernel/histogram.h"
 #include "ledger/ledger_store.h"
 
 namespace sanwatch {
@@ -28,6 +30,7 @@ class HourFold {
 
  private:
   std::map<std::pair<std::int64_t, std::string>, nlohmann::json> hours_;  // (hour, target)
+  std::map<std::pair<std::int64_t, std::string>, LatencyHistogram> lat_;
 };
 
 // Folds the minutes chain's oldest rows, at most `max_hours` hours of them

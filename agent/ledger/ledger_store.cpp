@@ -7,6 +7,8 @@
 #include <chrono>
 #include <map>
 
+#include "ledger/latency_hours.h"
+
 namespace sanwatch {
 namespace {
 
@@ -97,17 +99,21 @@ Status LedgerStore::create_or_migrate(Access access) {
                          "PRAGMA journal_size_limit = 4194304");
       !st)
     return st;
-  if (version_ == kSchemaVersion) return {};
-  // Migrations from older versions go here, one step each; 0 is a new file.
-  SqliteDb::Transaction tx(db_);
-  if (auto st = tx.begin(); !st) return st;
-  if (auto st = db_.exec(kSchemaV1); !st) return st;
-  auto put = db_.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)");
-  if (!put) return put.error();
-  if (auto st = put->bind(1, std::to_string(kSchemaVersion)).run(); !st) return st;
-  if (auto st = tx.commit(); !st) return st;
-  version_ = kSchemaVersion;
-  return {};
+  if (version_ != kSchemaVersion) {
+    // Migrations from older versions go here, one step each; 0 is a new file.
+    SqliteDb::Transaction tx(db_);
+    if (auto st = tx.begin(); !st) return st;
+    if (auto st = db_.exec(kSchemaV1); !st) return st;
+    auto put = db_.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)");
+    if (!put) return put.error();
+    if (auto st = put->bind(1, std::to_string(kSchemaVersion)).run(); !st) return st;
+    if (auto st = tx.commit(); !st) return st;
+    version_ = kSchemaVersion;
+  }
+  // Derived tables (caches rebuilt from the chains, not evidence): every
+  // read-write open creates them if missing, so older files gain them and
+  // older sanwatch versions, which never look at them, read newer files.
+  return create_latency_hours(db_);
 }
 
 Result<std::optional<LedgerRow>> LedgerStore::head(const std::string& chain) {

@@ -5,6 +5,7 @@
 
 #include "base/clock.h"
 #include "ledger/compaction.h"
+#include "ledger/latency_hours.h"
 #include "ledger/ledger_store.h"
 
 namespace sanwatch {
@@ -93,6 +94,11 @@ bool LedgerWriter::push(LedgerRow row) {
   return true;
 }
 
+BaselineInbox LedgerWriter::take_baseline() {
+  std::lock_guard lk(shared_->mu);
+  return std::exchange(shared_->baseline, {});
+}
+
 void LedgerWriter::stop(std::chrono::milliseconds grace) {
   if (!thread_.joinable()) return;
   Shared& s = *shared_;
@@ -167,13 +173,89 @@ bool maintain_step(LedgerWriter::Shared& s, LedgerStore& store, std::int64_t& co
     else if (*p)
       s.log.info(fmt::format("ledger: {} {} rows past retention pruned", *p, chain));
   }
+  if (s.opts.latency_keep_ms > 0) {
+    if (auto p = latency_hours_prune(store, now - s.opts.latency_keep_ms); !p)
+      s.log.error("ledger: pruning latency_hours failed", {{"error", p.error().message()}});
+  }
   log_heads(s, store, "daily");
   return false;
 }
 
+void hand_over(LedgerWriter::Shared& s, std::vector<BaselineHour> hours,
+               std::vector<BaselineRestore> restores) {
+  std::lock_guard lk(s.mu);
+  auto& in = s.baseline;
+  in.hours.insert(in.hours.end(), std::make_move_iterator(hours.begin()),
+                  std::make_move_iterator(hours.end()));
+  in.restores.insert(in.restores.end(), restores.begin(), restores.end());
+}
+
+// The baseline's side of the writer: latency_hours kept up with the minute
+// rows; the whole history handed to the event loop once caught up after
+// the open, then every hour that changes.
+struct Upkeep {
+  bool on = false;
+  bool behind = false;   // catching up with rows the cache has not seen
+  bool loaded = false;   // the whole history was handed over
+  bool failing = false;  // a failure was logged; the next success says so
+
+  // The minute rows just committed, when the cache had seen all before them.
+  void committed(LedgerWriter::Shared& s, LedgerStore& store, const std::vector<LedgerRow>& rows) {
+    if (!on || behind) return;
+    auto u = latency_hours_add(store, rows, wall_ms() - s.opts.latency_keep_ms);
+    if (!u) failed(s, "ledger: latency_hours update failed; catching up", u.error());
+    if (!u || u->behind) {
+      behind = true;
+      return;
+    }
+    if (loaded && !u->hours.empty()) hand_over(s, std::move(u->hours), {});
+  }
+
+  // One catch-up step; true while there is more to do.
+  bool step(LedgerWriter::Shared& s, LedgerStore& store) {
+    const std::int64_t from = wall_ms() - s.opts.latency_keep_ms;
+    std::vector<BaselineHour> changed;
+    auto n = latency_hours_catch_up(store, from, 2000, &changed);
+    if (!n) {
+      // Given up until the daily maintenance; a gap it leaves is found then.
+      failed(s, "ledger: rebuilding latency_hours failed; the baseline waits", n.error());
+      return false;
+    }
+    if (loaded && !changed.empty()) hand_over(s, std::move(changed), {});
+    if (*n > 0) return true;
+    if (std::exchange(failing, false)) s.log.info("ledger: latency_hours caught up again");
+    if (!std::exchange(loaded, true)) load(s, store, from);
+    return false;
+  }
+
+  void load(LedgerWriter::Shared& s, LedgerStore& store, std::int64_t from) {
+    auto hours = latency_hours_load(store, from);
+    if (!hours) {
+      loaded = false;
+      failed(s, "ledger: loading the baseline history failed", hours.error());
+      return;
+    }
+    s.log.info(fmt::format("ledger: baseline history of {} target-hours loaded", hours->size()));
+    hand_over(s, std::move(hours).value(), {});
+  }
+
+  void failed(LedgerWriter::Shared& s, const char* what, const Error& e) {
+    if (!std::exchange(failing, true)) s.log.error(what, {{"error", e.message()}});
+  }
+
+  void restore(LedgerWriter::Shared& s, LedgerStore& store) {
+    if (!on) return;
+    auto r = baseline_restores(store, wall_ms() - s.opts.restore_within_ms);
+    if (!r)
+      s.log.error("ledger: cannot read the last baseline rows", {{"error", r.error().message()}});
+    else if (!r->empty())
+      hand_over(s, {}, std::move(r).value());
+  }
+};
+
 // One commit of everything pending; on failure the rows stay pending.
 bool commit(LedgerWriter::Shared& s, LedgerStore& store, std::vector<LedgerRow>& pending,
-            bool& failing) {
+            bool& failing, Upkeep& upkeep) {
   if (auto st = store.append(pending); !st) {
     ++s.counters.write_errors;
     if (!failing)
@@ -187,6 +269,7 @@ bool commit(LedgerWriter::Shared& s, LedgerStore& store, std::vector<LedgerRow>&
   s.counters.rows += pending.size();
   ++s.counters.commits;
   s.counters.head_ts_ms = pending.back().ts_ms;
+  upkeep.committed(s, store, pending);
   pending.clear();
   s.counters.writer_cpu_ns = thread_cpu_ns();
   return true;
@@ -210,6 +293,9 @@ void LedgerWriter::run(std::shared_ptr<Shared> sp) {
       (void)store->append(one);
     }
   }
+  Upkeep upkeep{s.opts.latency_keep_ms > 0};
+  upkeep.behind = upkeep.on;  // first catch up: compaction must not fold minutes it has not seen
+  if (store) upkeep.restore(s, *store);
   std::vector<LedgerRow> pending;
   bool failing = false;
   bool maintaining = true;  // at open, then daily
@@ -220,20 +306,27 @@ void LedgerWriter::run(std::shared_ptr<Shared> sp) {
     {
       std::unique_lock lk(s.mu);
       const auto now = std::chrono::steady_clock::now();
-      const auto wake = failing ? now + kRetryEvery : maintaining ? now : next_maintenance;
+      const auto wake = failing                        ? now + kRetryEvery
+                        : maintaining || upkeep.behind ? now
+                                                       : next_maintenance;
       s.cv.wait_until(lk, wake, [&] { return s.stopping || !s.queue.empty(); });
       for (auto& r : s.queue) pending.push_back(std::move(r));
       s.queue.clear();
       s.counters.queued = 0;
       stopping = s.stopping;
     }
-    if (!pending.empty()) commit(s, *store, pending, failing);
+    if (!pending.empty()) commit(s, *store, pending, failing, upkeep);
     if (stopping && (pending.empty() || failing)) break;
     if (!maintaining && std::chrono::steady_clock::now() >= next_maintenance) {
       maintaining = true;
+      upkeep.behind = upkeep.on;  // a failed update waits for this at most
       next_maintenance += kMaintainEvery;
     }
-    if (maintaining && !failing) maintaining = maintain_step(s, *store, compacted);
+    // The cache first: compaction drops minute rows once folded.
+    if (upkeep.behind && !failing)
+      upkeep.behind = upkeep.step(s, *store);
+    else if (maintaining && !failing)
+      maintaining = maintain_step(s, *store, compacted);
   }
   if (store) log_heads(s, *store, "stop");
   std::lock_guard lk(s.mu);

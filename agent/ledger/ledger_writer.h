@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "detect/baseline.h"
 #include "detect/event_log.h"
 #include "ledger/ledger_row.h"
 
@@ -27,6 +28,18 @@ struct LedgerWriterOptions {
   std::int64_t retention_ms = 400LL * 86'400'000;   // events and hours
   std::int64_t minute_keep_ms = 35LL * 86'400'000;  // minute rows before they are dropped
   std::string run_id;                               // this run's: the unclean-end check skips it
+  // The baseline's history: with latency_keep_ms > 0 the writer keeps
+  // latency_hours (hours from now - latency_keep_ms on) and hands hour
+  // summaries and carried-over degraded episodes to take_baseline().
+  std::int64_t latency_keep_ms = 0;
+  std::int64_t restore_within_ms = 7LL * 86'400'000;  // episodes older than this stay closed
+};
+
+// What the writer thread has for the baseline tracker since the last take.
+struct BaselineInbox {
+  std::vector<BaselineHour> hours;  // new or changed hours (all of them after a (re)load)
+  std::vector<BaselineRestore> restores;
+  bool empty() const { return hours.empty() && restores.empty(); }
 };
 
 // Read from any thread (the /metrics refresh).
@@ -54,6 +67,8 @@ class LedgerWriter {
   // disk is left behind (the process is exiting) and the loss logged.
   void stop(std::chrono::milliseconds grace);
   const LedgerCounters& counters() const { return shared_->counters; }
+  // Never blocks on the disk (the mutex guards a vector swap).
+  BaselineInbox take_baseline();
 
   // What the queue and the thread share (public for the thread's helpers).
   struct Shared {
@@ -66,6 +81,7 @@ class LedgerWriter {
     bool dropping = false;  // in a drop episode (event-loop thread only)
     std::uint64_t dropped_in_episode = 0;
     LedgerCounters counters;
+    BaselineInbox baseline;  // to the event loop
     Shared(LedgerWriterOptions o, EventLog& l) : opts(std::move(o)), log(l) {}
   };
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "ledger/lat_field.h"
+
 namespace sanwatch {
 namespace {
 
@@ -49,18 +51,20 @@ MinuteBook::Counts MinuteBook::delta(const TargetCounters& c) const {
   n.slo_over.resize(slo_ns_.size());
   for (std::size_t i = 0; i < slo_ns_.size() && i < c.slo_over.size(); ++i)
     n.slo_over[i] = d(c.slo_over[i], i < base_.slo_over.size() ? base_.slo_over[i] : 0);
+  n.lat = c.lat.minus(base_.lat);
   return n;
 }
 
-void MinuteBook::sample(std::int64_t wall_ms, const TargetCounters& c) {
-  last_ = c;
+void MinuteBook::sample(std::int64_t wall_ms, TargetCounters c) {
   const std::int64_t m = minute_of(wall_ms);
-  if (cur_minute_ < 0 || m <= cur_minute_) return;
-  counted_[cur_minute_] = delta(c);
-  base_ = c;
-  // Minutes skipped between samples (a frozen loop) get empty counts.
-  for (std::int64_t k = cur_minute_ + kMinute; k < m; k += kMinute) counted_[k] = Counts{};
-  cur_minute_ = m;
+  if (cur_minute_ >= 0 && m > cur_minute_) {
+    counted_[cur_minute_] = delta(c);
+    base_ = c;
+    // Minutes skipped between samples (a frozen loop) get empty counts.
+    for (std::int64_t k = cur_minute_ + kMinute; k < m; k += kMinute) counted_[k] = Counts{};
+    cur_minute_ = m;
+  }
+  last_ = std::move(c);  // moved: the histogram is not copied every second
 }
 
 std::vector<nlohmann::json> MinuteBook::take(std::int64_t now_ms, std::int64_t lag_ms, bool final) {
@@ -116,14 +120,16 @@ nlohmann::json MinuteBook::finish(std::int64_t m, std::int64_t end, const Counts
   nlohmann::json slo = nlohmann::json::object();
   for (std::size_t i = 0; i < slo_ns_.size(); ++i)
     slo[std::to_string(slo_ns_[i])] = i < n.slo_over.size() ? n.slo_over[i] : 0;
-  return {{"minute_ms", m},
-          {"covered_ms", end - start},
-          {"state_ms", states},
-          {"impaired_ms", impaired},
-          {"ios", n.ios},
-          {"ios_over_ns", slo},
-          {"canary_probes", n.probes},
-          {"canary_failures", n.probe_failures}};
+  nlohmann::json body{{"minute_ms", m},
+                      {"covered_ms", end - start},
+                      {"state_ms", states},
+                      {"impaired_ms", impaired},
+                      {"ios", n.ios},
+                      {"ios_over_ns", slo},
+                      {"canary_probes", n.probes},
+                      {"canary_failures", n.probe_failures}};
+  if (!n.lat.empty()) body["lat"] = lat_json(n.lat);
+  return body;
 }
 
 }  // namespace sanwatch

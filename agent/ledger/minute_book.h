@@ -1,5 +1,6 @@
 // Per-target minute rollups: seconds in each state, seconds impaired, I/O
-// and canary counts, I/Os over each latency SLO threshold. A minute is
+// and canary counts, I/Os over each latency SLO threshold, the latency
+// histogram of the minute's I/O. A minute is
 // written `lag` after it ends, once the impairment that began in it is
 // known (a stall is recognised only when it crosses its threshold).
 // Pure: wall-clock milliseconds in, rows out.
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "detect/detector.h"
+#include "kernel/histogram.h"
 
 namespace sanwatch {
 
@@ -21,6 +23,7 @@ struct TargetCounters {
   std::uint64_t ios = 0;
   std::vector<std::uint64_t> slo_over;  // per configured threshold
   std::uint64_t canary_probes = 0, canary_failures = 0;
+  LatencyHistogram lat;  // total latency of every op; empty for targets without histograms
 };
 
 // A wall-clock interval in ms, [start, end).
@@ -41,7 +44,7 @@ class MinuteBook {
   void set_open_impairment(std::optional<WallSpan> s) { open_ = s; }
   // Counters as of now; a minute boundary passed since the last sample
   // closes that minute's counts.
-  void sample(std::int64_t wall_ms, const TargetCounters& c);
+  void sample(std::int64_t wall_ms, TargetCounters c);
   // Bodies of the minutes that ended at least `lag` before now (all of them,
   // the current one cut at now, when `final`). Each body lacks identity.
   std::vector<nlohmann::json> take(std::int64_t now_ms, std::int64_t lag_ms, bool final);
@@ -50,6 +53,7 @@ class MinuteBook {
   struct Counts {
     std::uint64_t ios = 0, probes = 0, probe_failures = 0;
     std::vector<std::uint64_t> slo_over;
+    LatencyHistogram lat;
   };
   Counts delta(const TargetCounters& c) const;
   nlohmann::json finish(std::int64_t m, std::int64_t end, const Counts& n);

@@ -1,6 +1,7 @@
 #include "ledger/recorder.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace sanwatch {
 
@@ -23,9 +24,11 @@ struct LedgerRecorder::Book {
 TargetCounters counters_of(const TargetSnapshot& t) {
   TargetCounters c;
   if (t.io) {
-    const OpStats all = t.io->all();
+    OpStats all = t.io->all();
     c.ios = all.count;
     for (int i = 0; i < kNrSlo && t.io->slo_ns[i]; ++i) c.slo_over.push_back(all.slo_over[i]);
+    // Only where latency histograms are exported (paths with path_histograms).
+    if (t.histograms) c.lat = std::move(all.total);
   }
   if (t.canary) {
     c.canary_probes = t.canary->reads;
@@ -88,6 +91,35 @@ void LedgerRecorder::on_state(const StateChange& c) {
   inc.changes.push_back(
       {{"ts_ms", ts}, {"from", c.from()}, {"to", c.to()}, {"reason", c.transition.reason}});
   if (c.transition.to == Health::kOk) close_incident(b, c.mono_ns, "recovered");
+}
+
+namespace {
+
+// Ledger bodies hold integers only: ns, and ratios in thousandths.
+std::int64_t rounded(double v) { return static_cast<std::int64_t>(std::llround(v)); }
+
+}  // namespace
+
+void LedgerRecorder::on_baseline(const BaselineEvent& e) {
+  nlohmann::json body{{"state", e.degraded ? "degraded" : "normal"},
+                      {"target_type", e.target.type},
+                      {"identity", identity_json(e.target)},
+                      {"reason", e.reason},
+                      {"since_ms", e.since_ms},
+                      {"p50_ns", rounded(e.p50_ns)},
+                      {"p99_ns", rounded(e.p99_ns)},
+                      {"baseline_p50_ns", rounded(e.baseline_p50_ns)},
+                      {"baseline_p99_ns", rounded(e.baseline_p99_ns)},
+                      {"ratio_p50_milli", rounded(e.ratio_p50 * 1000)},
+                      {"ratio_p99_milli", rounded(e.ratio_p99 * 1000)},
+                      {"peak_ratio_milli", rounded(e.peak_ratio * 1000)},
+                      {"window_ios", e.window_ios},
+                      {"periods", e.periods},
+                      {"factor_milli", rounded(e.factor * 1000)},
+                      {"window_ms", e.window_ms},
+                      {"hold_ms", e.hold_ms}};
+  if (e.restored) body["restored"] = true;
+  emit(kChainEvents, "baseline", e.wall_ms, e.target.label, std::move(body));
 }
 
 void LedgerRecorder::open_incident(Book& b, const StateChange& c) {
@@ -244,12 +276,15 @@ void LedgerRecorder::sample(const std::vector<TargetSnapshot>& targets, std::int
                             std::uint64_t mono_ns) {
   offset_ns_ = wall_ms * 1'000'000 - static_cast<std::int64_t>(mono_ns);
   for (const TargetSnapshot& t : targets) {
-    const TargetCounters c = counters_of(t);
+    TargetCounters c = counters_of(t);
+    LatencyHistogram lat = std::move(c.lat);  // kept out of latest_: not copied every second
     latest_[t.label] = Seen{t.name,  t.target_type, t.wwid,        t.dm_name, t.map,
                             t.array, t.array_id,    t.target_port, t.serial,  c};
+    if (latency_ && !lat.empty()) latency_(t, lat, wall_ms);
+    c.lat = std::move(lat);
     Book& b = book(t.label);
     if (!b.minutes.begun()) b.minutes.begin(wall_ms, b.state, c);
-    b.minutes.sample(wall_ms, c);
+    b.minutes.sample(wall_ms, std::move(c));
     if (b.incident) {
       b.incident->imp = t.impairment;
       const Span& h = t.impairment.hard;

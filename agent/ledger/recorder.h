@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "detect/baseline_event.h"
 #include "detect/state_change.h"
 #include "detect/target_snapshot.h"
 #include "ledger/ledger_row.h"
@@ -36,9 +37,17 @@ class LedgerRecorder {
   LedgerRecorder(RunInfo info, Push push, std::int64_t minute_lag_ms);
   ~LedgerRecorder();
 
+  // Called from sample() with each target's cumulative latency histogram
+  // (all ops; targets with histograms only): the baseline's current window.
+  using LatencyObserver =
+      std::function<void(const TargetSnapshot&, const LatencyHistogram&, std::int64_t wall_ms)>;
+  void observe_latency(LatencyObserver f) { latency_ = std::move(f); }
+
   void start(std::int64_t wall_ms, std::uint64_t mono_ns);
   // An announced state change (from the EventLog's sink).
   void on_state(const StateChange& c);
+  // An announced baseline change: a `baseline` row in the events chain.
+  void on_baseline(const BaselineEvent& e);
   // Every second or so: the targets as they are (identity, counters, the
   // open impairment), and the clocks.
   void sample(const std::vector<TargetSnapshot>& targets, std::int64_t wall_ms,
@@ -67,6 +76,7 @@ class LedgerRecorder {
 
   RunInfo info_;
   Push push_;
+  LatencyObserver latency_;
   std::int64_t lag_ms_;
   std::int64_t offset_ns_ = 0;  // wall - monotonic, from the last sample
   std::int64_t last_alive_minute_ = -1;

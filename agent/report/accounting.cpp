@@ -357,6 +357,7 @@ Result<json> build_report(const LedgerData& d, const ReportOptions& o) {
     b["down_ms_in_period"] = down_in_period(c, i);
     j["incidents"].push_back(std::move(b));
   }
+  j["baseline"] = weeks_above_baseline(d.baseline, d.runs, p, c.host, o.targets);
   return j;
 }
 

@@ -80,6 +80,10 @@ std::string render_md(const json& r) {
     out += "\n## Arrays across hosts\n\n" + md_table(array_header(), a);
   if (const Rows l = latency_rows(r); !l.empty())
     out += "\n## Latency compliance\n\n" + md_table(latency_header(), l);
+  if (const Rows b = baseline_rows(r); !b.empty())
+    out += "\n## Weeks above baseline\n\nLatency drift, not counted as down: " +
+           r.value("baseline", json::object()).value("rule", "") + "\n\n" +
+           md_table(baseline_header(), b);
   const json incidents = r.value("incidents", json::array());
   out += fmt::format("\n## Incidents ({})\n\n", incidents.size());
   Rows rows;

@@ -75,6 +75,9 @@ std::string render_text(const json& r) {
     out += "\nArrays across hosts\n" + table(array_header(), a);
   if (const Rows l = latency_rows(r); !l.empty())
     out += "\nLatency compliance\n" + table(latency_header(), l);
+  if (const Rows b = baseline_rows(r); !b.empty())
+    out += "\nWeeks above baseline (latency drift; not counted as down)\n" +
+           table(baseline_header(), b);
   const json incidents = r.value("incidents", json::array());
   out += fmt::format("\nIncidents ({})\n", incidents.size());
   Rows rows;

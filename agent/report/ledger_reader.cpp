@@ -129,9 +129,13 @@ Status read_states(LedgerStore& store, const Period& p, LedgerData& d) {
   std::int64_t first = p.from_ms;  // state rows from the start of runs in the period
   for (const RunRecord& r : d.runs)
     if (r.start_ms < p.to_ms && r.end_ms >= p.from_ms) first = std::min(first, r.start_ms);
-  auto rows = store.select(kChainEvents, {"state"}, first, p.to_ms);
+  auto rows = store.select(kChainEvents, {"state", "baseline"}, first, p.to_ms);
   if (!rows) return rows.error();
   for (const LedgerRow& r : *rows) {
+    if (r.kind == "baseline") {
+      d.baseline.push_back(baseline_record_of(r));
+      continue;
+    }
     d.states.push_back(StateRecord{str(r.body, "run_id"), r.target, r.ts_ms, str(r.body, "to")});
     learn(d.targets, r.target, str(r.body, "target_type"), str(r.body, "wwid"),
           str(r.body, "array"), str(r.body, "array_id"));

@@ -13,6 +13,7 @@
 
 #include "base/result.h"
 #include "ledger/ledger_row.h"
+#include "report/drift.h"
 #include "report/latency.h"
 #include "report/options.h"
 #include "report/period.h"
@@ -63,6 +64,7 @@ struct LedgerData {
   std::vector<IncidentRecord> incidents;     // those not over before the period
   std::vector<OpenRecord> open_incidents;    // without an `incident`, before the period's end
   std::vector<StateRecord> states;           // of the runs that overlap the period
+  std::vector<BaselineRecord> baseline;      // `baseline` rows of those runs
   // target -> one tally per --latency-slo, from its minute rows in the period
   std::map<std::string, std::vector<LatencyTally>> latency;
   std::map<std::string, TargetInfo> targets;

@@ -173,7 +173,8 @@ struct Fleet {
   std::int64_t from = INT64_MAX, to = INT64_MIN;
   std::map<std::string, Spans> measured;  // host -> measured spans
   json targets = json::array(), incidents = json::array(), runs = json::array(),
-       sources = json::array();
+       sources = json::array(), baseline = json::array();
+  std::string baseline_rule;
 
   void add(const NamedReport& n) {
     const json& r = n.report;
@@ -189,6 +190,9 @@ struct Fleet {
     m = normalize(std::move(m));
     for (const json& t : r.value("targets", json::array())) targets.push_back(t);
     for (const json& i : r.value("incidents", json::array())) incidents.push_back(i);
+    const json drift = r.value("baseline", json::object());
+    for (const json& t : drift.value("targets", json::array())) baseline.push_back(t);
+    if (baseline_rule.empty()) baseline_rule = drift.value("rule", "");
     for (const json& x : r.value("coverage", json::object()).value("runs", json::array()))
       runs.push_back(x);
     sources.push_back({{"file", n.name},
@@ -240,6 +244,7 @@ Result<json> merge_reports(const std::vector<NamedReport>& in, std::int64_t gene
   j["targets"] = f.targets;
   j["arrays"] = arrays_json(f.targets, f.incidents, f.measured, claim, length);
   j["incidents"] = f.incidents;
+  j["baseline"] = {{"rule", f.baseline_rule}, {"targets", f.baseline}};
   return j;
 }
 

@@ -205,6 +205,21 @@ Rows latency_rows(const nlohmann::json& report) {
   return rows;
 }
 
+std::vector<std::string> baseline_header() {
+  return {"TARGET", "HOST", "WEEK", "FROM", "DEGRADED", "PEAK RATIO", "EPISODES"};
+}
+
+Rows baseline_rows(const nlohmann::json& report) {
+  Rows rows;
+  const auto drift = report.value("baseline", nlohmann::json::object());
+  for (const auto& t : drift.value("targets", nlohmann::json::array()))
+    for (const auto& w : t.value("weeks", nlohmann::json::array()))
+      rows.push_back({str_of(t, "target"), str_of(t, "host"), str_of(w, "week"),
+                      local_text(w, "start_ms"), human_ms(w.value("degraded_ms", std::int64_t{0})),
+                      fmt::format("{:.1f}x", w.value("peak_ratio", 0.0)), int_text(w, "episodes")});
+  return rows;
+}
+
 std::vector<std::string> array_header() {
   return {"ARRAY",     "HOSTS",           "AVAILABILITY",
           "NINES",     "DOWN (ANY HOST)", "DOWN ON >= 2 HOSTS",

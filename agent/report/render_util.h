@@ -42,6 +42,9 @@ std::vector<std::string> target_header();
 Rows target_rows(const nlohmann::json& report);
 std::vector<std::string> latency_header();
 Rows latency_rows(const nlohmann::json& report);
+// Weeks above baseline: one row per target and ISO week it was degraded in.
+std::vector<std::string> baseline_header();
+Rows baseline_rows(const nlohmann::json& report);
 std::vector<std::string> array_header();
 Rows array_rows(const nlohmann::json& report);  // merged reports
 // "99.9999 % allows 2.6 s in 30 days"; empty without a claim.

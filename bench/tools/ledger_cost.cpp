@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -39,6 +40,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "detect/baseline.h"
 #include "ledger/compaction.h"
 #include "ledger/ledger_store.h"
 #include "ledger/ledger_writer.h"
@@ -180,6 +182,7 @@ class Fleet {
         p.target_port = "0x2" + std::to_string(j) + "0100025ac0000" + std::to_string(j + 1);
         p.hctl = std::to_string(1 + j) + ":0:0:" + std::to_string(i);
         p.transport = "fc";
+        p.histograms = false;  // [metrics] path_histograms = false, the default
         init_io(p);
       }
     }
@@ -281,12 +284,42 @@ class Fleet {
     t.canary = c;
   }
 
+  // A LUN's latency as the engine's fine buckets see it: log-normal around
+  // 0.5 ms over 25 quarter-octave points (what a minute row's `lat` holds
+  // on a busy LUN), n I/Os spread by weight, the rest at the median.
+  static void record_latency(LatencyHistogram& h, std::uint64_t n) {
+    static const auto shape = [] {
+      std::vector<std::pair<std::uint64_t, double>> v;
+      double sum = 0;
+      for (int k = -12; k <= 12; ++k) {
+        const double w = std::exp(-(k / 4.0) * (k / 4.0) / (2 * 0.6 * 0.6));
+        v.emplace_back(static_cast<std::uint64_t>(500'000 * std::exp2(k / 4.0)), w);
+        sum += w;
+      }
+      for (auto& e : v) e.second /= sum;
+      return v;
+    }();
+    std::uint64_t left = n;
+    for (const auto& [ns, w] : shape) {
+      const auto k = static_cast<std::uint64_t>(static_cast<double>(n) * w);
+      if (k && k <= left) {
+        h.record(ns, k);
+        left -= k;
+      }
+    }
+    if (left) h.record(500'000, left);
+  }
+
   static void add_ios(TargetSnapshot& t, std::uint64_t n, std::uint64_t o10, std::uint64_t o100) {
     OpStats& r = t.io->op(Op::kRead);
     OpStats& w = t.io->op(Op::kWrite);
     const std::uint64_t reads = n * 7 / 10;
     r.count += reads;
     w.count += n - reads;
+    if (t.histograms) {
+      record_latency(r.total, reads);
+      record_latency(w.total, n - reads);
+    }
     r.bytes += reads * 8192;
     w.bytes += (n - reads) * 8192;
     r.slo_over[0] += o10;
@@ -440,7 +473,9 @@ json run_day(const Options& o, const std::string& path, std::int64_t t0) {
   LedgerWriterOptions wo;
   wo.path = path;
   wo.run_id = run_info().run_id;
+  wo.latency_keep_ms = 35 * kDayMs;  // [baseline] on, as by default: latency_hours kept
   auto writer = std::make_unique<LedgerWriter>(wo, log);
+  BaselineTracker baseline{BaselineSettings{}};
   std::uint64_t pushed = 0, dropped_push = 0;
   std::map<std::string, std::uint64_t> pushed_kind;
   LedgerRecorder rec(
@@ -465,7 +500,15 @@ json run_day(const Options& o, const std::string& path, std::int64_t t0) {
   const auto wall = [&](double s) { return t0 + static_cast<std::int64_t>(s * 1000); };
   const auto mono = [](double s) { return kM0 + static_cast<std::uint64_t>(s * 1e9); };
 
-  std::uint64_t rec_cpu = 0, samples = 0, states = 0;
+  // The tracker observes from inside rec.sample (counted as the recorder's
+  // CPU); its history intake and evaluation are counted apart.
+  rec.observe_latency([&](const TargetSnapshot& t, const LatencyHistogram& h, std::int64_t ms) {
+    TargetIdentity id;
+    id.label = t.label;
+    id.type = t.target_type;
+    baseline.observe(id, h, ms);
+  });
+  std::uint64_t rec_cpu = 0, baseline_cpu = 0, samples = 0, states = 0;
   std::int64_t wal_max = 0;
   const auto wall0 = std::chrono::steady_clock::now();
   std::uint64_t c0 = thread_cpu_ns();
@@ -487,6 +530,10 @@ json run_day(const Options& o, const std::string& path, std::int64_t t0) {
     const std::uint64_t a = thread_cpu_ns();
     rec.sample(fleet.snaps(), wall(t), mono(t));
     rec_cpu += thread_cpu_ns() - a;
+    const std::uint64_t b = thread_cpu_ns();
+    for (const auto& h : writer->take_baseline().hours) baseline.add_hour(h);
+    (void)baseline.evaluate(wall(t));
+    baseline_cpu += thread_cpu_ns() - b;
     ++samples;
     if (pushed != before) {
       drain();
@@ -520,6 +567,7 @@ json run_day(const Options& o, const std::string& path, std::int64_t t0) {
   j["commits"] = wc.commits.load();
   j["writer_cpu_ns"] = wc.writer_cpu_ns.load();
   j["recorder_cpu_ns"] = rec_cpu;
+  j["baseline_cpu_ns"] = baseline_cpu;
   j["sim_wall_s"] = sim_wall_s;
   j["drain_waits"] = drain_waits;
   j["wal_max_bytes"] = wal_max;

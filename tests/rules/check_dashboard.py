@@ -26,12 +26,7 @@ from pathlib import Path
 # PENDING: metrics that work in progress will add to exporters/metrics.cpp
 # and that the rules or the dashboard already use under their final names.
 # Remove each name once metrics.cpp exports it (the check prints a note).
-PENDING = {
-    # Issue 14, exported by work in progress on other branches; the fleet
-    # availability and drift rules and the dashboard use them.
-    "sanwatch_baseline_ratio",
-    "sanwatch_baseline_degraded",
-}
+PENDING: set = set()
 
 # Series Prometheus itself adds for every scrape target.
 PROMETHEUS_OWN = {"up"}

@@ -32,6 +32,11 @@ class AgentProcess {
   // Next event line whose "msg" contains needle.
   std::optional<nlohmann::json> wait_log(const std::string& needle,
                                          std::chrono::milliseconds timeout);
+  // Next event line `match` accepts (e.g. {"event":"baseline"} lines).
+  std::optional<nlohmann::json> wait_line(const std::function<bool(const nlohmann::json&)>& match,
+                                          std::chrono::milliseconds timeout) {
+    return wait_for(match, timeout);
+  }
   // Every JSON line read so far.
   const std::vector<nlohmann::json>& events() const { return events_; }
   std::vector<nlohmann::json> states(const std::string& target) const;

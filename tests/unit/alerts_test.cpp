@@ -181,3 +181,62 @@ TEST_CASE("alerts: queue overflow evicts what costs least and counts it") {
   CHECK(q.finish_batch(true) == 1);
   CHECK(q.empty());
 }
+
+namespace {
+
+sanwatch::BaselineEvent drift(bool degraded, const std::string& ts) {
+  sanwatch::BaselineEvent e;
+  e.target = identity("mpatha", "map", "253:0");
+  e.target.wwid = "3600a0b80";
+  e.target.dm_name = "mpatha";
+  e.degraded = degraded;
+  e.ts = ts;
+  e.reason = degraded ? "p99 9.1ms is 4.5x its baseline" : "below 2x for 1h";
+  e.ratio_p99 = 4.5;
+  e.p99_ns = 9.1e6;
+  e.baseline_p99_ns = 2e6;
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("alerts: a baseline drift is SanwatchLatencyAboveBaseline, a warning, resolved as sent") {
+  auto a = sanwatch::baseline_alert(drift(true, "2026-11-23T15:43:42.123456Z"), kCtx);
+  REQUIRE(a);
+  CHECK(a->labels.at("alertname") == "SanwatchLatencyAboveBaseline");
+  CHECK(a->labels.at("severity") == "warning");
+  CHECK(a->labels.at("map") == "mpatha");
+  CHECK(a->labels.at("wwid") == "3600a0b80");
+  CHECK(a->labels.at("instance") == "db01");
+  CHECK(a->labels.at("env") == "prod");
+  CHECK(a->annotations.at("ratio_p99") == "4.5");
+  CHECK(a->annotations.at("p99_ms") == "9.1");
+  CHECK(a->annotations.at("baseline_p99_ms") == "2");
+  CHECK(a->annotations.at("summary").find("Multipath map mpatha on db01 is slower than its "
+                                          "baseline") == 0);
+  CHECK(a->starts_at == "2026-11-23T15:43:42.123456Z");
+  CHECK_FALSE(sanwatch::baseline_alert(drift(false, "x"), kCtx));
+
+  AlertBook book;
+  auto fired = book.apply_baseline(drift(true, "2026-11-23T15:43:42.123456Z"), kCtx);
+  REQUIRE(fired.size() == 1);
+  CHECK(book.size() == 1);
+  CHECK(book.is_firing(fired[0]));
+  CHECK(book.apply_baseline(drift(true, "2026-11-23T16:00:00.000000Z"), kCtx).empty());
+  // A state alert of the same map lives beside it.
+  book.apply(event("mpatha", "map", "ok", "degraded"), kCtx);
+  CHECK(book.size() == 2);
+  auto gone = book.apply_baseline(drift(false, "2026-11-24T01:00:00.000000Z"), kCtx);
+  REQUIRE(gone.size() == 1);
+  CHECK(gone[0].labels == fired[0].labels);
+  CHECK(gone[0].starts_at == fired[0].starts_at);
+  CHECK(gone[0].ends_at == "2026-11-24T01:00:00.000000Z");
+  CHECK(gone[0].annotations.at("summary").find("is back within its baseline") != std::string::npos);
+  CHECK(book.size() == 1);
+  CHECK(book.apply_baseline(drift(false, "2026-11-24T02:00:00.000000Z"), kCtx).empty());
+  // Carried over from the previous run: firing since it was flagged.
+  auto restored = drift(true, "2026-11-24T03:00:00.000000Z");
+  restored.restored = true;
+  restored.since_ms = 1764547200000;
+  CHECK(sanwatch::baseline_alert(restored, kCtx)->starts_at == "2025-12-01T00:00:00.000Z");
+}

@@ -229,3 +229,56 @@ TEST_CASE("alert settings parse, validate URLs and render back") {
   CHECK(error_of("[alerts.labels]\n\"bad-name\" = \"x\"\n") ==
         "t.toml:2:1: alerts.labels: 'bad-name' is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)");
 }
+
+TEST_CASE("baseline settings: defaults, validation with file:line, render back") {
+  auto d = parse_config("", "t");
+  REQUIRE(d.ok());
+  CHECK(d->baseline.enabled);
+  CHECK(d->baseline.factor == 2.0);
+  CHECK(d->baseline.min_ios == 500);
+  CHECK(d->baseline.window == 1h);
+  CHECK(d->baseline.learn == std::chrono::hours(24 * 28));
+  CHECK(d->baseline.hold == 6h);
+  CHECK(d->baseline.period == std::chrono::hours(24 * 7));
+  auto e = parse_config(embedded_default_config(), "default");  // packaging/sanwatch.toml
+  REQUIRE(e.ok());
+  CHECK(e->baseline.factor == d->baseline.factor);
+  CHECK(e->baseline.min_ios == d->baseline.min_ios);
+  CHECK(e->baseline.learn == d->baseline.learn);
+  CHECK(e->baseline.hold == d->baseline.hold);
+  auto c = parse_config(
+      "[baseline]\nfactor = 3\nmin_ios = 50\nwindow = \"3s\"\nhold = \"5s\"\nperiod = \"1d\"\n"
+      "learn = \"7d\"\n",
+      "t");
+  REQUIRE(c.ok());
+  CHECK(c->baseline.factor == 3.0);
+  CHECK(c->baseline.window == 3s);
+  CHECK(c->baseline.period == 24h);
+  auto again = parse_config(render_config(*c), "r");
+  INFO(render_config(*c));
+  REQUIRE(again.ok());
+  CHECK(again->baseline.factor == 3.0);
+  CHECK(again->baseline.min_ios == 50);
+  CHECK(again->baseline.hold == 5s);
+  CHECK(again->baseline.learn == std::chrono::hours(24 * 7));
+  CHECK(error_of("[baseline]\nfactor = nan\n") ==
+        "t.toml:2:10: baseline.factor = nan is out of range (1.01 .. 1000)");
+  CHECK(error_of("[baseline]\nfactor = inf\n").rfind("t.toml:2:10: baseline.factor = inf", 0) == 0);
+  CHECK(error_of("[baseline]\nfactor = 1\n") ==
+        "t.toml:2:10: baseline.factor = 1 is out of range (1.01 .. 1000)");
+  CHECK(error_of("[baseline]\nmin_ios = 0\n") ==
+        "t.toml:2:11: baseline.min_ios = 0 is out of range (1 .. 1000000000)");
+  CHECK(error_of("[baseline]\nperiod = \"90m\"\n") ==
+        "t.toml:2:10: baseline.period = \"90m\" must be whole hours (\"7d\", \"24h\")");
+  CHECK(error_of("[baseline]\nlearn = \"10d\"\n") ==
+        "t.toml:2:9: baseline.learn (10d) must cover at least two periods (7d each): the "
+        "baseline is the median of earlier periods");
+  CHECK(error_of("[baseline]\nperiod = \"1h\"\nwindow = \"2h\"\n") ==
+        "t.toml:3:10: baseline.window (2h) must not be longer than baseline.period (1h)");
+  CHECK(error_of("[baseline]\nwindow = \"10ms\"\n") ==
+        "t.toml:2:10: baseline.window = \"10ms\" is out of range (1s .. 7d)");
+  CHECK(error_of("[baseline]\nhold = 6\n") ==
+        "t.toml:2:8: baseline.hold must be a duration string like \"250ms\" or \"2s\"");
+  // NaN is refused wherever a number is read.
+  CHECK(error_of("[thresholds]\nslow_share = nan\n").rfind("t.toml:2:14:", 0) == 0);
+}

@@ -298,3 +298,23 @@ TEST_CASE("the served exposition matches prometheus-cpp's serializer series for 
     CHECK(it->second == Approx(v).epsilon(1e-15));
   }
 }
+
+TEST_CASE("baseline: degraded for every tracked LUN, ratios and values only with a baseline") {
+  MetricsSnapshot s;
+  BaselineStatus a{"mpatha", "map", true, true, 0.004, 0.0091, 0.002, 0.002, 2.0, 4.55};
+  BaselineStatus b{"sdc", "device"};
+  s.baseline = {a, b};
+  const std::string m = render(s, 0);
+  CHECK(has(m, R"(sanwatch_baseline_degraded{target="mpatha",target_type="map"} 1)"));
+  CHECK(has(m, R"(sanwatch_baseline_degraded{target="sdc",target_type="device"} 0)"));
+  CHECK(
+      has(m, R"(sanwatch_baseline_ratio{target="mpatha",target_type="map",quantile="0.99"} 4.55)"));
+  CHECK(has(m, R"(sanwatch_baseline_ratio{target="mpatha",target_type="map",quantile="0.5"} 2)"));
+  CHECK(has(
+      m,
+      R"(sanwatch_baseline_latency_seconds{target="mpatha",target_type="map",quantile="0.99",window="current"} 0.0091)"));
+  CHECK(has(
+      m,
+      R"(sanwatch_baseline_latency_seconds{target="mpatha",target_type="map",quantile="0.99",window="baseline"} 0.002)"));
+  CHECK(m.find(R"(sanwatch_baseline_ratio{target="sdc")") == std::string::npos);
+}

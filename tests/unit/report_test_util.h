@@ -158,6 +158,19 @@ class LedgerBuilder {
     add(kChainMinutes, "minute", minute_ms, target, b, run);
   }
 
+  // A `baseline` row (the agent's latency drift condition changed).
+  void baseline(char run, const std::string& target, std::int64_t ts, const std::string& state,
+                std::int64_t ratio_milli, std::int64_t peak_milli = 0, bool restored = false) {
+    nlohmann::json b{{"state", state},
+                     {"target_type", "map"},
+                     {"since_ms", ts},
+                     {"ratio_p50_milli", 1000},
+                     {"ratio_p99_milli", ratio_milli},
+                     {"peak_ratio_milli", peak_milli}};
+    if (restored) b["restored"] = true;
+    event("baseline", ts, target, b, run);
+  }
+
   // Appends every row so far; the store stays open (as the agent's would).
   LedgerStore& commit() {
     if (!store_) {

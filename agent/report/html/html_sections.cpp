@@ -241,6 +241,30 @@ std::string incidents_section(const Json& report, const Period& p) {
   return out + "</tbody></table></section>\n";
 }
 
+std::string baseline_section(const Json& report, const Period& p) {
+  const Json* drift = field(report, "baseline");
+  std::string rows;
+  for (const Json* t : drift ? elements(*drift, "targets") : std::vector<const Json*>{})
+    for (const Json* w : elements(*t, "weeks")) {
+      const auto start = integer(*w, "start_ms");
+      rows += fmt::format(
+          "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td>"
+          "<td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+          escape(text(*t, "target")), escape(text(*t, "host")), escape(text(*w, "week")),
+          start ? format_instant(*start, p.offset_min) : "?",
+          format_duration(number(*w, "degraded_ms").value_or(0)),
+          fmt::format("{:.1f}&times;", number(*w, "peak_ratio").value_or(0)),
+          escape(text(*w, "episodes")));
+    }
+  if (rows.empty()) return {};
+  return "<section class=\"baseline\"><h2>Weeks above baseline</h2>\n<p>" +
+         escape(text(*drift, "rule")) +
+         " Latency drift is not counted as down.</p>\n<table class=\"baseline\"><thead><tr>"
+         "<th>target</th><th>host</th><th>week</th><th>from</th><th>degraded</th>"
+         "<th>peak ratio</th><th>episodes</th></tr></thead><tbody>\n" +
+         rows + "</tbody></table></section>\n";
+}
+
 std::string evidence_section(const Json& report, const Period& p) {
   std::string out = "<footer class=\"evidence\"><h2>Accounting rules</h2>\n" + rules_list(report);
   out += "<h2>Coverage</h2>\n<p>" + coverage_line(report, p) + "</p>\n";

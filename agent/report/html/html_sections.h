@@ -24,6 +24,8 @@ std::string header_section(const Json& report, const Period& period, IdSource& i
 std::string overview_table(const Json& report, const Period& period);
 // Per array, per LUN: timeline band, availability bar, latency rows.
 std::string arrays_section(const Json& report, const Period& period, IdSource& ids);
+// Weeks above baseline (latency drift), when any LUN was degraded.
+std::string baseline_section(const Json& report, const Period& period);
 // Every incident in time order.
 std::string incidents_section(const Json& report, const Period& period);
 // Accounting rules, coverage (runs, gaps), ledger chain heads.

@@ -20,6 +20,7 @@ std::string render_report_html(const nlohmann::json& report) {
   page += "</style></head>\n<body>\n";
   page += header_section(r, period, ids);
   page += arrays_section(r, period, ids);
+  page += baseline_section(r, period);
   page += incidents_section(r, period);
   page += evidence_section(r, period);
   page += "</body></html>\n";
