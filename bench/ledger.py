@@ -318,8 +318,8 @@ def cost_tables(cost, slow):
         b_row("events chain alone, vacuumed", cost["events_only_vacuumed_bytes"],
               "incidents, state changes, start/stop"),
         b_row("`-wal` file after the compaction's transaction", hrs["wal_bytes_before_checkpoint"],
-              "the whole day's pages go through the WAL; without journal_size_limit the file "
-              "keeps that size while the writer's connection is open", rate=False),
+              "one hour's fold per transaction; journal_size_limit (4 MiB) truncates the file "
+              "back after checkpoints", rate=False),
     ]
     out += ["#### Bytes", "",
             "Per day for the whole fleet and per LUN (a map with its paths). The file sizes "
@@ -433,21 +433,18 @@ def cost_tables(cost, slow):
             f"target I/O. {MINUTE_DAYS} days of them are "
             f"{MINUTE_DAYS * m_day / steady * 100 if steady else 0:.0f} % of the steady-state "
             "ledger.",
-            f"- **`compact_minutes` holds the day in memory**: it folded "
-            f"{cmp_['minute_rows_folded']:,} minute rows with a peak RSS of "
-            f"{mib(cmp_['hwm_kib'] * 1024):,.0f} MiB (from {mib(cmp_['rss_before_kib'] * 1024):,.0f}"
-            " MiB): `LedgerStore::range` returns every row older than the cutoff as a vector of "
-            "`LedgerRow`s with parsed JSON bodies, and `hours_of` builds the hours from them. In "
-            "the agent this runs on the writer thread once a day and at each start, on the rows "
-            "that crossed the cutoff since the last run of it (about a day's, as here; many days' "
-            "at once if `minute_rollups` is shortened). Its transaction took "
-            f"{cmp_['wall_s']:.1f} s wall, during which no row is committed (they queue).",
-            f"- **The WAL keeps the compaction's size**: the compaction's transaction rewrote "
-            f"the day's pages through the WAL, {human_bytes(wal_c)}; with no "
-            "`journal_size_limit` the `-wal` file stays that large for as long as the "
-            "writer's connection is open: checkpoints copy its pages back and reset it, they do "
-            "not truncate it (after a `wal_checkpoint(PASSIVE)`, as the automatic ones do, it "
-            f"was still {human_bytes(hrs.get('wal_bytes_after_passive_checkpoint'))}).",
+            f"- **`compact_minutes` streams**: it folded {cmp_['minute_rows_folded']:,} minute "
+            f"rows with a peak RSS of {mib(cmp_['hwm_kib'] * 1024):,.0f} MiB (from "
+            f"{mib(cmp_['rss_before_kib'] * 1024):,.0f} MiB): the rows older than the cutoff are "
+            "read in order (`for_each_range`) and folded one hour per transaction, so the "
+            "writer's other commits wait for one hour's fold at most. In the agent it runs on "
+            "the writer thread, step-wise in its daily maintenance. The day took "
+            f"{cmp_['wall_s']:.1f} s wall.",
+            f"- **The WAL stays small**: the compaction's writes went through the WAL "
+            f"({human_bytes(wal_c)} after its transactions, "
+            f"{human_bytes(hrs.get('wal_bytes_after_passive_checkpoint'))} after a "
+            "`wal_checkpoint(PASSIVE)`); `journal_size_limit = 4 MiB` truncates the `-wal` "
+            "file back after checkpoints while the writer's connection stays open.",
             ""]
     summary = {"bytes_lun_day_minutes": mins["file_bytes"] * per_day / luns,
                "bytes_lun_day_hours": (vh - ve) * per_day / luns,
