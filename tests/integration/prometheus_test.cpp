@@ -24,17 +24,17 @@
 #include "fault_disk.h"
 #include "privileged.h"
 #include "process.h"
+#include "prometheus_server.h"
 #include "test_util.h"
 
 using namespace std::chrono_literals;
 using nlohmann::json;
 using sanwatch::test::AgentProcess;
-using sanwatch::test::ChildProcess;
 using sanwatch::test::CommandResult;
 using sanwatch::test::DirectIo;
 using sanwatch::test::eventually;
 using sanwatch::test::FaultDisk;
-using sanwatch::test::free_loopback_port;
+using sanwatch::test::PrometheusServer;
 using sanwatch::test::run_command;
 using sanwatch::test::slurp;
 using sanwatch::test::TempDir;
@@ -50,100 +50,6 @@ CommandResult http_get(const std::string& url, const std::vector<std::string>& p
   }
   return run_command(argv, 10s);
 }
-
-// Prometheus scraping one target as job "sanwatch" every second and
-// evaluating the sanwatch rules every second; storage in a temp dir. Stopped
-// (SIGTERM, then SIGKILL) and cleaned up by the destructor.
-class PrometheusServer {
- public:
-  explicit PrometheusServer(const std::string& target) {
-    const std::string config = dir_.path() + "/prometheus.yml";
-    std::ofstream(config) << fmt::format(
-        "global:\n"
-        "  scrape_interval: 1s\n"
-        "  scrape_timeout: 1s\n"
-        "  evaluation_interval: 1s\n"
-        "rule_files:\n"
-        "  - \"{}\"\n"
-        "scrape_configs:\n"
-        "  - job_name: sanwatch\n"
-        "    static_configs:\n"
-        "      - targets: [\"{}\"]\n",
-        SANWATCH_PROMETHEUS_RULES, target);
-    // The port can be taken between free_loopback_port() and the bind.
-    for (int attempt = 1;; ++attempt) {
-      port_ = free_loopback_port();
-      log_ = fmt::format("{}/prometheus-{}.log", dir_.path(), attempt);
-      ChildProcess::Options o;
-      o.stdout_path = log_;
-      o.stderr_path = log_;
-      proc_ = std::make_unique<ChildProcess>(
-          std::vector<std::string>{SANWATCH_PROMETHEUS_BIN, "--config.file=" + config,
-                                   "--storage.tsdb.path=" + dir_.path() + "/data",
-                                   fmt::format("--web.listen-address=127.0.0.1:{}", port_)},
-          o);
-      if (eventually([&] { return ready() || !proc_->running(); }, 30s) && ready()) return;
-      const bool bind_race = slurp(log_).find("address already in use") != std::string::npos;
-      stop();
-      if (!bind_race || attempt == 3)
-        throw std::runtime_error("prometheus did not become ready: " + slurp(log_));
-    }
-  }
-  ~PrometheusServer() { stop(); }
-  PrometheusServer(const PrometheusServer&) = delete;
-  PrometheusServer& operator=(const PrometheusServer&) = delete;
-
-  std::string url() const { return fmt::format("http://127.0.0.1:{}", port_); }
-  std::string log() const { return slurp(log_); }
-
-  // GET an API path; the parsed answer if Prometheus said "success".
-  std::optional<json> api(const std::string& path, const std::vector<std::string>& params = {}) {
-    auto r = http_get(url() + path, params);
-    if (!r.ok()) return std::nullopt;
-    auto j = json::parse(r.out, nullptr, false);
-    if (j.is_discarded() || j.value("status", "") != "success") return std::nullopt;
-    return j["data"];
-  }
-  // Instant query: the result vector (empty on error).
-  json query(const std::string& promql) {
-    auto d = api("/api/v1/query", {"query=" + promql});
-    return d && d->contains("result") ? (*d)["result"] : json::array();
-  }
-  // Active alerts named `name` whose labels include `labels`.
-  std::vector<json> alerts(const std::string& name, const json& labels) {
-    std::vector<json> out;
-    auto d = api("/api/v1/alerts");
-    if (!d) return out;
-    for (const auto& a : (*d)["alerts"]) {
-      if (a["labels"].value("alertname", "") != name) continue;
-      bool match = true;
-      for (const auto& [k, v] : labels.items()) match = match && a["labels"].value(k, "") == v;
-      if (match) out.push_back(a);
-    }
-    return out;
-  }
-
- private:
-  bool ready() {
-    auto r = run_command({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2",
-                          url() + "/-/ready"},
-                         5s);
-    return r.ok() && r.out == "200";
-  }
-  void stop() {
-    if (!proc_) return;
-    if (proc_->running()) {
-      proc_->send_signal(SIGTERM);
-      proc_->wait(10s);
-    }
-    proc_.reset();  // SIGKILLs the process group if still running
-  }
-
-  TempDir dir_{"sanwatch-prom"};  // declared first: removed after the process is gone
-  int port_ = 0;
-  std::string log_;
-  std::unique_ptr<ChildProcess> proc_;
-};
 
 // Tracepoints plus canaries on the loop device, short thresholds; metrics on
 // an ephemeral loopback port.
@@ -162,7 +68,7 @@ std::string agent_config(const FaultDisk& d) {
 struct ScrapedAgent {
   FaultDisk disk;
   AgentProcess agent{agent_config(disk)};
-  PrometheusServer prom{agent.metrics_address()};
+  PrometheusServer prom{{agent.metrics_address()}, SANWATCH_PROMETHEUS_RULES};
   ScrapedAgent() {
     INFO("prometheus log:\n" << prom.log());
     REQUIRE(eventually([&] { return !prom.query("up{job=\"sanwatch\"} == 1").empty(); }, 20s));

@@ -73,6 +73,20 @@ nlohmann::json PrometheusServer::query(const std::string& promql) {
   return d && d->contains("result") ? (*d)["result"] : nlohmann::json::array();
 }
 
+std::vector<nlohmann::json> PrometheusServer::alerts(const std::string& name,
+                                                     const nlohmann::json& labels) {
+  std::vector<nlohmann::json> out;
+  auto d = api("/api/v1/alerts");
+  if (!d) return out;
+  for (const auto& a : (*d)["alerts"]) {
+    if (a["labels"].value("alertname", "") != name) continue;
+    bool match = true;
+    for (const auto& [k, v] : labels.items()) match = match && a["labels"].value(k, "") == v;
+    if (match) out.push_back(a);
+  }
+  return out;
+}
+
 bool PrometheusServer::ready() {
   auto r = run_command({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2",
                         url() + "/-/ready"},

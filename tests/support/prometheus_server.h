@@ -1,7 +1,7 @@
 // A real Prometheus (Debian's /usr/bin/prometheus) on a free loopback
-// port, scraping the given targets as job "sanwatch" every second, with
-// storage in a temp dir; stopped (SIGTERM, then SIGKILL) and cleaned up by
-// the destructor. The binary is SANWATCH_PROMETHEUS_BIN.
+// port, scraping the given targets as job "sanwatch" every second (and
+// evaluating a rules file every second, if given), with storage in a temp dir; stopped (SIGTERM,
+// then SIGKILL) and cleaned up by the destructor. The binary is SANWATCH_PROMETHEUS_BIN.
 #pragma once
 
 #include <memory>
@@ -32,6 +32,8 @@ class PrometheusServer {
                                     const std::vector<std::string>& params = {});
   // Instant query: the result vector (empty on error).
   nlohmann::json query(const std::string& promql);
+  // Active alerts named `name` whose labels include `labels`.
+  std::vector<nlohmann::json> alerts(const std::string& name, const nlohmann::json& labels);
 
  private:
   bool ready();
