@@ -64,17 +64,6 @@ std::int64_t ms(Duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
-TargetIdentity identity_of(const TargetSnapshot& t) {
-  TargetIdentity id;
-  id.label = t.label;
-  id.type = t.target_type;
-  id.kernel_name = t.name;
-  id.dm_name = t.dm_name;
-  id.wwid = t.wwid;
-  id.array = t.array;
-  return id;
-}
-
 }  // namespace
 
 AgentLedger::AgentLedger(const Config& cfg, EventLog& log) : log_(log), path_(cfg.ledger.path) {}

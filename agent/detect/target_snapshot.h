@@ -10,6 +10,7 @@
 
 #include "detect/canary.h"
 #include "detect/impairment.h"
+#include "detect/state_change.h"
 #include "kernel/io_stats.h"
 
 namespace sanwatch {
@@ -45,5 +46,9 @@ struct TargetSnapshot {
   std::string serial;                      // paths: the LUN's serial (VPD 0x80)
   int valid_paths = -1, total_paths = -1;  // maps
 };
+
+// The identity fields a snapshot carries, for events about the target made
+// from snapshots (the device number is not among them).
+TargetIdentity identity_of(const TargetSnapshot& t);
 
 }  // namespace sanwatch

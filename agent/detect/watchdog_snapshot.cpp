@@ -22,6 +22,23 @@ void set_array(TargetSnapshot& m, const PathInfo& p) {
 
 }  // namespace
 
+TargetIdentity identity_of(const TargetSnapshot& t) {
+  TargetIdentity id;
+  id.label = t.label;
+  id.type = t.target_type;
+  id.kernel_name = t.name;
+  id.dm_name = t.dm_name;
+  id.wwid = t.wwid;
+  id.map = t.map;
+  id.hctl = t.hctl;
+  id.array = t.array;
+  id.array_id = t.array_id;
+  id.target_port = t.target_port;
+  id.transport = t.transport;
+  id.serial = t.serial;
+  return id;
+}
+
 TargetSnapshot Watchdog::snapshot_of(const Target& t) const {
   TargetSnapshot m;
   m.name = t.dev.name;

@@ -394,17 +394,7 @@ class Fleet {
 
   StateChange change(const Timed& e) {
     const TargetSnapshot& t = snaps_[static_cast<std::size_t>(e.target)];
-    TargetIdentity id;
-    id.label = t.label;
-    id.type = t.target_type;
-    id.kernel_name = t.name;
-    id.dm_name = t.dm_name;
-    id.wwid = t.wwid;
-    id.map = t.map;
-    id.hctl = t.hctl;
-    id.array = t.array;
-    id.target_port = t.target_port;
-    id.transport = t.transport;
+    TargetIdentity id = identity_of(t);
     id.device =
         t.target_type == "map" ? "253:" + t.name.substr(3) : "8:" + std::to_string(16 * e.target);
     if (t.target_type == "path") id.serial = "0000" + t.wwid.substr(t.wwid.size() - 12);
