@@ -272,20 +272,10 @@ json header_json(const Ctx& c) {
     if (!r.host.empty()) hosts.insert(r.host);
   json heads = json::object();
   for (const auto& [chain, h] : c.d.heads) heads[chain] = h;
-  json j{{"schema", kReportSchema},
-         {"generated", format_utc(c.o.generated_ms)},
-         {"hosts", hosts},
-         {"ledger", {{"path", c.d.path}, {"heads", heads}}},
-         {"period",
-          {{"from", format_local(p.from_ms)},
-           {"to", format_local(p.to_ms)},
-           {"from_ms", p.from_ms},
-           {"to_ms", p.to_ms},
-           {"length_ms", p.length_ms()}}},
-         {"rules", rules_json(c.o)}};
-  j["claim"] = c.o.claim ? json{{"percent", c.o.claim->value()},
-                                {"allowed_down_ms", c.o.claim->complement_of(p.length_ms())}}
-                         : json();
+  json j{{"schema", kReportSchema},  {"generated", format_utc(c.o.generated_ms)},
+         {"hosts", hosts},           {"ledger", {{"path", c.d.path}, {"heads", heads}}},
+         {"period", period_json(p)}, {"rules", rules_json(c.o)}};
+  j["claim"] = claim_json(c.o.claim, p);
   j["latency_slos_ns"] = recorded_slos(c.runs);
   j["coverage"] = coverage_json(c);
   j["by"] = c.o.by;
@@ -317,6 +307,20 @@ Spans measured_spans(const std::vector<RunRecord>& runs, const Period& p) {
   for (const RunRecord& r : runs)
     s.push_back({std::max(r.start_ms, p.from_ms), std::min(r.end_ms, p.to_ms)});
   return normalize(std::move(s));
+}
+
+json period_json(const Period& p) {
+  return {{"from", format_local(p.from_ms)},
+          {"to", format_local(p.to_ms)},
+          {"from_ms", p.from_ms},
+          {"to_ms", p.to_ms},
+          {"length_ms", p.length_ms()}};
+}
+
+json claim_json(const std::optional<Percent>& claim, const Period& p) {
+  return claim ? json{{"percent", claim->value()},
+                      {"allowed_down_ms", claim->complement_of(p.length_ms())}}
+               : json();
 }
 
 json availability_percent_json(std::int64_t measured, std::int64_t down) {

@@ -38,6 +38,10 @@ Spans measured_spans(const std::vector<RunRecord>& runs, const Period& p);
 // Errors: a --latency-slo threshold the ledger does not record.
 Result<nlohmann::json> build_report(const LedgerData& d, const ReportOptions& o);
 
+// The report's `period` and `claim` (null without one) objects.
+nlohmann::json period_json(const Period& p);
+nlohmann::json claim_json(const std::optional<Percent>& claim, const Period& p);
+
 // Availability of `down` out of `measured` ms: percent and nines as the
 // JSON carries them (null when nothing was measured; nines "∞" when
 // nothing was down).

@@ -138,16 +138,9 @@ json header_json(const FleetCtx& c) {
            {"note", kFleetNote},
            {"queries", fleet_queries(c.p, c.o.slos)}}},
          {"ledger", {{"path", ""}, {"heads", json::object()}}},
-         {"period",
-          {{"from", format_local(p.from_ms)},
-           {"to", format_local(p.to_ms)},
-           {"from_ms", p.from_ms},
-           {"to_ms", p.to_ms},
-           {"length_ms", p.length_ms()}}},
+         {"period", period_json(p)},
          {"rules", rules_json()}};
-  j["claim"] = c.o.claim ? json{{"percent", c.o.claim->value()},
-                                {"allowed_down_ms", c.o.claim->complement_of(p.length_ms())}}
-                         : json();
+  j["claim"] = claim_json(c.o.claim, p);
   std::set<std::uint64_t> slos;
   for (const LatencySlo& s : c.o.slos) slos.insert(s.threshold_ns);
   j["latency_slos_ns"] = slos;
