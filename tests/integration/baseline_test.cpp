@@ -33,7 +33,7 @@ using namespace std::chrono_literals;
 using sanwatch::LedgerRow;
 using sanwatch::LedgerStore;
 using sanwatch::test::AgentProcess;
-using sanwatch::test::DirectIo;
+using sanwatch::test::BackgroundReader;
 using sanwatch::test::FaultDisk;
 
 namespace {
@@ -79,29 +79,6 @@ void write_history(const std::string& path, const std::string& target) {
   REQUIRE(store->append(rows));
 }
 
-// Reads one block after another until destroyed.
-class Reader {
- public:
-  explicit Reader(const std::string& dev)
-      : t_([this, dev] {
-          DirectIo io(dev);
-          std::uint64_t off = 0;
-          while (!stop_) {
-            io.read(off);
-            off = (off + 4096) % (32 << 20);
-            std::this_thread::sleep_for(1ms);
-          }
-        }) {}
-  ~Reader() {
-    stop_ = true;
-    t_.join();
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::thread t_;
-};
-
 std::string metrics(const AgentProcess& agent) {
   auto r = sanwatch::test::run_command({"curl", "-sf", agent.metrics_url()}, 10s);
   return r.exit_code == 0 ? r.out : "";
@@ -144,7 +121,7 @@ TEST_CASE("baseline: learned at 1 ms then 5 ms injected: degraded, kept over a r
   };
   const std::string degraded_metric =
       fmt::format("sanwatch_baseline_degraded{{target=\"{}\",target_type=\"device\"}} ", dev);
-  Reader reader(disk.loop_device());
+  BackgroundReader reader(disk.loop_device());
   // Undisturbed, the loop device is faster than its 1 ms history.
   const std::string ratio_key = fmt::format(
       "sanwatch_baseline_ratio{{target=\"{}\",target_type=\"device\",quantile=\"0.99\"}} ", dev);

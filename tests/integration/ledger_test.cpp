@@ -25,7 +25,7 @@ using namespace std::chrono_literals;
 using sanwatch::LedgerRow;
 using sanwatch::LedgerStore;
 using sanwatch::test::AgentProcess;
-using sanwatch::test::DirectIo;
+using sanwatch::test::BackgroundReader;
 using sanwatch::test::FaultDisk;
 using sanwatch::test::mono_now_ns;
 
@@ -40,30 +40,6 @@ std::string config_for(const FaultDisk& d, const std::string& recovery,
       "[metrics]\nlisten = \"127.0.0.1:0\"\nrefresh = \"200ms\"\n{}",
       d.loop_name(), recovery, ledger);
 }
-
-// Reads one block after another, so I/O is outstanding whenever a fault
-// begins: the impairment's start is then the fault's start.
-class Reader {
- public:
-  explicit Reader(const std::string& dev)
-      : t_([this, dev] {
-          DirectIo io(dev);
-          std::uint64_t off = 0;
-          while (!stop_) {
-            io.read(off);
-            off = (off + 4096) % (32 << 20);
-            std::this_thread::sleep_for(1ms);
-          }
-        }) {}
-  ~Reader() {
-    stop_ = true;
-    t_.join();
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::thread t_;
-};
 
 std::vector<LedgerRow> rows_of(const std::string& path, const char* chain, const char* kind) {
   auto store = LedgerStore::open(path, LedgerStore::Access::kReadOnly);
@@ -106,7 +82,7 @@ TEST_CASE("ledger: three stalls and an EIO burst are four incidents of their inj
   const std::string dev = disk.loop_name();
   std::vector<double> injected;
   {
-    Reader reader(disk.loop_device());
+    BackgroundReader reader(disk.loop_device());
     for (auto len : {2s, 3s, 5s}) {
       disk.stall();
       const std::uint64_t a = mono_now_ns();
@@ -214,8 +190,9 @@ class Storm {
  public:
   explicit Storm(std::vector<FaultDisk*> disks)
       : t_([this, disks] {
-          std::vector<std::unique_ptr<Reader>> readers;
-          for (auto* d : disks) readers.push_back(std::make_unique<Reader>(d->loop_device()));
+          std::vector<std::unique_ptr<BackgroundReader>> readers;
+          for (auto* d : disks)
+            readers.push_back(std::make_unique<BackgroundReader>(d->loop_device()));
           for (unsigned i = 0; !stop_; ++i) {
             FaultDisk& d = *disks[i % disks.size()];
             if (i % 3 == 2) {
@@ -377,7 +354,7 @@ TEST_CASE("ledger: detection and alerts never wait for a slow or stalled ledger 
   std::optional<nlohmann::json> ev;
   {
     watched.stall();
-    Reader reader(watched.loop_device());
+    BackgroundReader reader(watched.loop_device());
     ev = agent.wait_state(watched.loop_name(), "stalled", 5s);
     watched.release();
   }

@@ -41,4 +41,20 @@ double DirectIo::timed_read(std::uint64_t offset) {
   return std::chrono::duration<double>(t1 - t0).count();
 }
 
+BackgroundReader::BackgroundReader(const std::string& dev)
+    : t_([this, dev] {
+        DirectIo io(dev);
+        std::uint64_t off = 0;
+        while (!stop_) {
+          io.read(off);
+          off = (off + 4096) % (32 << 20);
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+      }) {}
+
+BackgroundReader::~BackgroundReader() {
+  stop_ = true;
+  t_.join();
+}
+
 }  // namespace sanwatch::test

@@ -1,8 +1,10 @@
 // O_DIRECT single-block I/O on a block device, for integration tests.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
+#include <thread>
 
 namespace sanwatch::test {
 
@@ -23,6 +25,20 @@ class DirectIo {
   int fd_ = -1;
   std::size_t block_;
   void* buf_ = nullptr;
+};
+
+// Reads one block after another (32 MiB round robin, 1 ms apart) on its
+// own thread until destroyed: I/O is outstanding whenever a fault begins.
+class BackgroundReader {
+ public:
+  explicit BackgroundReader(const std::string& dev);
+  ~BackgroundReader();
+  BackgroundReader(const BackgroundReader&) = delete;
+  BackgroundReader& operator=(const BackgroundReader&) = delete;
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread t_;
 };
 
 }  // namespace sanwatch::test
