@@ -4,28 +4,18 @@
 
 #include <catch2/catch.hpp>
 
+#include "impairment_test_util.h"
+
 using namespace sanwatch;
 using namespace std::chrono_literals;
+using sanwatch::test::impairment_thresholds;
+using sanwatch::test::ms;
 
 namespace {
 
-constexpr std::uint64_t ms(double v) {
-  return static_cast<std::uint64_t>(v * 1e6) + 1'000'000'000ull;
-}
-
-Thresholds thresholds() {
-  Thresholds t;
-  t.slow_io = 100ms;
-  t.slow_window = 1s;
-  t.stall = 500ms;
-  t.fail_errors = 1;
-  t.recovery = 2s;
-  return t;
-}
-
 // A Detector and its meter, fed as the watchdog feeds them.
 struct Target {
-  Detector d{thresholds()};
+  Detector d{impairment_thresholds()};
   AvailabilityMeter meter{ms(0)};
   std::vector<double> down_seen;  // down_seconds at every step: must never fall
 

@@ -3,25 +3,14 @@
 #include <catch2/catch.hpp>
 
 #include "detect/detector.h"
+#include "impairment_test_util.h"
 
 using namespace sanwatch;
 using namespace std::chrono_literals;
+using sanwatch::test::impairment_thresholds;
+using sanwatch::test::ms;
 
 namespace {
-
-constexpr std::uint64_t ms(double v) {
-  return static_cast<std::uint64_t>(v * 1e6) + 1'000'000'000ull;
-}
-
-Thresholds thresholds() {
-  Thresholds t;
-  t.slow_io = 100ms;
-  t.slow_window = 1s;
-  t.stall = 500ms;
-  t.fail_errors = 1;
-  t.recovery = 2s;
-  return t;
-}
 
 // Scans every 50 ms while one I/O started at `start` is outstanding until
 // `end`, then its completion event; returns the transition back to ok.
@@ -43,7 +32,7 @@ std::optional<Transition> stall(Detector& d, double start, double end) {
 }  // namespace
 
 TEST_CASE("a stall's impairment runs from its I/O's start to its completion, not detection") {
-  Detector d(thresholds());
+  Detector d(impairment_thresholds());
   auto back = stall(d, 1000, 3000);
   REQUIRE(back);
   const Impairment& i = back->impairment;
@@ -59,7 +48,7 @@ TEST_CASE("a stall's impairment runs from its I/O's start to its completion, not
 }
 
 TEST_CASE("the episode ends with the return to ok: the next one starts afresh") {
-  Detector d(thresholds());
+  Detector d(impairment_thresholds());
   REQUIRE(stall(d, 1000, 2000));
   auto back = stall(d, 10000, 11000);
   REQUIRE(back);
@@ -68,7 +57,7 @@ TEST_CASE("the episode ends with the return to ok: the next one starts afresh") 
 }
 
 TEST_CASE("an error burst is impaired from its first failed I/O to its last") {
-  Detector d(thresholds());
+  Detector d(impairment_thresholds());
   std::optional<Transition> first;
   for (double t = 1000; t <= 3000; t += 100) {
     d.io_event(ms(t - 1), ms(t), true);
@@ -88,7 +77,7 @@ TEST_CASE("an error burst is impaired from its first failed I/O to its last") {
 }
 
 TEST_CASE("a failed path is impaired from its failure to its reinstatement") {
-  Detector d(thresholds());
+  Detector d(impairment_thresholds());
   d.path_failed(ms(1000), true, "dm: path failed");
   auto tr = d.evaluate(ms(1000));
   REQUIRE(tr);
@@ -104,7 +93,7 @@ TEST_CASE("a failed path is impaired from its failure to its reinstatement") {
 }
 
 TEST_CASE("slow I/O that changes no state is forgotten, and never joins a later incident") {
-  Detector d(thresholds());
+  Detector d(impairment_thresholds());
   d.completions(ms(1000), 1000);
   d.io_event(ms(800), ms(1000), false);  // 200 ms: slow, one among many
   d.slow_io(ms(1000), 200'000'000);
@@ -120,7 +109,7 @@ TEST_CASE("slow I/O that changes no state is forgotten, and never joins a later 
 }
 
 TEST_CASE("a slow-only episode has a slow span and no hard one") {
-  Detector d(thresholds());
+  Detector d(impairment_thresholds());
   std::optional<Transition> first;
   for (double t = 1000; t <= 2000; t += 100) {
     d.completions(ms(t), 1);
