@@ -3,7 +3,9 @@
 #   ./build.sh run [sanwatch args...]   install deps, build, run the agent
 #   ./build.sh test [ctest args...]     install deps, build, run every test, then the
 #                                       unit and integration tests under ASan+UBSan
-#                                       (SANWATCH_SANITIZER_PASS=0 skips that pass)
+#                                       (SANWATCH_SANITIZER_PASS=0 skips that pass),
+#                                       then the fuzz targets' regression run
+#                                       (SANWATCH_FUZZ_PASS=0 skips it)
 #   ./build.sh build                    install deps and build only
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
@@ -56,6 +58,20 @@ case "$mode" in
       ) || rc=$?
       tests/sanitizers/reports.sh build-asan || rc=$?
       echo "== sanitizer pass took $((SECONDS - san_start)) s"
+    fi
+    if [[ ${SANWATCH_FUZZ_PASS:-1} != 0 ]]; then
+      # Every libFuzzer target (tests/fuzz) over its checked-in corpus plus a
+      # fixed number of mutations, built with clang, ASan+UBSan and asserts
+      # on (no -DNDEBUG: toml++'s own assertions count). The long runs are
+      # bench/fuzz.sh's.
+      echo "== fuzz regression pass (libFuzzer, build-fuzz)"
+      fuzz_start=$SECONDS
+      CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DSANWATCH_FUZZ=ON -DBUILD_TESTING=OFF \
+        "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1" >/dev/null
+      cmake --build build-fuzz --target fuzz_all -j"$(nproc)"
+      ctest --test-dir build-fuzz -L fuzz -j"$(nproc)" --output-on-failure --timeout 600 || rc=$?
+      echo "== fuzz regression pass took $((SECONDS - fuzz_start)) s"
     fi
     exit "$rc"
     ;;

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <iterator>
 
+#include "base/utf8.h"
+
 namespace sanwatch {
 namespace {
 
@@ -16,18 +18,20 @@ using prometheus::MetricType;
 using Out = std::back_insert_iterator<std::string>;
 
 // Label values escape backslash, double quote and newline; HELP text only
-// backslash and newline (the format's rules).
+// backslash and newline (the format's rules). Bytes that are not UTF-8
+// become U+FFFD: Prometheus drops the whole scrape over one invalid label
+// value, and a dm name or an INQUIRY string may hold any byte.
 void escaped(std::string& out, std::string_view s, bool quote) {
   std::size_t start = 0;
   for (std::size_t i = 0; i < s.size(); ++i) {
     const char c = s[i];
     if (c != '\\' && c != '\n' && !(quote && c == '"')) continue;
-    out.append(s.substr(start, i - start));
+    append_valid_utf8(out, s.substr(start, i - start));
     out.push_back('\\');
     out.push_back(c == '\n' ? 'n' : c);
     start = i + 1;
   }
-  out.append(s.substr(start));
+  append_valid_utf8(out, s.substr(start));
 }
 
 void value(std::string& out, double v) {

@@ -8,14 +8,46 @@
 namespace sanwatch {
 namespace {
 
-// Value of label `key` in a `{a="x",b="y"}` label set (no escapes in our labels).
+// The closing brace of the label set opened at `open`: the first '}' outside
+// a quoted value.
+std::size_t closing_brace(std::string_view line, std::size_t open) {
+  bool quoted = false;
+  for (std::size_t i = open + 1; i < line.size(); ++i) {
+    if (quoted && line[i] == '\\') {
+      ++i;
+    } else if (line[i] == '"') {
+      quoted = !quoted;
+    } else if (!quoted && line[i] == '}') {
+      return i;
+    }
+  }
+  return std::string_view::npos;
+}
+
+// Value of label `key` in an `a="x",b="y"` label set, unescaped (\\, \", \n:
+// a dm map name may hold quotes). Labels are matched at their start, so
+// `key` inside another label's value is not taken for it.
 std::string label(std::string_view labels, std::string_view key) {
-  const std::string needle = std::string(key) + "=\"";
-  auto p = labels.find(needle);
-  if (p == std::string_view::npos) return {};
-  p += needle.size();
-  auto e = labels.find('"', p);
-  return e == std::string_view::npos ? std::string() : std::string(labels.substr(p, e - p));
+  std::size_t p = 0;
+  while (p < labels.size()) {
+    const auto eq = labels.find("=\"", p);
+    if (eq == std::string_view::npos) return {};
+    const bool match = labels.substr(p, eq - p) == key;
+    std::string value;
+    std::size_t i = eq + 2;
+    for (; i < labels.size() && labels[i] != '"'; ++i) {
+      if (labels[i] == '\\' && i + 1 < labels.size()) {
+        ++i;
+        value.push_back(labels[i] == 'n' ? '\n' : labels[i]);
+      } else {
+        value.push_back(labels[i]);
+      }
+    }
+    if (match) return value;
+    p = i + 1;
+    if (p < labels.size() && labels[p] == ',') ++p;
+  }
+  return {};
 }
 
 std::size_t on_body(char* data, std::size_t size, std::size_t n, void* out) {
@@ -32,9 +64,10 @@ std::map<std::string, AgentState> parse_agent_states(std::string_view text) {
     const bool state = line.rfind("sanwatch_state{", 0) == 0;
     const bool since = line.rfind("sanwatch_state_changed_timestamp_seconds{", 0) == 0;
     if (!state && !since) continue;
-    const auto close = line.find('}');
+    const auto open = line.find('{');
+    const auto close = closing_brace(line, open);
     if (close == std::string::npos) continue;
-    const std::string_view labels(line.data(), close);
+    const std::string_view labels = std::string_view(line).substr(open + 1, close - open - 1);
     double v = 0;
     try {
       v = std::stod(line.substr(close + 1));

@@ -11,6 +11,7 @@
 
 #include "base/parse.h"
 #include "detect/embedded_config.h"
+#include "detect/toml_guard.h"
 
 namespace sanwatch {
 namespace {
@@ -485,6 +486,7 @@ bool Config::wants_canary(const BlockDevice& d, bool is_multipath_path) const {
 }
 
 Result<Config> parse_config(std::string_view text, const std::string& source) {
+  if (auto bad = toml_guard(text)) return Error{EINVAL, source + ":" + *bad};
   toml::table root;
   try {
     root = toml::parse(text, source);
@@ -543,8 +545,8 @@ std::string render_config(const Config& c) {
       c.canary.enabled, targets, d(c.canary.period), d(c.canary.deadline), c.canary.size,
       c.canary.region_offset, c.canary.region_length);
   out += fmt::format(
-      "[metrics]\nlisten = \"{}\"\npath_histograms = {}\ndevice_histograms = {}\nrefresh = {}\n\n",
-      c.metrics.listen, c.metrics.path_histograms, c.metrics.device_histograms,
+      "[metrics]\nlisten = {}\npath_histograms = {}\ndevice_histograms = {}\nrefresh = {}\n\n",
+      q(c.metrics.listen), c.metrics.path_histograms, c.metrics.device_histograms,
       d(c.metrics.refresh));
   std::vector<std::string> slos;
   for (Duration x : c.ledger.latency_slos) slos.push_back(format_duration(x));

@@ -1,6 +1,9 @@
 #include "ledger/latency_hours.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <string>
 
@@ -41,11 +44,16 @@ std::int64_t hour_of(std::int64_t ms) {
 Result<std::int64_t> query_int(SqliteDb& db, const std::string& sql, std::int64_t missing) {
   auto v = db.query_text(sql);
   if (!v) return v.error();
-  return *v ? std::stoll(**v) : missing;
+  if (!*v) return missing;
+  std::int64_t n = 0;
+  const std::string& t = **v;
+  const auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
+  if (ec != std::errc() || p != t.data() + t.size())
+    return Error{EINVAL, fmt::format("ledger meta value '{}' is not a number", t)};
+  return n;
 }
 
 Result<CacheState> read_state(SqliteDb& db) {
-  CacheState s;
   const auto meta = [&](const char* key, std::int64_t missing) {
     return query_int(db, std::string("SELECT value FROM meta WHERE key = '") + key + "'", missing);
   };

@@ -53,6 +53,20 @@ TEST_CASE("exposition: label values and help text are escaped as the format requ
         "sanwatch_x{path=\"C:\\\\dev \\\"a\\\"\\nb\",op=\"read\"} 1\n");
 }
 
+TEST_CASE(
+    "exposition: label values that are not UTF-8 get U+FFFD, so Prometheus keeps the scrape") {
+  // A dm name or an INQUIRY string may hold any byte; Prometheus refuses
+  // the whole scrape over one invalid label value.
+  MetricFamily f{"sanwatch_x",
+                 "",
+                 MetricType::Gauge,
+                 {gauge(1, {{"target", "m\xc3\xa9\xff\xc3(\xed\xa0\x80\xf4\x90\x80\x80z"}})}};
+  CHECK(text_of({f}) ==
+        "# TYPE sanwatch_x gauge\n"
+        "sanwatch_x{target=\"m\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd(\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+        "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdz\"} 1\n");
+}
+
 TEST_CASE("exposition: values keep every digit, specials and timestamps") {
   auto m = gauge(0.1 + 0.2);
   m.timestamp_ms = 1764800000123;

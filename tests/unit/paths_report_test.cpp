@@ -90,3 +90,13 @@ TEST_CASE("agent states are read from its metrics text") {
   CHECK(s.at("mpatha").since == Approx(1795000000.5));
   CHECK(s.at("sdb").state == "failed");
 }
+
+TEST_CASE("agent states: label values are unescaped and may hold quotes, commas and braces") {
+  const auto s = parse_agent_states(
+      "sanwatch_state{target_type=\"map\",target=\"db \\\"x\\\", y}\\\\\",state=\"stalled\"} 1\n"
+      "sanwatch_state{state=\"ok\",target=\"state=\\\"slow\\\"\"} 1\n");
+  REQUIRE(s.count("db \"x\", y}\\"));
+  CHECK(s.at("db \"x\", y}\\").state == "stalled");
+  REQUIRE(s.count("state=\"slow\""));
+  CHECK(s.at("state=\"slow\"").state == "ok");
+}
