@@ -1,10 +1,13 @@
 #include "exporters/exec_hook.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/securebits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,8 +22,6 @@
 
 #include "base/result.h"
 #include "base/unique_fd.h"
-
-extern char** environ;
 
 namespace sanwatch {
 namespace {
@@ -60,20 +61,33 @@ struct SpawnSetup {
   SpawnSetup& operator=(const SpawnSetup&) = delete;
 };
 
-// The agent's environment with the SANWATCH_* variables set (replacing any
-// inherited ones of the same name).
+// A clean environment: the agent's PATH (or a default) and the SANWATCH_*
+// variables. Nothing else of the agent's goes through: under systemd that
+// is NOTIFY_SOCKET, WATCHDOG_*, INVOCATION_ID and whatever a drop-in set.
 std::vector<std::string> full_environment(const StateChange& ev) {
-  std::vector<std::string> env = hook_environment(ev);
-  std::vector<std::string> out;
-  for (char** e = environ; e && *e; ++e) {
-    const std::string_view kv(*e);
-    const auto same_name = [&](const std::string& v) {
-      return kv.substr(0, kv.find('=') + 1) == std::string_view(v).substr(0, v.find('=') + 1);
-    };
-    if (std::none_of(env.begin(), env.end(), same_name)) out.emplace_back(kv);
-  }
-  out.insert(out.end(), env.begin(), env.end());
+  const char* path = std::getenv("PATH");
+  std::vector<std::string> out{std::string("PATH=") +
+                               (path && *path ? path : "/usr/local/bin:/usr/bin:/bin")};
+  for (auto& v : hook_environment(ev)) out.push_back(std::move(v));
   return out;
+}
+
+// Called on the hook's own thread before it starts anything: capabilities
+// are per thread and inherited by what it spawns. The agent's ambient
+// capabilities (the unit's AmbientCapabilities=) would otherwise pass to
+// every hook, CAP_SYS_ADMIN included. Run as root, the thread also drops
+// its bounding set and sets SECBIT_NOROOT, so a hook run as uid 0 gains no
+// capability at exec either. Best effort past the first step: without
+// CAP_SETPCAP (the unit's case) the first is all a non-root hook needs.
+void limit_hook_privileges() {
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  if (prctl(PR_CAPBSET_READ, CAP_SETPCAP, 0, 0, 0) != 1) return;
+  prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED, 0, 0, 0);
+  for (int cap = 0; cap < 64; ++cap) {
+    if (cap == CAP_SETPCAP) continue;  // needed for the drops; goes last
+    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+  }
+  prctl(PR_CAPBSET_DROP, CAP_SETPCAP, 0, 0, 0);
 }
 
 std::vector<char*> c_strings(std::vector<std::string>& v) {
@@ -189,6 +203,7 @@ struct ExecHook::Impl {
 };
 
 void ExecHook::Impl::run() {
+  limit_hook_privileges();
   for (;;) {
     std::vector<StateChange> to_start;
     AlertSettings s;

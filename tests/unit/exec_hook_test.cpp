@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -44,8 +45,12 @@ TEST_CASE("alerts: the exec hook gets the event on stdin and SANWATCH_ variables
   FileLog log;
   AlertSettings s;
   const std::string out = dir.path + "/event";
-  s.exec_command = {"/bin/sh", "-c", "cat > \"$1.tmp\"; env > \"$1.env\"; mv \"$1.tmp\" \"$1\"",
-                    "hook", out};
+  s.exec_command = {
+      "/bin/sh", "-c",
+      "cat > \"$1.tmp\"; env > \"$1.env\"; grep ^Cap /proc/self/status > \"$1.caps\"; "
+      "mv \"$1.tmp\" \"$1\"",
+      "hook", out};
+  setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1);  // the agent's, never the hook's
   auto d = sanwatch::make_alert_dispatcher(s, log.log);
   const auto ev = event("sdb", "path", "ok", "failed");
   d->on_event(ev);
@@ -54,7 +59,24 @@ TEST_CASE("alerts: the exec hook gets the event on stdin and SANWATCH_ variables
   const std::string env = slurp(out + ".env");
   for (const auto& v : sanwatch::hook_environment(ev))
     CHECK(env.find(v + "\n") != std::string::npos);
-  CHECK(env.find("PATH=") != std::string::npos);  // the agent's own environment too
+  // A clean environment: PATH, the SANWATCH_* variables, and PWD, which
+  // the shell sets itself.
+  std::istringstream lines(env);
+  for (std::string line; std::getline(lines, line);) {
+    INFO(line);
+    CHECK((line.starts_with("SANWATCH_") || line.starts_with("PATH=") || line.starts_with("PWD=")));
+  }
+  unsetenv("NOTIFY_SOCKET");
+  // No capabilities, also when the agent has some: ambient ones (the unit's
+  // AmbientCapabilities=) are cleared on the hook's thread, and run as root
+  // the hook gains none at exec (SECBIT_NOROOT, empty bounding set).
+  const std::string caps = slurp(out + ".caps");
+  INFO(caps);
+  CHECK(caps.find("CapInh:\t0000000000000000") != std::string::npos);
+  CHECK(caps.find("CapPrm:\t0000000000000000") != std::string::npos);
+  CHECK(caps.find("CapEff:\t0000000000000000") != std::string::npos);
+  CHECK(caps.find("CapAmb:\t0000000000000000") != std::string::npos);
+  if (geteuid() == 0) CHECK(caps.find("CapBnd:\t0000000000000000") != std::string::npos);
   CHECK(d->stats().back().sink == "exec");
 }
 
