@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Debian package (CPack DEB) and the install rules for everything but the
 # binary (agent/CMakeLists.txt installs that to bin/).
 #

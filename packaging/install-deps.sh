@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs every Debian 12 package sanwatch needs to build, test and benchmark.
 # Idempotent: packages already present are skipped quickly by apt.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The Debian package, end to end, as root:
 #   build the .deb with cpack (and a version-bumped one), dpkg -i it, check the
 #   files, the conffile, the user and the generated Depends, verify the
