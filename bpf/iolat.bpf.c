@@ -20,8 +20,8 @@
 #include "slots.bpf.h"
 
 /* GPL-2.0-only OR BSD-2-Clause. The kernel's license_is_gpl_compatible()
- * accepts "Dual BSD/GPL", which BTF tracing and iterator programs and
- * GPL-only helpers (bpf_probe_read_kernel) need; README.md, License. */
+ * accepts "Dual BSD/GPL", as the GPL-only helpers need (bpf_probe_read_kernel,
+ * behind BPF_CORE_READ); README.md, License. */
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by userspace from BTF probes before load. */

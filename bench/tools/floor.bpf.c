@@ -7,9 +7,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-/* GPL-2.0-only OR BSD-2-Clause. The kernel's license_is_gpl_compatible()
- * accepts "Dual BSD/GPL", which BTF tracing and iterator programs and
- * GPL-only helpers (bpf_probe_read_kernel) need; README.md, License. */
+/* GPL-2.0-only OR BSD-2-Clause, the kernel's "Dual BSD/GPL" (GPL-compatible,
+ * like sanwatch's own programs in bpf/); README.md, License. */
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 struct {
