@@ -36,6 +36,7 @@ EXEMPT = [
     "packaging/debian/changelog",  # dch format, no comments
     "packaging/debian/conffiles",  # dpkg reads every line as a path
     "tests/fixtures/hosts/*",      # sysfs trees captured as files
+    "tests/fuzz/corpus/*",         # fuzzer seeds and reproducers: inputs, byte for byte
     "*/.keep",
     "tests/packaging/spdx_fixture/*",  # this checker's own test data
 ]
