@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # One entry point for a fresh Debian 12 machine (as root):
 #   ./build.sh run [sanwatch args...]   install deps, build, run the agent
 #   ./build.sh test [ctest args...]     install deps, build, run every test, then the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench/all.sh — every benchmark, one after the other, each rewriting its own
 # section of bench/RESULTS.md. See bench/README.md.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Shared helpers for bench/detect.sh, bench/footprint.sh and bench/scale.sh
 (stdlib only). Importable (the report code of detect.py, footprint.py and
 scale.py uses it) and a small command-line tool for the shell scripts:

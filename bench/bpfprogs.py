@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """BPF-program bookkeeping for bench/run.sh (stdlib only; shells out to bpftool).
 
 A tracer's programs are the ones its process holds: every bpf-prog and

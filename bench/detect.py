@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Detection-latency trials and report for bench/detect.sh (stdlib only).
 
 The agent (`sanwatch run`, started by detect.sh with its stderr in LOG) and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench/detect.sh — detection latency of `sanwatch run`: stall -> stalled,
 # injected read latency -> slow, canary-only slowness (blk-throttle) -> slow
 # per canary period, and (in the qemu lab) path failure -> path failed.

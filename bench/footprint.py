@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Report for bench/footprint.sh (stdlib only).
 
   footprint.py report --samples JSONL --meta META --results RESULTS.md

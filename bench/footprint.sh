@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench/footprint.sh — memory and CPU of an idle `sanwatch run` watching N
 # loop devices with canaries at 10 Hz, next to N `ioping -i 0.1` processes
 # doing the same probing. Writes the footprint section of bench/RESULTS.md.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench/lab-detect.sh — dm-multipath path failure in the qemu lab (TCG):
 # PATH_FAILED uevent -> path `failed` event, map `degraded` event, first byte
 # of the Alertmanager POST, per trial, over several VM boots. Writes the

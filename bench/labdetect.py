@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Parsing and report for bench/lab-detect.sh (stdlib only).
 
   labdetect.py parse --log CONSOLE --run R --rc RC --out TRIALS.jsonl

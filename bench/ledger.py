@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Evidence-ledger trials and report for bench/ledger.sh (stdlib only).
 
   ledger.py am --port-file F --out JSONL

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench/ledger.sh — the evidence ledger's cost (rows and bytes per LUN per
 # day, the writer thread's CPU, commit latency, the compacted size) and
 # proof that detection never waits for it: the stall -> stalled lag and the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash disable=SC2034 # variables set here are read by the sourcing scripts
 # bench/lib.sh — shared by bench/detect.sh, bench/footprint.sh,
 # bench/scale.sh, bench/ledger.sh and lab-detect.sh, and for its basic helpers

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench/run.sh — I/O overhead and BPF cost per I/O of sanwatch against
 # libbpf-tools biolatency and a bpftrace biolatency, on a loop device over
 # /dev/shm. Writes the overhead section of bench/RESULTS.md and prints the

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Scrapes and report for bench/scale.sh (stdlib only; scrapes with curl).
 
   scale.py scrape --url URL --n N --out JSONL --set KEY=VALUE...

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench/scale.sh — how `sanwatch run` scales with the number of watched
 # devices: start-up time, /metrics scrape time and size, idle CPU and memory
 # at 64, 256 and 1024 loop devices. Writes the scale section of

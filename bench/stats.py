@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Parsing and statistics for bench/run.sh (stdlib only).
 
   stats.py record --config K --round R --fio FIO.json [--before B.json

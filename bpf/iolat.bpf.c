@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /* sanwatch block-latency engine.
  *
  * Per watched device and operation: total latency (request allocation ->
@@ -19,7 +19,10 @@
 #include "iolat.h"
 #include "slots.bpf.h"
 
-char LICENSE[] SEC("license") = "GPL";
+/* GPL-2.0-only OR BSD-2-Clause. The kernel's license_is_gpl_compatible()
+ * accepts "Dual BSD/GPL", as the GPL-only helpers need (bpf_probe_read_kernel,
+ * behind BPF_CORE_READ); README.md, License. */
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by userspace from BTF probes before load. */
 const volatile bool rq_single_arg = true;   /* block_rq_issue(rq) vs (q, rq) */

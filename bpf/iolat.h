@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /* Shared between iolat.bpf.c and the C++ engine (agent/bpf_engine.*).
  * Fixed-width types only; the layout is the ABI between the two sides.
  */

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /* sanwatch in-flight seeding: requests already outstanding when a device is
  * watched.
  *
@@ -27,7 +27,10 @@
 #include "iolat.h"
 #include "slots.bpf.h"
 
-char LICENSE[] SEC("license") = "GPL";
+/* GPL-2.0-only OR BSD-2-Clause. The kernel's license_is_gpl_compatible()
+ * accepts "Dual BSD/GPL", as the GPL-only helpers need (bpf_probe_read_kernel,
+ * behind BPF_CORE_READ); README.md, License. */
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 const volatile __u32 agent_tgid = 0;
 const volatile __u32 rqf_io_stat = 0; /* as in iolat.bpf.c */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /* Maps shared by iolat.bpf.c and seed.bpf.c: the seeder reuses the engine's
  * file descriptors (bpf_map__reuse_fd), so both objects must declare them
  * identically. BPF side only. */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # bpf_skeleton(<name> SOURCE <file.bpf.c> [INCLUDES dir...] [FLAGS clang-flag...])
 #
 # Compiles a CO-RE BPF object with clang and generates <name>.skel.h with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Warnings, -Werror and sanitizers for sanwatch's own C and C++ targets
 # (agent libraries, exporters, the binary, tests, test helpers, bench tools).
 # The BPF objects are compiled by cmake/BpfSkeleton.cmake with their own

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Debian package (CPack DEB) and the install rules for everything but the
 # binary (agent/CMakeLists.txt installs that to bin/).
 #
@@ -6,11 +7,14 @@
 #
 # Contents: /usr/bin/sanwatch, /lib/systemd/system/sanwatch.service,
 # /etc/sanwatch/sanwatch.toml (conffile), /lib/udev/rules.d/60-sanwatch.rules,
-# /usr/share/man/man8/sanwatch.8.gz, /usr/share/doc/sanwatch/operations.md,
+# /usr/share/man/man8/sanwatch.8.gz, /usr/share/doc/sanwatch/{copyright,
+# changelog.gz} (DEP-5 copyright and Debian changelog, packaging/debian/),
+# /usr/share/lintian/overrides/sanwatch, /usr/share/doc/sanwatch/operations.md,
 # and, when the files exist (re-checked at every build), the Prometheus rules
 # and the Grafana dashboard under /usr/share/sanwatch/. Depends come from
 # dpkg-shlibdeps (package dpkg-dev) plus adduser and procps.
-# tests/packaging/ builds, installs, runs, upgrades and purges the package.
+# tests/packaging/ builds, installs, runs, upgrades and purges the package,
+# and runs lintian on it (lintian_test.sh).
 
 set(_pkg_src ${PROJECT_SOURCE_DIR}/packaging)
 set(_pkg_bin ${PROJECT_BINARY_DIR}/packaging)
@@ -35,6 +39,22 @@ if(NOT _gz EQUAL 0)
 endif()
 install(FILES ${_pkg_bin}/sanwatch.8.gz DESTINATION share/man/man8)
 
+# Debian policy 12.5 and 12.7: the copyright file, uncompressed, and the
+# changelog. sanwatch is a native package (version without a Debian
+# revision), so its Debian changelog is changelog.gz, gzip -9 -n like the man
+# page. Its newest entry must name the package version: lintian_test.sh
+# checks that (when the version moves, add an entry by hand or with
+# `dch -c packaging/debian/changelog -v <version>` from devscripts).
+configure_file(${_pkg_src}/debian/changelog ${_pkg_bin}/changelog COPYONLY)
+execute_process(COMMAND gzip -9 -n -f -k ${_pkg_bin}/changelog RESULT_VARIABLE _gz)
+if(NOT _gz EQUAL 0)
+  message(FATAL_ERROR "gzip of ${_pkg_bin}/changelog failed")
+endif()
+install(FILES ${_pkg_src}/debian/copyright ${_pkg_bin}/changelog.gz DESTINATION share/doc/sanwatch)
+# Lintian tags accepted on purpose, each with its reason in the file.
+install(FILES ${_pkg_src}/debian/lintian-overrides DESTINATION share/lintian/overrides
+        RENAME sanwatch)
+
 # Written by others; optional so the build works with or without them. A
 # CONFIGURE_DEPENDS glob (not if(EXISTS)) so that a file created after the
 # first configure is picked up by the next build, and so by the next cpack.
@@ -56,8 +76,18 @@ foreach(_f IN LISTS _optional)
   endif()
 endforeach()
 
-set(SANWATCH_PACKAGE_MAINTAINER "sanwatch maintainers <sanwatch@localhost>"
+# A placeholder list address with a real-looking domain (lintian's
+# bogus-mail-host rejects localhost and other single-label hosts): replace it
+# with the real list, here and in packaging/debian/{changelog,copyright},
+# before the package is uploaded anywhere.
+set(_default_maintainer "sanwatch maintainers <sanwatch-maintainers@lists.example.org>")
+set(SANWATCH_PACKAGE_MAINTAINER "${_default_maintainer}"
     CACHE STRING "Maintainer field of the Debian package")
+# Build trees configured before kept the old default, sanwatch@localhost, in
+# their cache; move them to the new one (a value set by hand stays).
+if(SANWATCH_PACKAGE_MAINTAINER STREQUAL "sanwatch maintainers <sanwatch@localhost>")
+  set_property(CACHE SANWATCH_PACKAGE_MAINTAINER PROPERTY VALUE "${_default_maintainer}")
+endif()
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME sanwatch)

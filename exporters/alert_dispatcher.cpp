@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // make_alert_dispatcher: the Alertmanager sink and the exec hook behind the
 // AlertDispatcher interface.
 #include <mutex>

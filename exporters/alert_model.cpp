@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The pure event -> alert mapping: labels and annotations from an event's
 // fields, alert names and severities, the POST body.
 #include "exporters/alert_model.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The pure event -> alert mapping for Alertmanager (API v2): what one state
 // event becomes, as labels, annotations and the request body. No sockets,
 // threads or state, so it is testable on its own.

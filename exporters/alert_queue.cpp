@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // AlertBook: one firing alert per target, resolved as it was sent.
 // AlertQueue: bounded FIFO that evicts what costs least on overflow.
 #include "exporters/alert_queue.h"

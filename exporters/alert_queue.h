@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The state the Alertmanager sink keeps between events, still without
 // sockets or threads: the firing alerts (AlertBook) and the bounded per-URL
 // queue (AlertQueue).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Alertmanager (API v2) push.
 //
 // Two layers, so the interesting part is testable without sockets or threads:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Alert sinks fed by the agent's state-change events: Alertmanager (API v2)
 // and an exec hook. Delivery happens on worker threads; on_event() never
 // blocks the event loop.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "exporters/exec_hook.h"
 
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The exec hook: a command run for every state event (posix_spawn, no
 // shell), with the event JSON on stdin and SANWATCH_* variables in its
 // environment. At most exec_max_concurrent run at once; the rest wait in a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The Prometheus text exposition format (0.0.4) for prometheus-cpp's metric
 // families, written with fmt into one buffer. prometheus-cpp's own
 // TextSerializer goes through std::ostream and printf for every value: at

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "exporters/journal_sink.h"
 
 // Without this, sd_journal_sendv adds CODE_FILE= (this file's build path),

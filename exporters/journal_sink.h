@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // State changes to journald as structured fields, next to the JSON line, so
 // `journalctl -u sanwatch SANWATCH_STATE=stalled` finds them without
 // parsing. Only when stderr really is the journal (JOURNAL_STREAM names it):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Prometheus /metrics: a civetweb server whose handler renders the latest
 // MetricsSnapshot at scrape time (exposition.h writes the text, gzip when
 // the scraper accepts it); the event loop publishes snapshots and state

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Serving /metrics over civetweb. prometheus-cpp's Exposer serializes with
 // its TextSerializer and gzips at zlib's default level; at 1024 devices that
 // made a compressed scrape ~75 ms. Here the text is written with fmt and

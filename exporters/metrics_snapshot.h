@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What /metrics shows, copied from the event-loop thread so scrapes (on the
 // HTTP server's threads) never touch the engine or the detectors.
 #pragma once

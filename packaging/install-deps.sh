@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs every Debian 12 package sanwatch needs to build, test and benchmark.
 # Idempotent: packages already present are skipped quickly by apt.
 set -euo pipefail
@@ -12,7 +13,7 @@ BUILD_DEPS=(
 )
 TEST_DEPS=(
   catch2 fuse3 libfuse3-dev fio util-linux kmod curl prometheus prometheus-alertmanager
-  dpkg-dev adduser python3 systemd init-system-helpers procps sqlite3 chromium
+  dpkg-dev lintian adduser python3 systemd init-system-helpers procps sqlite3 chromium
 )
 BENCH_DEPS=(
   libbpf-tools bpftrace ioping

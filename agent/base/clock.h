@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Time sources. CLOCK_MONOTONIC is the clock the kernel stamps requests with
 // (ktime_get_ns), so ages computed against it are exact.
 #pragma once

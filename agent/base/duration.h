@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Durations in config files ("250ms", "2s", "1m", "500us", "1h"), and
 // for people.
 #pragma once

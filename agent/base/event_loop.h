@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Single-threaded epoll loop with fd callbacks and one-shot timers on
 // CLOCK_MONOTONIC, multiplexed over a single absolute timerfd so a timer
 // fires at its instant, not at the next coarse tick.

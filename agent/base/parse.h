@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Numbers from outside input (sysfs, uevents, dm tables, config values):
 // strict, no sign, no spaces, no exceptions.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Errors as values: an errno plus the context that a person needs to act.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // systemd service notifications (sd_notify(3)), through libsystemd.
 //
 // The agent runs as a Type=notify service with WatchdogSec=: it says READY=1

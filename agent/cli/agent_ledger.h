@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ledger inside `sanwatch run`: the writer thread, the recorder fed from
 // state changes and from the once-a-second snapshot, and the check that the
 // ledger does not live on the SAN it watches.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reads the running agent's view (states and when they last changed) from
 // its /metrics, so `sanwatch paths` can show it during an incident; parsing
 // is pure, fetching uses libcurl.

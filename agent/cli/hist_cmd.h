@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch hist`: the incident latency histogram.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch hist` output: one report per interval, rendered as text bars or
 // as one JSON object. Pure functions of the collected numbers.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // sanwatch: block-I/O latency watchdog for SAN-attached hosts.
 #include <fmt/format.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch paths`: works during an incident with or without the agent.
 #pragma once
 

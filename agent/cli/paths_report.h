@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch paths`: multipath topology with per-path state and latency, like
 // `multipathd show topology`. The model and its rendering are pure.
 #pragma once

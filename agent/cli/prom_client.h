@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A client of the Prometheus HTTP API (Prometheus, Thanos, Mimir,
 // VictoriaMetrics) for `sanwatch report --prometheus`, with the options
 // Prometheus clients usually have: basic auth, a bearer token file, a CA

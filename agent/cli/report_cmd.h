@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch report`, `report verify` and `report merge`: the file and
 // terminal side of agent/report (which computes and renders).
 // Exit codes: 0 ok, 1 verify found a row that does not match, 2 usage or

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch run` (the agent) and `sanwatch check-config`.
 #pragma once
 

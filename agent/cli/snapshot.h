@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Builds a MetricsSnapshot from the running watchdog (event-loop thread).
 #pragma once
 

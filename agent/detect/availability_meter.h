@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Time a target spent in each state, and its down time by the ledger's
 // accounting rule (docs/ledger.md "Down"), as monotonic counters: what
 // sanwatch_target_state_seconds_total and sanwatch_target_down_seconds_total

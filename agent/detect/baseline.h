@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Latency drift per LUN, "slower than it used to be" (issue 14): the p50
 // and p99 of the last `window` of completed I/O against a baseline, the
 // median of the same hour (UTC) in each earlier period (week) within

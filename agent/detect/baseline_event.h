@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A change of a LUN's latency baseline condition (detect/baseline.h): it
 // became `degraded` (its p50 or p99 stayed at `factor` times the baseline
 // or more for `hold`) or `normal` again. Not a health state: it never pages

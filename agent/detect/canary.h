@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Canary prober: O_DIRECT reads through io_uring on each target at its own
 // period, at most one outstanding per target, never blocking the caller. A
 // hung target keeps its single read outstanding (io_uring cannot cancel a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The agent's configuration (TOML, via toml++): schema, defaults, validation
 // with file:line:column errors, per-device overrides. Pure: no I/O but
 // load_config's file read.

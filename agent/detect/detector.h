@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Health state of one target (device, path or map) from what the engine and
 // the canary observe. Pure: every input carries the time, so tests drive it
 // with synthetic timelines.

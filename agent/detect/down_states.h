@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The states whose episodes count as down (docs/ledger.md "Down"): one list
 // for the availability counters, the ledger's recorder and reports. Kept
 // apart from the detector's headers so reports see only this.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // How big the agent makes its BPF engine at start, for the disks present:
 // one formula for Watchdog::start and for the tests that push past it.
 #pragma once

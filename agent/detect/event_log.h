@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Everything the agent reports goes out as one JSON object per line on
 // stderr (journald keeps each line as a record): state changes, and log
 // messages. Sinks (metrics, alerting) subscribe to the state events.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // When a target was truly impaired, as opposed to when its state said so.
 // States carry hysteresis (a stall is seen only once the oldest I/O crosses
 // its threshold, ok returns only after `recovery`); evidence of downtime must

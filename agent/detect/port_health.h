@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Blame by array target port: when every path through one port (an array
 // controller port) is unhealthy, the port, not the paths, is the cause.
 // Pure.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Event counts over a sliding time window, in fixed sub-buckets: O(1) memory
 // and time per event, accurate to one sub-bucket (window / 20).
 #pragma once

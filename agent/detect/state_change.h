@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The typed contract between detection and everything that reports it: one
 // state change of one target, with the numbers behind it and who the target
 // is. The JSON line on stderr, the Alertmanager and exec sinks and /metrics

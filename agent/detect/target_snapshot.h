@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the detect layer shows of one target at a moment: copied on the
 // event-loop thread so that readers on other threads (the /metrics server)
 // never touch the engine, the prober or the detectors.

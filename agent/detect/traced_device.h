@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The engine's view of a host block device: the one place where the host
 // layer's description meets the kernel layer's.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The agent's core: owns the BPF engine, the canary prober and one detector
 // per watched device, all driven by one event loop thread. Nothing here
 // blocks on a watched device: the engine is read through maps and an mmap,

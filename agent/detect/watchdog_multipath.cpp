@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The watchdog's multipath side: kernel uevents (dm-multipath PATH_FAILED /
 // PATH_REINSTATED, block add/remove) and device-mapper's own status, cross-
 // checked, turned into path failed/flapping and map degraded/down.

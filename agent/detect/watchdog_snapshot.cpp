@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The detect layer's picture of every target, for readers on other threads
 // (/metrics): plain values, taken on the event-loop thread.
 #include "base/clock.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Block devices as sysfs describes them, read through an injectable root so
 // fixture trees can stand in for /sys and /dev in tests.
 #pragma once

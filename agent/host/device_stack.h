@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What a filesystem really lives on: the block device behind a path and
 // every device below it (the disk of a partition, the slaves of a dm or md
 // device, recursively), read from sysfs under an injectable root. The ledger

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Device-mapper status through the DM ioctls on /dev/mapper/control (no
 // dmsetup fork), and parsers for the multipath target's status and table
 // lines. The buffer walkers are pure functions so they can be tested with

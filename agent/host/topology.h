@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The SAN topology as sysfs describes it: multipath maps, their paths, and
 // what each path reaches (transport, target port, array). A pure read of the
 // SysfsBlock root, so fixture trees stand in for /sys in tests.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Kernel uevents (NETLINK_KOBJECT_UEVENT): a pure parser for the kernel's
 // message format and an RAII listener for the agent's epoll loop.
 //

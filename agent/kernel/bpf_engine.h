@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Owner of the block-latency BPF programs (bpf/iolat.bpf.c): loads and
 // attaches them, registers watched devices, reads their statistics and the
 // age of their oldest outstanding I/O, and delivers slow/error events.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "kernel/btf_probe.h"
 
 #include <bpf/btf.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Kernel differences that decide how the BPF programs read their arguments,
 // probed from the running kernel's BTF (never from the version string).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Log-linear latency histogram matching the BPF side's buckets (bpf/iolat.h):
 // merging per-CPU copies, interval deltas and percentile estimation.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "kernel/inflight_seeder.h"
 
 #include <bpf/bpf.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Finds the I/O a device already had outstanding when it was watched, by
 // walking its blk-mq tag tables from BPF (bpf/seed.bpf.c), and seeds the
 // engine's in-flight slots with the requests' own start times. Optional: a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-device, per-operation block I/O statistics as the engine reports them:
 // the per-CPU BPF copies summed, in plain C++ types.
 #pragma once

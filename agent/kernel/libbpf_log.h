@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Routes libbpf's log. libbpf has one process-wide print hook, so this is
 // the single piece of global state: a LibbpfLog installs itself for its
 // lifetime, keeps the last warning for one-line error messages, and echoes

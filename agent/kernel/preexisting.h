@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // I/O that was outstanding before tracing began, where the kernel gives no
 // way to find the requests themselves (bio-based queues such as dm-linear or
 // NVMe multipath heads, kernels without the seeding program): only their

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // First-fit allocator of contiguous ranges in the in-flight slot array: each
 // watched device gets nr_hw_queues x tags_per_queue slots.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Folding the BPF side's per-CPU statistics (bpf/iolat.h) into 64-bit
 // cumulative totals. The per-CPU event counters are 32-bit: their sum over
 // CPUs wraps modulo 2^32 exactly as the true total does, so the change since

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "ledger/compaction.h"
 
 #include "ledger/lat_field.h"

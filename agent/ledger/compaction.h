@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Minute rollups older than `[ledger] minute_rollups` become hourly rows:
 // one row per target per minute is 525,600 rows a year; per hour, 8,760.
 // An hour keeps what reports need: ms per state, impaired ms, I/O and

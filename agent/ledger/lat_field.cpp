@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "ledger/lat_field.h"
 
 namespace sanwatch {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The `lat` field of minute and hour rows, and the `hist` column of
 // latency_hours: a latency histogram as [[upper_ns, count], ...], non-zero
 // buckets only, ascending. Keyed by each bucket's upper bound in ns rather

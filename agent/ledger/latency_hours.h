@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // latency_hours: per target and UTC hour, the latency histogram of its
 // minute rows (their `lat`), with its I/O count, p50 and p99. Not evidence
 // and not chained: a cache the writer thread keeps beside the chains so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One row of the ledger: an append-only entry in one of its hash chains.
 // Every fact the ledger keeps is such a row with a JSON body; the columns
 // beside the body exist to find rows, the hash covers them all.

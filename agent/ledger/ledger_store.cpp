@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "ledger/ledger_store.h"
 
 #include <fmt/chrono.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ledger file: SQLite in WAL mode with synchronous=FULL, one table of
 // hash-chained rows (ledger_row.h) plus views for people with the sqlite3
 // CLI. Opening creates or migrates the schema and refuses a newer one.

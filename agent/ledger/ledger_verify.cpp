@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Recomputes every chain of a ledger: seq without gaps, each prev_hash the
 // hash before it (or a checkpoint's record of the pruned row), each hash the
 // SHA-256 of its row as stored.

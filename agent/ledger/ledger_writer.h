@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ledger's one writer thread behind a bounded queue. The event loop only
 // ever pushes (a mutex held for a vector append); opening, committing with
 // fsync, pruning and the unclean-end check all happen on the writer thread,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-target minute rollups: seconds in each state, seconds impaired, I/O
 // and canary counts, I/Os over each latency SLO threshold, the latency
 // histogram of the minute's I/O. A minute is

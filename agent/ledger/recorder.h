@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Turns what the agent sees into ledger rows, on the event-loop thread:
 // coverage (start, alive each minute, stop), every state change, incidents
 // (one per maximal period a target was not ok, its impairment apart from its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A thin RAII layer over SQLite's C API: a connection, prepared statements
 // and transactions, with errors as values naming the file and the statement.
 // Nothing more: the ledger's SQL stays readable in ledger_store.cpp.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The accounting rules of docs/ledger.md, applied to what the ledger holds
 // for a period: coverage, down spans, availability and nines, latency
 // compliance, timelines and the incidents, as the report JSON (schema

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // "Weeks above baseline": from the ledger's `baseline` rows (the agent's
 // latency drift condition, detect/baseline.h), per LUN the time it was
 // degraded in each ISO week of the period and the largest ratio to its

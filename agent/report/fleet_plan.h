@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What `sanwatch report --prometheus` asks the Prometheus HTTP API for a
 // period: the step grid the fleet's counters are sampled on, and the
 // requests (PromQL and parameters) in the order their answers are fed to

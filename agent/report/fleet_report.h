@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch report --prometheus`: the fleet's counters per step
 // (fleet_series.h) as a report of schema sanwatch.report/v1, the one every
 // format renders. A cross-check of the per-host ledgers, labelled so in its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fleet's counters per step, from Prometheus answers: for every target
 // of every agent (instance), the measured and down milliseconds of each
 // step of the grid, the worst state it reached, and its identity (array

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The pieces fleet_report.cpp assembles the report from: targets as rows
 // with their array key, per-step maxima over a set of rows (arrays,
 // coverage), timelines, latency compliance over steps and the incidents

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Renderings of a report JSON (sanwatch.report/v1, from build_report or
 // merge_reports): every format is a function of the JSON alone, so a saved
 // report renders again identically (times in the local zone).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // CSV for spreadsheets: raw numbers (ms, percent with full precision),
 // times both as local RFC 3339 and as Unix ms, lists space-separated.
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Markdown for tickets: the same sections as the text rendering, as
 // tables (GitHub-flavoured), with the rules spelled out.
 #include <fmt/format.h>

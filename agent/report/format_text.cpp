@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The terminal rendering: a header of what was measured and how, then the
 // availability table, claims, latency compliance, incidents and gaps.
 #include <fmt/format.h>

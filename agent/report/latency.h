@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Latency compliance from minute rollups, folded as they stream out of the
 // ledger: a month of minutes of hundreds of targets is millions of rows,
 // too many to hold. Pure.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reads what a report needs from the ledger (read-only, in one read
 // transaction so that a running agent's writes do not tear it) and types
 // it: runs with their coverage end, incidents, state changes, minute

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch report merge`: per-host reports (sanwatch.report/v1) into one
 // fleet report of the same schema: hosts of all of them, their targets and
 // incidents side by side, and per array a fleet summary. Incidents on the

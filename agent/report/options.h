@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What `sanwatch report` was asked, as typed (ReportArgs) and as checked
 // values the accounting runs on (ReportOptions). Pure: "now" comes in.
 #pragma once

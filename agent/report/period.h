@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The report's period and its times: parsed from what people type (RFC 3339,
 // ISO dates, local time when no offset is given), kept as UTC Unix ms, and
 // printed in the local zone with its offset. The local zone is the

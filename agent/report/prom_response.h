@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Answers of the Prometheus HTTP API (/api/v1/query, /api/v1/query_range,
 // /api/v1/series), as Prometheus, Thanos, Mimir and VictoriaMetrics give
 // them: outside input, parsed defensively from a string_view (no exception

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Small pieces the text, Markdown and CSV renderings share: durations and
 // percentages for people, aligned tables, local times of report fields.
 #pragma once

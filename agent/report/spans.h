@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Half-open wall-clock intervals [start, end) in Unix ms and the set
 // operations availability is made of: union, intersection, difference.
 #pragma once

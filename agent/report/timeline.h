@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-target timelines for the report: consecutive segments covering the
 // period, each the worst state of the target's members at that time (from
 // their state rows, run by run: a run starts every target at ok), and

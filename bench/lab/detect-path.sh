@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=dash
 # Lab guest scenario of bench/lab-detect.sh (run through tests/lab/run-lab.sh
 # with --bin sanwatch --bin sanwatch-labprobe): BENCH_TRIALS times

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /* The floor of block-layer tracing for bench/run.sh: one tp_btf program on
  * block_rq_complete that reads the clock once and stores it. Any latency
  * tracer needs at least this per I/O; the benchmark runs it beside sanwatch
@@ -7,7 +7,9 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-char LICENSE[] SEC("license") = "GPL";
+/* GPL-2.0-only OR BSD-2-Clause, the kernel's "Dual BSD/GPL" (GPL-compatible,
+ * like sanwatch's own programs in bpf/); README.md, License. */
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

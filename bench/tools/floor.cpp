@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // sanwatch-bpf-floor: loads bench/tools/floor.bpf.c (one program, one clock
 // read per completed block request) and keeps it attached until SIGINT or
 // SIGTERM. A reference configuration of bench/run.sh, not part of the agent.

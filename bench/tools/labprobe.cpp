@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // sanwatch-labprobe: timestamps for the lab detection benchmark
 // (bench/lab/detect-path.sh), where the guest has busybox only and busybox
 // cannot read CLOCK_MONOTONIC.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // sanwatch-ledger-cost: what the evidence ledger costs, measured on the real
 // code. A simulated day (fake clocks, one sample a second) of N multipath
 // LUNs — a map and its paths, canaries on all of them, I/O on the maps and

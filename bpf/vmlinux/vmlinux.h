@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /* Minimal CO-RE kernel type header for sanwatch's BPF programs.
  *
  * Only the types and fields the programs read are declared. Every struct

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Removes what a crashed integration-test run left behind: loop devices backed
 # by a sanwatch-faultdisk disk, the FUSE mounts, their daemons and temp dirs
 # (/tmp/sanwatch-faultdisk.*). A disk whose owning test process (the pid in

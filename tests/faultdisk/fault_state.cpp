@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ctl command language of sanwatch-faultdisk (parsing, applying) and
 // the fault state it steers.
 #include "fault_state.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fault state of sanwatch-faultdisk: the ctl commands that change it,
 // the gate every disk read and write passes, the status read from ctl.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // sanwatch-faultdisk: a FUSE filesystem exposing an in-memory disk image whose
 // latency and errors can be changed at run time. Integration tests put a loop
 // device on top of <mnt>/disk and steer faults by writing to <mnt>/ctl.

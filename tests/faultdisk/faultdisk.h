@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Daemon-wide state of sanwatch-faultdisk, shared by the FUSE operations
 // (fuse_ops.cpp) and the command line, signal handling and main
 // (faultdisk.cpp).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The FUSE operations of sanwatch-faultdisk: a root directory holding disk
 // (the image, every read and write gated by the fault state) and ctl
 // (commands in, status out).

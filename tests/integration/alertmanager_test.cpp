@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch run` pushing state changes to a real Alertmanager (Debian's
 // prometheus-alertmanager, on a free loopback port) and running an exec
 // hook, over a FaultDisk loop device.

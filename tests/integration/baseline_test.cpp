@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The latency baseline end to end: `sanwatch run` on a fault disk, with a
 // ledger whose earlier weeks say this LUN answered in 1 ms (minute rows
 // with their `lat`, as an agent would have written them), then 5 ms

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The io_uring canary prober on its own, against real loop devices over the
 // fault-injection disk: one completion per probe, the latency it reports,
 // errors, a target that cannot be opened, targets sharing a period.

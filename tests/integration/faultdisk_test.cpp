@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Tests of the fault-injection disk itself (daemon + FaultDisk fixture),
 // exercised the way the watchdog tests use it: O_DIRECT I/O on the loop device.
 

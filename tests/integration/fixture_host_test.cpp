@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch run` on a fixture host (tests/fixtures/hosts/fc-3par: two 3PAR
 // and two NetApp maps over 16 FC paths) through the hidden --sysfs-root: the
 // agent's own multipath logic end to end, without real SAN hardware. SCSI

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch report --prometheus` against a real Prometheus (1 s scrapes)
 // scraping two real agents, each on its own FaultDisk loop device, both
 // declared the same array by [[override]] (array_vendor/array_product/

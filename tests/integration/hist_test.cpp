@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch hist` against a real loop device over the fault-injection disk.
 #include <fcntl.h>
 #include <signal.h>

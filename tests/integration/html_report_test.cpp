@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The HTML report in a real browser: Debian's Chromium, headless, renders
 // the fixture report (tests/fixtures/report/sample-report.json) to a PNG and
 // to its DOM; the test checks the screenshot's size, that the page is not

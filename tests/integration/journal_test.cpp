@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch run` sending its state changes to journald as structured
 // fields. No journald runs here, and libsystemd has the socket path built
 // in: the agent runs in its own mount namespace where /run/systemd is a

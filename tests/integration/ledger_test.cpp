@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The evidence ledger written by `sanwatch run` on the fault disk: incidents
 // whose impairment matches the faults injected, whatever `recovery` is; a
 // ledger that survives kill -9 at any instant; detection that never waits

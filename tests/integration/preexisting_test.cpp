@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // I/O that was already outstanding when sanwatch attached (issue: blind at
 // start): `hist` and `run` must see it with its true age, count its
 // completion once, and leave no phantom stall behind when attaching races

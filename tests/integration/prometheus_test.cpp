@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A real Prometheus (Debian's /usr/bin/prometheus, on a free loopback port)
 // scraping `sanwatch run` over a FaultDisk loop device every second, with
 // packaging/prometheus/sanwatch.rules.yml loaded and evaluated every second.

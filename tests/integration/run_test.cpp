@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch run` on real loop devices over the fault-injection disk.
 #include <fcntl.h>
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Exact latency-SLO counters (bpf/iolat.bpf.c count_slo) against the real
 // kernel: the engine driven directly on a fault disk whose latency the test
 // sets. The block layer's latency of a read is at most what the syscall took,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # build-initramfs.sh --kernel-dir DIR --out FILE --scenario SCRIPT
 #                    [--bin PATH]... [--guest-timeout SECONDS]
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # fetch-kernel.sh CACHE_DIR
 #
 # Downloads Debian's current 6.1 kernel image package (the one that the

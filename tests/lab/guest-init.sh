@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=dash
 # /init of the lab initramfs (busybox sh, PID 1). Prepares a minimal system,
 # loads the block modules, runs /scenario.sh under a deadline, prints

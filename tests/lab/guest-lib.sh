@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=dash
 # Guest-side helpers for lab scenarios (busybox sh). Source it:
 #   . /lab/guest-lib.sh

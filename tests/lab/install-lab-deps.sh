@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs the host packages the multipath lab needs (Debian 12, as root).
 # Idempotent: prints nothing and touches nothing when all are present.
 #

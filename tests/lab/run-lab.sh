@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # run-lab.sh --scenario SCRIPT [--bin PATH]... [--timeout SECONDS] [--cache DIR] [--log FILE]
 #
 # Boots Debian's own kernel (linux-image-amd64, 6.1 on Debian 12) under qemu

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Fails when an #include in agent/ or exporters/ points against the layer
 direction  cli -> {exporters, report} -> ...; exporters -> detect;
 report -> ledger -> detect -> {host, kernel} -> base.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Plays systemd for `sanwatch run`: a NOTIFY_SOCKET datagram listener plus
 WATCHDOG_USEC/WATCHDOG_PID, and checks what a Type=notify unit with
 WatchdogSec= relies on.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The Debian package, end to end, as root:
 #   build the .deb with cpack (and a version-bumped one), dpkg -i it, check the
 #   files, the conffile, the user and the generated Depends, verify the
@@ -135,7 +136,9 @@ dpkg -i "$deb1" </dev/null >"$work/dpkg-i.log" 2>&1 || { cat "$work/dpkg-i.log";
 [[ $(installed_state) == installed ]] || fail "package state after dpkg -i: $(installed_state)"
 
 expect_files=(/usr/bin/sanwatch /lib/systemd/system/sanwatch.service /etc/sanwatch/sanwatch.toml
-              /lib/udev/rules.d/60-sanwatch.rules /usr/share/man/man8/sanwatch.8.gz)
+              /lib/udev/rules.d/60-sanwatch.rules /usr/share/man/man8/sanwatch.8.gz
+              /usr/share/doc/sanwatch/copyright /usr/share/doc/sanwatch/changelog.gz
+              /usr/share/lintian/overrides/sanwatch)
 [[ -f $source_dir/packaging/prometheus/sanwatch.rules.yml ]] &&
   expect_files+=(/usr/share/sanwatch/prometheus/sanwatch.rules.yml)
 [[ -f $source_dir/packaging/grafana/sanwatch-dashboard.json ]] &&
@@ -164,6 +167,10 @@ fi
 /usr/bin/sanwatch check-config /etc/sanwatch/sanwatch.toml >/dev/null ||
   fail "the installed config does not validate"
 zcat /usr/share/man/man8/sanwatch.8.gz | grep -q '^\.TH SANWATCH 8' || fail "man page is not roff"
+cmp -s /usr/share/doc/sanwatch/copyright "$source_dir/packaging/debian/copyright" ||
+  fail "/usr/share/doc/sanwatch/copyright differs from packaging/debian/copyright"
+zcat /usr/share/doc/sanwatch/changelog.gz | cmp -s - "$source_dir/packaging/debian/changelog" ||
+  fail "/usr/share/doc/sanwatch/changelog.gz is not packaging/debian/changelog"
 if command -v man >/dev/null; then
   man -l /usr/share/man/man8/sanwatch.8.gz 2>&1 >/dev/null | grep . && fail "man page has warnings"
 fi

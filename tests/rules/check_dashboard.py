@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Checks that the Grafana dashboard and the Prometheus rules only use metrics
 that exist.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Run-time options for the tests of a sanitizer build tree (cmake
 # -DSANWATCH_SANITIZE=..., cmake/CompileFlags.cmake). Source it, then ctest:
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Prints the sanitizer reports a test run left in <build dir>/sanitizer-reports/
 # (tests/sanitizers/env.sh) and exits 1 if there is any; 0 when there is none.
 # --clear removes old reports first (before a run).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Runs `sanwatch run` with a config written to a temp file and reads its
 // JSON event lines from stderr.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // O_DIRECT single-block I/O on a block device, for integration tests.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // FaultDisk: a loop device (/dev/loopN) whose latency and errors the test
 // controls. It runs the sanwatch-faultdisk FUSE daemon on a fresh temporary
 // mountpoint and attaches <mnt>/disk with `losetup --direct-io=on`, so every

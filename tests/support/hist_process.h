@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch hist --json` as a child process, for integration tests. The
 // including test target defines SANWATCH_BIN.
 #pragma once

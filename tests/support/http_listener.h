@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A minimal HTTP/1.1 server on 127.0.0.1 that stands in for Alertmanager:
 // records each request's head, body and the CLOCK_MONOTONIC time its first
 // byte arrived, and answers `status`. GET /-/ready (a sink's health check)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A stand-in for journald's native socket (/run/systemd/journal/socket):
 // a bound unix datagram socket whose datagrams are parsed as the native
 // journal protocol, so a test can read what sd_journal_send(3) sent

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A minimal PNG reader for tests that look at screenshots: 8-bit greyscale,
 // RGB or RGBA, non-interlaced (what Chromium writes), decoded with zlib.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Gate for tests that need root, BPF, loop devices or FUSE.
 //
 // Outside CI such a test skips with a clear message (exit code 77, which CTest

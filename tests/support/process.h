@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Child processes for tests: run a command with a timeout, or keep one running
 // (e.g. the sanwatch binary) and read its output line by line.
 //

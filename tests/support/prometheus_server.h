@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A real Prometheus (Debian's /usr/bin/prometheus) on a free loopback
 // port, scraping the given targets as job "sanwatch" every second (and
 // evaluating a rules file every second, if given), with storage in a temp dir; stopped (SIGTERM,

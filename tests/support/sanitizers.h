@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Whether the tests (and so the agent they run, built with the same flags)
 // are built with ASan or TSan (cmake -DSANWATCH_SANITIZE=...), for the few
 // checks a sanitizer runtime makes meaningless; say why at each use.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Alertmanager delivery against loopback HTTP listeners: retries and
 // backoff, several URLs, re-sends, a full queue, reconfiguration, latency
 // and batching. No root needed.

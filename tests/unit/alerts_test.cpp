@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Alert sinks, the pure part: the event -> alert mapping, the firing-alert
 // book and the bounded queue. No sockets, threads or root.
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Helpers shared by the alert sink unit tests (alerts_test.cpp,
 // alertmanager_delivery_test.cpp, exec_hook_test.cpp): a state event
 // builder, a fixed AlertContext, temp dirs, a file-backed EventLog, polling.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The availability counters: seconds per state and down seconds by the
 // ledger's rule, driven by a real Detector (times in ms, arbitrary origin).
 #include "detect/availability_meter.h"

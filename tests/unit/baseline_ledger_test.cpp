@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The baseline's side of the ledger: the `lat` field of minute and hour
 // rows, the latency_hours cache kept beside the chains (and rebuilt from
 // them), `baseline` rows, and the writer thread handing history over.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The latency baseline (detect/baseline.h) on synthetic traffic: weeks of
 // minutes simulated in a fraction of a second, the history fed hour by hour
 // the way the ledger's writer thread feeds it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Detector over synthetic timelines: times are in ms from an arbitrary origin.
 #include "detect/detector.h"
 

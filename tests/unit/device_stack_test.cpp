@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What a filesystem lives on, read from fixture sysfs trees.
 #include "host/device_stack.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "host/dm_status.h"
 
 #include <linux/dm-ioctl.h>

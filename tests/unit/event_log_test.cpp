@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // EventLog: JSON lines out, state events to the sinks, and Batch holding the
 // sinks' share back until the changes of one cause are all announced.
 #include "detect/event_log.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The exec hook alert sink: its environment, stdin, timeout kill and
 // concurrency limit. No root needed.
 #include "exporters/exec_hook.h"

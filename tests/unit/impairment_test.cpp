@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The impairment clock inside the detector: when trouble truly began and
 // ended, apart from when the state said so (times in ms, arbitrary origin).
 #include <catch2/catch.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared by the impairment clock and availability meter tests: times in ms
 // on an arbitrary origin, and the thresholds both drive a Detector with.
 #pragma once

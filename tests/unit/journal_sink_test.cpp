@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The journald record of a state change (field for field), its priorities
 // and MESSAGE_IDs (pinned: saved queries use them), and when stderr counts
 // as the journal.

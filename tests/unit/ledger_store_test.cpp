@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ledger file: hash chains that verify, and that name the first row an
 // edit, a deletion or a bad prune broke.
 #include "ledger/ledger_store.h"

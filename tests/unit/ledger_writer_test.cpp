@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ledger's writer thread: commits promptly, never blocks a push, drops
 // and counts when its disk cannot keep up, and says so once per episode.
 #include "ledger/ledger_writer.h"

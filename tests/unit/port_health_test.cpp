@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "detect/port_health.h"
 
 #include <catch2/catch.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The sysfs fallback for I/O outstanding before tracing began: parsers of
 // /sys/block/X/inflight and stat, and when the lower bound ends.
 #include "kernel/preexisting.h"

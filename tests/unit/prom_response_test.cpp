@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The Prometheus API answer parser (outside input) and the request plan of
 // `report --prometheus`: refusals, shapes, selectors, windows.
 #include "report/prom_response.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The recorder: state changes, snapshots and clocks in, ledger rows out.
 #include "ledger/recorder.h"
 

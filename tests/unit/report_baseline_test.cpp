@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // "Weeks above baseline" in `sanwatch report`: degraded episodes from the
 // ledger's `baseline` rows, per ISO week of the period, in every format.
 #include <catch2/catch.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch report` as a command: the built binary on synthetic ledgers,
 // its exit codes, `report verify` on a good and on a changed ledger,
 // `report merge`, a copied ledger file and one the agent still has open.

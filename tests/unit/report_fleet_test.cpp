@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch report --prometheus` without a Prometheus: canned API answers
 // (a fake that answers each planned request from series given per grid
 // point) through FleetData into the report JSON and its renderings.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch report` formats: every one renders the report JSON, the source
 // of truth (agent/report/format.h).
 #include <fmt/format.h>

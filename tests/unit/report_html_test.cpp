@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The HTML report page rendered from report JSON: every incident row, every
 // outside string escaped, nothing that runs or fetches, and no crash on a
 // sparse or empty report. (The real-browser rendering is checked by

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch report merge`: per-host reports into one fleet report per array.
 #include <catch2/catch.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One day of a host's ledger that exercises every accounting rule, shared
 // by the report tests (accounting, formats, the command).
 //

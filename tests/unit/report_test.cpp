@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch report` accounting (agent/report): availability, nines,
 // coverage, latency compliance, timelines and incidents from synthetic
 // ledgers, against exact figures worked out by hand (report_scenario.h).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Synthetic ledgers for the report tests: rows shaped as docs/ledger.md
 // says, appended with LedgerStore::append into a temp file.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The stderr JSON line of a state change is a contract (scripts, journald
 // queries and the lab read it): these goldens are lines the agent printed
 // before the typed StateChange existed, and must stay byte-for-byte.

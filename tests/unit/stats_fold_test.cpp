@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Folding 32-bit per-CPU BPF counters into 64-bit totals across wrap-around.
 #include "kernel/stats_fold.h"
 

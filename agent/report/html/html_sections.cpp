@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The page's header (period, claim, coverage, overview, legend), the
 // incident table and the evidence footer (rules, coverage, chain heads).
 #include "report/html/html_sections.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The sections of the HTML report page, in page order. Each takes the whole
 // report JSON (schema sanwatch.report/v1, docs/ledger.md) and tolerates any
 // optional part being absent.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The page's CSS. Screen: a fixed-width layout (layout.h), so bands sit at
 // known x positions. Print: A4 landscape, SVGs scaled to the page width,
 // no page break inside a LUN block, a table row or the legend.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-target parts of the page: the overview table and, per array and LUN,
 // the timeline band, the availability bar against the claim and the latency
 // compliance rows.

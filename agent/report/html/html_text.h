@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Escaping, tolerant JSON access and number/time formatting for the HTML
 // report. Every accessor accepts any JSON (wrong types, nulls, missing
 // keys): a report from another version or a hand-edited file still renders.

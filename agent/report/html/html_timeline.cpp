@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "report/html/html_timeline.h"
 
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The timeline band (one per LUN: its states over the period as SVG rects,
 // unmeasured time hatched) and the state legend.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The HTML report's fixed screen geometry and state palette.
 //
 // Fixed on purpose: the browser test (tests/integration/html_report_test.cpp)

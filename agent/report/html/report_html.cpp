@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "report/html/report_html.h"
 
 #include "report/html/html_sections.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch report --format html`: one self-contained page (inline CSS and
 // SVG, no JavaScript, nothing fetched) rendered from the report JSON
 // (schema sanwatch.report/v1, docs/ledger.md), so the JSON stays the one

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=dash
 # The evidence ledger on real dm-multipath (Debian 6.1 kernel, scsi_debug):
 #   1. a path failure and its reinstatement -> an incident on that path

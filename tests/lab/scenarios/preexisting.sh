@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=dash
 # I/O already outstanding when `sanwatch run` starts (Debian 6.1 kernel):
 #   1. a read held inside the SCSI driver of one path (scsi_debug delay):

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=dash
 # SCSI errors counted on the path that served the I/O:
 #   mpatha over sda and sdb in two priority groups (one path each), so all

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=dash
 # Latency on one path only, seen by sanwatch's canaries alone:
 #   mpatha (queue_mode bio) over lab-a = dm-linear on sda and lab-b =

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=dash
 # Smoke scenario: proves the lab works end to end.
 #   1. two scsi_debug paths + a multipath map; direct reads through it

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=dash
 # `sanwatch run` on real dm-multipath (Debian 6.1 kernel, scsi_debug paths):
 #   1. a path fails -> path failed, map degraded, within milliseconds of the
