@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench/fuzz.sh — runs the libFuzzer targets of tests/fuzz for a given time
 # or number of executions each and prints, per target, executions, rate,
 # coverage (edges, features), corpus size and what was found. The long runs

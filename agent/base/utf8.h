@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // UTF-8 validity for text that leaves the agent in formats that demand it:
 // Prometheus refuses a whole scrape over one label value that is not valid
 // UTF-8, and a dm map name or an array's INQUIRY string may hold any byte.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A pre-check of TOML text before toml++ sees it. Debian 12's toml++ 3.3.0
 // reaches __builtin_unreachable() (undefined behaviour in every build) on
 // some non-ASCII characters where it expects whitespace, e.g. "[a]" then

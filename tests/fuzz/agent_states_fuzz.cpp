@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Whatever answers on the agent's port when `sanwatch paths` asks it for
 // states: any text, parsed without a crash.
 #include <string_view>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The configuration file through the whole validation (toml_guard, toml++,
 // every key's checks), and the invariant `check-config` relies on: the
 // rendered effective configuration loads back to the same configuration.

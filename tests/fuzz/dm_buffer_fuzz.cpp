@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A DM_TABLE_STATUS ioctl reply as the kernel (or a broken one) fills it:
 // struct dm_ioctl, then dm_target_spec entries with `next` offsets and
 // NUL-terminated parameter strings. The first 4 bytes of the input also

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // dm-multipath status and table parameter strings (what DM_TABLE_STATUS
 // returns for a multipath target), as a kernel of another version or a
 // path selector with its own arguments may write them.

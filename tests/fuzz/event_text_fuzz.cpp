@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Strings from outside that end up in the agent's own output: identity
 // fields from sysfs (dm names, INQUIRY strings, WWIDs, serials), a state
 // change's reason, and an Alertmanager error response body (logged with the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Label values and HELP text from outside (dm map names, INQUIRY strings,
 // WWIDs) through the exposition writer, then back through the parser
 // `sanwatch paths` reads the agent's /metrics with: the text stays valid

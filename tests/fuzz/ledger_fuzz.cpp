@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ledger's rows on read: a ledger file is evidence that travels (copied
 // off a host, handed to a vendor, maybe tampered with), so `sanwatch report`
 // and `report verify` must cope with any row contents. Each input is a set

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Writes the seed corpora of tests/fuzz (checked in; rerun after changing it).
 
 Seeds are small, real-shaped inputs: the shipped config, uevents as the

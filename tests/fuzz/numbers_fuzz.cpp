@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The small numbers sanwatch reads from /sys, /proc, uevents, the
 // environment and config values: device numbers, in-flight counts, stat
 // fields, durations, operation names, JOURNAL_STREAM. The first byte picks

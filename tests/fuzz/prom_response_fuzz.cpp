@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A Prometheus (or Thanos, or anything at the URL) HTTP API answer, as
 // `sanwatch report --prometheus` reads it: refused or parsed, never a crash.
 #include <string_view>

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The CI regression run of one fuzz target: every checked-in input, then a
 # fixed number of mutations from a fixed seed. New inputs go to a scratch
 # directory (libFuzzer writes into its first corpus directory), crash

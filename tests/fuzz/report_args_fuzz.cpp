@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch report`'s TIME, DURATION, PERCENT and latency-SLO arguments.
 #include <string>
 #include <string_view>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sanwatch report merge`: per-host JSON reports from other machines. The
 // input is two reports separated by a NUL byte (or one, merged with a
 // fixture report); each is parsed, merged and rendered in every format.

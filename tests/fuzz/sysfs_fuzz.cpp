@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // sysfs attributes as the kernel, a driver or an array's firmware fill them
 // (sizes, dev numbers, dm names and uuids, INQUIRY strings, VPD pages, FC
 // and iSCSI attributes, NVMe controller files). Fixture host trees

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One NETLINK_KOBJECT_UEVENT datagram, as any process on the host can send
 // one (check_uevent_sender() drops those, but the parser must survive them).
 #include <span>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Binary SCSI VPD pages from sysfs (vpd_pg83, vpd_pg80) and fixed-width
 // INQUIRY strings: the array writes them, sanwatch turns them into labels.
 // The serial must come out printable ASCII (escaped as the kernel's %pE
