@@ -5,7 +5,9 @@
 #   ./build.sh test [ctest args...]     install deps, build, run every test, then the
 #                                       unit and integration tests under ASan+UBSan
 #                                       (SANWATCH_SANITIZER_PASS=0 skips that pass),
-#                                       then the fuzz targets' regression run
+#                                       then the threaded parts under TSan
+#                                       (SANWATCH_TSAN_PASS=0 skips it), then the
+#                                       fuzz targets' regression run
 #                                       (SANWATCH_FUZZ_PASS=0 skips it)
 #   ./build.sh build                    install deps and build only
 set -euo pipefail
@@ -59,6 +61,25 @@ case "$mode" in
       ) || rc=$?
       tests/sanitizers/reports.sh build-asan || rc=$?
       echo "== sanitizer pass took $((SECONDS - san_start)) s"
+    fi
+    if [[ ${SANWATCH_TSAN_PASS:-1} != 0 ]]; then
+      # The threaded parts under ThreadSanitizer (build-tsan): the unit tests
+      # of the alert sinks, exec hook, ledger writer, event log and metrics
+      # server (tests/unit/CMakeLists.txt, label tsan).
+      echo "== TSan pass (build-tsan): the threaded parts"
+      tsan_start=$SECONDS
+      cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DSANWATCH_SANITIZE=thread \
+        "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" \
+        "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" >/dev/null
+      cmake --build build-tsan --target sanwatch_unit_tests -j"$(nproc)"
+      tests/sanitizers/reports.sh build-tsan --clear
+      (
+        . tests/sanitizers/env.sh build-tsan
+        ctest --test-dir build-tsan -L tsan --output-on-failure --timeout 600
+      ) || rc=$?
+      tests/sanitizers/reports.sh build-tsan || rc=$?
+      echo "== TSan pass took $((SECONDS - tsan_start)) s"
     fi
     if [[ ${SANWATCH_FUZZ_PASS:-1} != 0 ]]; then
       # Every libFuzzer target (tests/fuzz) over its checked-in corpus plus a
