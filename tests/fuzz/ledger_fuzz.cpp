@@ -3,10 +3,9 @@
 // off a host, handed to a vendor, maybe tampered with), so `sanwatch report`
 // and `report verify` must cope with any row contents. Each input is a set
 // of rows, one per line: chain TAB seq TAB kind TAB ts_ms TAB target TAB
-// body (JSON text, or anything). They go into a real ledger file (SQLite,
-// in memory) through SQL, bypassing the writer, and are then verified,
+// body (JSON text, or anything). They go into a real ledger (SQLite, in
+// memory, same schema) through SQL, bypassing the writer, and are then verified,
 // read, accounted and rendered in every format.
-
 #include <cstdlib>
 #include <string>
 #include <string_view>
