@@ -6,6 +6,10 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <charconv>
+#include <cstdarg>
+#include <cstdio>
+
 #include "base/unique_fd.h"
 
 namespace sanwatch {
@@ -126,6 +130,23 @@ struct HttpServer::Callbacks {
     return s.queue(c, r) ? MHD_YES : MHD_NO;
   }
 
+  // MHD answers requests it cannot parse or hold (400, 414, 431) itself,
+  // without calling request(); its log line is the only trace of the
+  // status, so it is counted from there (the unit test checks the text
+  // still parses). Nothing is printed: stderr carries the agent's JSON.
+  static void log(void* cls, const char* fmt, va_list ap) {
+    char line[160];
+    std::vsnprintf(line, sizeof line, fmt, ap);
+    static constexpr std::string_view kCode = "HTTP response code is ";
+    const std::string_view text(line);
+    const auto at = text.find(kCode);
+    if (at == std::string_view::npos) return;
+    unsigned code = 0;
+    const char* p = line + at + kCode.size();
+    if (std::from_chars(p, line + text.size(), code).ec == std::errc{} && code >= 100 && code < 600)
+      static_cast<HttpServer*>(cls)->count_request(code);
+  }
+
   static void free_body(void* cls) { delete static_cast<std::shared_ptr<const std::string>*>(cls); }
 };
 
@@ -172,6 +193,8 @@ Status HttpServer::start(unsigned flags, int listen_fd) {
   // its own limit is a backstop above ours, so refusals are ours and counted.
   const unsigned mhd_limit = limits_.max_connections * 2 + 16;
   std::vector<MHD_OptionItem> opts = {
+      // First, so that no start-up message goes to MHD's default (stderr).
+      {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&C::log), this},
       {MHD_OPTION_CONNECTION_LIMIT, mhd_limit, nullptr},
       {MHD_OPTION_CONNECTION_TIMEOUT, std::max(1u, timeout_s), nullptr},
       // The request line and headers live in this per-connection pool, next
@@ -182,8 +205,8 @@ Status HttpServer::start(unsigned flags, int listen_fd) {
   };
   if (listen_fd >= 0) opts.push_back({MHD_OPTION_LISTEN_SOCKET, listen_fd, nullptr});
   opts.push_back({MHD_OPTION_END, 0, nullptr});
-  daemon_ = MHD_start_daemon(flags, 0, &C::accept, this, &C::request, this, MHD_OPTION_ARRAY,
-                             opts.data(), MHD_OPTION_END);
+  daemon_ = MHD_start_daemon(flags | MHD_USE_ERROR_LOG, 0, &C::accept, this, &C::request, this,
+                             MHD_OPTION_ARRAY, opts.data(), MHD_OPTION_END);
   if (!daemon_) return Error{EINVAL, "libmicrohttpd could not start the metrics server"};
   return {};
 }
