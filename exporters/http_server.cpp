@@ -126,7 +126,7 @@ struct HttpServer::Callbacks {
       return MHD_YES;
     }
     *req_cls = &g_answered;
-    const HttpResponse r = s.handler_(HttpRequest(s, c, method, url));
+    const HttpResponse r = s.handler_(HttpRequest{s, c, method, url});
     return s.queue(c, r) ? MHD_YES : MHD_NO;
   }
 
@@ -151,7 +151,7 @@ struct HttpServer::Callbacks {
 };
 
 std::string_view HttpRequest::header(const char* name) const {
-  const char* v = MHD_lookup_connection_value(conn_, MHD_HEADER_KIND, name);
+  const char* v = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, name);
   return v ? std::string_view(v) : std::string_view();
 }
 

@@ -41,27 +41,15 @@ struct HttpLimits {
   std::size_t max_request_bytes = 8192;
 };
 
-// One request, as the handler sees it.
 class HttpServer;
 
-class HttpRequest {
- public:
-  HttpRequest(const HttpServer& s, MHD_Connection* c, std::string_view method,
-              std::string_view path)
-      : server_(s), conn_(c), method(method), path(path) {}
-  // The server's counters, for a handler that reports them.
-  const HttpServer& server() const { return server_; }
+// One request, as the handler sees it.
+struct HttpRequest {
+  const HttpServer& server;    // its counters, for a handler that reports them
+  MHD_Connection* connection;  // for a later auth check (MHD's basic-auth helpers)
+  std::string_view method, path;
   // A request header's value; empty when absent.
   std::string_view header(const char* name) const;
-  // For a later auth check (MHD's basic-auth helpers take the connection).
-  MHD_Connection* connection() const { return conn_; }
-
- private:
-  const HttpServer& server_;
-  MHD_Connection* conn_;
-
- public:
-  std::string_view method, path;
 };
 
 struct HttpResponse {
@@ -98,7 +86,6 @@ class HttpServer {
   unsigned open_connections() const;
 
  private:
-  struct Conn;
   explicit HttpServer(const HttpLimits& limits, HttpHandler handler);
   Status start(unsigned flags, int listen_fd);
 

@@ -35,7 +35,7 @@ HttpResponse root_page() {
 HttpResponse metrics_page(ScrapeCache& cache, const HttpRequest& req) {
   const auto accept = req.header("Accept-Encoding");
   auto body =
-      cache.body(!accept.empty() && accepts_gzip(accept), [&req] { return req.server().stats(); });
+      cache.body(!accept.empty() && accepts_gzip(accept), [&req] { return req.server.stats(); });
   HttpResponse r{200, kContentType, std::move(body.data), {}};
   if (body.gzipped) r.headers.emplace_back("Content-Encoding", "gzip");
   return r;

@@ -2,14 +2,15 @@
 // to the metrics server (libmicrohttpd's request parsing, our limits and
 // routes, the exposition). One server without a listening socket or thread
 // serves every input: the bytes go into one end of a socketpair, whose other
-// end is handed to the server; its write side is then shut down and the
-// server run until it closed the connection. The answer is read and dropped.
+// end is handed to the server; once the server has had a few passes to
+// answer, the write side is shut down and the server run until it closed
+// the connection. The answer is read and dropped.
 // The server's open-connection count returning to 0 after each input is the
 // per-input leak check for connections (ASan's LeakSanitizer does memory).
 //
 //   clang++ -std=c++20 -fsanitize=fuzzer,address,undefined -I. -Iagent \
 //     fuzz/http_request_fuzz.cpp exporters/{http_server,scrape_cache,
-//     metrics_server,metrics,exposition}.cpp agent/base/clock.cpp ...
+//     metrics_server,metrics,exposition}.cpp agent/base/{clock,utf8}.cpp ...
 //   (the full line is in exporters/README.md)
 #include <fcntl.h>
 #include <netinet/in.h>
