@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A small HTTP/1.1 server on libmicrohttpd (MHD) for /metrics: one epoll
 // thread, so a connection held open by a slow or idle client costs an fd
 // and a small buffer, never a thread; total and per-IP connection limits

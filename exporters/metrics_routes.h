@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
 // The /metrics server's routes, apart from its socket: MetricsExporter
 // serves them over a listening HttpServer, the fuzz target
-// (fuzz/http_request_fuzz.cpp) over an external one.
+// (tests/fuzz/http_request_fuzz.cpp) over an external one.
 #pragma once
 
 #include "exporters/http_server.h"

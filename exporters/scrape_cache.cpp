@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "exporters/scrape_cache.h"
 
 #include "base/clock.h"

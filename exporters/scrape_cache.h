@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The latest MetricsSnapshot and the body rendered from it. Rendering at
 // 1,024 devices takes 10-28 ms, so a scrape flood must not render per
 // scrape: at most one render runs at a time (scrapes arriving meanwhile wait

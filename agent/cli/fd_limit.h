@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The open-file limit the metrics server needs: every connection it keeps
 // open (up to metrics.max_connections) is a descriptor, beside the agent's
 // own (devices, canaries, BPF objects, the ledger).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The /metrics server under a slowloris and a scrape flood, in process on
 // loopback (all of 127/8): held-open connections and a flood must not delay
 // Prometheus's scrapes or the event loop's publishes, and must cost memory

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Raw HTTP/1.1 over loopback TCP for the metrics server tests: connections
 // from a chosen source address (all of 127/8 is loopback, so per-IP limits
 // can be exercised from one host), requests written byte for byte, answers

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The agent's open-file limit for metrics.max_connections: the soft limit is
 // raised (never lowered) up to the hard limit, with a warning when the hard
 // limit is too low.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The /metrics server (libmicrohttpd) on 127.0.0.1: routes, methods, gzip,
 // request limits, connection limits with their refusal counters, the idle
 // timeout, and the rendered-body cache.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: each input is the byte stream of one client connection
 // to the metrics server (libmicrohttpd's request parsing, our limits and
 // routes, the exposition). One server without a listening socket or thread
@@ -9,7 +10,7 @@
 // per-input leak check for connections (ASan's LeakSanitizer does memory).
 //
 //   clang++ -std=c++20 -fsanitize=fuzzer,address,undefined -I. -Iagent \
-//     fuzz/http_request_fuzz.cpp exporters/{http_server,scrape_cache,
+//     tests/fuzz/http_request_fuzz.cpp exporters/{http_server,scrape_cache,
 //     metrics_server,metrics,exposition}.cpp agent/base/{clock,utf8}.cpp ...
 //   (the full line is in exporters/README.md)
 #include <fcntl.h>
