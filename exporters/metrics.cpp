@@ -322,19 +322,39 @@ void self_metrics(Families& f, const MetricsSnapshot& s) {
   }
 }
 
+// The metrics server itself: connections, refusals by limit, answers.
+void server_metrics(Families& f, const ServerStats& s) {
+  f.gauge("sanwatch_scrape_duration_seconds",
+          "How long the previous scrape took to render, serialize and compress.", {},
+          s.last_scrape_s);
+  f.counter("sanwatch_scrape_renders_total",
+            "Bodies rendered for /metrics (scrapes within 100 ms of each other with no change in "
+            "between share one).",
+            {}, static_cast<double>(s.renders));
+  f.gauge("sanwatch_http_connections", "Open connections to the metrics server.", {},
+          static_cast<double>(s.http.open));
+  for (const auto& [reason, n] : {std::pair{"max_connections", s.http.refused_max_connections},
+                                  std::pair{"per_ip", s.http.refused_per_ip}})
+    f.counter("sanwatch_http_connections_refused_total",
+              "Connections refused at accept by metrics.max_connections (max_connections) or "
+              "metrics.max_connections_per_ip (per_ip).",
+              {{"reason", reason}}, static_cast<double>(n));
+  for (const auto& [code, n] : s.http.requests)
+    f.counter("sanwatch_http_requests_total", "Requests answered by the metrics server, by status.",
+              {{"code", std::to_string(code)}}, static_cast<double>(n));
+}
+
 }  // namespace
 
 std::vector<MetricFamily> render_families(const MetricsSnapshot& snap, std::uint64_t now,
-                                          double last_scrape_s) {
+                                          const ServerStats& server) {
   Families f;
   f.gauge("sanwatch_build_info", "sanwatch build and running kernel (1).",
           {{"version", snap.version}, {"kernel", snap.kernel}}, 1);
   for (const auto& t : snap.targets) target_metrics(f, t, snap.device_histograms, now);
   baseline_metrics(f, snap.baseline);
   self_metrics(f, snap);
-  f.gauge("sanwatch_scrape_duration_seconds",
-          "How long the previous scrape took to render, serialize and compress.", {},
-          last_scrape_s);
+  server_metrics(f, server);
   return f.take();
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,20 @@ struct MetricsSnapshot {
   std::uint64_t uevents_dropped = 0;
   LedgerStatus ledger;
   std::vector<BaselineStatus> baseline;  // LUNs the baseline tracks (empty when off)
+};
+
+// The metrics server's own counters, read at render time (not from the
+// event loop).
+struct HttpStats {
+  std::uint64_t open = 0;  // connections open now
+  std::uint64_t refused_max_connections = 0, refused_per_ip = 0;
+  std::map<unsigned, std::uint64_t> requests;  // answered requests by HTTP status
+};
+
+struct ServerStats {
+  double last_scrape_s = 0;  // the previous render's duration
+  std::uint64_t renders = 0;
+  HttpStats http;
 };
 
 }  // namespace sanwatch

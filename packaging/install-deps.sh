@@ -7,7 +7,7 @@ set -euo pipefail
 BUILD_DEPS=(
   build-essential cmake ninja-build pkg-config ccache
   clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
-  liburing-dev libfmt-dev libtomlplusplus-dev prometheus-cpp-dev libcivetweb-dev
+  liburing-dev libfmt-dev libtomlplusplus-dev prometheus-cpp-dev libmicrohttpd-dev
   nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libsystemd-dev
   libsqlite3-dev libssl-dev
 )

@@ -20,6 +20,7 @@
 #include "base/event_loop.h"
 #include "base/sd_notify.h"
 #include "cli/agent_ledger.h"
+#include "cli/fd_limit.h"
 #include "cli/snapshot.h"
 #include "detect/event_log.h"
 #include "detect/watchdog.h"
@@ -144,7 +145,11 @@ struct Agent {
   }
 
   Status start(Config cfg) {
-    auto m = MetricsExporter::start(cfg.metrics.listen);
+    const MetricsSettings& ms = cfg.metrics;
+    raise_fd_limit(ms.max_connections + kOwnDescriptors, log);
+    auto m = MetricsExporter::start({ms.listen, ms.max_connections, ms.max_connections_per_ip,
+                                     std::chrono::ceil<std::chrono::milliseconds>(ms.read_timeout),
+                                     ms.max_request_bytes});
     if (!m) return m.error();
     metrics = std::move(m).value();
     log.subscribe([e = metrics.get()](const StateChange& ev) {

@@ -402,6 +402,10 @@ void read_root(const toml::table& root, Config& c, Errors& errs) {
     m.boolean("path_histograms", c.metrics.path_histograms);
     m.boolean("device_histograms", c.metrics.device_histograms);
     m.duration("refresh", c.metrics.refresh, 100ms, 1min);
+    m.integer("max_connections", c.metrics.max_connections, 1, 65536);
+    m.integer("max_connections_per_ip", c.metrics.max_connections_per_ip, 1, 65536);
+    m.duration("read_timeout", c.metrics.read_timeout, 1s, 1h);
+    m.integer("max_request_bytes", c.metrics.max_request_bytes, 1024, 1 << 20);
   }
   if (const auto* t = r.table("alerts")) read_alerts(*t, c.alerts, errs);
   if (const auto* t = r.table("ledger")) read_ledger(*t, c.ledger, errs);
@@ -546,9 +550,12 @@ std::string render_config(const Config& c) {
       c.canary.enabled, targets, d(c.canary.period), d(c.canary.deadline), c.canary.size,
       c.canary.region_offset, c.canary.region_length);
   out += fmt::format(
-      "[metrics]\nlisten = {}\npath_histograms = {}\ndevice_histograms = {}\nrefresh = {}\n\n",
+      "[metrics]\nlisten = {}\npath_histograms = {}\ndevice_histograms = {}\nrefresh = {}\n"
+      "max_connections = {}\nmax_connections_per_ip = {}\nread_timeout = {}\n"
+      "max_request_bytes = {}\n\n",
       q(c.metrics.listen), c.metrics.path_histograms, c.metrics.device_histograms,
-      d(c.metrics.refresh));
+      d(c.metrics.refresh), c.metrics.max_connections, c.metrics.max_connections_per_ip,
+      d(c.metrics.read_timeout), c.metrics.max_request_bytes);
   std::vector<std::string> slos;
   for (Duration x : c.ledger.latency_slos) slos.push_back(format_duration(x));
   out += fmt::format(

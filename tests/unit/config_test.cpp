@@ -334,3 +334,40 @@ TEST_CASE("check-config's rendering loads back for strings that need escaping") 
   REQUIRE(again.ok());
   CHECK(again->metrics.listen == "a\"b:80");
 }
+
+TEST_CASE("metrics server limits: defaults, validation with file:line, render back") {
+  auto d = parse_config("", "t");
+  REQUIRE(d.ok());
+  CHECK(d->metrics.max_connections == 1024);
+  CHECK(d->metrics.max_connections_per_ip == 32);
+  CHECK(d->metrics.read_timeout == 5s);
+  CHECK(d->metrics.max_request_bytes == 8192);
+  auto e = parse_config(embedded_default_config(), "default");  // packaging/sanwatch.toml
+  REQUIRE(e.ok());
+  CHECK(e->metrics.max_connections == d->metrics.max_connections);
+  CHECK(e->metrics.max_connections_per_ip == d->metrics.max_connections_per_ip);
+  CHECK(e->metrics.read_timeout == d->metrics.read_timeout);
+  CHECK(e->metrics.max_request_bytes == d->metrics.max_request_bytes);
+  auto c = parse_config(
+      "[metrics]\nmax_connections = 100\nmax_connections_per_ip = 4\nread_timeout = \"2s\"\n"
+      "max_request_bytes = 4096\n",
+      "t");
+  REQUIRE(c.ok());
+  auto again = parse_config(render_config(*c), "r");
+  INFO(render_config(*c));
+  REQUIRE(again.ok());
+  CHECK(again->metrics.max_connections == 100);
+  CHECK(again->metrics.max_connections_per_ip == 4);
+  CHECK(again->metrics.read_timeout == 2s);
+  CHECK(again->metrics.max_request_bytes == 4096);
+  CHECK(error_of("[metrics]\nmax_connections = 0\n") ==
+        "t.toml:2:19: metrics.max_connections = 0 is out of range (1 .. 65536)");
+  CHECK(error_of("[metrics]\nmax_connections_per_ip = 100000\n") ==
+        "t.toml:2:26: metrics.max_connections_per_ip = 100000 is out of range (1 .. 65536)");
+  CHECK(error_of("[metrics]\nread_timeout = \"10ms\"\n") ==
+        "t.toml:2:16: metrics.read_timeout = \"10ms\" is out of range (1s .. 1h)");
+  CHECK(error_of("[metrics]\nmax_request_bytes = 100\n") ==
+        "t.toml:2:21: metrics.max_request_bytes = 100 is out of range (1024 .. 1048576)");
+  CHECK(error_of("[metrics]\nmax_connections = \"many\"\n") ==
+        "t.toml:2:19: metrics.max_connections must be an integer");
+}

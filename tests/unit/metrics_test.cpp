@@ -282,7 +282,8 @@ MetricsSnapshot rich_snapshot() {
 // served exposition holds the same series with the same values (digits may
 // differ: fmt writes the shortest exact form, the library 16 digits).
 TEST_CASE("the served exposition matches prometheus-cpp's serializer series for series") {
-  const auto families = render_families(rich_snapshot(), 3'500'000'000, 0.0123);
+  ServerStats server{0.0123, 7, {3, 2, 1, {{200, 10}, {405, 1}}}};
+  const auto families = render_families(rich_snapshot(), 3'500'000'000, server);
   std::ostringstream ref;
   prometheus::TextSerializer().Serialize(ref, families);
   std::string ours;
@@ -318,4 +319,20 @@ TEST_CASE("baseline: degraded for every tracked LUN, ratios and values only with
       m,
       R"(sanwatch_baseline_latency_seconds{target="mpatha",target_type="map",quantile="0.99",window="baseline"} 0.002)"));
   CHECK(m.find(R"(sanwatch_baseline_ratio{target="sdc")") == std::string::npos);
+}
+
+TEST_CASE("the metrics server's own series: connections, refusals by reason, answers by status") {
+  HttpStats http{5, 7, 3, {{200, 40}, {405, 2}, {431, 1}}};
+  std::string m;
+  write_text_exposition(render_families(MetricsSnapshot{}, 0, {0.012, 9, http}), m);
+  CHECK(has(m, "sanwatch_http_connections 5"));
+  CHECK(has(m, R"(sanwatch_http_connections_refused_total{reason="max_connections"} 7)"));
+  CHECK(has(m, R"(sanwatch_http_connections_refused_total{reason="per_ip"} 3)"));
+  CHECK(has(m, R"(sanwatch_http_requests_total{code="200"} 40)"));
+  CHECK(has(m, R"(sanwatch_http_requests_total{code="405"} 2)"));
+  CHECK(has(m, R"(sanwatch_http_requests_total{code="431"} 1)"));
+  CHECK(has(m, "sanwatch_scrape_renders_total 9"));
+  CHECK(has(m, "sanwatch_scrape_duration_seconds 0.012"));
+  CHECK(has(m, "# TYPE sanwatch_http_requests_total counter"));
+  CHECK(has(m, "# TYPE sanwatch_http_connections gauge"));
 }
