@@ -65,7 +65,8 @@ function(bpf_skeleton name)
     OUTPUT ${obj}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
     COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${BPF_TARGET_ARCH}
-            -Wall -Werror ${ARG_FLAGS} ${inc_flags} -MD -MF ${dep} -c ${src} -o ${obj}.tmp
+            -Wall -Werror ${ARG_FLAGS} ${inc_flags} -MD -MF ${dep} -MT ${obj} -c ${src}
+            -o ${obj}.tmp
     # Strip DWARF but keep BTF: smaller object embedded in the binary.
     COMMAND ${BPFTOOL} gen object ${obj} ${obj}.tmp
     DEPENDS ${src}
