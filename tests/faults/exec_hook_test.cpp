@@ -156,8 +156,10 @@ TEST_CASE(
   CHECK(lh.max < lb.max + 250);
   CHECK(lf.max < lb.max + 250);
   CHECK(rss_after < rss_before + 4096);
-  // The flood reached the agent, which kept 4 KiB of it for the log.
+  // The flood reached the agent, which kept 4 KiB of it for the log, and
+  // cost it little CPU (it used to be half a core per flooding run).
   CHECK(flooded.max_output == 4096);
+  CHECK(flooded.agent_cpu_s < hung.agent_cpu_s + 0.5);
   const auto kh = sanwatch::test::spread(hang_kills), kf = sanwatch::test::spread(flood_kills);
   const auto sh = sanwatch::test::spread(hung.scrape_ms),
              sf = sanwatch::test::spread(flooded.scrape_ms);
