@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import env_table, read_meta, section_head  # noqa: E402
-from stats import md_table, plain_table, write_section  # noqa: E402
+from stats import md_table, write_section  # noqa: E402
 
 PREFIX = "sanwatch-fault-row "
 HEAD = ["fault", "injected", "sanwatch reported", "lost", "measured"]
@@ -50,6 +50,8 @@ def read_rows(path):
 
 def num(x):
     if isinstance(x, float):
+        if x != 0 and abs(x) < 0.001:
+            return f"{x:.1e}"
         return f"{x:,.3f}".rstrip("0").rstrip(".") if abs(x) < 10 else f"{x:,.1f}"
     return str(x)
 
@@ -94,9 +96,7 @@ def cmd_table(a):
     if not rows:
         print("faults: no result rows in the suite's output", file=sys.stderr)
         return 1
-    for r in rows:
-        print(f"\n{r[0]}")
-        print(plain_table(["", ""], [[h, c] for h, c in zip(HEAD[1:], r[1:])]))
+    print(md_table(HEAD, rows, ["l"] * len(HEAD)))
     return 0
 
 
