@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # bench/faults.sh — the fault matrix, measured (issue 15 §3): runs the
 # tests/faults suite (root; a loop device over the fault disk, the real agent
-# binary, real signals; ~3 minutes) and prints one row per fault: what was
+# binary, real signals; about a minute) and prints one row per fault: what was
 # injected, what sanwatch reported, what was lost, and the numbers, parsed
 # from the "sanwatch-fault-row {json}" lines the test cases print. Writes the
 # Reliability section of bench/RESULTS.md (faults not measured yet stay
