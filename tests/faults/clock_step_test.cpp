@@ -19,12 +19,14 @@
 #include "direct_io.h"
 #include "fault_disk.h"
 #include "fault_row.h"
+#include "ledger/ledger_store.h"
 #include "privileged.h"
 #include "wall_clock_step.h"
 
 using namespace std::chrono_literals;
 using sanwatch::test::AgentProcess;
 using sanwatch::test::FaultDisk;
+using sanwatch::test::mono_now_ns;
 using sanwatch::test::parse_rfc3339;
 using sanwatch::test::wall_now_s;
 using json = nlohmann::json;
@@ -38,7 +40,7 @@ std::string config_for(const FaultDisk& d) {
   return fmt::format(
       "[devices]\ninclude = [\"{}\"]\n[thresholds]\nslow_io = \"20ms\"\nslow_window = \"2s\"\n"
       "stall = \"1s\"\nrecovery = \"1s\"\n[canary]\ntargets = \"none\"\n[metrics]\n"
-      "listen = \"127.0.0.1:0\"\n",
+      "listen = \"127.0.0.1:0\"\nrefresh = \"200ms\"\n",
       d.loop_name());
 }
 
@@ -83,6 +85,30 @@ StallSeen stall_while_stepped(AgentProcess& agent, FaultDisk& disk) {
   REQUIRE(back);
   return {((*stalled)["inflight_oldest_s"].get<double>() - kStallS) * 1e3,
           ((*back)["mono_ns"].get<double>() - (*stalled)["mono_ns"].get<double>()) / 1e9, skew};
+}
+
+// Seconds since the agent's ready line.
+double since_ready_s(const AgentProcess& a) {
+  for (const auto& e : a.events())
+    if (e.value("msg", "") == "ready")
+      return (static_cast<double>(mono_now_ns()) - e["mono_ns"].get<double>()) / 1e9;
+  return 0;
+}
+
+// Seconds of state the ledger's minute rows of `target` account for.
+double ledger_state_s(const std::string& path, const std::string& target, int& rows) {
+  auto store = sanwatch::LedgerStore::open(path, sanwatch::LedgerStore::Access::kReadOnly);
+  REQUIRE(store);
+  auto minutes = store->select(sanwatch::kChainMinutes, {"minute"}, INT64_MIN, INT64_MAX);
+  REQUIRE(minutes);
+  double ms = 0;
+  rows = 0;
+  for (const auto& m : *minutes) {
+    if (m.target != target) continue;
+    ++rows;
+    for (const auto& [state, v] : m.body["state_ms"].items()) ms += v.get<double>();
+  }
+  return ms / 1e3;
 }
 
 }  // namespace
@@ -131,25 +157,37 @@ TEST_CASE("faults: the wall clock stepped +-1 h while a device is slow changes n
     INFO(e.dump());
     CHECK(e.value("level", "") != "error");
   }
+  const double watched_s = since_ready_s(agent);
   CHECK(agent.stop() == 0);
+  // The evidence: the minute rows hold the time the agent watched, not the
+  // hour the wall clock skipped (nor nothing for the hour it went back).
+  int minute_rows = 0;
+  const double ledger_s = ledger_state_s(agent.ledger_path(), dev, minute_rows);
+  CHECK(ledger_s <= watched_s + 1.5);  // + start-up: the ledger begins before ready
+  CHECK(ledger_s >= 3.0);
   const int unexpected = static_cast<int>(seen.size()) - 2;
   WARN(fmt::format(
       "wall clock +1 h, -2 h, +1 h while slow: {} state events (2 expected: the injected stall "
       "and its end); ts jumps {:+.3f} / {:+.3f} / {:+.3f} s, ts vs wall clock within {:.3f} s; "
-      "stall lag at -1 h {:.1f} ms, recovery {:.3f} s (recovery = {:.0f} s)",
+      "stall lag at -1 h {:.1f} ms, recovery {:.3f} s (recovery = {:.0f} s); ledger: {} minute "
+      "rows, {:.1f} s of state over {:.1f} s watched",
       seen.size(), jumps[0], jumps[1], jumps[2],
       std::max({std::abs(skews[0]), std::abs(skews[1]), std::abs(skews[2])}), stall.lag_ms,
-      stall.recovery_s, kRecoveryS));
+      stall.recovery_s, kRecoveryS, minute_rows, ledger_s, watched_s));
   sanwatch::test::print_fault_row(
       "wall clock stepped +-1 h while a device is slow",
       "clock_settime +1 h, -2 h, +1 h (restored), a stall while at -1 h",
       fmt::format("{} false state changes; stall timed on CLOCK_MONOTONIC; ts follows the step",
                   std::max(unexpected, 0)),
-      "nothing",
+      fmt::format("nothing; the ledger's minutes hold {:.1f} s of state for {:.1f} s watched",
+                  ledger_s, watched_s),
       {{"state_events", seen.size()},
        {"unexpected_state_events", unexpected},
        {"ts_jumps_s", jumps},
        {"ts_skew_s", skews},
        {"stall_lag_ms", stall.lag_ms},
-       {"recovery_s", stall.recovery_s}});
+       {"recovery_s", stall.recovery_s},
+       {"ledger_minute_rows", minute_rows},
+       {"ledger_state_s", ledger_s},
+       {"watched_s", watched_s}});
 }
