@@ -32,8 +32,17 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr std::size_t kMaxOutput = 4096;  // bytes of a run's output kept for the log
-constexpr auto kReapOnStop = 2s;          // bound on the destructor's wait for killed runs
-constexpr int kPollWithoutPidfd = 20;     // ms; only kernels without pidfd_open
+// Past the kept bytes, output is only drained (and dropped) this often: a
+// hook writing without end (`yes`) would otherwise wake this thread for
+// every write it makes, half a CPU for as long as it runs. Between drains it
+// blocks on its full pipe (64 KiB), so a merely verbose hook still finishes:
+// 1 MiB of output costs it about 1.6 s.
+constexpr auto kDrainEvery = std::chrono::milliseconds(100);
+// Reads per drain: 16 x 4 KiB empties a full pipe. Bounded so that a writer
+// as fast as the reader cannot keep this thread from its deadlines.
+constexpr int kReadsPerDrain = 16;
+constexpr auto kReapOnStop = 2s;       // bound on the destructor's wait for killed runs
+constexpr int kPollWithoutPidfd = 20;  // ms; only kernels without pidfd_open
 
 struct Run {
   pid_t pid = -1;
@@ -42,6 +51,7 @@ struct Run {
   std::string out;
   Clock::time_point started;
   Clock::time_point deadline;
+  Clock::time_point next_drain;  // once `out` is full: not polled before this
   bool killed = false;
   std::string target, to;
 };
@@ -152,12 +162,12 @@ Result<Run> spawn_hook(std::vector<std::string> argv, const StateChange& ev) {
 
 void drain_output(Run& r) {
   char buf[4096];
-  while (r.output.valid()) {
+  for (int i = 0; i < kReadsPerDrain && r.output.valid(); ++i) {
     const ssize_t n = read(r.output.get(), buf, sizeof(buf));
     if (n > 0) {
       r.out.append(buf, std::min<std::size_t>(n, kMaxOutput - std::min(kMaxOutput, r.out.size())));
     } else if (n < 0 && errno == EINTR) {
-      continue;
+      continue;  // (counts as one of the reads: a bound, not a tally)
     } else {
       if (n == 0 || errno != EAGAIN) r.output.reset();  // EAGAIN: more later
       return;
@@ -245,12 +255,17 @@ void ExecHook::Impl::wait_and_handle() {
   std::vector<pollfd> fds{{wake.get(), POLLIN, 0}};
   auto now = Clock::now();
   int wait = -1;
+  const auto until = [&](Clock::time_point t) {
+    return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(t - now).count());
+  };
   for (const auto& r : running) {
     fds.push_back({r.pidfd.get(), POLLIN, 0});
-    fds.push_back({r.output.get(), POLLIN, 0});
-    int ms = r.killed ? -1
-                      : static_cast<int>(
-                            std::chrono::ceil<std::chrono::milliseconds>(r.deadline - now).count());
+    // A negative fd is skipped by poll() and keeps the indices in step.
+    const bool resting = r.out.size() >= kMaxOutput && now < r.next_drain;
+    fds.push_back({resting ? -1 : r.output.get(), POLLIN, 0});
+    int ms = r.killed ? -1 : until(r.deadline);
+    if (resting && r.output.valid())
+      ms = ms < 0 ? until(r.next_drain) : std::min(ms, until(r.next_drain));
     if (!r.pidfd.valid()) ms = ms < 0 ? kPollWithoutPidfd : std::min(ms, kPollWithoutPidfd);
     if (ms >= 0) wait = wait < 0 ? std::max(ms, 0) : std::min(wait, std::max(ms, 0));
   }
@@ -262,7 +277,10 @@ void ExecHook::Impl::wait_and_handle() {
   now = Clock::now();
   for (std::size_t i = 0; i < running.size(); ++i) {
     Run& r = running[i];
-    if (fds[2 + 2 * i].revents) drain_output(r);
+    if (fds[2 + 2 * i].revents) {
+      drain_output(r);
+      if (r.out.size() >= kMaxOutput) r.next_drain = now + kDrainEvery;
+    }
     if (!r.killed && now >= r.deadline) timeout(r, now);
   }
   // Reap whatever exited; pidfd readiness only told us to look.

@@ -4,7 +4,10 @@
 // environment. At most exec_max_concurrent run at once; the rest wait in a
 // queue bounded by settings.queue (the oldest waiting event is dropped when
 // full). Each run is killed (its whole process group) at
-// exec_timeout. Everything happens on the hook's own thread.
+// exec_timeout. A run's output (stdout and stderr) is kept up to 4 KiB for
+// the log; past that it is drained every 100 ms and dropped, so a hook that
+// floods its output costs the agent next to nothing. Everything happens on
+// the hook's own thread.
 #pragma once
 
 #include <memory>

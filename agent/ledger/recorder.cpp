@@ -3,8 +3,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 namespace sanwatch {
+namespace {
+
+// A change of (wall - monotonic) between two samples beyond this is a step
+// of the wall clock, not NTP's slewing (at most 0.5 ms a second).
+constexpr std::int64_t kClockStepNs = 2'000'000'000;
+
+}  // namespace
 
 struct LedgerRecorder::Incident {
   std::string id;
@@ -255,13 +263,30 @@ nlohmann::json LedgerRecorder::minute_identity(const std::string& label) const {
 }
 
 void LedgerRecorder::write_minutes(std::int64_t now_ms, bool final) {
-  for (auto& [label, b] : books_) {
-    for (auto& m : b->minutes.take(now_ms, lag_ms_, final)) {
-      m.update(minute_identity(label));
-      const std::int64_t ts = m["minute_ms"].get<std::int64_t>();
-      emit(kChainMinutes, "minute", ts, label, std::move(m));
-    }
+  for (auto& [label, b] : books_) write_book_minutes(label, *b, now_ms, final);
+}
+
+void LedgerRecorder::write_book_minutes(const std::string& label, Book& b, std::int64_t now_ms,
+                                        bool final) {
+  for (auto& m : b.minutes.take(now_ms, lag_ms_, final)) {
+    m.update(minute_identity(label));
+    const std::int64_t ts = m["minute_ms"].get<std::int64_t>();
+    emit(kChainMinutes, "minute", ts, label, std::move(m));
   }
+}
+
+// The wall clock was stepped: the target's minutes so far are written as
+// they stand at the step, on the wall clock they were counted on (as at a
+// stop), and counting starts again on the new one (as at a start). Without
+// this, a step back held every minute row back until the clock came round
+// again (an hour of I/O in one minute), and a step forward filled the
+// skipped hour with minutes in the state of the moment (an hour of stall
+// that never was).
+void LedgerRecorder::restart_minutes(const std::string& label, Book& b, std::int64_t before_ms,
+                                     std::int64_t after_ms, const TargetCounters& c) {
+  b.minutes.sample(before_ms, c);
+  write_book_minutes(label, b, before_ms, true);
+  b.minutes.begin(after_ms, b.state, c);
 }
 
 void LedgerRecorder::stop(const std::vector<TargetSnapshot>& targets, std::int64_t wall_ms,
@@ -275,7 +300,10 @@ void LedgerRecorder::stop(const std::vector<TargetSnapshot>& targets, std::int64
 
 void LedgerRecorder::sample(const std::vector<TargetSnapshot>& targets, std::int64_t wall_ms,
                             std::uint64_t mono_ns) {
-  offset_ns_ = wall_ms * 1'000'000 - static_cast<std::int64_t>(mono_ns);
+  const std::int64_t offset = wall_ms * 1'000'000 - static_cast<std::int64_t>(mono_ns);
+  const bool stepped = std::llabs(offset - offset_ns_) > kClockStepNs;
+  const std::int64_t before_step_ms = wall_of(mono_ns);  // now, on the old wall clock
+  offset_ns_ = offset;
   for (const TargetSnapshot& t : targets) {
     TargetCounters c = counters_of(t);
     LatencyHistogram lat = std::move(c.lat);  // kept out of latest_: not copied every second
@@ -284,6 +312,7 @@ void LedgerRecorder::sample(const std::vector<TargetSnapshot>& targets, std::int
     if (latency_ && !lat.empty()) latency_(t, lat, wall_ms);
     c.lat = std::move(lat);
     Book& b = book(t.label);
+    if (stepped && b.minutes.begun()) restart_minutes(t.label, b, before_step_ms, wall_ms, c);
     if (!b.minutes.begun()) b.minutes.begin(wall_ms, b.state, c);
     b.minutes.sample(wall_ms, std::move(c));
     if (b.incident) {

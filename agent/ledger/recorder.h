@@ -71,6 +71,9 @@ class LedgerRecorder {
   nlohmann::json span_json(const Span& s) const;
   void related(const Book& b, nlohmann::json& body) const;
   void write_minutes(std::int64_t now_ms, bool final);
+  void write_book_minutes(const std::string& label, Book& b, std::int64_t now_ms, bool final);
+  void restart_minutes(const std::string& label, Book& b, std::int64_t before_ms,
+                       std::int64_t after_ms, const TargetCounters& c);
   nlohmann::json minute_identity(const std::string& label) const;
   void emit(std::string chain, std::string kind, std::int64_t ts_ms, std::string target,
             nlohmann::json body);

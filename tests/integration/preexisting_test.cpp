@@ -21,6 +21,7 @@
 #include "kernel/histogram.h"
 #include "privileged.h"
 #include "process.h"
+#include "stuck_read.h"
 
 using namespace std::chrono_literals;
 using sanwatch::LatencyHistogram;
@@ -28,45 +29,16 @@ using sanwatch::test::AgentProcess;
 using sanwatch::test::ChildProcess;
 using sanwatch::test::DirectIo;
 using sanwatch::test::FaultDisk;
+using sanwatch::test::kernel_inflight;
 using sanwatch::test::mono_now_ns;
 using sanwatch::test::start_hist;
+using sanwatch::test::StuckRead;
 using Stream = ChildProcess::Stream;
 using json = nlohmann::json;
 
 namespace {
 
 double secs(std::uint64_t ns) { return static_cast<double>(ns) / 1e9; }
-
-unsigned kernel_inflight(const FaultDisk& d) {
-  std::ifstream f("/sys/block/" + d.loop_name() + "/inflight");
-  unsigned r = 0, w = 0;
-  f >> r >> w;
-  return r + w;
-}
-
-// One read held by the stalled disk, issued before anything attaches; the
-// issue instant is known to lie in [before_ns, after_ns].
-struct StuckRead {
-  std::uint64_t before_ns = 0, after_ns = 0;
-  std::thread t;
-  StuckRead(FaultDisk& disk) {
-    disk.stall();
-    before_ns = mono_now_ns();
-    const std::string dev = disk.loop_device();
-    t = std::thread([dev] {
-      DirectIo io(dev);
-      io.read(0);
-    });
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (kernel_inflight(disk) == 0 && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(1ms);
-    after_ns = mono_now_ns();
-    REQUIRE(kernel_inflight(disk) == 1);
-  }
-  ~StuckRead() {
-    if (t.joinable()) t.join();
-  }
-};
 
 json next_report(ChildProcess& p) {
   auto line = p.read_line(Stream::kStdout, 5s);

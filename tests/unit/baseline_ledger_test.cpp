@@ -76,7 +76,7 @@ TEST_CASE("recorder: a minute row carries the minute's latency histogram of all 
     io.ops[1].count = writes;
     io.ops[1].total = hist({{4'000'000, writes}});
     m.io = io;
-    rec.sample({m}, kH + ms, 0);
+    rec.sample({m}, kH + ms, static_cast<std::uint64_t>(ms) * 1'000'000);  // clocks in step
   };
   rec.start(kH, 0);
   at(0, 100, 10);

@@ -4,6 +4,7 @@
 #include "exporters/exec_hook.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -27,6 +28,14 @@ bool dead(pid_t pid) {
   const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
   const auto paren = stat.rfind(')');
   return stat.empty() || (paren != std::string::npos && stat.substr(paren + 2, 1) == "Z");
+}
+
+// CPU time (user + system) this process has used, in s.
+double process_cpu_s() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 }  // namespace
@@ -132,4 +141,26 @@ TEST_CASE("alerts: exec hooks run at most max_concurrent at once, overflow is co
   d->on_event(event("loop9", "device", "ok", "slow"));
   REQUIRE(eventually([&] { return d->stats().back().failed == 1; }));
   CHECK(log.text().find("exec hook could not start") != std::string::npos);
+}
+
+TEST_CASE("alerts: a hook flooding its output is killed on time and costs the agent little CPU") {
+  FileLog log;
+  AlertSettings s;
+  s.exec_timeout = 1s;
+  // A verbose hook still finishes: 256 KiB of output, then exit 0.
+  s.exec_command = {"/bin/sh", "-c", "head -c 262144 /dev/zero"};
+  auto d = sanwatch::make_alert_dispatcher(s, log.log);
+  d->on_event(event("loop3", "device", "ok", "slow"));
+  REQUIRE(eventually([&] { return d->stats().back().delivered == 1; }));
+  // One that never stops: killed at its timeout, while this process (the
+  // hook's thread drains the pipe) uses a fraction of the time.
+  s.exec_command = {"yes", "flood"};
+  d->reconfigure(s);
+  const double cpu0 = process_cpu_s();
+  d->on_event(event("loop3", "device", "slow", "stalled"));
+  REQUIRE(eventually([&] { return d->stats().back().failed == 1; }, 5s));
+  const double cpu = process_cpu_s() - cpu0;
+  WARN("hook thread CPU over a 1 s flood: " << cpu << " s");
+  CHECK(cpu < 0.1);
+  CHECK(log.text().find("exec hook killed at its timeout") != std::string::npos);
 }
