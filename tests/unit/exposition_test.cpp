@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "exporters/exposition.h"
 
-#include <zlib.h>
-
 #include <catch2/catch.hpp>
 #include <cmath>
+
+#include "gzip_test_util.h"
 
 using namespace sanwatch;
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
+
+using gzip_test::gunzip;
 
 namespace {
 
@@ -24,21 +26,6 @@ ClientMetric gauge(double v, std::vector<ClientMetric::Label> labels = {}) {
   m.label = std::move(labels);
   m.gauge.value = v;
   return m;
-}
-
-std::string gunzip(const std::string& in) {
-  z_stream zs{};
-  REQUIRE(inflateInit2(&zs, 15 + 16) == Z_OK);
-  std::string out(in.size() * 64 + 1024, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  zs.avail_in = static_cast<uInt>(in.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  const int rc = inflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  inflateEnd(&zs);
-  REQUIRE(rc == Z_STREAM_END);
-  return out;
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 // request limits, connection limits with their refusal counters, the idle
 // timeout, and the rendered-body cache.
 #include <unistd.h>
-#include <zlib.h>
 
 #include <catch2/catch.hpp>
 #include <thread>
@@ -12,6 +11,7 @@
 #include "base/unique_fd.h"
 #include "exporters/metrics.h"
 #include "exporters/scrape_cache.h"
+#include "gzip_test_util.h"
 #include "http_probe.h"
 #include "test_util.h"
 
@@ -22,22 +22,9 @@ using sanwatch::test::connect_from;
 using sanwatch::test::get_request;
 using sanwatch::test::http_exchange;
 
-namespace {
+using gzip_test::gunzip;
 
-std::string gunzip(const std::string& in) {
-  z_stream zs{};
-  REQUIRE(inflateInit2(&zs, 15 + 16) == Z_OK);
-  std::string out(in.size() * 50 + 1024, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  zs.avail_in = static_cast<uInt>(in.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  const int rc = inflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  inflateEnd(&zs);
-  REQUIRE(rc == Z_STREAM_END);
-  return out;
-}
+namespace {
 
 MetricsSnapshot one_target(const std::string& state) {
   MetricsSnapshot s;
