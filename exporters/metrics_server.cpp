@@ -10,6 +10,7 @@
 #include "exporters/exposition.h"
 #include "exporters/http_server.h"
 #include "exporters/metrics.h"
+#include "exporters/metrics_auth.h"
 #include "exporters/metrics_routes.h"
 
 namespace sanwatch {
@@ -59,9 +60,21 @@ Result<std::unique_ptr<MetricsExporter>> MetricsExporter::start(const MetricsSer
   e->cache_ = std::make_unique<ScrapeCache>();
   const HttpLimits limits{s.max_connections, s.max_connections_per_ip, s.read_timeout,
                           s.max_request_bytes};
-  auto server = HttpServer::listen(s.listen, limits, [c = e->cache_.get()](const HttpRequest& r) {
-    return route_metrics_request(*c, r);
-  });
+  std::optional<HttpTls> tls;
+  if (s.web) {
+    e->auth_ = std::make_unique<MetricsAuth>(*s.web);
+    if (const auto& m = s.web->tls)
+      tls = HttpTls{m->cert_pem, m->key_pem, m->trust_pem, m->priorities};
+  }
+  auto handler = [c = e->cache_.get(), a = e->auth_.get()](const HttpRequest& r) {
+    if (!a) return route_metrics_request(*c, r);
+    // Every path is behind the gate, as with exporter-toolkit.
+    auto resp = a->check(r);
+    if (!resp) resp = route_metrics_request(*c, r);
+    for (const auto& h : a->headers()) resp->headers.push_back(h);
+    return *std::move(resp);
+  };
+  auto server = HttpServer::listen(s.listen, limits, std::move(handler), std::move(tls));
   if (!server) return server.error();
   e->server_ = std::move(server).value();
   return e;
@@ -80,5 +93,7 @@ int MetricsExporter::port() const { return server_->port(); }
 std::uint64_t MetricsExporter::renders() const { return cache_->renders(); }
 
 HttpStats MetricsExporter::http_stats() const { return server_->stats(); }
+
+std::uint64_t MetricsExporter::bcrypt_checks() const { return auth_ ? auth_->bcrypt_checks() : 0; }
 
 }  // namespace sanwatch
