@@ -197,8 +197,12 @@ std::optional<TlsServerConfig> read_tls(const YAML::Node& node, WebConfig& w, Er
   // Like exporter-toolkit: a section with none of these is no TLS at all.
   if (!any) return std::nullopt;
   const auto mark = node.Mark();
-  if (t.cert_file.empty()) errs.add(mark, "tls_server_config: cert_file is missing");
-  if (t.key_file.empty()) errs.add(mark, "tls_server_config: key_file is missing");
+  // Absent or "" (a value of the wrong type has its own error already).
+  const auto missing = [](const YAML::Node* n, const std::string& v) {
+    return !n || (n->IsScalar() && v.empty());
+  };
+  if (missing(cert, t.cert_file)) errs.add(mark, "tls_server_config: cert_file is missing");
+  if (missing(key, t.key_file)) errs.add(mark, "tls_server_config: key_file is missing");
   if (t.max_version && *t.max_version < t.min_version)
     errs.add(mark, "tls_server_config: max_version is older than min_version");
   const bool wants_ca = t.client_auth == ClientAuth::kRequireAnyClientCert ||

@@ -17,7 +17,7 @@ constexpr const char* kHash = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd
 std::string error_of(const std::string& yaml) {
   auto w = parse_web_config(yaml, "/etc/sanwatch/web.yml");
   REQUIRE(!w.ok());
-  return w.error().message();
+  return w.error().context;
 }
 
 }  // namespace
