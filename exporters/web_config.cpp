@@ -55,8 +55,12 @@ class Errors {
 class MapReader {
  public:
   MapReader(const YAML::Node& map, std::string path, Errors& errs) : path_(std::move(path)) {
+    // By value: yaml-cpp's iterator hands out a temporary proxy, and a
+    // reference into `it->first` dangles by the next statement (ASan in
+    // the fuzz target found it).
     for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node& k = it->first;
+      const YAML::Node k = it->first;
+      const YAML::Node v = it->second;
       if (!k.IsScalar()) {
         errs.add(k.Mark(), fmt::format("{}: keys must be strings", path_));
         continue;
@@ -65,7 +69,7 @@ class MapReader {
                       [&](const Entry& e) { return e.key == k.Scalar(); }))
         errs.add(k.Mark(), fmt::format("{}: duplicate key", name(k.Scalar())));
       else
-        entries_.push_back({k.Scalar(), k, it->second, false});
+        entries_.push_back({k.Scalar(), k, v, false});
     }
   }
 
