@@ -191,3 +191,26 @@ TEST_CASE(
   CHECK(curl(pki, port, "client", kRightPassword).status == 200);
   CHECK(e->http_stats().requests.at(429) == static_cast<std::uint64_t>(refused_429));
 }
+
+TEST_CASE("metrics tls: basic auth without TLS; http_server_config.headers on every answer") {
+  TestPki pki;
+  auto e = serve(pki, users_yml() +
+                          "http_server_config:\n  headers:\n"
+                          "    X-Content-Type-Options: nosniff\n    X-Frame-Options: deny\n");
+  const int port = e->port();
+  auto headers_of = [&](const std::vector<std::string>& auth) {
+    std::vector<std::string> extra = {"-D", pki.path("headers")};
+    extra.insert(extra.end(), auth.begin(), auth.end());
+    const int status = curl(pki, port, "-", extra, "http").status;
+    std::ifstream f(pki.path("headers"));
+    return std::pair{status, std::string(std::istreambuf_iterator<char>(f), {})};
+  };
+  for (const auto& [auth, status] :
+       {std::pair{kRightPassword, 200}, std::pair{std::vector<std::string>{}, 401}}) {
+    const auto [got, headers] = headers_of(auth);
+    INFO(headers);
+    CHECK(got == status);
+    CHECK(headers.find("X-Content-Type-Options: nosniff\r\n") != std::string::npos);
+    CHECK(headers.find("X-Frame-Options: deny\r\n") != std::string::npos);
+  }
+}
