@@ -162,6 +162,31 @@ void warn_ignored(MapReader& r, std::vector<std::string>& warnings, const Errors
                                          r.name(key))));
 }
 
+// What the keys cannot say one by one; reported at the section.
+void check_tls(const TlsServerConfig& t, const YAML::Node* cert, const YAML::Node* key,
+               const YAML::Mark& mark, Errors& errs) {
+  // Absent or "" (a value of the wrong type has its own error already).
+  const auto missing = [](const YAML::Node* n, const std::string& v) {
+    return !n || (n->IsScalar() && v.empty());
+  };
+  if (missing(cert, t.cert_file)) errs.add(mark, "tls_server_config: cert_file is missing");
+  if (missing(key, t.key_file)) errs.add(mark, "tls_server_config: key_file is missing");
+  if (t.max_version && *t.max_version < t.min_version)
+    errs.add(mark, "tls_server_config: max_version is older than min_version");
+  const bool wants_ca = t.client_auth == ClientAuth::kRequireAnyClientCert ||
+                        t.client_auth == ClientAuth::kVerifyClientCertIfGiven ||
+                        t.client_auth == ClientAuth::kRequireAndVerifyClientCert;
+  if (t.client_auth == ClientAuth::kNoClientCert && !t.client_ca_file.empty())
+    errs.add(mark,
+             "tls_server_config: client_ca_file without a client_auth_type (exporter-toolkit "
+             "refuses this too)");
+  // GnuTLS (through libmicrohttpd) asks for a client certificate only when
+  // it has a list of CAs to name in the request.
+  if (wants_ca && t.client_ca_file.empty())
+    errs.add(mark, fmt::format("tls_server_config: client_auth_type {} needs client_ca_file",
+                               client_auth_name(t.client_auth)));
+}
+
 std::optional<TlsServerConfig> read_tls(const YAML::Node& node, WebConfig& w, Errors& errs) {
   if (node.IsNull()) return std::nullopt;
   if (!node.IsMap()) {
@@ -200,27 +225,7 @@ std::optional<TlsServerConfig> read_tls(const YAML::Node& node, WebConfig& w, Er
   r.report_unknown(errs);
   // Like exporter-toolkit: a section with none of these is no TLS at all.
   if (!any) return std::nullopt;
-  const auto mark = node.Mark();
-  // Absent or "" (a value of the wrong type has its own error already).
-  const auto missing = [](const YAML::Node* n, const std::string& v) {
-    return !n || (n->IsScalar() && v.empty());
-  };
-  if (missing(cert, t.cert_file)) errs.add(mark, "tls_server_config: cert_file is missing");
-  if (missing(key, t.key_file)) errs.add(mark, "tls_server_config: key_file is missing");
-  if (t.max_version && *t.max_version < t.min_version)
-    errs.add(mark, "tls_server_config: max_version is older than min_version");
-  const bool wants_ca = t.client_auth == ClientAuth::kRequireAnyClientCert ||
-                        t.client_auth == ClientAuth::kVerifyClientCertIfGiven ||
-                        t.client_auth == ClientAuth::kRequireAndVerifyClientCert;
-  if (t.client_auth == ClientAuth::kNoClientCert && !t.client_ca_file.empty())
-    errs.add(mark,
-             "tls_server_config: client_ca_file without a client_auth_type (exporter-toolkit "
-             "refuses this too)");
-  // GnuTLS (through libmicrohttpd) asks for a client certificate only when
-  // it has a list of CAs to name in the request.
-  if (wants_ca && t.client_ca_file.empty())
-    errs.add(mark, fmt::format("tls_server_config: client_auth_type {} needs client_ca_file",
-                               client_auth_name(t.client_auth)));
+  check_tls(t, cert, key, node.Mark(), errs);
   return t;
 }
 
