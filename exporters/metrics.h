@@ -60,6 +60,9 @@ class MetricsExporter {
   HttpStats http_stats() const;
   // bcrypt checks run so far (basic auth cache misses within the budget).
   std::uint64_t bcrypt_checks() const;
+  // Live: basic_auth_users and headers from `web` (null: none). TLS stays
+  // what the server started with (libmicrohttpd cannot swap credentials).
+  void update_auth(const WebSetup* web);
 
  private:
   MetricsExporter() = default;

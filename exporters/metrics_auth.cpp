@@ -31,11 +31,35 @@ struct MhdString {
 
 }  // namespace
 
-MetricsAuth::MetricsAuth(const WebSetup& web, const AuthRateLimits& limits)
-    : headers_(web.config.headers) {
-  if (web.tls) client_auth_ = web.tls->client_auth;
-  if (web.config.has_auth())
-    basic_ = std::make_unique<BasicAuth>(web.config.basic_auth_users, limits);
+MetricsAuth::MetricsAuth(const WebSetup* web, const AuthRateLimits& limits)
+    : client_auth_(web && web->tls ? std::optional(web->tls->client_auth) : std::nullopt),
+      limits_(limits),
+      gate_(make_gate(web)) {}
+
+std::shared_ptr<MetricsAuth::Gate> MetricsAuth::make_gate(const WebSetup* web) const {
+  auto g = std::make_shared<Gate>();
+  if (!web) return g;
+  if (web->config.has_auth())
+    g->basic = std::make_unique<BasicAuth>(web->config.basic_auth_users, limits_);
+  g->headers = web->config.headers;
+  return g;
+}
+
+void MetricsAuth::update(const WebSetup* web) {
+  auto next = make_gate(web);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (gate_->basic) retired_checks_ += gate_->basic->verifications();
+  gate_ = std::move(next);
+}
+
+std::shared_ptr<MetricsAuth::Gate> MetricsAuth::gate() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return gate_;
+}
+
+std::uint64_t MetricsAuth::bcrypt_checks() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return retired_checks_ + (gate_->basic ? gate_->basic->verifications() : 0);
 }
 
 bool MetricsAuth::client_cert_ok(const HttpRequest& req) const {
@@ -53,13 +77,12 @@ bool MetricsAuth::client_cert_ok(const HttpRequest& req) const {
   return gnutls_certificate_verify_peers2(session, &status) == 0 && status == 0;
 }
 
-std::optional<HttpResponse> MetricsAuth::check(const HttpRequest& req) {
-  if (!client_cert_ok(req)) return refusal(403, "Forbidden: client certificate required\n");
-  if (!basic_) return std::nullopt;
+std::optional<HttpResponse> MetricsAuth::check_password(const HttpRequest& req,
+                                                        BasicAuth& basic) const {
   MhdString user, password{nullptr, true};
   user.p = MHD_basic_auth_get_username_password(req.connection, &password.p);
   if (!user.p || !password.p) return unauthorized();
-  switch (basic_->check(user.p, password.p, std::string(req.peer))) {
+  switch (basic.check(user.p, password.p, std::string(req.peer))) {
     case AuthResult::kOk:
     case AuthResult::kCached:
       return std::nullopt;
@@ -72,6 +95,19 @@ std::optional<HttpResponse> MetricsAuth::check(const HttpRequest& req) {
     }
   }
   return unauthorized();
+}
+
+HttpResponse MetricsAuth::handle(const HttpRequest& req,
+                                 const std::function<HttpResponse()>& route) {
+  const auto g = gate();
+  std::optional<HttpResponse> r;
+  if (!client_cert_ok(req))
+    r = refusal(403, "Forbidden: client certificate required\n");
+  else if (g->basic)
+    r = check_password(req, *g->basic);
+  if (!r) r = route();
+  for (const auto& h : g->headers) r->headers.push_back(h);
+  return *std::move(r);
 }
 
 }  // namespace sanwatch

@@ -16,7 +16,9 @@
 // (signature chain, validity dates), no name check — as Go's.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 
 #include "exporters/basic_auth.h"
@@ -25,22 +27,37 @@
 
 namespace sanwatch {
 
+// Thread-safe: requests are checked on the server thread while update()
+// may come from the event loop (SIGHUP).
 class MetricsAuth {
  public:
-  explicit MetricsAuth(const WebSetup& web, const AuthRateLimits& limits = {});
-  // nullopt: the request may go on; otherwise the refusal to send (401
-  // with WWW-Authenticate, 403, or 429 over the bcrypt budget).
-  std::optional<HttpResponse> check(const HttpRequest& req);
-  // http_server_config.headers, added to every response.
-  const std::vector<std::pair<std::string, std::string>>& headers() const { return headers_; }
-  std::uint64_t bcrypt_checks() const { return basic_ ? basic_->verifications() : 0; }
+  // `web` null: no TLS, no auth, no extra headers (every request passes).
+  explicit MetricsAuth(const WebSetup* web, const AuthRateLimits& limits = {});
+  // Live: basic_auth_users and http_server_config.headers from `web` (null:
+  // none). The client certificate policy belongs to the TLS credentials
+  // the server started with, and stays.
+  void update(const WebSetup* web);
+  // The gate, then `route` if it lets the request through; the configured
+  // headers go on every answer (refusals too).
+  HttpResponse handle(const HttpRequest& req, const std::function<HttpResponse()>& route);
+  std::uint64_t bcrypt_checks() const;  // bcrypt checks run, over every update
 
  private:
+  // What update() replaces as a whole: a request sees one or the other.
+  struct Gate {
+    std::unique_ptr<BasicAuth> basic;  // with basic_auth_users
+    std::vector<std::pair<std::string, std::string>> headers;
+  };
+  std::shared_ptr<Gate> make_gate(const WebSetup* web) const;
+  std::shared_ptr<Gate> gate() const;
   bool client_cert_ok(const HttpRequest& req) const;
+  std::optional<HttpResponse> check_password(const HttpRequest& req, BasicAuth& basic) const;
 
-  std::optional<ClientAuth> client_auth_;  // with TLS
-  std::unique_ptr<BasicAuth> basic_;       // with basic_auth_users
-  std::vector<std::pair<std::string, std::string>> headers_;
+  const std::optional<ClientAuth> client_auth_;  // with TLS
+  const AuthRateLimits limits_;
+  mutable std::mutex mu_;
+  std::shared_ptr<Gate> gate_;
+  std::uint64_t retired_checks_ = 0;  // of gates replaced by update()
 };
 
 }  // namespace sanwatch

@@ -61,18 +61,16 @@ Result<std::unique_ptr<MetricsExporter>> MetricsExporter::start(const MetricsSer
   const HttpLimits limits{s.max_connections, s.max_connections_per_ip, s.read_timeout,
                           s.max_request_bytes};
   std::optional<HttpTls> tls;
-  if (s.web) {
-    e->auth_ = std::make_unique<MetricsAuth>(*s.web);
-    if (const auto& m = s.web->tls)
-      tls = HttpTls{m->cert_pem, m->key_pem, m->trust_pem, m->priorities};
+  if (s.web && s.web->tls) {
+    const auto& m = *s.web->tls;
+    tls = HttpTls{m.cert_pem, m.key_pem, m.trust_pem, m.priorities};
   }
+  // Always there, so that a reload can add basic auth to a server started
+  // without; with nothing configured it passes every request.
+  e->auth_ = std::make_unique<MetricsAuth>(s.web.get());
   auto handler = [c = e->cache_.get(), a = e->auth_.get()](const HttpRequest& r) {
-    if (!a) return route_metrics_request(*c, r);
     // Every path is behind the gate, as with exporter-toolkit.
-    auto resp = a->check(r);
-    if (!resp) resp = route_metrics_request(*c, r);
-    for (const auto& h : a->headers()) resp->headers.push_back(h);
-    return *std::move(resp);
+    return a->handle(r, [&] { return route_metrics_request(*c, r); });
   };
   auto server = HttpServer::listen(s.listen, limits, std::move(handler), std::move(tls));
   if (!server) return server.error();
@@ -94,6 +92,8 @@ std::uint64_t MetricsExporter::renders() const { return cache_->renders(); }
 
 HttpStats MetricsExporter::http_stats() const { return server_->stats(); }
 
-std::uint64_t MetricsExporter::bcrypt_checks() const { return auth_ ? auth_->bcrypt_checks() : 0; }
+std::uint64_t MetricsExporter::bcrypt_checks() const { return auth_->bcrypt_checks(); }
+
+void MetricsExporter::update_auth(const WebSetup* web) { auth_->update(web); }
 
 }  // namespace sanwatch

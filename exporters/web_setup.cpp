@@ -99,14 +99,8 @@ Result<WebSetup> load_web_setup(const std::string& path) {
   return w;
 }
 
-bool WebSetup::operator==(const WebSetup& o) const {
-  auto same_tls = [](const TlsMaterial& a, const TlsMaterial& b) {
-    return a.cert_pem == b.cert_pem && a.key_pem == b.key_pem && a.trust_pem == b.trust_pem &&
-           a.priorities == b.priorities && a.client_auth == b.client_auth;
-  };
-  return config.basic_auth_users == o.config.basic_auth_users &&
-         config.headers == o.config.headers && tls.has_value() == o.tls.has_value() &&
-         (!tls || same_tls(*tls, *o.tls));
+bool WebSetup::same_gate(const WebSetup& o) const {
+  return config.basic_auth_users == o.config.basic_auth_users && config.headers == o.config.headers;
 }
 
 std::string describe(const WebSetup& w) {

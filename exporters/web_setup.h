@@ -20,13 +20,15 @@ struct TlsMaterial {
   std::string cert_pem, key_pem, trust_pem;  // trust: empty without client_ca_file
   std::string priorities;                    // GnuTLS priority string (min/max_version)
   ClientAuth client_auth = ClientAuth::kNoClientCert;
+  bool operator==(const TlsMaterial&) const = default;
 };
 
 struct WebSetup {
   WebConfig config;
   std::optional<TlsMaterial> tls;
 
-  bool operator==(const WebSetup& o) const;  // same web.yml content and PEM material
+  // Same basic_auth_users and headers: what a reload can apply live.
+  bool same_gate(const WebSetup& o) const;
 };
 
 // Reads and checks `path`; errors name the file (and line) or the PEM file.

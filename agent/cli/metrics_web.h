@@ -2,7 +2,8 @@
 // metrics.web_config for the commands: loaded with the configuration (at
 // start, on SIGHUP and by check-config, so a broken web.yml makes the
 // configuration invalid like a broken sanwatch.toml), and the exposure
-// warning check-config prints for an endpoint open to the network.
+// warning check-config prints for an endpoint open to the network. What a
+// reload applies is run_cmd's apply_web().
 #pragma once
 
 #include <memory>

@@ -65,7 +65,8 @@ struct Agent {
   UniqueFd signals;
   std::unique_ptr<EventLoop> loop;
   std::unique_ptr<MetricsExporter> metrics;
-  std::shared_ptr<const WebSetup> web;  // what the metrics server runs with
+  std::shared_ptr<const WebSetup> serving_web;  // what the metrics server started with
+  std::shared_ptr<const WebSetup> web;          // the last valid one (users, headers live)
   std::unique_ptr<AlertDispatcher> alerts;
   std::unique_ptr<AgentLedger> ledger;
   std::unique_ptr<Watchdog> watchdog;
@@ -106,7 +107,7 @@ struct Agent {
       log.error("configuration rejected, keeping the running one",
                 {{"errors", cfg.error().message()}});
     } else {
-      note_web_change(cfg->web);
+      apply_web(cfg->web);
       watchdog->reload(std::move(cfg->config));
       alerts->reconfigure(watchdog->config().alerts);
       log.info("configuration reloaded", {{"config", watchdog->config().source}});
@@ -114,17 +115,25 @@ struct Agent {
     systemd.ready(status_line());
   }
 
-  // libmicrohttpd cannot swap a running daemon's TLS credentials, and a
-  // new daemon would mean a moment without a listening socket: the new
-  // web.yml was validated (or the reload rejected), it applies at restart.
-  void note_web_change(const std::shared_ptr<const WebSetup>& next) {
-    const bool same = next && web ? *next == *web : !next && !web;
-    if (same) return;
-    log.warn(
-        "metrics.web_config changed (TLS material, users or headers): validated, applied at the "
-        "next restart; the metrics server keeps the running one",
-        {{"running", web ? describe(*web) : "plain HTTP, no auth"},
-         {"new", next ? describe(*next) : "plain HTTP, no auth"}});
+  // SIGHUP with a valid web.yml: users and headers apply at once (they are
+  // our own gate); TLS material only at restart, because libmicrohttpd
+  // cannot swap a running daemon's credentials and a new daemon would mean
+  // a moment without a listening socket.
+  void apply_web(std::shared_ptr<const WebSetup> next) {
+    const std::optional<TlsMaterial> none;
+    if ((next ? next->tls : none) != (serving_web ? serving_web->tls : none))
+      log.warn(
+          "metrics.web_config: tls_server_config changed: validated, applied at the next "
+          "restart; the metrics server keeps its running TLS settings",
+          {{"running", serving_web ? describe(*serving_web) : "plain HTTP, no auth"},
+           {"new", next ? describe(*next) : "plain HTTP, no auth"}});
+    static const WebSetup kNone;
+    if (!(next ? *next : kNone).same_gate(web ? *web : kNone)) {
+      metrics->update_auth(next.get());
+      log.info("metrics.web_config: basic_auth_users and headers applied",
+               {{"users", next ? next->config.basic_auth_users.size() : 0}});
+    }
+    web = std::move(next);
   }
 
   // Structured records next to the JSON line when stderr is the journal.
@@ -159,7 +168,7 @@ struct Agent {
     Config& cfg = ac.config;
     const MetricsSettings& ms = cfg.metrics;
     raise_fd_limit(ms.max_connections + kOwnDescriptors, log);
-    web = ac.web;
+    web = serving_web = ac.web;
     if (web)
       for (const auto& w : web->config.warnings) log.warn(w);
     if (web) log.info("metrics endpoint: " + describe(*web), {{"web_config", ms.web_config}});

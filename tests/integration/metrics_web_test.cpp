@@ -2,8 +2,9 @@
 // metrics.web_config through the binary: check-config loads the web.yml
 // and the files it names (a broken one is exit 2 with file and line, like a
 // broken sanwatch.toml), prints what it set up, and warns on stderr about
-// an open endpoint without failing; SIGHUP validates a changed web.yml and
-// says it applies at restart, and rejects a broken one. The scrapes
+// an open endpoint without failing; SIGHUP applies changed users at once,
+// validates changed TLS settings for the next restart (and says so), and
+// rejects a broken web.yml. The scrapes
 // themselves are tested in tests/unit/metrics_tls_test.cpp and, with a
 // real Prometheus, in prometheus_test.cpp.
 #include <fmt/format.h>
@@ -93,7 +94,8 @@ TEST_CASE("run: check-config loads metrics.web_config, refuses a broken one, war
         std::string::npos);
 }
 
-TEST_CASE("run: SIGHUP validates a changed web.yml (applied at restart) and rejects a broken one") {
+TEST_CASE(
+    "run: SIGHUP applies web.yml users at once, TLS changes at restart, rejects a broken one") {
   sanwatch::test::require_privileged("run web_config reload test");
   TestPki pki;
   FaultDisk disk;
@@ -104,30 +106,58 @@ TEST_CASE("run: SIGHUP validates a changed web.yml (applied at restart) and reje
       "[metrics]\nlisten = \"127.0.0.1:0\"\nweb_config = \"{}\"\n",
       disk.loop_name(), web);
   AgentProcess agent(config);
-  auto scrape = [&] {
-    return run_command({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
-                        pki.path("ca.pem"), "--cert", pki.path("client.pem"), "--key",
-                        pki.path("client.key"), "https://" + agent.metrics_address() + "/metrics"},
-                       10s)
-        .out;
+  auto scrape = [&](std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {"curl",
+                                     "-s",
+                                     "-o",
+                                     "/dev/null",
+                                     "-w",
+                                     "%{http_code}",
+                                     "--cacert",
+                                     pki.path("ca.pem"),
+                                     "--cert",
+                                     pki.path("client.pem"),
+                                     "--key",
+                                     pki.path("client.key"),
+                                     "https://" + agent.metrics_address() + "/metrics"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return run_command(argv, 10s).out;
   };
+  const std::vector<std::string> password = {"-u", "prometheus:pw"};
   CHECK(scrape() == "200");
-  write(web,
-        tls_yml() + "basic_auth_users:\n  prometheus: " + sanwatch::test::bcrypt_hash("pw") + "\n");
+
+  // New users: applied without a restart.
+  const std::string users =
+      "basic_auth_users:\n  prometheus: " + sanwatch::test::bcrypt_hash("pw") + "\n";
+  write(web, tls_yml() + users);
   agent.process().send_signal(SIGHUP);
-  auto changed = agent.wait_log("metrics.web_config changed", 5s);
-  REQUIRE(changed);
-  CHECK((*changed)["msg"].get<std::string>().find("applied at the next restart") !=
-        std::string::npos);
-  CHECK((*changed)["new"] ==
-        "TLS (TLS12+, client certificates: RequireAndVerifyClientCert), basic auth for 1 user");
+  auto applied = agent.wait_log("basic_auth_users and headers applied", 5s);
+  REQUIRE(applied);
+  CHECK((*applied)["users"] == 1);
   CHECK(agent.wait_log("configuration reloaded", 5s));
-  CHECK(scrape() == "200");  // the running server keeps its setup until restart
+  CHECK(scrape() == "401");
+  CHECK(scrape(password) == "200");
+
+  // New TLS settings: validated, the running ones stay until a restart.
+  write(web, tls_yml() + "  min_version: TLS13\n" + users);
+  agent.process().send_signal(SIGHUP);
+  auto tls = agent.wait_log("tls_server_config changed", 5s);
+  REQUIRE(tls);
+  CHECK((*tls)["msg"].get<std::string>().find("applied at the next restart") != std::string::npos);
+  CHECK((*tls)["new"] ==
+        "TLS (TLS13+, client certificates: RequireAndVerifyClientCert), basic auth for 1 user");
+  CHECK(agent.wait_log("configuration reloaded", 5s));
+  std::vector<std::string> tls12 = {"--tlsv1.2", "--tls-max", "1.2"};
+  tls12.insert(tls12.end(), password.begin(), password.end());
+  CHECK(scrape(tls12) == "200");
+
+  // Broken: rejected with its line; everything stays.
   write(web, "tls_server_config: [\n");
   agent.process().send_signal(SIGHUP);
   auto rejected = agent.wait_log("configuration rejected", 5s);
   REQUIRE(rejected);
   CHECK((*rejected)["errors"].get<std::string>().find(web + ":2:1: ") != std::string::npos);
-  CHECK(scrape() == "200");
+  CHECK(scrape(password) == "200");
+  CHECK(scrape() == "401");
   CHECK(agent.stop() == 0);
 }

@@ -214,3 +214,25 @@ TEST_CASE("metrics tls: basic auth without TLS; http_server_config.headers on ev
     CHECK(headers.find("X-Frame-Options: deny\r\n") != std::string::npos);
   }
 }
+
+TEST_CASE("metrics tls: users and headers change live; the client certificate policy stays") {
+  TestPki pki;
+  auto e = serve(pki, tls_yml("RequireAndVerifyClientCert"));
+  const int port = e->port();
+  CHECK(curl(pki, port, "client").status == 200);
+  std::ofstream(pki.path("web2.yml")) << tls_yml("NoClientCert") << users_yml();
+  auto web = load_web_setup(pki.path("web2.yml"));
+  REQUIRE(!web.ok());  // NoClientCert with client_ca_file: refused, as exporter-toolkit does
+  std::ofstream(pki.path("web2.yml"))
+      << "basic_auth_users:\n  prometheus: " << prometheus_hash() << "\n";
+  web = load_web_setup(pki.path("web2.yml"));
+  REQUIRE(web.ok());
+  e->update_auth(&*web);
+  CHECK(curl(pki, port, "client").status == 401);
+  CHECK(curl(pki, port, "client", kRightPassword).status == 200);
+  CHECK(curl(pki, port, "rogue-client", kRightPassword).status == 403);  // TLS policy kept
+  e->update_auth(nullptr);
+  CHECK(curl(pki, port, "client").status == 200);
+  CHECK(curl(pki, port, "rogue-client").status == 403);
+  CHECK(e->bcrypt_checks() == 1);
+}
