@@ -127,7 +127,10 @@ struct HttpServer::Callbacks {
       return MHD_YES;
     }
     *req_cls = &g_answered;
-    const HttpResponse r = s.handler_(HttpRequest{s, c, method, url});
+    const auto* ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const auto* key = ci ? static_cast<const std::string*>(ci->socket_context) : nullptr;
+    const HttpResponse r =
+        s.handler_(HttpRequest{s, c, method, url, key ? std::string_view(*key) : ""});
     return s.queue(c, r) ? MHD_YES : MHD_NO;
   }
 
@@ -165,11 +168,14 @@ HttpServer::~HttpServer() {
 
 Result<std::unique_ptr<HttpServer>> HttpServer::listen(const std::string& listen,
                                                        const HttpLimits& limits,
-                                                       HttpHandler handler) {
+                                                       HttpHandler handler,
+                                                       std::optional<HttpTls> tls) {
   std::unique_ptr<HttpServer> s(new HttpServer(limits, std::move(handler)));
+  s->tls_ = std::move(tls);
   auto fd = bind_listener(listen, s->port_);
   if (!fd) return fd.error();
-  if (auto st = s->start(MHD_USE_EPOLL_INTERNAL_THREAD, fd->get()); !st) return st.error();
+  const unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | (s->tls_ ? MHD_USE_TLS : 0);
+  if (auto st = s->start(flags, fd->get()); !st) return st.error();
   fd->release();  // MHD's now
   return s;
 }
@@ -185,8 +191,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::external(const HttpLimits& limit
   return s;
 }
 
-// One place for every daemon option, so TLS (MHD_OPTION_HTTPS_MEM_*) can be
-// appended here later.
+// One place for every daemon option.
 Status HttpServer::start(unsigned flags, int listen_fd) {
   using C = Callbacks;
   const auto timeout_s = static_cast<unsigned>((limits_.read_timeout.count() + 999) / 1000);
@@ -205,11 +210,28 @@ Status HttpServer::start(unsigned flags, int listen_fd) {
       {MHD_OPTION_NOTIFY_CONNECTION, reinterpret_cast<intptr_t>(&C::connection), this},
   };
   if (listen_fd >= 0) opts.push_back({MHD_OPTION_LISTEN_SOCKET, listen_fd, nullptr});
+  if (tls_) append_tls_options(opts);
   opts.push_back({MHD_OPTION_END, 0, nullptr});
   daemon_ = MHD_start_daemon(flags | MHD_USE_ERROR_LOG, 0, &C::accept, this, &C::request, this,
                              MHD_OPTION_ARRAY, opts.data(), MHD_OPTION_END);
-  if (!daemon_) return Error{EINVAL, "libmicrohttpd could not start the metrics server"};
+  if (!daemon_)
+    return Error{EINVAL, tls_ ? "libmicrohttpd could not start the metrics server with TLS "
+                                "(certificate, key or priorities refused)"
+                              : "libmicrohttpd could not start the metrics server"};
   return {};
+}
+
+void HttpServer::append_tls_options(std::vector<MHD_OptionItem>& opts) const {
+  auto text = [](const std::string& s) {
+    return reinterpret_cast<void*>(const_cast<char*>(s.c_str()));
+  };
+  opts.push_back({MHD_OPTION_HTTPS_MEM_CERT, 0, text(tls_->cert_pem)});
+  opts.push_back({MHD_OPTION_HTTPS_MEM_KEY, 0, text(tls_->key_pem)});
+  // With a trust list MHD has GnuTLS request (not require) a client
+  // certificate; the handler decides what a missing or bad one means.
+  if (!tls_->trust_pem.empty())
+    opts.push_back({MHD_OPTION_HTTPS_MEM_TRUST, 0, text(tls_->trust_pem)});
+  opts.push_back({MHD_OPTION_HTTPS_PRIORITIES, 0, text(tls_->priorities)});
 }
 
 bool HttpServer::queue(MHD_Connection* c, const HttpResponse& r) {

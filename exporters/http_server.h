@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -29,6 +30,7 @@
 
 struct MHD_Daemon;
 struct MHD_Connection;
+struct MHD_OptionItem;
 
 namespace sanwatch {
 
@@ -42,13 +44,24 @@ struct HttpLimits {
   std::size_t max_request_bytes = 8192;
 };
 
+// TLS through libmicrohttpd's GnuTLS (MHD_USE_TLS): PEM text, kept by the
+// server for the daemon's lifetime.
+struct HttpTls {
+  std::string cert_pem, key_pem;
+  // CA certificates: with them GnuTLS asks clients for a certificate (and
+  // the handler can verify it); without, it never asks.
+  std::string trust_pem;
+  std::string priorities = "NORMAL";  // GnuTLS priority string (protocol versions)
+};
+
 class HttpServer;
 
 // One request, as the handler sees it.
 struct HttpRequest {
   const HttpServer& server;    // its counters, for a handler that reports them
-  MHD_Connection* connection;  // for a later auth check (MHD's basic-auth helpers)
+  MHD_Connection* connection;  // for the auth check (MHD's basic-auth helpers, the TLS session)
   std::string_view method, path;
+  std::string_view peer;  // the client's address bytes (the per-IP key); empty for AF_UNIX
   // A request header's value; empty when absent.
   std::string_view header(const char* name) const;
 };
@@ -67,8 +80,10 @@ class HttpServer {
  public:
   // Listens on host:port (port 0: any free port) with an internal epoll
   // thread. Fails with the bind error when the address cannot be used.
+  // With `tls`, HTTPS only: a plain HTTP request fails the handshake.
   static Result<std::unique_ptr<HttpServer>> listen(const std::string& listen,
-                                                    const HttpLimits& limits, HttpHandler handler);
+                                                    const HttpLimits& limits, HttpHandler handler,
+                                                    std::optional<HttpTls> tls = std::nullopt);
   // No listening socket and no thread: see add_connection() and run().
   static Result<std::unique_ptr<HttpServer>> external(const HttpLimits& limits,
                                                       HttpHandler handler);
@@ -89,6 +104,7 @@ class HttpServer {
  private:
   explicit HttpServer(const HttpLimits& limits, HttpHandler handler);
   Status start(unsigned flags, int listen_fd);
+  void append_tls_options(std::vector<MHD_OptionItem>& opts) const;
 
   struct Callbacks;  // MHD's C callbacks, in http_server.cpp
   friend struct Callbacks;
@@ -97,6 +113,7 @@ class HttpServer {
 
   HttpLimits limits_;
   HttpHandler handler_;
+  std::optional<HttpTls> tls_;  // MHD reads the PEM text at start; kept for good measure
   MHD_Daemon* daemon_ = nullptr;
   int port_ = 0;
 

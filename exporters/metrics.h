@@ -19,7 +19,9 @@
 namespace sanwatch {
 
 class HttpServer;
+class MetricsAuth;
 class ScrapeCache;
+struct WebSetup;
 
 // The server's address and limits ([metrics] in the configuration).
 struct MetricsServerSettings {
@@ -30,6 +32,9 @@ struct MetricsServerSettings {
   // idle timeout. Whole seconds (rounded up).
   std::chrono::milliseconds read_timeout{5000};
   std::size_t max_request_bytes = 8192;  // request line + headers
+  // metrics.web_config, loaded: TLS, basic auth, extra headers. Null: plain
+  // HTTP, no auth.
+  std::shared_ptr<const WebSetup> web;
 };
 
 class MetricsExporter {
@@ -53,12 +58,18 @@ class MetricsExporter {
   // Bodies rendered so far (also sanwatch_scrape_renders_total).
   std::uint64_t renders() const;
   HttpStats http_stats() const;
+  // bcrypt checks run so far (basic auth cache misses within the budget).
+  std::uint64_t bcrypt_checks() const;
+  // Live: basic_auth_users and headers from `web` (null: none). TLS stays
+  // what the server started with (libmicrohttpd cannot swap credentials).
+  void update_auth(const WebSetup* web);
 
  private:
   MetricsExporter() = default;
   // Declared before the server, so destroyed after it: no request is in
   // flight when the cache goes.
   std::unique_ptr<ScrapeCache> cache_;
+  std::unique_ptr<MetricsAuth> auth_;
   std::unique_ptr<HttpServer> server_;
 };
 

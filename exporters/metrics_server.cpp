@@ -10,6 +10,7 @@
 #include "exporters/exposition.h"
 #include "exporters/http_server.h"
 #include "exporters/metrics.h"
+#include "exporters/metrics_auth.h"
 #include "exporters/metrics_routes.h"
 
 namespace sanwatch {
@@ -59,9 +60,19 @@ Result<std::unique_ptr<MetricsExporter>> MetricsExporter::start(const MetricsSer
   e->cache_ = std::make_unique<ScrapeCache>();
   const HttpLimits limits{s.max_connections, s.max_connections_per_ip, s.read_timeout,
                           s.max_request_bytes};
-  auto server = HttpServer::listen(s.listen, limits, [c = e->cache_.get()](const HttpRequest& r) {
-    return route_metrics_request(*c, r);
-  });
+  std::optional<HttpTls> tls;
+  if (s.web && s.web->tls) {
+    const auto& m = *s.web->tls;
+    tls = HttpTls{m.cert_pem, m.key_pem, m.trust_pem, m.priorities};
+  }
+  // Always there, so that a reload can add basic auth to a server started
+  // without; with nothing configured it passes every request.
+  e->auth_ = std::make_unique<MetricsAuth>(s.web.get());
+  auto handler = [c = e->cache_.get(), a = e->auth_.get()](const HttpRequest& r) {
+    // Every path is behind the gate, as with exporter-toolkit.
+    return a->handle(r, [&] { return route_metrics_request(*c, r); });
+  };
+  auto server = HttpServer::listen(s.listen, limits, std::move(handler), std::move(tls));
   if (!server) return server.error();
   e->server_ = std::move(server).value();
   return e;
@@ -80,5 +91,9 @@ int MetricsExporter::port() const { return server_->port(); }
 std::uint64_t MetricsExporter::renders() const { return cache_->renders(); }
 
 HttpStats MetricsExporter::http_stats() const { return server_->stats(); }
+
+std::uint64_t MetricsExporter::bcrypt_checks() const { return auth_->bcrypt_checks(); }
+
+void MetricsExporter::update_auth(const WebSetup* web) { auth_->update(web); }
 
 }  // namespace sanwatch

@@ -9,11 +9,11 @@ BUILD_DEPS=(
   clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
   liburing-dev libfmt-dev libtomlplusplus-dev prometheus-cpp-dev libmicrohttpd-dev
   nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libsystemd-dev
-  libsqlite3-dev libssl-dev
+  libsqlite3-dev libssl-dev libgnutls28-dev libcrypt-dev libyaml-cpp-dev
 )
 TEST_DEPS=(
   catch2 fuse3 libfuse3-dev fio util-linux kmod curl prometheus prometheus-alertmanager
-  dpkg-dev lintian adduser python3 systemd init-system-helpers procps sqlite3 chromium
+  dpkg-dev lintian adduser python3 systemd init-system-helpers procps sqlite3 chromium openssl
 )
 BENCH_DEPS=(
   libbpf-tools bpftrace ioping

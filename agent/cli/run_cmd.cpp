@@ -21,6 +21,7 @@
 #include "base/sd_notify.h"
 #include "cli/agent_ledger.h"
 #include "cli/fd_limit.h"
+#include "cli/metrics_web.h"
 #include "cli/snapshot.h"
 #include "detect/event_log.h"
 #include "detect/watchdog.h"
@@ -30,11 +31,6 @@
 
 namespace sanwatch {
 namespace {
-
-Result<Config> read_config(const std::string& path) {
-  if (path.empty()) return parse_config(embedded_default_config(), "<embedded default>");
-  return load_config(path);
-}
 
 // Test-only: with SANWATCH_TEST_FREEZE_SIGNAL=1, SIGUSR2 hangs the event loop
 // so tests can see the systemd watchdog pings stop.
@@ -69,6 +65,8 @@ struct Agent {
   UniqueFd signals;
   std::unique_ptr<EventLoop> loop;
   std::unique_ptr<MetricsExporter> metrics;
+  std::shared_ptr<const WebSetup> serving_web;  // what the metrics server started with
+  std::shared_ptr<const WebSetup> web;          // the last valid one (users, headers live)
   std::unique_ptr<AlertDispatcher> alerts;
   std::unique_ptr<AgentLedger> ledger;
   std::unique_ptr<Watchdog> watchdog;
@@ -104,16 +102,38 @@ struct Agent {
   // and the running one stays.
   void reload() {
     systemd.reloading();
-    auto cfg = read_config(opts.config_path);
+    auto cfg = read_agent_config(opts.config_path);
     if (!cfg) {
       log.error("configuration rejected, keeping the running one",
                 {{"errors", cfg.error().message()}});
     } else {
-      watchdog->reload(std::move(cfg).value());
+      apply_web(cfg->web);
+      watchdog->reload(std::move(cfg->config));
       alerts->reconfigure(watchdog->config().alerts);
       log.info("configuration reloaded", {{"config", watchdog->config().source}});
     }
     systemd.ready(status_line());
+  }
+
+  // SIGHUP with a valid web.yml: users and headers apply at once (they are
+  // our own gate); TLS material only at restart, because libmicrohttpd
+  // cannot swap a running daemon's credentials and a new daemon would mean
+  // a moment without a listening socket.
+  void apply_web(std::shared_ptr<const WebSetup> next) {
+    const std::optional<TlsMaterial> none;
+    if ((next ? next->tls : none) != (serving_web ? serving_web->tls : none))
+      log.warn(
+          "metrics.web_config: tls_server_config changed: validated, applied at the next "
+          "restart; the metrics server keeps its running TLS settings",
+          {{"running", serving_web ? describe(*serving_web) : "plain HTTP, no auth"},
+           {"new", next ? describe(*next) : "plain HTTP, no auth"}});
+    static const WebSetup kNone;
+    if (!(next ? *next : kNone).same_gate(web ? *web : kNone)) {
+      metrics->update_auth(next.get());
+      log.info("metrics.web_config: basic_auth_users and headers applied",
+               {{"users", next ? next->config.basic_auth_users.size() : 0}});
+    }
+    web = std::move(next);
   }
 
   // Structured records next to the JSON line when stderr is the journal.
@@ -144,12 +164,17 @@ struct Agent {
     }
   }
 
-  Status start(Config cfg) {
+  Status start(AgentConfig ac) {
+    Config& cfg = ac.config;
     const MetricsSettings& ms = cfg.metrics;
     raise_fd_limit(ms.max_connections + kOwnDescriptors, log);
+    web = serving_web = ac.web;
+    if (web)
+      for (const auto& w : web->config.warnings) log.warn(w);
+    if (web) log.info("metrics endpoint: " + describe(*web), {{"web_config", ms.web_config}});
     auto m = MetricsExporter::start({ms.listen, ms.max_connections, ms.max_connections_per_ip,
                                      std::chrono::ceil<std::chrono::milliseconds>(ms.read_timeout),
-                                     ms.max_request_bytes});
+                                     ms.max_request_bytes, web});
     if (!m) return m.error();
     metrics = std::move(m).value();
     log.subscribe([e = metrics.get()](const StateChange& ev) {
@@ -227,7 +252,7 @@ void lock_memory(EventLog& log) {
 }  // namespace
 
 int run_agent(const RunOptions& o) {
-  auto cfg = read_config(o.config_path);
+  auto cfg = read_agent_config(o.config_path);
   if (!cfg) {
     fmt::print(stderr, "{}\n", cfg.error().message());
     return 2;
@@ -237,7 +262,7 @@ int run_agent(const RunOptions& o) {
   // it; our own permitted and effective sets stay as they are.
   prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
   Agent a{o};
-  a.log.set_level(parse_log_level(cfg->log_level));
+  a.log.set_level(parse_log_level(cfg->config.log_level));
   auto sig = block_signals();
   auto loop = EventLoop::create();
   if (!sig || !loop) {
@@ -262,12 +287,16 @@ int run_agent(const RunOptions& o) {
 }
 
 int check_config(const std::string& path) {
-  auto cfg = read_config(path);
+  auto cfg = read_agent_config(path);
   if (!cfg) {
     fmt::print(stderr, "{}\n", cfg.error().message());
     return 2;
   }
-  fmt::print("{}", render_config(*cfg));
+  fmt::print("{}", render_config(cfg->config));
+  // A TOML comment: the output still loads as a configuration.
+  if (cfg->web) fmt::print("# metrics.web_config: {}\n", describe(*cfg->web));
+  // Warnings do not make the configuration invalid (exit 0).
+  for (const auto& w : metrics_warnings(*cfg)) fmt::print(stderr, "{}\n", w);
   return 0;
 }
 

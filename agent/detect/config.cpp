@@ -406,6 +406,10 @@ void read_root(const toml::table& root, Config& c, Errors& errs) {
     m.integer("max_connections_per_ip", c.metrics.max_connections_per_ip, 1, 65536);
     m.duration("read_timeout", c.metrics.read_timeout, 1s, 1h);
     m.integer("max_request_bytes", c.metrics.max_request_bytes, 1024, 1 << 20);
+    m.string("web_config", c.metrics.web_config);
+    if (const toml::node* n = m.node("web_config");
+        n && !c.metrics.web_config.empty() && c.metrics.web_config[0] != '/')
+      errs.add(n->source(), "metrics.web_config must be an absolute path (or \"\" for none)");
   }
   if (const auto* t = r.table("alerts")) read_alerts(*t, c.alerts, errs);
   if (const auto* t = r.table("ledger")) read_ledger(*t, c.ledger, errs);
@@ -552,10 +556,10 @@ std::string render_config(const Config& c) {
   out += fmt::format(
       "[metrics]\nlisten = {}\npath_histograms = {}\ndevice_histograms = {}\nrefresh = {}\n"
       "max_connections = {}\nmax_connections_per_ip = {}\nread_timeout = {}\n"
-      "max_request_bytes = {}\n\n",
+      "max_request_bytes = {}\nweb_config = {}\n\n",
       q(c.metrics.listen), c.metrics.path_histograms, c.metrics.device_histograms,
       d(c.metrics.refresh), c.metrics.max_connections, c.metrics.max_connections_per_ip,
-      d(c.metrics.read_timeout), c.metrics.max_request_bytes);
+      d(c.metrics.read_timeout), c.metrics.max_request_bytes, q(c.metrics.web_config));
   std::vector<std::string> slos;
   for (Duration x : c.ledger.latency_slos) slos.push_back(format_duration(x));
   out += fmt::format(

@@ -81,13 +81,16 @@ struct AlertSettings {
 // [metrics]: the Prometheus endpoint.
 struct MetricsSettings {
   std::string listen = "0.0.0.0:9847";
-  bool path_histograms = false;   // latency histograms for multipath paths too
-  bool device_histograms = true;  // issue->completion histograms besides total latency
-  Duration refresh = 1s;          // how often counters are copied for scrapes
+  bool path_histograms = false;               // latency histograms for multipath paths too
+  bool device_histograms = true;              // issue->completion histograms besides total latency
+  Duration refresh = 1s;                      // how often counters are copied for scrapes
   std::uint32_t max_connections = 1024;       // open connections in total
   std::uint32_t max_connections_per_ip = 32;  // open connections from one address
   Duration read_timeout = 5s;                 // no bytes this long closes a connection
   std::uint32_t max_request_bytes = 8192;     // request line + headers
+  // An exporter-toolkit web.yml (TLS, basic auth); empty: plain HTTP, no
+  // auth. Read and checked by the cli (exporters/web_setup.h), not here.
+  std::string web_config;
 };
 
 // [ledger]: the evidence ledger (agent/ledger).

@@ -255,6 +255,26 @@ def merge_seeds():
     put("report_merge", "sample", sample)
 
 
+def web_config_seeds():
+    h = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi"
+    put("web_config", "full",
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: /etc/ssl/server.key\n"
+        "  client_ca_file: ca.pem\n  client_auth_type: RequireAndVerifyClientCert\n"
+        "  min_version: TLS12\n  max_version: TLS13\n"
+        "  cipher_suites: [TLS_AES_128_GCM_SHA256]\n  prefer_server_cipher_suites: true\n"
+        "http_server_config:\n  http2: true\n  headers:\n"
+        "    Strict-Transport-Security: max-age=31536000\n    X-Frame-Options: deny\n"
+        f"basic_auth_users:\n  prometheus: {h}\n  alice: '{h}'\n")
+    put("web_config", "flow",
+        "{tls_server_config: {cert_file: a, key_file: b, client_auth_type: VerifyClientCertIfGiven, "
+        f'client_ca_file: c}}, basic_auth_users: {{"bob": "{h}"}}}}\n')
+    put("web_config", "auth-only", f"basic_auth_users:\n  prometheus: {h}\n")
+    put("web_config", "errors",
+        "tls_server_config:\n  key_file: k\n  bogus: 1\n  min_version: TLS9\n"
+        "basic_auth_users:\n  a:b: nope\n  a:b: again\n&x anchors: *x\n")
+    put("web_config", "empty", "")
+
+
 def misc_seeds():
     put("event_text", "seed-0", b"mpatha\x00dm-0\x00\x03reason: stall 5s\x00HTTP body \xff")
     put("sysfs", "seed-0", bytes([0, 0, 3, 4]) + b"1024")
@@ -263,5 +283,6 @@ def misc_seeds():
 
 if __name__ == "__main__":
     for f in (config_seeds, uevent_seeds, dm_seeds, vpd_seeds, numbers_seeds, prom_seeds,
-              report_args_seeds, exposition_seeds, ledger_seeds, merge_seeds, misc_seeds):
+              report_args_seeds, exposition_seeds, ledger_seeds, merge_seeds, web_config_seeds,
+              misc_seeds):
         f()

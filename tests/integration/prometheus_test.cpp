@@ -2,7 +2,8 @@
 // A real Prometheus (Debian's /usr/bin/prometheus, on a free loopback port)
 // scraping `sanwatch run` over a FaultDisk loop device every second, with
 // packaging/prometheus/sanwatch.rules.yml loaded and evaluated every second.
-// Also `promtool check metrics` on a real scrape.
+// Also `promtool check metrics` on a real scrape, and a Prometheus scraping
+// over TLS with a client certificate and basic auth (metrics.web_config).
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
@@ -26,6 +27,7 @@
 #include "privileged.h"
 #include "process.h"
 #include "prometheus_server.h"
+#include "test_pki.h"
 #include "test_util.h"
 
 using namespace std::chrono_literals;
@@ -39,6 +41,7 @@ using sanwatch::test::PrometheusServer;
 using sanwatch::test::run_command;
 using sanwatch::test::slurp;
 using sanwatch::test::TempDir;
+using sanwatch::test::TestPki;
 
 namespace {
 
@@ -277,5 +280,51 @@ TEST_CASE("prometheus: a stalled loop device fires SanwatchDeviceStalled from th
   // Released: the agent recovers (recovery 1 s) and the alert resolves.
   REQUIRE(agent.wait_state(dev, "ok", 10s));
   CHECK(eventually([&] { return prom.alerts("SanwatchDeviceStalled", labels).empty(); }, 15s));
+  CHECK(agent.stop() == 0);
+}
+
+TEST_CASE("prometheus: scrapes over TLS with a client certificate and basic auth") {
+  sanwatch::test::require_privileged("prometheus TLS scrape test");
+  TestPki pki;
+  std::ofstream(pki.path("web.yml")) << fmt::format(
+      "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n"
+      "  client_ca_file: ca.pem\n  client_auth_type: RequireAndVerifyClientCert\n"
+      "basic_auth_users:\n  prometheus: {}\n",
+      sanwatch::test::bcrypt_hash("scrape-me"));
+  FaultDisk disk;
+  AgentProcess agent(agent_config(disk) +
+                     fmt::format("web_config = \"{}\"\n", pki.path("web.yml")));
+  auto job = [&](const std::string& name, const std::string& password) {
+    return fmt::format(
+        "  - job_name: {}\n    scheme: https\n"
+        "    tls_config:\n      ca_file: {}\n      cert_file: {}\n      key_file: {}\n"
+        "    basic_auth:\n      username: prometheus\n      password: {}\n"
+        "    static_configs:\n      - targets: [\"{}\"]\n",
+        name, pki.path("ca.pem"), pki.path("client.pem"), pki.path("client.key"), password,
+        agent.metrics_address());
+  };
+  PrometheusServer prom(PrometheusServer::ScrapeConfigs{job("sanwatch-tls", "scrape-me") +
+                                                        job("wrong-password", "nope")});
+  INFO("prometheus log:\n" << prom.log());
+  REQUIRE(eventually([&] { return !prom.query("up{job=\"sanwatch-tls\"} == 1").empty(); }, 20s));
+  CHECK(prom.query("sanwatch_build_info{job=\"sanwatch-tls\"}").size() == 1);
+  CHECK(!prom.query(fmt::format("sanwatch_device_info{{job=\"sanwatch-tls\",device=\"{}\"}}",
+                                disk.loop_name()))
+             .empty());
+  // The other job: down, refused with 401 (Prometheus's lastError).
+  json target;
+  REQUIRE(eventually(
+      [&] {
+        auto d = prom.api("/api/v1/targets");
+        if (!d) return false;
+        for (const auto& t : (*d)["activeTargets"])
+          if (t["labels"].value("job", "") == "wrong-password") target = t;
+        return target.value("health", "") == "down" &&
+               target.value("lastError", "").find("401") != std::string::npos;
+      },
+      20s));
+  INFO(target.dump());
+  CHECK(target["scrapeUrl"].get<std::string>().starts_with("https://"));
+  CHECK(prom.query("up{job=\"wrong-password\"} == 0").size() == 1);
   CHECK(agent.stop() == 0);
 }

@@ -24,16 +24,29 @@ CommandResult http_get(const std::string& url, const std::vector<std::string>& p
 
 }  // namespace
 
+namespace {
+constexpr const char* kGlobal =
+    "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n";
+}  // namespace
+
 PrometheusServer::PrometheusServer(const std::vector<std::string>& targets,
                                    const std::string& rules_file) {
-  const std::string config = dir_.path() + "/prometheus.yml";
   std::string list;
   for (const auto& t : targets) list += fmt::format("{}\"{}\"", list.empty() ? "" : ", ", t);
-  std::ofstream(config) << fmt::format(
-      "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
-      "{}scrape_configs:\n  - job_name: sanwatch\n    static_configs:\n"
+  start(fmt::format(
+      "{}{}scrape_configs:\n  - job_name: sanwatch\n    static_configs:\n"
       "      - targets: [{}]\n",
-      rules_file.empty() ? "" : fmt::format("rule_files:\n  - \"{}\"\n", rules_file), list);
+      kGlobal, rules_file.empty() ? "" : fmt::format("rule_files:\n  - \"{}\"\n", rules_file),
+      list));
+}
+
+PrometheusServer::PrometheusServer(const ScrapeConfigs& scrape) {
+  start(fmt::format("{}scrape_configs:\n{}", kGlobal, scrape.yaml));
+}
+
+void PrometheusServer::start(const std::string& config_yaml) {
+  const std::string config = dir_.path() + "/prometheus.yml";
+  std::ofstream(config) << config_yaml;
   // The port can be taken between free_loopback_port() and the bind.
   for (int attempt = 1;; ++attempt) {
     port_ = free_loopback_port();

@@ -22,6 +22,13 @@ class PrometheusServer {
   // become ready. `rules_file`: loaded and evaluated every second if given.
   explicit PrometheusServer(const std::vector<std::string>& targets,
                             const std::string& rules_file = "");
+  // Scrape configs as given: the YAML list that goes under scrape_configs:
+  // (items indented two spaces, "  - job_name: ..."), e.g. with scheme,
+  // tls_config and basic_auth.
+  struct ScrapeConfigs {
+    std::string yaml;
+  };
+  explicit PrometheusServer(const ScrapeConfigs& scrape);
   ~PrometheusServer();
   PrometheusServer(const PrometheusServer&) = delete;
   PrometheusServer& operator=(const PrometheusServer&) = delete;
@@ -37,6 +44,7 @@ class PrometheusServer {
   std::vector<nlohmann::json> alerts(const std::string& name, const nlohmann::json& labels);
 
  private:
+  void start(const std::string& config_yaml);
   bool ready();
   void stop();
 

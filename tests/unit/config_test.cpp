@@ -371,3 +371,22 @@ TEST_CASE("metrics server limits: defaults, validation with file:line, render ba
   CHECK(error_of("[metrics]\nmax_connections = \"many\"\n") ==
         "t.toml:2:19: metrics.max_connections must be an integer");
 }
+
+TEST_CASE("metrics.web_config: empty by default, an absolute path, rendered back") {
+  auto d = parse_config("", "t");
+  REQUIRE(d.ok());
+  CHECK(d->metrics.web_config.empty());
+  auto e = parse_config(embedded_default_config(), "default");
+  REQUIRE(e.ok());
+  CHECK(e->metrics.web_config.empty());
+  auto c = parse_config("[metrics]\nweb_config = \"/etc/sanwatch/web.yml\"\n", "t");
+  REQUIRE(c.ok());
+  CHECK(c->metrics.web_config == "/etc/sanwatch/web.yml");
+  auto again = parse_config(render_config(*c), "r");
+  REQUIRE(again.ok());
+  CHECK(again->metrics.web_config == "/etc/sanwatch/web.yml");
+  CHECK(error_of("[metrics]\nweb_config = \"web.yml\"\n") ==
+        "t.toml:2:14: metrics.web_config must be an absolute path (or \"\" for none)");
+  CHECK(error_of("[metrics]\nweb_config = 1\n") ==
+        "t.toml:2:14: metrics.web_config must be a string");
+}
