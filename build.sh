@@ -72,7 +72,7 @@ case "$mode" in
         -DSANWATCH_SANITIZE=thread \
         "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" \
         "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" >/dev/null
-      cmake --build build-tsan --target sanwatch_unit_tests -j"$(nproc)"
+      cmake --build build-tsan --target sanwatch_unit_tests metrics_tls_test -j"$(nproc)"
       tests/sanitizers/reports.sh build-tsan --clear
       (
         . tests/sanitizers/env.sh build-tsan
