@@ -33,8 +33,10 @@ TOML
 age_ok() { awk -v a="$(lab_json_num "$1" inflight_oldest_s)" -v m="$2" 'BEGIN { exit !(a >= m) }'; }
 
 driver_held() {
-  # 3 s per command (delay is in jiffies, HZ=250): the read sits in sd.
-  lab_wait_for 5 lab_write_sysfs "$LAB_SCSI_DEBUG_SYSFS/delay" 750 || lab_fail "cannot set delay"
+  # 6 s per command (delay is in jiffies, HZ=250): the read sits in sd.
+  # It must outlast the 1.2 s below plus the agent's start-up to its walk
+  # of sda, which takes 1.5-2 s under TCG: with 3 s it sometimes did not.
+  lab_wait_for 5 lab_write_sysfs "$LAB_SCSI_DEBUG_SYSFS/delay" 1500 || lab_fail "cannot set delay"
   (dd if=/dev/sda of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null) &
   _dd=$!
   lab_wait_for 5 eval "[ \"\$(cat /sys/block/sda/inflight | awk '{ print \$1 + \$2 }')\" -gt 0 ]" ||
