@@ -19,6 +19,7 @@
 #include "exporters/metrics.h"
 #include "http_probe.h"
 #include "privileged.h"
+#include "proc_figures.h"
 #include "sanitizers.h"
 #include "test_util.h"
 
@@ -48,12 +49,7 @@ void raise_nofile(rlim_t want) {
   REQUIRE(setrlimit(RLIMIT_NOFILE, &l) == 0);
 }
 
-long rss_kib() {
-  std::ifstream f("/proc/self/status");
-  for (std::string line; std::getline(f, line);)
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  return 0;
-}
+long rss_kib() { return static_cast<long>(sanwatch::test::proc_status_kib(getpid(), "VmRSS")); }
 
 // 256 devices with I/O counters and empty histograms: ~40k series, a render
 // of a few ms.

@@ -16,6 +16,7 @@
 #include "direct_io.h"
 #include "fault_disk.h"
 #include "privileged.h"
+#include "proc_figures.h"
 #include "process.h"
 #include "sanitizers.h"
 
@@ -441,10 +442,7 @@ TEST_CASE("run: the agent locks itself in memory without populating what it neve
   FaultDisk disk;
   AgentProcess agent(config_for(disk));
   auto field_kib = [&](const std::string& key) {
-    std::ifstream f("/proc/" + std::to_string(agent.pid()) + "/status");
-    for (std::string line; std::getline(f, line);)
-      if (line.rfind(key + ":", 0) == 0) return std::stoull(line.substr(key.size() + 1));
-    return 0ull;
+    return sanwatch::test::proc_status_kib(agent.pid(), key);
   };
   if (sanwatch::test::kAsanOrTsan) {
     // ASan and TSan intercept mlockall() and ignore it (returning 0: locking
