@@ -75,7 +75,7 @@ struct SpawnSetup {
 // A clean environment: the agent's PATH (or a default) and the SANWATCH_*
 // variables. Nothing else of the agent's goes through: under systemd that
 // is NOTIFY_SOCKET, WATCHDOG_*, INVOCATION_ID and whatever a drop-in set.
-std::vector<std::string> full_environment(const StateChange& ev) {
+std::vector<std::string> clean_environment(const StateChange& ev) {
   const char* path = std::getenv("PATH");
   std::vector<std::string> out{std::string("PATH=") +
                                (path && *path ? path : "/usr/local/bin:/usr/bin:/bin")};
@@ -145,7 +145,7 @@ Result<Run> spawn_hook(std::vector<std::string> argv, const StateChange& ev) {
   fcntl(out_r.get(), F_SETFL, O_NONBLOCK);
   SpawnSetup setup;
   configure_spawn(setup, in_r.get(), out_w.get());
-  std::vector<std::string> env = full_environment(ev);
+  std::vector<std::string> env = clean_environment(ev);
   auto envp = c_strings(env);
   auto args = c_strings(argv);
   Run r;
