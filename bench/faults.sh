@@ -35,7 +35,8 @@ usage: bench/faults.sh [--filter SPEC] [--results FILE] [--no-results]
                    (default bench/RESULTS.md)
   --no-results     print the table only
 
-Environment: SANWATCH_FAULTS_TEST (default build/tests/faults/faults_test,
+Environment: SANWATCH_FAULTS_FULL (default 1: the issue's full durations and
+counts; 0: CI's short ones), SANWATCH_FAULTS_TEST (default build/tests/faults/faults_test,
 built if missing), BENCH_KEEP=1 keeps the work dir (the suite's full output).
 EOF
 }
@@ -66,7 +67,7 @@ OUT=$WORK/faults.out
 
 log "faults: running the tests/faults suite (${FILTER[*]:-every test case}); output in $OUT"
 rc=0
-SANWATCH_REQUIRE_PRIVILEGED_TESTS=1 run_helper "$FAULTS_TEST" --durations yes "${FILTER[@]}" \
+SANWATCH_FAULTS_FULL=${SANWATCH_FAULTS_FULL:-1} SANWATCH_REQUIRE_PRIVILEGED_TESTS=1 run_helper "$FAULTS_TEST" --durations yes "${FILTER[@]}" \
 	>"$OUT" 2>&1 || rc=$?
 # Whatever a failed run left behind (only disks whose test process is gone).
 sh "$REPO/tests/faultdisk/cleanup-leftovers.sh" >&2 || true

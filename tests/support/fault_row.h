@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -14,6 +15,15 @@
 namespace sanwatch::test {
 
 inline constexpr const char* kFaultRowPrefix = "sanwatch-fault-row ";
+
+// CI runs each fault at a scale that keeps the suite short (seconds per
+// fault); bench/faults.sh sets SANWATCH_FAULTS_FULL=1 for the full
+// figures (30 s of slowloris, 60 s of loop device churn, ...). A test picks
+// its durations and counts with full_fault_run() ? full : ci.
+inline bool full_fault_run() {
+  const char* v = std::getenv("SANWATCH_FAULTS_FULL");
+  return v && *v && std::string(v) != "0";
+}
 
 struct Spread {
   double min = 0, median = 0, max = 0;
