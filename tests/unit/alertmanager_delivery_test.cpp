@@ -161,7 +161,11 @@ TEST_CASE("alerts: reconfigure swaps URLs and the new one learns what is firing"
 TEST_CASE("alerts: state change to first byte of the POST on the wire") {
   TestAlertmanager am;
   FileLog log;
-  auto d = sanwatch::make_alert_dispatcher(settings_for({am.url()}), log.log);
+  // A generous timeout: on a loaded machine a POST answered after the usual
+  // 1 s would be retried on a new connection, which is not what this measures.
+  auto s = settings_for({am.url()});
+  s.timeout = 10s;
+  auto d = sanwatch::make_alert_dispatcher(s, log.log);
   log.log.subscribe([&](const sanwatch::StateChange& c) { d->on_event(c); });
   // As an agent that has been up a while: the start-up health check has
   // opened the connection. (A POST never waits for a check in progress: one
