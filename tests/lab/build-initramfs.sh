@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # build-initramfs.sh --kernel-dir DIR --out FILE --scenario SCRIPT
-#                    [--bin PATH]... [--guest-timeout SECONDS]
+#                    [--bin PATH]... [--guest-timeout SECONDS] [--base-cache DIR]
 #
 # Builds the lab's gzip'ed newc cpio:
 #   /init                   guest-init.sh (mounts, modules, deadline, result line)
@@ -33,7 +33,7 @@ log() { echo "build-initramfs: $*" >&2; }
 die() { log "$*"; exit 1; }
 
 usage() {
-  die "usage: $0 --kernel-dir DIR --out FILE --scenario SCRIPT [--bin PATH]... [--guest-timeout SECONDS]"
+  die "usage: $0 --kernel-dir DIR --out FILE --scenario SCRIPT [--bin PATH]... [--guest-timeout SECONDS] [--base-cache DIR]"
 }
 
 # ---- module dependency resolver -------------------------------------------
@@ -179,8 +179,62 @@ pack() {
   mv "$out.tmp" "$out"
 }
 
+# The scenario-independent part (busybox, modules, binaries, init and its
+# library) as one archive, cached under --base-cache by a hash of what goes
+# in; each scenario then adds a small second archive (the kernel unpacks
+# concatenated cpio archives in order). Saves rebuilding ~17 MB per boot.
+base_key() {
+  local kdir=$1 release=$2 bin
+  {
+    echo "$release"
+    sha256sum "${BASH_SOURCE[0]}" "$LAB_DIR/guest-init.sh" "$LAB_DIR/guest-lib.sh" \
+      /bin/busybox "$(command -v dmsetup || echo /sbin/dmsetup)" "$kdir/lib/modules/$release/modules.dep"
+    for bin in "$@"; do sha256sum "$bin"; done
+  } | sha256sum | cut -c1-16
+}
+
+build_base() {
+  local kdir=$1 release=$2 out=$3 root bin
+  shift 3
+  root=$STAGING/base
+  mkdir -p "$root"
+  stage_skeleton "$root"
+  stage_busybox "$root"
+  read_modules_dep "$kdir/lib/modules/$release/modules.dep"
+  resolve_wanted_modules
+  stage_modules "$kdir" "$release" "$root"
+  copy_binary "$(command -v dmsetup || echo /sbin/dmsetup)" "$root" sbin
+  for bin in "$@"; do copy_binary "$bin" "$root" usr/local/bin; done
+  install -m 0755 "$LAB_DIR/guest-init.sh" "$root/init"
+  install -m 0644 "$LAB_DIR/guest-lib.sh" "$root/lab/guest-lib.sh"
+  # The list first: the archive's rename is what makes the cache entry.
+  boot_modules >"${out%.cpio.gz}.modules"
+  pack "$root" "$out"
+  log "base $out: $(du -h "$out" | cut -f1), modules: ${MOD_ORDER[*]}"
+}
+
+# Builds the base into the cache unless it is there; prints its path. The
+# lock keeps concurrent runs from building the same base twice; older bases
+# (earlier binaries) beyond the newest three are removed.
+cached_base() {
+  local cache=$1 kdir=$2 release=$3 base
+  shift 3
+  mkdir -p "$cache"
+  base=$cache/base-$(base_key "$kdir" "$release" "$@").cpio.gz
+  (
+    flock 9
+    if [[ ! -s $base ]]; then
+      build_base "$kdir" "$release" "$base" "$@" >&2
+      ls -1t "$cache"/base-*.cpio.gz | tail -n +4 | sed 's/\.cpio\.gz$//' |
+        while read -r old; do rm -f "$old.cpio.gz" "$old.modules"; done
+    fi
+  ) 9>"$cache/.lock"
+  touch "$base"
+  echo "$base"
+}
+
 main() {
-  local kdir="" out="" scenario="" timeout=90 bins=()
+  local kdir="" out="" scenario="" timeout=90 bins=() cache=""
   while (($#)); do
     case $1 in
       --kernel-dir) kdir=${2:?}; shift 2 ;;
@@ -188,36 +242,35 @@ main() {
       --scenario) scenario=${2:?}; shift 2 ;;
       --bin) bins+=("${2:?}"); shift 2 ;;
       --guest-timeout) timeout=${2:?}; shift 2 ;;
+      --base-cache) cache=${2:?}; shift 2 ;;
       *) usage ;;
     esac
   done
   [[ -n $kdir && -n $out && -n $scenario ]] || usage
   [[ -f $scenario ]] || die "no scenario $scenario"
 
-  local release bin
+  local release base
   release=$(find "$kdir/lib/modules" -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | head -n1)
   [[ -f $kdir/lib/modules/$release/modules.dep ]] || die "$kdir: no depmod'ed module tree (run fetch-kernel.sh)"
 
-  # Global (not local): the EXIT trap runs after main has returned.
   STAGING=$(mktemp -d)
   trap 'rm -rf "$STAGING"' EXIT
-  local root=$STAGING
-
-  stage_skeleton "$root"
-  stage_busybox "$root"
-  read_modules_dep "$kdir/lib/modules/$release/modules.dep"
-  resolve_wanted_modules
-  stage_modules "$kdir" "$release" "$root"
-  copy_binary "$(command -v dmsetup || echo /sbin/dmsetup)" "$root" sbin
-  for bin in "${bins[@]}"; do copy_binary "$bin" "$root" usr/local/bin; done
-
-  install -m 0755 "$LAB_DIR/guest-init.sh" "$root/init"
-  install -m 0644 "$LAB_DIR/guest-lib.sh" "$root/lab/guest-lib.sh"
+  if [[ -n $cache ]]; then
+    base=$(cached_base "$cache" "$kdir" "$release" "${bins[@]}")
+  else
+    base=$STAGING/base.cpio.gz
+    build_base "$kdir" "$release" "$base" "${bins[@]}" >&2
+  fi
+  # The scenario's own archive: its script and the config naming the boot
+  # modules the base recorded.
+  local root=$STAGING/scenario
+  mkdir -p "$root/lab"
   install -m 0755 "$scenario" "$root/scenario.sh"
-  write_config "$root" "$timeout" "$release" "$(boot_modules)"
-
-  pack "$root" "$out"
-  log "$out: $(du -h "$out" | cut -f1), modules: ${MOD_ORDER[*]}"
+  write_config "$root" "$timeout" "$release" "$(<"${base%.cpio.gz}.modules")"
+  pack "$root" "$STAGING/scenario.cpio.gz"
+  cat "$base" "$STAGING/scenario.cpio.gz" >"$out.tmp"
+  mv "$out.tmp" "$out"
+  log "$out: $(du -h "$out" | cut -f1) ($(basename "$base") + $(basename "$scenario"))"
 }
 
 main "$@"

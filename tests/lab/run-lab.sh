@@ -92,7 +92,8 @@ fetch_kernel() {
 
 build_initramfs() {
   local args=(--kernel-dir "$KDIR" --out "$WORK_DIR/initramfs.cpio.gz"
-              --scenario "$SCENARIO" --guest-timeout "$GUEST_TIMEOUT")
+              --scenario "$SCENARIO" --guest-timeout "$GUEST_TIMEOUT"
+              --base-cache "$CACHE/initramfs")
   local b
   for b in "${BINS[@]}"; do args+=(--bin "$b"); done
   "$LAB_DIR/build-initramfs.sh" "${args[@]}"
