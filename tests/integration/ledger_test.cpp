@@ -76,15 +76,15 @@ TEST_CASE("ledger: three stalls and an EIO burst are four incidents of their inj
   // Two recovery times show the impairment does not depend on it; under a
   // sanitizer one is enough (the pass checks memory, not the accounting again).
   const std::string recovery = sanwatch::test::kAsanOrTsan
-                                   ? std::string("2s")
-                                   : GENERATE(std::string("2s"), std::string("5s"));
+                                   ? std::string("1s")
+                                   : GENERATE(std::string("1s"), std::string("3s"));
   FaultDisk disk;
   AgentProcess agent(config_for(disk, recovery));
   const std::string dev = disk.loop_name();
   std::vector<double> injected;
   {
     BackgroundReader reader(disk.loop_device());
-    for (auto len : {2s, 3s, 5s}) {
+    for (std::chrono::milliseconds len : {1500ms, 2000ms, 3000ms}) {
       disk.stall();
       const std::uint64_t a = mono_now_ns();
       std::this_thread::sleep_for(len);
@@ -95,7 +95,7 @@ TEST_CASE("ledger: three stalls and an EIO burst are four incidents of their inj
     }
     disk.set_eio(true);
     const std::uint64_t a = mono_now_ns();
-    std::this_thread::sleep_for(2s);
+    std::this_thread::sleep_for(1500ms);
     const std::uint64_t b = mono_now_ns();
     disk.set_eio(false);
     injected.push_back(injected_ms(a, b));
