@@ -72,11 +72,17 @@ case "$mode" in
         -DSANWATCH_SANITIZE=thread \
         "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" \
         "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" >/dev/null
-      cmake --build build-tsan --target sanwatch_unit_tests metrics_tls_test -j"$(nproc)"
+      # And the whole agent once, its event loop, metrics server, Alertmanager
+      # sink and exec hook threads together: the alertmanager integration
+      # tests (state changes through the real agent to a real Alertmanager).
+      cmake --build build-tsan --target sanwatch_unit_tests metrics_tls_test \
+        sanwatch sanwatch-faultdisk alertmanager_test -j"$(nproc)"
+      tests/faultdisk/cleanup-leftovers.sh || true
       tests/sanitizers/reports.sh build-tsan --clear
       (
         . tests/sanitizers/env.sh build-tsan
-        ctest --test-dir build-tsan -L tsan --output-on-failure --timeout 600
+        ctest --test-dir build-tsan -L tsan --output-on-failure --timeout 600 &&
+          ctest --test-dir build-tsan -R '^alertmanager: ' --output-on-failure --timeout 600
       ) || rc=$?
       tests/sanitizers/reports.sh build-tsan || rc=$?
       echo "== TSan pass took $((SECONDS - tsan_start)) s"
