@@ -317,6 +317,11 @@ void deliver_after_return(AgentProcess& agent, FaultDisk& disk, FakeAlertmanager
   CHECK(metric_reaches(agent, "sanwatch_alert_queue_length", url, 0));
   CHECK(sink_metric(agent, "sanwatch_alert_dropped_total", url) == 0);
   CHECK(sink_metric(agent, "sanwatch_alert_sink_up", url) == 1);
+  // The counter counts alerts, as the Alertmanager received them (2xx).
+  std::size_t accepted = 0;
+  for (const auto& r : am.requests())
+    if (r.status == 200) accepted += json::parse(r.body).size();
+  CHECK(metric_reaches(agent, "sanwatch_alert_deliveries_total", url, accepted));
   o.failures = sink_metric(agent, "sanwatch_alert_failures_total", url);
   CHECK(o.failures >= o.failed_attempts);
 }
@@ -355,22 +360,36 @@ void run_overflow(AgentProcess& agent, FaultDisk& disk, FakeAlertmanager& am, Ov
   CHECK(logged(agent, "alertmanager: queue full, dropping alerts"));
 }
 
+// SIGTERM while a POST hangs in the black hole: the agent gives the POST
+// what is left of one request timeout (at most 2 s), then exits 0.
+// Returns the seconds SIGTERM -> exit.
+double stop_in_black_hole(AgentProcess& agent, FaultDisk& disk, FakeAlertmanager& am) {
+  am.black_hole();
+  const int before = am.black_holed();
+  sanwatch::test::stall_lag_ms(agent, disk, kStallS);
+  REQUIRE(sanwatch::test::eventually([&] { return am.black_holed() > before; }, 5s, 10ms));
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(agent.stop() == 0);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 // Lags: healthy, black hole, refusing, 500, overflow (refusing).
 void print_row(const Outage& o, const Overflow& v, const std::array<sanwatch::test::Spread, 5>& lag,
-               double took_s) {
+               double stop_s, double took_s) {
   namespace t = sanwatch::test;
   const auto gaps = t::spread(o.gaps_500_ms);
   WARN(fmt::format(
       "Alertmanager outage: {} alerts queued (queue length {}), {} POSTs black-holed, {} retries "
       "answered 500 (gaps {:.0f} / {:.0f} / {:.0f} ms), {} failed attempts in a row, backoff "
-      "{:.0f} "
-      "ms at the return; first POST {:.0f} ms and all delivered {:.0f} ms after the return; stall "
+      "{:.0f} ms at the return; first POST {:.0f} ms and all delivered {:.0f} ms after the return; "
+      "stall "
       "lag max {:.1f} / {:.1f} / {:.1f} / {:.1f} / {:.1f} ms (healthy/hole/refused/500/overflow); "
-      "queue {}: {} produced, {} dropped, newest {} delivered {:.0f} ms after the return; {:.1f} s",
+      "queue {}: {} produced, {} dropped, newest {} delivered {:.0f} ms after the return; SIGTERM "
+      "with a POST in the black hole: exit after {:.2f} s; {:.1f} s",
       o.alerts.size(), o.queued, o.black_holed, o.answered_500, gaps.min, gaps.median, gaps.max,
       o.failed_attempts, o.backoff_ms, o.first_post_ms, o.deliver_ms, lag[0].max, lag[1].max,
       lag[2].max, lag[3].max, lag[4].max, kSmallQueue, v.alerts.size(), v.dropped, v.kept.size(),
-      v.deliver_ms, took_s));
+      v.deliver_ms, stop_s, took_s));
   t::print_fault_row(
       "Alertmanager black hole / refusing / answering 500",
       fmt::format("one Alertmanager URL: accepts and never answers, port closed, HTTP 500 ({} "
@@ -409,6 +428,7 @@ void print_row(const Outage& o, const Overflow& v, const std::array<sanwatch::te
          {"dropped", v.dropped},
          {"delivered", v.kept.size()},
          {"delivered_after_return_ms", v.deliver_ms}}},
+       {"stop_with_post_in_black_hole_s", stop_s},
        {"test_s", took_s}});
 }
 
@@ -429,7 +449,8 @@ TEST_CASE(
   Overflow v;
   run_overflow(agent, disk, am, v);
   CHECK(agent.process().running());
-  CHECK(agent.stop() == 0);
+  const double stop_s = stop_in_black_hole(agent, disk, am);
+  CHECK(stop_s < kTimeoutMs / 1e3 + 1.0);
 
   namespace t = sanwatch::test;
   const auto lb = t::spread(o.base.lag_ms), lh = t::spread(o.hole.lag_ms),
@@ -438,5 +459,5 @@ TEST_CASE(
   for (const auto& l : {lh, lr, lf, lv}) CHECK(l.max < lb.max + 250);
   const double took_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  print_row(o, v, {lb, lh, lr, lf, lv}, took_s);
+  print_row(o, v, {lb, lh, lr, lf, lv}, stop_s, took_s);
 }
