@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <array>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -180,6 +181,7 @@ Phase run_stalls(AgentProcess& agent, FaultDisk& disk, int n) {
 struct Failure {
   std::uint64_t at_ns;
   double retry_in_ms;
+  std::string error;  // curl's text, or the HTTP status and body
 };
 std::vector<Failure> failures(const AgentProcess& agent, std::uint64_t before_ns) {
   std::vector<Failure> out;
@@ -189,7 +191,8 @@ std::vector<Failure> failures(const AgentProcess& agent, std::uint64_t before_ns
         msg != "alertmanager still unreachable")
       continue;
     if (e["mono_ns"].get<std::uint64_t>() < before_ns)
-      out.push_back({e["mono_ns"].get<std::uint64_t>(), e["retry_in_ms"].get<double>()});
+      out.push_back({e["mono_ns"].get<std::uint64_t>(), e["retry_in_ms"].get<double>(),
+                     e.value("error", "")});
   }
   return out;
 }
@@ -247,6 +250,10 @@ struct Outage {
   double backoff_ms = 0;                     // the retry delay in force at the return
   double first_post_ms = 0, deliver_ms = 0;  // return -> first POST answered 200, -> all delivered
   std::size_t delivered = 0, repeats = 0;    // outage alerts delivered; duplicates in all
+  std::uint64_t phase_ns[3] = {};            // when the black hole, refusing, 500s began
+  std::vector<double> backoffs_ms;           // each failure's announced retry delay, in order
+  int failed_in[3] = {};                     // failed attempts logged per outage phase
+  std::vector<std::string> errors;           // each failure's error, in order
 };
 
 // Black hole, refused, 500s: stalls in each; the outage's alerts queued,
@@ -257,11 +264,13 @@ void run_outage(AgentProcess& agent, FaultDisk& disk, FakeAlertmanager& am, Outa
   o.base = run_stalls(agent, disk, n);
   // The healthy phase's alerts are through before the outage begins.
   REQUIRE(wait_delivered(am, 0, dev, expected_alerts(agent, 0, o.base.to, dev)));
+  o.phase_ns[0] = mono_now_ns();
   am.black_hole();
   o.hole = run_stalls(agent, disk, n);
+  o.phase_ns[1] = mono_now_ns();
   am.refuse();
   o.refused = run_stalls(agent, disk, n);
-  const std::uint64_t t500 = mono_now_ns();
+  const std::uint64_t t500 = o.phase_ns[2] = mono_now_ns();
   am.answer(500);
   o.failing = run_stalls(agent, disk, n);
   o.alerts = expected_alerts(agent, o.hole.from, o.failing.to, dev);
@@ -295,7 +304,16 @@ void deliver_after_return(AgentProcess& agent, FaultDisk& disk, FakeAlertmanager
   // Every failure of the outage; the last one's retry is the one that was due.
   const auto fails = failures(agent, (*again)["mono_ns"].get<std::uint64_t>());
   REQUIRE(!fails.empty());
+  // The black hole was given up at the agent's own request timeout.
+  CHECK(std::any_of(fails.begin(), fails.end(), [](const Failure& f) {
+    return f.error.find("timed out") != std::string::npos;
+  }));
   o.backoff_ms = fails.back().retry_in_ms;
+  for (const auto& f : fails) {
+    o.backoffs_ms.push_back(f.retry_in_ms);
+    o.errors.push_back(f.error.substr(0, 60));
+    ++o.failed_in[f.at_ns >= o.phase_ns[2] ? 2 : f.at_ns >= o.phase_ns[1] ? 1 : 0];
+  }
   const double due_ms =
       std::max(0.0, ms_between(back, fails.back().at_ns) + fails.back().retry_in_ms);
   o.deliver_ms = ms_between(back, *at);
@@ -373,23 +391,30 @@ double stop_in_black_hole(AgentProcess& agent, FaultDisk& disk, FakeAlertmanager
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Lags: healthy, black hole, refusing, 500, overflow (refusing).
-void print_row(const Outage& o, const Overflow& v, const std::array<sanwatch::test::Spread, 5>& lag,
-               double stop_s, double took_s) {
-  namespace t = sanwatch::test;
-  const auto gaps = t::spread(o.gaps_500_ms);
+// The figures in one sentence, for the CI log.
+void warn_summary(const Outage& o, const Overflow& v,
+                  const std::array<sanwatch::test::Spread, 5>& lag, double stop_s, double took_s) {
+  const auto gaps = sanwatch::test::spread(o.gaps_500_ms);
   WARN(fmt::format(
       "Alertmanager outage: {} alerts queued (queue length {}), {} POSTs black-holed, {} retries "
       "answered 500 (gaps {:.0f} / {:.0f} / {:.0f} ms), {} failed attempts in a row, backoff "
       "{:.0f} ms at the return; first POST {:.0f} ms and all delivered {:.0f} ms after the return; "
-      "stall "
-      "lag max {:.1f} / {:.1f} / {:.1f} / {:.1f} / {:.1f} ms (healthy/hole/refused/500/overflow); "
+      "stall lag max {:.1f} / {:.1f} / {:.1f} / {:.1f} / {:.1f} ms "
+      "(healthy/hole/refused/500/overflow); "
       "queue {}: {} produced, {} dropped, newest {} delivered {:.0f} ms after the return; SIGTERM "
       "with a POST in the black hole: exit after {:.2f} s; {:.1f} s",
       o.alerts.size(), o.queued, o.black_holed, o.answered_500, gaps.min, gaps.median, gaps.max,
       o.failed_attempts, o.backoff_ms, o.first_post_ms, o.deliver_ms, lag[0].max, lag[1].max,
       lag[2].max, lag[3].max, lag[4].max, kSmallQueue, v.alerts.size(), v.dropped, v.kept.size(),
       v.deliver_ms, stop_s, took_s));
+}
+
+// Lags: healthy, black hole, refusing, 500, overflow (refusing).
+void print_row(const Outage& o, const Overflow& v, const std::array<sanwatch::test::Spread, 5>& lag,
+               double stop_s, double took_s) {
+  namespace t = sanwatch::test;
+  warn_summary(o, v, lag, stop_s, took_s);
+  const auto gaps = t::spread(o.gaps_500_ms);
   t::print_fault_row(
       "Alertmanager black hole / refusing / answering 500",
       fmt::format("one Alertmanager URL: accepts and never answers, port closed, HTTP 500 ({} "
@@ -420,8 +445,13 @@ void print_row(const Outage& o, const Overflow& v, const std::array<sanwatch::te
          {"answered_500", o.answered_500},
          {"failed_attempts", o.failed_attempts},
          {"failures_total", o.failures},
+         {"failed_black_hole", o.failed_in[0]},
+         {"failed_refused", o.failed_in[1]},
+         {"failed_500", o.failed_in[2]},
          {"backoff_at_return_ms", o.backoff_ms}}},
        {"gap_ms_500", to_json(gaps)},
+       {"backoff_ms_sequence", o.backoffs_ms},
+       {"errors", o.errors},
        {"overflow",
         {{"queue", kSmallQueue},
          {"produced", v.alerts.size()},
