@@ -308,11 +308,12 @@ void self_metrics(Families& f, const MetricsSnapshot& s) {
     }
   for (const auto& k : s.sinks) {
     const Labels l = {{"sink", k.sink}};
-    f.counter("sanwatch_alert_deliveries_total", "Alert batches delivered, per sink.", l,
-              k.delivered);
+    f.counter("sanwatch_alert_deliveries_total",
+              "Alerts delivered (exec: hook runs that exited 0), per sink.", l, k.delivered);
     f.counter("sanwatch_alert_failures_total", "Failed alert delivery attempts, per sink.", l,
               k.failed);
-    f.counter("sanwatch_alert_dropped_total", "Alerts dropped because a sink's queue was full.", l,
+    f.counter("sanwatch_alert_dropped_total",
+              "Alerts dropped: a sink's queue was full, or an Alertmanager rejected them (4xx).", l,
               k.dropped);
     f.gauge("sanwatch_alert_queue_length", "Alerts waiting for delivery, per sink.", l, k.queued);
     if (k.up >= 0)

@@ -24,11 +24,15 @@ std::uint64_t monotonic_now_ns() {
 
 }  // namespace
 
-HttpListener::HttpListener() {
+HttpListener::HttpListener(int port) {
   fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Taking over a port whose previous listener left connections in TIME_WAIT.
+  const int one = 1;
+  if (fd_ >= 0) setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
   socklen_t len = sizeof(a);
   if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) || listen(fd_, 16) ||
       getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) || pipe2(wake_, O_CLOEXEC)) {
@@ -102,17 +106,17 @@ void HttpListener::serve(Conn& c, std::uint64_t now) {
       length = std::stoul(head.substr(k + 15));
     if (c.buf.size() < end + 4 + length) return;
     const bool check = head.rfind("GET /-/ready ", 0) == 0;
+    const int status = check ? check_status_.load() : status_.load();
     if (check) {
       ++checks_;
     } else {
       std::lock_guard lock(mu_);
-      requests_.push_back({head, c.buf.substr(end + 4, length), c.first_ns});
+      requests_.push_back({head, c.buf.substr(end + 4, length), c.first_ns, status});
     }
     cv_.notify_all();
     c.buf.erase(0, end + 4 + length);
     c.first_ns = c.buf.empty() ? 0 : now;
-    const std::string reply = "HTTP/1.1 " +
-                              std::to_string(check ? check_status_.load() : status_.load()) +
+    const std::string reply = "HTTP/1.1 " + std::to_string(status) +
                               " X\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nno";
     [[maybe_unused]] auto n = send(c.fd, reply.data(), reply.size(), MSG_NOSIGNAL);
   }

@@ -3,6 +3,8 @@
 // records each request's head, body and the CLOCK_MONOTONIC time its first
 // byte arrived, and answers `status`. GET /-/ready (a sink's health check)
 // is counted apart, not recorded, and answered `check_status`.
+// On a given port (SO_REUSEADDR), a test can take a fake Alertmanager down
+// and bring it back at the same URL.
 #pragma once
 
 #include <atomic>
@@ -21,10 +23,11 @@ class HttpListener {
   struct Request {
     std::string head, body;
     std::uint64_t first_byte_ns = 0;  // CLOCK_MONOTONIC, an upper bound of the arrival
+    int status = 0;                   // what it was answered
   };
 
-  // Listens on an ephemeral loopback port; throws when it cannot.
-  HttpListener();
+  // Listens on `port` of 127.0.0.1 (0: an ephemeral one); throws when it cannot.
+  explicit HttpListener(int port = 0);
   ~HttpListener();
   HttpListener(const HttpListener&) = delete;
   HttpListener& operator=(const HttpListener&) = delete;
