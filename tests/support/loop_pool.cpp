@@ -114,7 +114,9 @@ int LoopPool::attach(unsigned i) {
   loop_config cfg{};
   cfg.fd = static_cast<__u32>(backing_);
   const int err = loop_ioctl(d.number, LOOP_CONFIGURE, &cfg);
-  if (err == EBUSY) d.owned = false;  // another test's losetup -f took it
+  // EBUSY: still bound to our file (a detach the kernel deferred to the
+  // last close) and worth another try, or another test's losetup -f took it.
+  if (err == EBUSY && !bound_to_pool(d.number)) d.owned = false;
   d.attached = err == 0;
   return err;
 }

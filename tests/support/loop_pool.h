@@ -36,7 +36,8 @@ class LoopPool {
   unsigned size() const { return static_cast<unsigned>(devices_.size()); }
   std::string name(unsigned i) const;  // "loop1000"
   bool owned(unsigned i) const { return devices_[i].owned; }
-  // 0 on success, else the errno. EBUSY: bound by someone else, given up.
+  // 0 on success, else the errno. EBUSY: still bound (our deferred detach:
+  // try again later), or bound by someone else (given up: owned() false).
   int attach(unsigned i);
   // 0 on success (the kernel may defer the detach to the last close of a
   // device someone holds open), else the errno.
