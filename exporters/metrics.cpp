@@ -295,6 +295,17 @@ void self_metrics(Families& f, const MetricsSnapshot& s) {
             "Completions of requests the programs did not see start (issued before they "
             "attached), counted by the kernel's own start time.",
             {}, s.engine.unseen_completions);
+  // Slots of the BPF maps: used back where it was after devices go (a leak
+  // would show here), capacity growing only by reloads.
+  const std::pair<const char*, std::array<unsigned, 2>> slots[] = {
+      {"device", {s.slots.device_used, s.slots.device_capacity}},
+      {"inflight", {s.slots.inflight_used, s.slots.inflight_capacity}}};
+  for (const auto& [kind, v] : slots)
+    for (const auto& [state, n] : {std::pair{"used", v[0]}, {"capacity", v[1]}})
+      f.gauge("sanwatch_bpf_slots",
+              "BPF map slots: device slots (one per watched device) and in-flight slots (hardware "
+              "queues x tags per watched device), in use and allocated.",
+              {{"kind", kind}, {"state", state}}, n);
   f.counter("sanwatch_uevents_dropped_total", "Kernel uevents dropped as malformed or hostile.", {},
             s.uevents_dropped);
   if (s.bpf_stats_enabled)

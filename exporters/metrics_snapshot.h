@@ -28,6 +28,7 @@ struct MetricsSnapshot {
   bool device_histograms = true;
   std::vector<TargetSnapshot> targets;
   EngineCounters engine;
+  SlotUsage slots;
   std::vector<ProgramStats> programs;
   bool bpf_stats_enabled = false;
   std::vector<SinkStats> sinks;

@@ -31,6 +31,7 @@ MetricsSnapshot take_snapshot(Watchdog& w, const AlertDispatcher* alerts) {
   (void)w.engine().refresh();  // one batch read for all targets; a failure keeps the last
   s.targets = w.snapshot();
   s.engine = w.engine().counters();
+  s.slots = w.engine().slot_usage();
   s.bpf_stats_enabled = bpf_stats_enabled();
   if (s.bpf_stats_enabled) s.programs = w.engine().program_stats();
   if (alerts) s.sinks = alerts->stats();

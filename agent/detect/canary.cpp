@@ -103,8 +103,9 @@ Result<int> CanaryProber::add(const CanaryTarget& t) {
   for (std::size_t i = 0; i < slots_.size() && id < 0; ++i)
     if (!slots_[i]) id = static_cast<int>(i);
   if (id < 0) {
-    if (chained_ && slots_.size() >= max_targets_)
-      return Error{ENOSPC, "canary slots exhausted (" + std::to_string(max_targets_) + ")"};
+    // Beyond the fixed-file table (sized at start; it cannot grow while a
+    // read may hang on it) a target probes the legacy way, with its own fd
+    // for the probe: devices hot-added past it still get canaries.
     id = static_cast<int>(slots_.size());
     slots_.emplace_back();
   }
@@ -236,7 +237,7 @@ std::uint64_t CanaryProber::run_due(std::uint64_t now) {
     }
     if (s.reading && !s.timeout_counted) next = std::min(next, s.read_start + deadline + 1);
     if (now >= s.next_due && !s.busy()) {
-      if (chained_)
+      if (chained(static_cast<int>(i)))
         submit_chain(static_cast<int>(i), now);
       else
         submit_open(static_cast<int>(i), now);  // the read follows the open's completion
@@ -292,7 +293,7 @@ void CanaryProber::open_done(Slot& s, int id, int res, std::uint64_t now) {
   // (REQ_F_SKIP_LINK_CQES), so no read completion follows; should one come
   // anyway, open_failed makes read_done drop it.
   s.open_failed = true;
-  if (chained_) {
+  if (chained(id)) {
     s.reading = false;
     if (cb_.abandoned) cb_.abandoned(id);
   }

@@ -91,8 +91,9 @@ class CanaryProber {
   Callbacks cb_;
   std::unique_ptr<Ring> ring_;
   bool ring_ok_ = false;
-  bool chained_ = false;  // linked open/read/close on fixed files
-  unsigned max_targets_ = 0;
+  bool chained_ = false;      // linked open/read/close on fixed files
+  unsigned max_targets_ = 0;  // fixed-file room: ids beyond it probe the legacy way
+  bool chained(int id) const { return chained_ && static_cast<unsigned>(id) < max_targets_; }
   UniqueFd efd_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::mt19937_64 rng_{std::random_device{}()};

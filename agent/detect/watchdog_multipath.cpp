@@ -80,7 +80,11 @@ void Watchdog::on_uevents() {
         on_dm_event(*ev.dm, now);
         if (log_.enabled(LogLevel::kDebug)) seen.emplace_back(*ev.dm, now);
       } else if (ev.subsystem == "block" &&
-                 (ev.action == "add" || ev.action == "remove" || ev.resized())) {
+                 (ev.action == "add" || ev.action == "remove" || ev.action == "change")) {
+        // Any change, not only RESIZE=1: the kernel sends none for a size
+        // to or from 0, so a loop attached or detached (LOOP_CONFIGURE,
+        // LOOP_CLR_FD) says only "change"; without a rescan its gone waited
+        // for the periodic one (devices.rescan, 5 s).
         schedule_rescan(50'000'000);
       } else if (ev.subsystem == "scsi" && ev.action == "change") {
         schedule_rescan(50'000'000);  // unit attention: ALUA state, capacity...

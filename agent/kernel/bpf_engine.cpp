@@ -109,7 +109,10 @@ struct BpfEngine::Impl {
   };
   std::vector<Outstanding> outstanding;  // by watch slot
 
-  explicit Impl(unsigned inflight_slots) : slots(inflight_slots) {}
+  unsigned inflight_capacity = 0;
+
+  explicit Impl(unsigned inflight_slots)
+      : slots(inflight_slots), inflight_capacity(inflight_slots) {}
   int map_fd(bpf_map* m) const { return bpf_map__fd(m); }
   void bump_generation() {
     std::atomic_ref<__u32>(skel->data->watch_gen).fetch_add(1, std::memory_order_release);
@@ -495,6 +498,17 @@ EngineCounters BpfEngine::counters() const {
   }
   return EngineCounters{sum[SW_CTR_RB_DROPS], sum[SW_CTR_UNTRACKED], sum[SW_CTR_DUP_COMPLETE],
                         sum[SW_CTR_UNSEEN_COMPLETE], sum[SW_CTR_QCACHE_MISS]};
+}
+
+SlotUsage BpfEngine::slot_usage() const {
+  const auto& im = *impl_;
+  SlotUsage u;
+  u.device_capacity = im.max_watch;
+  u.device_used = static_cast<unsigned>(std::count_if(im.devices.begin(), im.devices.end(),
+                                                      [](const auto& d) { return d.has_value(); }));
+  u.inflight_capacity = im.inflight_capacity;
+  u.inflight_used = im.inflight_capacity - im.slots.free_slots();
+  return u;
 }
 
 std::vector<ProgramStats> BpfEngine::program_stats() const {

@@ -32,6 +32,14 @@ struct EngineCounters {
   std::uint64_t qcache_misses = 0;
 };
 
+// Slots in use and allocated: device slots (one per watched device) and
+// in-flight slots (hardware queues x tags of every watched device). Used
+// returns to where it was when devices go; capacity only grows (reloads).
+struct SlotUsage {
+  unsigned device_used = 0, device_capacity = 0;
+  unsigned inflight_used = 0, inflight_capacity = 0;
+};
+
 using IoEvent = bpf::sw_event;
 
 // What the engine needs to know of a block device to trace it (the host
@@ -116,6 +124,7 @@ class BpfEngine {
   // Why pre-existing I/O is only counted, not found; empty when it is found.
   const std::string& seeding_unavailable() const;
   EngineCounters counters() const;
+  SlotUsage slot_usage() const;
   // run_time_ns/run_cnt per attached program (needs kernel.bpf_stats_enabled).
   std::vector<ProgramStats> program_stats() const;
   std::string attach_mode() const;
