@@ -95,6 +95,7 @@ class Watchdog {
   void start_uevents();
   void on_uevents();
   void on_dm_event(const DmPathEvent& ev, std::uint64_t now);
+  void on_block_uevent(const Uevent& ev, std::uint64_t now);
   void schedule_dm_check(const Target& map);
   void run_dm_checks();
   void refresh_dm(Target& map, std::uint64_t now);
@@ -103,6 +104,7 @@ class Watchdog {
   void apply_path_state(Target& path, std::uint64_t now, const std::string& why);
   void set_dm_path(Target& path, bool active, std::uint64_t now);
   void schedule_rescan(std::uint64_t delay_ns);
+  std::uint64_t rescan_delay(std::uint64_t now) const;
   void update_ports();
   Target* by_dev(const DevId& id);
   Target* map_target(const std::string& label);

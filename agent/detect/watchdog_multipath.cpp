@@ -68,6 +68,37 @@ void Watchdog::schedule_rescan(std::uint64_t delay_ns) {
   });
 }
 
+namespace {
+// Event-driven rescans at most this often: each reads every disk's sysfs on
+// the event loop, which with hundreds of devices takes long enough to delay
+// stall timers, and a loop device churn sends a uevent every few ms.
+constexpr std::uint64_t kUeventRescanSpacingNs = 1'000'000'000;
+constexpr std::uint64_t kUeventRescanDelayNs = 50'000'000;  // a burst's events in one
+}  // namespace
+
+std::uint64_t Watchdog::rescan_delay(std::uint64_t now) const {
+  const std::uint64_t next = last_rescan_ + kUeventRescanSpacingNs;
+  return std::max(kUeventRescanDelayNs, next > now ? next - now : 0);
+}
+
+// Any block change, not only RESIZE=1: the kernel sends none for a size to
+// or from 0, so a loop attached or detached (LOOP_CONFIGURE, LOOP_CLR_FD)
+// says only "change". For a disk already watched and present, one read of
+// its own sysfs tells at once whether it is gone (no longer listed, or size
+// 0); anything else (a new disk, one back, a resize) waits for a rescan.
+void Watchdog::on_block_uevent(const Uevent& ev, std::uint64_t now) {
+  auto it = ev.devname.empty() ? targets_.end() : targets_.find(ev.devname);
+  if (it != targets_.end() && it->second.present && !ev.resized()) {
+    auto d = sys_.disk(ev.devname);
+    if (!d || d->size_bytes == 0) {
+      set_present(it->second, false, now);
+      return;
+    }
+    if (ev.action == "change") return;  // still there, same size
+  }
+  schedule_rescan(rescan_delay(now));
+}
+
 void Watchdog::on_uevents() {
   // What the drain announced, logged after it: a debug line is no reason to
   // make an alert wait.
@@ -81,13 +112,9 @@ void Watchdog::on_uevents() {
         if (log_.enabled(LogLevel::kDebug)) seen.emplace_back(*ev.dm, now);
       } else if (ev.subsystem == "block" &&
                  (ev.action == "add" || ev.action == "remove" || ev.action == "change")) {
-        // Any change, not only RESIZE=1: the kernel sends none for a size
-        // to or from 0, so a loop attached or detached (LOOP_CONFIGURE,
-        // LOOP_CLR_FD) says only "change"; without a rescan its gone waited
-        // for the periodic one (devices.rescan, 5 s).
-        schedule_rescan(50'000'000);
+        on_block_uevent(ev, now);
       } else if (ev.subsystem == "scsi" && ev.action == "change") {
-        schedule_rescan(50'000'000);  // unit attention: ALUA state, capacity...
+        schedule_rescan(rescan_delay(now));  // unit attention: ALUA state, capacity...
       }
     });
   }();
