@@ -343,25 +343,29 @@ say "agent as $unit_user with [$unit_ambient], groups [$unit_groups], umask $uni
 # The ledger is written with those privileges, in the state directory only.
 [[ -s $work/state/ledger.db && $(stat -c %U "$work/state/ledger.db") == "$unit_user" ]] ||
   fail "no ledger written by $unit_user in the state directory"
-/usr/bin/sanwatch report verify --ledger "$work/state/ledger.db" >/dev/null ||
-  fail "the ledger written under the unit's privileges does not verify"
-say "ledger: written by $unit_user in StateDirectory, chain verifies"
-# After a clean stop: same modes, and still readable by the group (the agent
-# keeps -wal and -shm, which a group member could not create in a 0750
-# directory; SQLite deletes them on close unless told to keep them).
+# After a clean stop, before anyone else opened it: same modes, and still
+# readable by the group (the agent keeps -wal and -shm, which a group member
+# could not create in a 0750 directory; SQLite deletes them on close unless
+# told to keep them).
 modes=$(bash "$source_dir/tests/packaging/state_modes.sh" "$work/state" "$unit_user" \
   "${unit_group:-$unit_user}" 0750 0640 ledger.db stopped) || fail "${modes#FAIL: }"
 say "$modes"
-for f in ledger.db-wal ledger.db-shm; do
-  [[ -e $work/state/$f ]] || fail "$f gone after the agent stopped: group readers cannot open the ledger"
-done
 out=$(reader_verify yes 2>&1) ||
   fail "a member of group ${unit_group:-$unit_user} cannot read the stopped agent's ledger: $out"
+for f in ledger.db-wal ledger.db-shm; do
+  [[ -e $work/state/$f ]] || fail "$f gone after the agent stopped: the agent must keep it"
+done
 say "group ${unit_group:-$unit_user} (uid 65534, no other group): report verify ok after the stop"
 if out=$(reader_verify no 2>&1); then
   fail "uid 65534 outside group ${unit_group:-$unit_user} can read the ledger: it is world-readable"
 fi
+[[ $out == *"ermission denied"* ]] || fail "uid 65534 outside group ${unit_group:-$unit_user}: \"$out\", expected permission denied"
 say "uid 65534 outside group ${unit_group:-$unit_user}: refused ($(head -n 1 <<<"$out" | cut -c1-120))"
+# Only now as root: root's read-only open would create a missing -wal and
+# -shm itself (and keep them), hiding a ledger that group readers cannot open.
+/usr/bin/sanwatch report verify --ledger "$work/state/ledger.db" >/dev/null ||
+  fail "the ledger written under the unit's privileges does not verify"
+say "ledger: written by $unit_user in StateDirectory, chain verifies"
 
 # One privilege fewer must break it, or the unit grants too much. CAP_SYS_ADMIN
 # also covers BPF and perfmon (bpf_capable(), perfmon_capable()), so these run
