@@ -424,6 +424,11 @@ hook_agent=$!
 for _ in $(seq 50); do grep -q '"msg":"ready"' "$work/hook.log" && break; sleep 0.1; done
 losetup -d "$loopdev" && loopdev=
 for _ in $(seq 50); do [[ -s $work/hook/caps ]] && break; sleep 0.1; done
+# This agent also has the hook's thread, which drops the ambient set itself.
+hook_privs=$(bash "$source_dir/tests/packaging/proc_privileges.sh" --bounding "$unit_bounding" \
+  --nnp "$unit_nnp" --user "$unit_user" --group "${unit_group:-$unit_user}" \
+  --groups "$unit_groups" "$hook_agent" "with an exec hook") || fail "${hook_privs#FAIL: }"
+say "$hook_privs"
 kill -TERM "$hook_agent"; wait "$hook_agent" || true
 hook_agent=
 [[ -s $work/hook/caps ]] || { cat "$work/hook.log"; fail "the exec hook did not run on the gone transition"; }

@@ -255,7 +255,8 @@ TEST_CASE("ledger: compaction ends when only checkpoints are left before the cut
   CHECK(verify_ledger(s)->ok);
 }
 
-TEST_CASE("ledger: -wal and -shm stay after the writer closes, for read-only readers") {
+TEST_CASE(
+    "ledger: the -wal and -shm files stay when the writer closes (read-only readers need them)") {
   // A reader that may not create files next to the ledger (group sanwatch in
   // a 0750 state directory) can open a WAL-mode file read-only only while
   // its -wal and -shm exist; SQLite deletes both when the last connection
