@@ -47,8 +47,11 @@ int emit(const std::string& text, const std::string& path) {
 
 Result<LedgerStore> open_ledger(const std::string& path) {
   std::error_code ec;
+  // ec: a directory the user may not search (a 0750 state directory seen
+  // from outside group sanwatch) is not a missing file.
   if (!std::filesystem::exists(path, ec))
-    return Error{0, fmt::format("cannot read ledger {}: no such file", path)};
+    return Error{0, fmt::format("cannot read ledger {}: {}", path,
+                                ec ? ec.message() : std::string("no such file"))};
   auto store = LedgerStore::open(path, LedgerStore::Access::kReadOnly);
   if (store) return store;
   std::string msg = fmt::format("cannot read ledger: {}", store.error().message());

@@ -96,6 +96,8 @@ Status LedgerStore::create_or_migrate(Access access) {
   // committed row survives a power loss (WAL with NORMAL may lose the last).
   // journal_size_limit: a checkpoint truncates the WAL back to 4 MiB (it
   // would otherwise keep its largest size, a day's compaction, for good).
+  // persist_wal: `sanwatch report` by group sanwatch after a stop.
+  if (auto st = db_.persist_wal(); !st) return st;
   if (auto st = db_.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
                          "PRAGMA journal_size_limit = 4194304");
       !st)

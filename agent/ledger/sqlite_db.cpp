@@ -80,6 +80,13 @@ Error SqliteDb::error(const std::string& what) const {
                fmt::format("ledger {}: {}: {}", path_, what, sqlite3_errmsg(db_.get()))};
 }
 
+Status SqliteDb::persist_wal() {
+  int on = 1;
+  if (sqlite3_file_control(db_.get(), "main", SQLITE_FCNTL_PERSIST_WAL, &on) != SQLITE_OK)
+    return error("keeping the WAL file (SQLITE_FCNTL_PERSIST_WAL)");
+  return {};
+}
+
 Status SqliteDb::exec(std::string_view sql) {
   const std::string s(sql);
   if (sqlite3_exec(db_.get(), s.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK)

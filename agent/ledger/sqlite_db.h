@@ -54,6 +54,11 @@ class SqliteDb {
   // The first column of the first row, if any.
   Result<std::optional<std::string>> query_text(std::string_view sql);
   Error error(const std::string& what) const;
+  // Keep the -wal and -shm files when the last connection closes (SQLite
+  // deletes them otherwise): a reader that may not create files in the
+  // directory (group sanwatch, StateDirectoryMode=0750) can then still open
+  // the WAL-mode file read-only after the agent stopped.
+  Status persist_wal();
   const std::string& path() const { return path_; }
   sqlite3* handle() const { return db_.get(); }
 

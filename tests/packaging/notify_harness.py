@@ -4,7 +4,7 @@
 WATCHDOG_USEC/WATCHDOG_PID, and checks what a Type=notify unit with
 WatchdogSec= relies on.
 
-    notify_harness.py --device loop3 [--freeze] -- COMMAND...
+    notify_harness.py --device loop3 [--freeze] [--check CHECK] -- COMMAND...
 
 COMMAND is the agent command line (the test wraps it in setpriv with the
 unit's user, groups and capabilities). Two runs:
@@ -12,8 +12,11 @@ unit's user, groups and capabilities). Two runs:
   1. READY=1 (with STATUS=) arrives from the main PID after the "ready" log
      line; WATCHDOG=1 repeats every WATCHDOG_USEC/2; /metrics is served and
      sanwatch_canary_reads_total for DEVICE grows past 0; SIGHUP gives
-     RELOADING=1 then READY=1. With --freeze (SANWATCH_TEST_FREEZE_SIGNAL=1),
-     SIGUSR2 hangs the event loop and the WATCHDOG=1 pings must stop.
+     RELOADING=1 then READY=1. With --check, CHECK (a program) runs with
+     the agent's pid and "ready", again with "reload" after the reload's
+     READY=1, and must exit 0 both times. With --freeze
+     (SANWATCH_TEST_FREEZE_SIGNAL=1), SIGUSR2 hangs the event loop and the
+     WATCHDOG=1 pings must stop.
   2. SIGTERM gives STOPPING=1 and exit status 0.
 
 Exit status 0 when every check passed, 1 otherwise (the reason is printed).
@@ -177,12 +180,25 @@ def wait_ready(agent):
     return ready_line[1]
 
 
-def run_checks(cmd, device, freeze):
+def run_check(check, agent, phase):
+    """The caller's check of the live agent (privileges, files) at PHASE."""
+    if not check:
+        return
+    r = subprocess.run([check, str(agent.proc.pid), phase], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=60)
+    for line in r.stdout.splitlines():
+        log(f"check ({phase}): {line}")
+    if r.returncode != 0:
+        raise Failure(f"{check} {agent.proc.pid} {phase}: exit status {r.returncode}")
+
+
+def run_checks(cmd, device, freeze, check=None):
     env = {"SANWATCH_TEST_FREEZE_SIGNAL": "1"} if freeze else {}
     agent = Agent(cmd, env)
     try:
         ready = wait_ready(agent)
         t_ready = time.monotonic()
+        run_check(check, agent, "ready")
 
         # Watchdog pings from the event loop.
         time.sleep(3.5 * PING_S)
@@ -225,6 +241,7 @@ def run_checks(cmd, device, freeze):
         if again is None:
             raise Failure("SIGHUP: RELOADING=1 but no READY=1 after it within 5 s")
         log("SIGHUP ok: RELOADING=1 then READY=1")
+        run_check(check, agent, "reload")
 
         if freeze:
             t_usr2 = time.monotonic()
@@ -273,10 +290,11 @@ def main():
     ap.add_argument("--device", required=True, help="canary target that must be read")
     ap.add_argument("--freeze", action="store_true",
                     help="check that SIGUSR2 (SANWATCH_TEST_FREEZE_SIGNAL=1) stops the pings")
+    ap.add_argument("--check", help="program run as CHECK PID PHASE after start and reload")
     ap.add_argument("cmd", nargs="+")
     a = ap.parse_args()
     try:
-        run_checks(a.cmd, a.device, a.freeze)
+        run_checks(a.cmd, a.device, a.freeze, a.check)
     except Failure as e:
         print(f"FAIL: {e}", flush=True)
         return 1

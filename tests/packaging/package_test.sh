@@ -9,6 +9,12 @@
 #   NOTIFY_SOCKET, WATCHDOG_USEC), show that one capability or group fewer
 #   breaks it, upgrade (reinstall + version bump, with a locally modified
 #   conffile), remove and purge, and check that nothing is left.
+#   Least privilege, rechecked on the running agent: no thread holds a
+#   capability outside CapabilityBoundingSet= (also after a reload,
+#   proc_privileges.sh), the state directory is 0750 and the ledger files
+#   0640 sanwatch:sanwatch (state_modes.sh) and readable by group sanwatch
+#   without root, exec hooks get no capabilities and a clean environment,
+#   and systemd-analyze security stays at or below max_exposure.
 #
 # usage: package_test.sh --build-dir DIR --source-dir DIR [--python PY]
 #                        [--cmake CMAKE] [--cpack CPACK]
@@ -195,9 +201,19 @@ verify_out=$(systemd-analyze verify "$man_opt" "$unit" 2>&1) || true
 own=$(grep -E '(^|/)sanwatch\.service[:]' <<<"$verify_out" || true)
 [[ -z $own ]] || { echo "$verify_out"; fail "systemd-analyze verify: $own"; }
 say "systemd-analyze verify: clean for sanwatch.service"
-if security=$(systemd-analyze security --offline=yes "$unit" 2>&1); then
-  say "systemd-analyze security: $(tail -n 1 <<<"$security")"
+# The exposure may only go down: lower max_exposure with the unit, never raise
+# it to make a change pass (docs/operations.md, "Sandbox and exposure").
+max_exposure=2.1
+security=$(systemd-analyze security --offline=yes "$unit" 2>&1) ||
+  { echo "$security"; fail "systemd-analyze security --offline=yes $unit failed"; }
+exposure=$(grep -oE 'Overall exposure level for sanwatch\.service: [0-9]+(\.[0-9]+)?' <<<"$security" |
+  awk '{ print $NF }')
+[[ -n $exposure ]] || { echo "$security"; fail "no \"Overall exposure level\" line from systemd-analyze security"; }
+if ! awk -v e="$exposure" -v max="$max_exposure" 'BEGIN { exit !(e + 0 <= max + 0) }'; then
+  echo "$security"
+  fail "systemd-analyze security: exposure $exposure for sanwatch.service, above $max_exposure"
 fi
+say "systemd-analyze security: exposure $exposure (at most $max_exposure)"
 
 # Read what the unit grants: the last assignment wins, an empty one resets.
 unit_value() {
@@ -212,19 +228,23 @@ unit_groups=$(unit_value SupplementaryGroups)
 unit_bounding=$(unit_value CapabilityBoundingSet)
 unit_ambient=$(unit_value AmbientCapabilities)
 unit_nnp=$(unit_value NoNewPrivileges)
+unit_umask=$(unit_value UMask)
+unit_umask=${unit_umask:-0022}  # systemd's default
 [[ -n $unit_user && -n $unit_bounding ]] || fail "unit has no User= or CapabilityBoundingSet="
 say "unit: User=$unit_user Group=$unit_group SupplementaryGroups=$unit_groups"
-say "unit: CapabilityBoundingSet=$unit_bounding AmbientCapabilities=$unit_ambient"
+say "unit: CapabilityBoundingSet=$unit_bounding AmbientCapabilities=$unit_ambient UMask=$unit_umask"
 
-# $work/as-unit BOUNDING AMBIENT GROUPS -- COMMAND...: exec COMMAND as the
+# $work/as-unit USER GROUP NNP UMASK BOUNDING AMBIENT GROUPS -- COMMAND...: exec COMMAND as the
 # unit's user with systemd's semantics: groups = initgroups(User=) plus
-# SupplementaryGroups=, inheritable = ambient = AmbientCapabilities=, and
-# NoNewPrivileges=. exec all the way down, so the harness sees the agent's pid.
+# SupplementaryGroups=, inheritable = ambient = AmbientCapabilities=,
+# NoNewPrivileges= and UMask=. exec all the way down, so the harness sees the
+# agent's pid.
 cat >"$work/as-unit" <<'EOF_AS_UNIT'
 #!/usr/bin/env bash
 set -euo pipefail
-user=$1 group=$2 nnp=$3 bounding=$4 ambient=$5 groups=$6
-shift 7
+user=$1 group=$2 nnp=$3 mask=$4 bounding=$5 ambient=$6 groups=$7
+shift 8
+umask "$mask"
 caps() {  # "CAP_SYS_ADMIN CAP_BPF" -> -all,+sys_admin,+bpf
   local out=-all c
   for c in $1; do out+=",+$(tr '[:upper:]' '[:lower:]' <<<"${c#CAP_}")"; done
@@ -240,7 +260,7 @@ exec setpriv --reuid="$user" --regid="$group" --groups="$(sort -un <<<"$gids" | 
 EOF_AS_UNIT
 chmod 755 "$work/as-unit"
 # as_unit BOUNDING AMBIENT GROUPS -- COMMAND...
-as_unit() { "$work/as-unit" "$unit_user" "${unit_group:-$unit_user}" "$unit_nnp" "$@"; }
+as_unit() { "$work/as-unit" "$unit_user" "${unit_group:-$unit_user}" "$unit_nnp" "$unit_umask" "$@"; }
 without() {  # without "LIST" CAP... : LIST minus the named entries
   local list=$1 c out=
   shift
@@ -275,20 +295,74 @@ refresh = "200ms"
 path = "$work/state/ledger.db"
 EOF
 chmod 644 "$work/sanwatch.toml"
-# StateDirectory=sanwatch as systemd makes it: owned by the unit's user, 0700
-# (here under $work, so the host's /var/lib stays untouched).
+# StateDirectory=sanwatch as systemd makes it: owned by the unit's user, with
+# StateDirectoryMode= (here under $work, so the host's /var/lib stays untouched).
 [[ $(unit_value StateDirectory) == sanwatch ]] || fail "the unit has no StateDirectory=sanwatch"
-install -d -m "$(unit_value StateDirectoryMode)" -o "$unit_user" -g "${unit_group:-$unit_user}" "$work/state"
+state_mode=$(unit_value StateDirectoryMode)
+install -d -m "${state_mode:-0755}" -o "$unit_user" -g "${unit_group:-$unit_user}" "$work/state"
 agent=(/usr/bin/sanwatch run --config "$work/sanwatch.toml")
 
-say "agent as $unit_user with [$unit_ambient], groups [$unit_groups] on $loopdev"
-"$python" "$harness" --device "$loopname" --freeze -- \
-  "$work/as-unit" "$unit_user" "${unit_group:-$unit_user}" "$unit_nnp" \
+# Evidence for group sanwatch, not for the world (issue 15 §5): operators in
+# the group run `sanwatch report` without root, anyone else reads nothing.
+# reader_verify yes|no: `report verify` as uid 65534 with or without group
+# sanwatch (exit status of sanwatch).
+sanwatch_gid=$(getent group "${unit_group:-$unit_user}" | cut -d: -f3)
+reader_verify() {
+  local grp_opts=(--clear-groups)
+  [[ $1 == yes ]] && grp_opts=(--groups "$sanwatch_gid")
+  setpriv --reuid=65534 --regid=65534 "${grp_opts[@]}" -- \
+    /usr/bin/sanwatch report verify --ledger "$work/state/ledger.db"
+}
+# Run by the harness (PID PHASE) after start and after the reload: what the
+# live agent's threads hold, the modes of what it has written so far, and a
+# group member's read beside the running writer.
+cat >"$work/while-running" <<EOF_WHILE_RUNNING
+#!/usr/bin/env bash
+set -euo pipefail
+bash "$source_dir/tests/packaging/proc_privileges.sh" --bounding "$unit_bounding" \
+  --nnp "$unit_nnp" --user "$unit_user" --group "${unit_group:-$unit_user}" \
+  --groups "$unit_groups" "\$1" "\$2"
+# The ledger writer's thread may still be creating the file and its schema.
+for i in \$(seq 50); do
+  out=\$(setpriv --reuid=65534 --regid=65534 --groups "$sanwatch_gid" -- \
+    /usr/bin/sanwatch report verify --ledger "$work/state/ledger.db" 2>&1) && break
+  [[ \$i == 50 ]] && { echo "\$out"; echo "FAIL: group ${unit_group:-$unit_user} cannot read the ledger while the agent runs"; exit 1; }
+  sleep 0.1
+done
+bash "$source_dir/tests/packaging/state_modes.sh" "$work/state" "$unit_user" \
+  "${unit_group:-$unit_user}" 0750 0640 ledger.db "\$2"
+echo "group ${unit_group:-$unit_user} (uid 65534): report verify ok beside the writer"
+EOF_WHILE_RUNNING
+chmod 755 "$work/while-running"
+
+say "agent as $unit_user with [$unit_ambient], groups [$unit_groups], umask $unit_umask on $loopdev"
+"$python" "$harness" --device "$loopname" --freeze --check "$work/while-running" -- \
+  "$work/as-unit" "$unit_user" "${unit_group:-$unit_user}" "$unit_nnp" "$unit_umask" \
   "$unit_bounding" "$unit_ambient" "$unit_groups" -- "${agent[@]}" ||
   fail "the installed agent under the unit's privileges (see above)"
 # The ledger is written with those privileges, in the state directory only.
 [[ -s $work/state/ledger.db && $(stat -c %U "$work/state/ledger.db") == "$unit_user" ]] ||
   fail "no ledger written by $unit_user in the state directory"
+# After a clean stop, before anyone else opened it: same modes, and still
+# readable by the group (the agent keeps -wal and -shm, which a group member
+# could not create in a 0750 directory; SQLite deletes them on close unless
+# told to keep them).
+modes=$(bash "$source_dir/tests/packaging/state_modes.sh" "$work/state" "$unit_user" \
+  "${unit_group:-$unit_user}" 0750 0640 ledger.db stopped) || fail "${modes#FAIL: }"
+say "$modes"
+out=$(reader_verify yes 2>&1) ||
+  fail "a member of group ${unit_group:-$unit_user} cannot read the stopped agent's ledger: $out"
+for f in ledger.db-wal ledger.db-shm; do
+  [[ -e $work/state/$f ]] || fail "$f gone after the agent stopped: the agent must keep it"
+done
+say "group ${unit_group:-$unit_user} (uid 65534, no other group): report verify ok after the stop"
+if out=$(reader_verify no 2>&1); then
+  fail "uid 65534 outside group ${unit_group:-$unit_user} can read the ledger: it is world-readable"
+fi
+[[ $out == *"ermission denied"* ]] || fail "uid 65534 outside group ${unit_group:-$unit_user}: \"$out\", expected permission denied"
+say "uid 65534 outside group ${unit_group:-$unit_user}: refused ($(head -n 1 <<<"$out" | cut -c1-120))"
+# Only now as root: root's read-only open would create a missing -wal and
+# -shm itself (and keep them), hiding a ledger that group readers cannot open.
 /usr/bin/sanwatch report verify --ledger "$work/state/ledger.db" >/dev/null ||
   fail "the ledger written under the unit's privileges does not verify"
 say "ledger: written by $unit_user in StateDirectory, chain verifies"
@@ -300,7 +374,7 @@ say "ledger: written by $unit_user in StateDirectory, chain verifies"
 # expect_failure DESCRIPTION BOUNDING GROUPS PATTERN
 expect_failure() {
   local what=$1 caps=$2 groups=$3 pattern=$4 rc=0
-  timeout -s TERM 5 "$work/as-unit" "$unit_user" "${unit_group:-$unit_user}" "$unit_nnp" \
+  timeout -s TERM 5 "$work/as-unit" "$unit_user" "${unit_group:-$unit_user}" "$unit_nnp" "$unit_umask" \
     "$caps" "$caps" "$groups" -- "${agent[@]}" >"$work/neg.log" 2>&1 || rc=$?
   if ! grep -qiE "$pattern" "$work/neg.log"; then
     cat "$work/neg.log"
@@ -317,8 +391,13 @@ expect_failure "group disk" "$unit_ambient" "$(without "$unit_groups" disk)" \
   "canary cannot open /dev/$loopname: permission denied"
 
 # alerts.exec hooks run with the agent's identity: they must not inherit its
-# capabilities (systemd hands them over as ambient ones, which execve keeps).
-# The hook fires on the "gone" transition when the loop device is detached.
+# capabilities (systemd hands them over as ambient ones, which execve keeps),
+# nor its environment (under systemd NOTIFY_SOCKET, INVOCATION_ID, WATCHDOG_*
+# and whatever a drop-in sets): clean_environment() in exporters/exec_hook.cpp
+# passes PATH and the event's SANWATCH_* only. The hook saves what it got
+# from execve (/proc/$$/environ: `env` in dash adds PWD of its own) and, last,
+# its capability sets. The hook fires on the "gone" transition when the loop
+# device is detached.
 mkdir -m 1777 "$work/hook"
 cat >"$work/hook.toml" <<EOF
 [devices]
@@ -329,18 +408,27 @@ targets = "none"
 [metrics]
 listen = "127.0.0.1:0"
 [alerts]
-exec = ["/bin/sh", "-c", "grep ^Cap /proc/self/status > $work/hook/caps"]
+exec = ["/bin/sh", "-c", "cat /proc/\$\$/environ > $work/hook/environ; env > $work/hook/env; grep -E '^(Cap|NoNewPrivs)' /proc/self/status > $work/hook/caps"]
 EOF
 chmod 644 "$work/hook.toml"
 # Not through the as_unit function: $! must be the agent itself (as-unit and
-# setpriv exec), and no output may stay tied to CTest's pipe.
-"$work/as-unit" "$unit_user" "${unit_group:-$unit_user}" "$unit_nnp" \
+# setpriv exec), and no output may stay tied to CTest's pipe. The agent gets
+# variables systemd would set, and one SANWATCH_ of its own: none may reach
+# the hook.
+hook_path=/usr/sbin:/usr/bin:/sbin:/bin
+env PATH="$hook_path" INVOCATION_ID=5a7e0000000000000000000000000001 SANWATCH_PKGTEST_AGENT_ONLY=1 \
+  "$work/as-unit" "$unit_user" "${unit_group:-$unit_user}" "$unit_nnp" "$unit_umask" \
   "$unit_bounding" "$unit_ambient" "$unit_groups" -- \
   /usr/bin/sanwatch run --config "$work/hook.toml" >"$work/hook.log" 2>&1 </dev/null &
 hook_agent=$!
 for _ in $(seq 50); do grep -q '"msg":"ready"' "$work/hook.log" && break; sleep 0.1; done
 losetup -d "$loopdev" && loopdev=
 for _ in $(seq 50); do [[ -s $work/hook/caps ]] && break; sleep 0.1; done
+# This agent also has the hook's thread, which drops the ambient set itself.
+hook_privs=$(bash "$source_dir/tests/packaging/proc_privileges.sh" --bounding "$unit_bounding" \
+  --nnp "$unit_nnp" --user "$unit_user" --group "${unit_group:-$unit_user}" \
+  --groups "$unit_groups" "$hook_agent" "with an exec hook") || fail "${hook_privs#FAIL: }"
+say "$hook_privs"
 kill -TERM "$hook_agent"; wait "$hook_agent" || true
 hook_agent=
 [[ -s $work/hook/caps ]] || { cat "$work/hook.log"; fail "the exec hook did not run on the gone transition"; }
@@ -348,7 +436,22 @@ hook_caps=$(awk '$1 == "CapEff:" || $1 == "CapAmb:" || $1 == "CapPrm:" { printf 
 if [[ $hook_caps != "CapPrm:0000000000000000 CapEff:0000000000000000 CapAmb:0000000000000000 " ]]; then
   fail "alerts.exec hooks inherit capabilities ($hook_caps): run_agent must drop the ambient set, prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), before anything is exec'd (see docs/operations.md, exec hooks)"
 fi
+[[ $unit_nnp != yes && $unit_nnp != true ]] || grep -qx 'NoNewPrivs:[[:space:]]*1' "$work/hook/caps" ||
+  fail "the exec hook runs without NoNewPrivs although the unit sets NoNewPrivileges=$unit_nnp"
 say "exec hook: runs as $unit_user with no capabilities ($hook_caps)"
+hook_names=() hook_target='' hook_seen_path=''
+while IFS= read -r -d '' kv; do
+  name=${kv%%=*}
+  hook_names+=("$name")
+  [[ $name == PATH || $name == SANWATCH_* ]] ||
+    fail "the exec hook's environment has $name (from the agent?): only PATH and SANWATCH_* may pass"
+  [[ $name == SANWATCH_PKGTEST_AGENT_ONLY ]] && fail "the agent's own $name reached the exec hook"
+  [[ $name == PATH ]] && hook_seen_path=${kv#PATH=}
+  [[ $name == SANWATCH_TARGET ]] && hook_target=${kv#SANWATCH_TARGET=}
+done <"$work/hook/environ"
+[[ $hook_seen_path == "$hook_path" ]] || fail "the exec hook's PATH is \"$hook_seen_path\", not the agent's \"$hook_path\""
+[[ $hook_target == "$loopname" ]] || fail "the exec hook's SANWATCH_TARGET is \"$hook_target\", not $loopname"
+say "exec hook: clean environment from execve [${hook_names[*]}]; \`env\` in the hook: [$(cut -d= -f1 "$work/hook/env" | paste -sd' ')]"
 
 # --- upgrade ------------------------------------------------------------------
 echo "# local change by package_test" >>/etc/sanwatch/sanwatch.toml

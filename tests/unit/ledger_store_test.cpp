@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 
 #include "ledger/compaction.h"
 #include "test_util.h"
@@ -252,4 +253,32 @@ TEST_CASE("ledger: compaction ends when only checkpoints are left before the cut
   CHECK(total == 180);  // a checkpoint heads the chain by the last call
   CHECK(s.select(kChainHours, {"hour"}, 0, INT64_MAX)->size() == 3);
   CHECK(verify_ledger(s)->ok);
+}
+
+TEST_CASE(
+    "ledger: the -wal and -shm files stay when the writer closes (read-only readers need them)") {
+  // A reader that may not create files next to the ledger (group sanwatch in
+  // a 0750 state directory) can open a WAL-mode file read-only only while
+  // its -wal and -shm exist; SQLite deletes both when the last connection
+  // closes unless told to keep them.
+  test::TempDir dir;
+  const std::string path = dir.path() + "/l.db";
+  {
+    auto s = fresh(path);
+    std::vector<LedgerRow> rows{row(kChainEvents, "start", 1)};
+    REQUIRE(s.append(rows));
+  }
+  CHECK(std::filesystem::exists(path + "-wal"));
+  CHECK(std::filesystem::exists(path + "-shm"));
+  // Not writable: as root this proves little (DAC does not apply), as
+  // another user it is the operator's case.
+  std::filesystem::permissions(
+      dir.path(), std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+  auto ro = LedgerStore::open(path, LedgerStore::Access::kReadOnly);
+  std::filesystem::permissions(dir.path(), std::filesystem::perms::owner_all);
+  REQUIRE(ro);
+  auto head = ro->head(kChainEvents);
+  REQUIRE(head);
+  REQUIRE(*head);
+  CHECK((*head)->kind == "start");
 }
