@@ -80,7 +80,11 @@ void Watchdog::on_uevents() {
         on_dm_event(*ev.dm, now);
         if (log_.enabled(LogLevel::kDebug)) seen.emplace_back(*ev.dm, now);
       } else if (ev.subsystem == "block" &&
-                 (ev.action == "add" || ev.action == "remove" || ev.resized())) {
+                 (ev.action == "add" || ev.action == "remove" || ev.resized() ||
+                  (ev.action == "change" && ev.devtype == "disk"))) {
+        // A loop device attached or detached sends a plain `change` (its
+        // size to or from 0 sends no RESIZE=1): without this, it was seen
+        // only at the next periodic rescan (devices.rescan, 5 s).
         schedule_rescan(50'000'000);
       } else if (ev.subsystem == "scsi" && ev.action == "change") {
         schedule_rescan(50'000'000);  // unit attention: ALUA state, capacity...
