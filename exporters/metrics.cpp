@@ -308,6 +308,18 @@ void self_metrics(Families& f, const MetricsSnapshot& s) {
               {{"kind", kind}, {"state", state}}, n);
   f.counter("sanwatch_uevents_dropped_total", "Kernel uevents dropped as malformed or hostile.", {},
             s.uevents_dropped);
+  for (const auto& [reason, n] : s.uevents_dropped_by_reason)
+    f.counter("sanwatch_uevents_dropped_by_reason_total",
+              "Uevents dropped, by reason (not_kernel, relayed: forged by a process; the rest "
+              "malformed); they add up to sanwatch_uevents_dropped_total.",
+              {{"reason", reason}}, n);
+  f.counter("sanwatch_uevents_received_total",
+            "Datagrams read from the kernel uevent socket, accepted or dropped.", {},
+            s.uevents_received);
+  f.counter("sanwatch_uevent_overflows_total",
+            "Times the uevent socket's receive buffer overflowed (ENOBUFS): uevents were lost "
+            "and every device was rescanned.",
+            {}, s.uevent_overflows);
   if (s.bpf_stats_enabled)
     for (const auto& p : s.programs) {
       f.counter("sanwatch_bpf_program_run_seconds_total",

@@ -33,6 +33,9 @@ struct MetricsSnapshot {
   bool bpf_stats_enabled = false;
   std::vector<SinkStats> sinks;
   std::uint64_t uevents_dropped = 0;
+  std::uint64_t uevents_received = 0;  // datagrams read, accepted or dropped
+  std::uint64_t uevent_overflows = 0;  // ENOBUFS: the kernel dropped uevents meant for us
+  std::map<std::string, std::uint64_t> uevents_dropped_by_reason;  // every reason, 0 included
   LedgerStatus ledger;
   std::vector<BaselineStatus> baseline;  // LUNs the baseline tracks (empty when off)
 };

@@ -35,7 +35,14 @@ MetricsSnapshot take_snapshot(Watchdog& w, const AlertDispatcher* alerts) {
   s.bpf_stats_enabled = bpf_stats_enabled();
   if (s.bpf_stats_enabled) s.programs = w.engine().program_stats();
   if (alerts) s.sinks = alerts->stats();
-  if (const UeventCounters* u = w.uevent_counters()) s.uevents_dropped = u->dropped_total();
+  if (const UeventCounters* u = w.uevent_counters()) {
+    s.uevents_dropped = u->dropped_total();
+    s.uevents_received = u->received;
+    s.uevent_overflows = u->overflows;
+    for (std::size_t i = 0; i < u->dropped.size(); ++i)
+      s.uevents_dropped_by_reason[std::string(uevent_drop_name(static_cast<UeventDrop>(i)))] =
+          u->dropped[i];
+  }
   return s;
 }
 

@@ -111,7 +111,8 @@ void Watchdog::on_uevents() {
         on_dm_event(*ev.dm, now);
         if (log_.enabled(LogLevel::kDebug)) seen.emplace_back(*ev.dm, now);
       } else if (ev.subsystem == "block" &&
-                 (ev.action == "add" || ev.action == "remove" || ev.action == "change")) {
+                 (ev.action == "add" || ev.action == "remove" ||
+                  (ev.action == "change" && (ev.devtype == "disk" || ev.resized())))) {
         on_block_uevent(ev, now);
       } else if (ev.subsystem == "scsi" && ev.action == "change") {
         schedule_rescan(rescan_delay(now));  // unit attention: ALUA state, capacity...

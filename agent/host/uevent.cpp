@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "host/uevent.h"
 
-#include "base/parse.h"
-
 #include <linux/netlink.h>
 #include <sys/socket.h>
 
 #include <charconv>
 #include <cstring>
+
+#include "base/parse.h"
 
 namespace sanwatch {
 namespace {
@@ -132,6 +132,42 @@ std::uint64_t UeventCounters::dropped_total() const {
   return n;
 }
 
+std::string_view uevent_drop_name(UeventDrop r) {
+  switch (r) {
+    case UeventDrop::kNotKernel:
+      return "not_kernel";
+    case UeventDrop::kNoCredentials:
+      return "no_credentials";
+    case UeventDrop::kRelayed:
+      return "relayed";
+    case UeventDrop::kLibudev:
+      return "libudev";
+    case UeventDrop::kTruncated:
+      return "truncated";
+    case UeventDrop::kOversized:
+      return "oversized";
+    case UeventDrop::kBadHeader:
+      return "bad_header";
+    case UeventDrop::kBadKey:
+      return "bad_key";
+    case UeventDrop::kDuplicateKey:
+      return "duplicate_key";
+    case UeventDrop::kTooManyKeys:
+      return "too_many_keys";
+    case UeventDrop::kHeaderMismatch:
+      return "header_mismatch";
+    case UeventDrop::kMissingKey:
+      return "missing_key";
+    case UeventDrop::kBadDevNumber:
+      return "bad_dev_number";
+    case UeventDrop::kBadNumber:
+      return "bad_number";
+    case UeventDrop::kCount:
+      break;
+  }
+  return "unknown";
+}
+
 std::optional<std::string_view> Uevent::get(std::string_view key) const {
   auto it = env.find(key);
   if (it == env.end()) return std::nullopt;
@@ -174,9 +210,13 @@ std::optional<Uevent> parse_uevent(std::span<const char> msg, UeventDrop* why) {
 }
 
 std::optional<UeventDrop> check_uevent_sender(const sockaddr_nl& from, const ucred* cred) {
-  // Only the kernel sends from port 0; a root process on our group cannot.
+  // A process sends from its own port, never port 0...
   if (from.nl_pid != 0) return UeventDrop::kNotKernel;
   if (cred == nullptr || cred->uid != 0) return UeventDrop::kNoCredentials;
+  // ...but a root one may send to the kernel, which re-broadcasts the message
+  // from port 0 with the sender's credentials: its pid, never 0 (the kernel
+  // builds its own uevents with pid 0; systemd-udevd checks uid only).
+  if (cred->pid != 0) return UeventDrop::kRelayed;
   return std::nullopt;
 }
 

@@ -36,8 +36,13 @@ inline constexpr std::size_t kUeventMaxBytes = 8192;
 inline constexpr std::size_t kUeventMaxKeys = 64;
 
 enum class UeventDrop : std::uint8_t {
-  kNotKernel,       // sender nl_pid != 0: a process, not the kernel
-  kNoCredentials,   // no SCM_CREDENTIALS, or sender uid != 0
+  kNotKernel,      // sender nl_pid != 0: a process, not the kernel
+  kNoCredentials,  // no SCM_CREDENTIALS, or sender uid != 0
+  // Port 0 and uid 0, but the credentials carry a process id: a root
+  // process's message the kernel relayed (uevent_net_rcv: sent to port 0,
+  // re-broadcast with portid 0 and the sender's credentials). The kernel's
+  // own uevents carry pid 0.
+  kRelayed,
   kLibudev,         // udevd's "libudev" re-broadcast (belongs on group 2)
   kTruncated,       // empty, or not NUL-terminated
   kOversized,       // above kUeventMaxBytes (or cut by recvmsg: MSG_TRUNC)
@@ -51,6 +56,9 @@ enum class UeventDrop : std::uint8_t {
   kBadNumber,       // SEQNUM, DM_SEQNUM, DM_NR_VALID_PATHS not a number, or absurd
   kCount
 };
+
+// The reason as a metric label value: "not_kernel", "relayed", ...
+std::string_view uevent_drop_name(UeventDrop r);
 
 struct UeventCounters {
   std::uint64_t received = 0;   // datagrams read from the socket
@@ -101,7 +109,8 @@ struct Uevent {
 std::optional<Uevent> parse_uevent(std::span<const char> msg, UeventDrop* why = nullptr);
 
 // nullopt when the datagram provably comes from the kernel: netlink port 0
-// and SCM_CREDENTIALS with uid 0. cred is null when none was attached.
+// and SCM_CREDENTIALS with uid 0 and pid 0. cred is null when none was
+// attached.
 std::optional<UeventDrop> check_uevent_sender(const sockaddr_nl& from, const ucred* cred);
 
 // Strict "MAJ:MIN" (decimal digits only, major < 4096, minor < 2^20).

@@ -6,6 +6,7 @@
 #include <linux/loop.h>
 #include <linux/netlink.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -15,6 +16,8 @@
 #include <chrono>
 #include <fstream>
 #include <random>
+#include <set>
+#include <thread>
 
 #include "base/clock.h"
 #include "base/event_loop.h"
@@ -258,6 +261,17 @@ TEST_CASE("only the kernel is a trusted sender") {
   CHECK(check_uevent_sender(kernel, nullptr) == UeventDrop::kNoCredentials);
   ucred user{0, 1000, 1000};
   CHECK(check_uevent_sender(kernel, &user) == UeventDrop::kNoCredentials);
+  // Port 0 and root, but a process's pid: relayed by the kernel for a process.
+  ucred relayed{4242, 0, 0};
+  CHECK(check_uevent_sender(kernel, &relayed) == UeventDrop::kRelayed);
+}
+
+TEST_CASE("every drop reason has a metric label of its own") {
+  std::set<std::string_view> names;
+  for (std::size_t i = 0; i < static_cast<std::size_t>(UeventDrop::kCount); ++i)
+    names.insert(uevent_drop_name(static_cast<UeventDrop>(i)));
+  CHECK(names.size() == static_cast<std::size_t>(UeventDrop::kCount));
+  CHECK(names.count("unknown") == 0);
 }
 
 TEST_CASE("drop reasons are counted separately") {
@@ -382,6 +396,46 @@ TEST_CASE("listener drops a uevent forged by a process (unicast to its port, nee
   CHECK_FALSE(accepted);
   CHECK(r->dropped >= 1);
   CHECK(drops(l->counters(), UeventDrop::kNotKernel) >= 1);
+}
+
+TEST_CASE("listener drops a uevent a process had the kernel relay (port 0, needs root)") {
+  // A root process may send a uevent to the kernel (port 0): uevent_net_rcv
+  // re-broadcasts it on group 1 of the sender's network namespace with
+  // portid 0 and uid 0, like a kernel uevent, but with the sender's pid in
+  // the credentials. Both sockets live in a fresh network namespace, so the
+  // host's udev never sees the forgery.
+  test::require_privileged("the relayed-uevent test (CAP_SYS_ADMIN, a network namespace)");
+  std::optional<Result<UeventListener>> l;
+  UniqueFd s;
+  std::thread([&] {  // unshare() moves this thread only; the sockets keep the netns
+    if (unshare(CLONE_NEWNET) != 0) return;
+    l.emplace(UeventListener::open());
+    s = UniqueFd(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT));
+  })
+      .join();
+  REQUIRE(l.has_value());
+  REQUIRE(l->ok());
+  REQUIRE(s.valid());
+  // The kernel appends SEQNUM itself; the capture without its own.
+  std::string body = from_capture(kPathFailed);
+  body.resize(body.rfind("SEQNUM="));
+  std::string msg(NLMSG_HDRLEN, '\0');
+  auto* nh = reinterpret_cast<nlmsghdr*>(msg.data());
+  nh->nlmsg_len = static_cast<__u32>(NLMSG_HDRLEN + body.size());
+  nh->nlmsg_type = NLMSG_MIN_TYPE;
+  nh->nlmsg_flags = NLM_F_REQUEST;
+  msg += body;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  REQUIRE(sendto(s.get(), msg.data(), msg.size(), 0, reinterpret_cast<sockaddr*>(&kernel),
+                 sizeof kernel) == static_cast<ssize_t>(msg.size()));
+  bool accepted = false;
+  pollfd p{(*l)->fd(), POLLIN, 0};
+  REQUIRE(poll(&p, 1, 2000) == 1);  // the relay is synchronous: it is queued already
+  auto r = (*l)->drain([&](const Uevent& e) { accepted = accepted || e.dm.has_value(); });
+  REQUIRE(r.ok());
+  CHECK_FALSE(accepted);
+  CHECK(drops((*l)->counters(), UeventDrop::kRelayed) == 1);
 }
 
 TEST_CASE("listener receives a real kernel uevent from a loop device (needs root)") {
