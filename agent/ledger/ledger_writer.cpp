@@ -132,6 +132,12 @@ void LedgerWriter::stop(std::chrono::milliseconds grace) {
 
 namespace {
 
+// True when the agent stops within `d`.
+bool stopping_within(LedgerWriter::Shared& s, std::chrono::milliseconds d) {
+  std::unique_lock lk(s.mu);
+  return s.cv.wait_for(lk, d, [&] { return s.stopping; });
+}
+
 // Opens the ledger, retrying while the agent runs: a ledger that cannot be
 // opened (full or read-only disk, wrong permissions) is logged once, never
 // fatal; rows wait in the queue meanwhile. A reopen (`existing`) never
@@ -140,6 +146,8 @@ namespace {
 std::optional<LedgerStore> open_store(LedgerWriter::Shared& s, bool existing) {
   std::string last_error;
   std::chrono::milliseconds wait = kRetryEvery;
+  // A reopen waits first, so the file is not held between failed attempts.
+  if (existing && stopping_within(s, wait)) return std::nullopt;
   for (;;) {
     Result<LedgerStore> store = Error{ENOENT,
                                       "the ledger file is missing (its filesystem is "
@@ -153,8 +161,7 @@ std::optional<LedgerStore> open_store(LedgerWriter::Shared& s, bool existing) {
       last_error = store.error().message();
       s.log.error("cannot open the ledger; retrying", {{"error", last_error}});
     }
-    std::unique_lock lk(s.mu);
-    if (s.cv.wait_for(lk, wait, [&] { return s.stopping; })) return std::nullopt;
+    if (stopping_within(s, wait)) return std::nullopt;
     wait = std::min<std::chrono::milliseconds>(wait * 2, kReopenEvery);
   }
 }
@@ -315,10 +322,10 @@ std::optional<LedgerStore> first_open(LedgerWriter::Shared& s) {
   return store;
 }
 
-// A ledger whose commits keep failing is closed and opened again. SQLite's
-// handle pins the filesystem it was opened on: after the kernel made it
-// read-only for I/O errors, only an unmount and a new mount bring it back,
-// and neither is possible while the agent holds the old files open.
+// A ledger whose commits keep failing is closed, and opened again for each
+// retry. SQLite's handle pins the filesystem it was opened on: after the
+// kernel made it read-only for I/O errors, only an unmount and a new mount
+// bring it back, and neither is possible while the agent holds its files.
 std::optional<LedgerStore> reopen(LedgerWriter::Shared& s, std::optional<LedgerStore> store,
                                   bool announce) {
   if (announce)
@@ -329,6 +336,19 @@ std::optional<LedgerStore> reopen(LedgerWriter::Shared& s, std::optional<LedgerS
   auto again = open_store(s, true);
   if (again) s.counters.open = true;
   return again;
+}
+
+// Waits until `wake` or rows to write, then moves the queue to `pending`;
+// true when the agent is stopping. While failing, new rows wait for the next
+// retry rather than each starting a commit.
+bool take_queue(LedgerWriter::Shared& s, std::chrono::steady_clock::time_point wake, bool failing,
+                std::vector<LedgerRow>& pending) {
+  std::unique_lock lk(s.mu);
+  s.cv.wait_until(lk, wake, [&] { return s.stopping || (!failing && !s.queue.empty()); });
+  for (auto& r : s.queue) pending.push_back(std::move(r));
+  s.queue.clear();
+  s.in_writer = pending.size();
+  return s.stopping;
 }
 
 // Rows still held when the writer ends (stopped while failing or closed).
@@ -352,26 +372,18 @@ void LedgerWriter::run(std::shared_ptr<Shared> sp) {
   upkeep.behind = upkeep.on;  // first catch up: compaction must not fold minutes it has not seen
   if (store) upkeep.restore(s, *store);
   std::vector<LedgerRow> pending;
-  bool failing = false, announced = false;
+  bool failing = false, announced = false, retry_now = false;
   bool maintaining = true;  // at open, then daily
   std::int64_t compacted = 0;
   auto next_maintenance = std::chrono::steady_clock::now() + kMaintainEvery;
   auto fail_start = std::chrono::steady_clock::now();
   while (store) {
-    bool stopping;
-    {
-      std::unique_lock lk(s.mu);
-      const auto now = std::chrono::steady_clock::now();
-      const auto wake = failing                        ? now + kRetryEvery
-                        : maintaining || upkeep.behind ? now
-                                                       : next_maintenance;
-      // While failing, new rows wait for the next retry, not one commit each.
-      s.cv.wait_until(lk, wake, [&] { return s.stopping || (!failing && !s.queue.empty()); });
-      for (auto& r : s.queue) pending.push_back(std::move(r));
-      s.queue.clear();
-      s.in_writer = pending.size();
-      stopping = s.stopping;
-    }
+    const auto now0 = std::chrono::steady_clock::now();
+    const auto wake = std::exchange(retry_now, false) ? now0
+                      : failing                       ? now0 + kRetryEvery
+                      : maintaining || upkeep.behind  ? now0
+                                                      : next_maintenance;
+    const bool stopping = take_queue(s, wake, failing, pending);
     const bool was_failing = failing;
     if (!pending.empty()) commit(s, *store, pending, failing, upkeep);
     {
@@ -384,8 +396,10 @@ void LedgerWriter::run(std::shared_ptr<Shared> sp) {
     if (!failing) announced = false;
     if (failing && !was_failing) fail_start = now;
     if (failing && now - fail_start >= kCloseAfter) {
+      // Closed again at once if the commit fails: a reopened file is held
+      // only for one attempt a second, so the filesystem can be unmounted.
       store = reopen(s, std::move(store), !std::exchange(announced, true));
-      fail_start = std::chrono::steady_clock::now();
+      retry_now = true;
       upkeep.behind = upkeep.on;  // whatever the cache missed meanwhile
       continue;
     }

@@ -259,7 +259,15 @@ Outcome run_fault(const Fault& f, Disks& disks, const HttpListener& am, const Cy
   o.during = run_phase(agent, disks, am, n.during);
   o.fault_end = ledger_metrics(agent);
   const auto back = std::chrono::steady_clock::now();
-  f.recover();
+  try {
+    f.recover();
+  } catch (const std::exception& e) {
+    // What the writer said about it, for the failure message.
+    std::string said;
+    for (const auto& ev : agent.events())
+      if (ev.value("msg", "").find("ledger") != std::string::npos) said += ev.dump() + "\n";
+    FAIL(e.what() << "\nthe agent's ledger lines:\n" << said);
+  }
   // Written without a restart: nothing waiting, more rows than before.
   REQUIRE(sanwatch::test::eventually(
       [&] {
