@@ -72,17 +72,19 @@ def measured_text(m):
 
 
 def table_rows(measured, placeholders):
-    """The matrix in order (placeholders for the faults not measured), then
+    """The matrix in order (every row of a fault, placeholders for the faults
+    not measured), then
     any measured row the matrix does not name."""
     by = {r["fault"]: r for r in measured}
     out, used = [], set()
     for name in MATRIX:
-        r = next((by[f] for f in by if f.startswith(name) or name.startswith(f)), None)
-        if r:
+        # A fault may print one row per variant ("<name>: full", ...).
+        rs = [by[f] for f in by if f.startswith(name) or name.startswith(f)]
+        for r in rs:
             used.add(r["fault"])
             out.append([r["fault"], r["injected"], r["reported"], r["lost"],
                         measured_text(r["measured"])])
-        elif placeholders:
+        if not rs and placeholders:
             out.append([name, "–", "–", "–", "not yet measured"])
     for r in measured:
         if r["fault"] not in used:

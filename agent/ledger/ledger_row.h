@@ -26,7 +26,7 @@ struct LedgerRow {
   std::string chain = kChainEvents;
   std::int64_t seq = 0;    // 1, 2, ... within the chain; set on append
   std::string kind;        // start, stop, unclean_end, state, incident_open, incident,
-                           // alive, minute, hour, checkpoint
+                           // rows_dropped, alive, minute, hour, checkpoint
   std::int64_t ts_ms = 0;  // wall clock (Unix ms) the row is about
   std::string target;      // target label, empty when none
   nlohmann::json body = nlohmann::json::object();  // keys sorted: canonical

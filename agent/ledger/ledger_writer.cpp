@@ -3,6 +3,9 @@
 
 #include <fmt/format.h>
 #include <pthread.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include "base/clock.h"
 #include "ledger/compaction.h"
@@ -13,7 +16,8 @@ namespace sanwatch {
 namespace {
 
 using namespace std::chrono_literals;
-constexpr auto kReopenEvery = 10s;
+constexpr auto kReopenEvery = 4s;  // at most, between attempts to open
+constexpr auto kCloseAfter = 3s;   // of failed commits: reopen the file
 constexpr auto kRetryEvery = 1s;
 constexpr auto kMaintainEvery = std::chrono::hours(24);
 
@@ -63,35 +67,37 @@ LedgerWriter::~LedgerWriter() { stop(std::chrono::milliseconds(2000)); }
 
 bool LedgerWriter::push(LedgerRow row) {
   Shared& s = *shared_;
-  std::size_t depth;
+  bool accepted = false, started = false;
+  std::uint64_t ended = 0;  // rows of the drop episode this push ends
   {
     std::lock_guard lk(s.mu);
-    if (s.queue.size() >= s.opts.queue_rows) {
+    // Rows the writer holds count too: a disk that fails every commit must
+    // not grow the writer's memory without bound.
+    accepted = s.queue.size() + s.in_writer < s.opts.queue_rows;
+    if (!accepted) {
       ++s.counters.dropped;
-      depth = 0;
+      started = s.gap.empty();
+      s.gap.add(row, wall_ms());
     } else {
+      if (!s.gap.empty()) {
+        // The bound is exceeded by this one row: the gap must be on record.
+        ended = s.gap.rows;
+        s.queue.push_back(s.gap.row(s.opts.run_id));
+        s.gap = {};
+      }
       s.queue.push_back(std::move(row));
-      depth = s.queue.size();
     }
+    s.counters.queued = s.queue.size() + s.in_writer;
   }
-  if (depth == 0) {
-    // One line per episode, at its start and at its end.
-    if (!s.dropping)
-      s.log.error("ledger queue full: rows are being dropped (the ledger's disk is not keeping up)",
-                  {{"ledger", s.opts.path}, {"queue", s.opts.queue_rows}});
-    s.dropping = true;
-    ++s.dropped_in_episode;
-    return false;
-  }
-  s.counters.queued = depth;
+  // One line per episode, at its start and at its end.
+  if (started)
+    s.log.error("ledger queue full: rows are being dropped (the ledger's disk is not keeping up)",
+                {{"ledger", s.opts.path}, {"queue", s.opts.queue_rows}});
+  if (!accepted) return false;
   s.cv.notify_one();
-  if (s.dropping) {
-    s.log.warn(fmt::format("ledger queue accepting rows again; {} rows were dropped",
-                           s.dropped_in_episode),
-               {{"ledger", s.opts.path}, {"dropped", s.dropped_in_episode}});
-    s.dropping = false;
-    s.dropped_in_episode = 0;
-  }
+  if (ended)
+    s.log.warn(fmt::format("ledger queue accepting rows again; {} rows were dropped", ended),
+               {{"ledger", s.opts.path}, {"dropped", ended}});
   return true;
 }
 
@@ -104,6 +110,10 @@ void LedgerWriter::stop(std::chrono::milliseconds grace) {
   if (!thread_.joinable()) return;
   Shared& s = *shared_;
   std::unique_lock lk(s.mu);
+  if (!s.gap.empty()) {  // still dropping: the stop row itself may be among them
+    s.queue.push_back(s.gap.row(s.opts.run_id));
+    s.gap = {};
+  }
   s.stopping = true;
   s.cv.notify_all();
   const bool done = s.done_cv.wait_for(lk, grace, [&] { return s.done; });
@@ -122,13 +132,27 @@ void LedgerWriter::stop(std::chrono::milliseconds grace) {
 
 namespace {
 
+// True when the agent stops within `d`.
+bool stopping_within(LedgerWriter::Shared& s, std::chrono::milliseconds d) {
+  std::unique_lock lk(s.mu);
+  return s.cv.wait_for(lk, d, [&] { return s.stopping; });
+}
+
 // Opens the ledger, retrying while the agent runs: a ledger that cannot be
 // opened (full or read-only disk, wrong permissions) is logged once, never
-// fatal; rows wait in the queue meanwhile.
-std::optional<LedgerStore> open_store(LedgerWriter::Shared& s) {
+// fatal; rows wait in the queue meanwhile. A reopen (`existing`) never
+// creates the file: a missing one is a filesystem not mounted (yet) again,
+// and a new file there would start a second ledger the mount then hides.
+std::optional<LedgerStore> open_store(LedgerWriter::Shared& s, bool existing) {
   std::string last_error;
+  std::chrono::milliseconds wait = kRetryEvery;
+  // A reopen waits first, so the file is not held between failed attempts.
+  if (existing && stopping_within(s, wait)) return std::nullopt;
   for (;;) {
-    auto store = LedgerStore::open(s.opts.path);
+    Result<LedgerStore> store = Error{ENOENT,
+                                      "the ledger file is missing (its filesystem is "
+                                      "not mounted?); not creating a new one"};
+    if (!existing || access(s.opts.path.c_str(), F_OK) == 0) store = LedgerStore::open(s.opts.path);
     if (store) {
       if (!last_error.empty()) s.log.info("ledger opened", {{"ledger", s.opts.path}});
       return std::move(store).value();
@@ -137,8 +161,8 @@ std::optional<LedgerStore> open_store(LedgerWriter::Shared& s) {
       last_error = store.error().message();
       s.log.error("cannot open the ledger; retrying", {{"error", last_error}});
     }
-    std::unique_lock lk(s.mu);
-    if (s.cv.wait_for(lk, kReopenEvery, [&] { return s.stopping; })) return std::nullopt;
+    if (stopping_within(s, wait)) return std::nullopt;
+    wait = std::min<std::chrono::milliseconds>(wait * 2, kReopenEvery);
   }
 }
 
@@ -278,47 +302,108 @@ bool commit(LedgerWriter::Shared& s, LedgerStore& store, std::vector<LedgerRow>&
 
 }  // namespace
 
+namespace {
+
+// The first open: the previous run's unclean end goes in before our rows.
+std::optional<LedgerStore> first_open(LedgerWriter::Shared& s) {
+  auto store = open_store(s, false);
+  if (!store) return store;
+  s.counters.open = true;
+  if (auto u = unclean_end(*store, s.opts.run_id); !u) {
+    s.log.error("ledger: cannot check how the last run ended", {{"error", u.error().message()}});
+  } else if (*u) {
+    s.log.warn(
+        "ledger: the previous run ended without a clean stop; the time since its last "
+        "record is unmeasured",
+        {{"run_id", (**u).body["run_id"]}, {"last_seen", utc_ms((**u).ts_ms)}});
+    std::vector<LedgerRow> one{std::move(**u)};
+    (void)store->append(one);
+  }
+  return store;
+}
+
+// A ledger whose commits keep failing is closed, and opened again for each
+// retry. SQLite's handle pins the filesystem it was opened on: after the
+// kernel made it read-only for I/O errors, only an unmount and a new mount
+// bring it back, and neither is possible while the agent holds its files.
+std::optional<LedgerStore> reopen(LedgerWriter::Shared& s, std::optional<LedgerStore> store,
+                                  bool announce) {
+  if (announce)
+    s.log.warn("ledger: closing the ledger after failing writes; reopening it until writes succeed",
+               {{"ledger", s.opts.path}});
+  store.reset();
+  s.counters.open = false;
+  auto again = open_store(s, true);
+  if (again) s.counters.open = true;
+  return again;
+}
+
+// Waits until `wake` or rows to write, then moves the queue to `pending`;
+// true when the agent is stopping. While failing, new rows wait for the next
+// retry rather than each starting a commit.
+bool take_queue(LedgerWriter::Shared& s, std::chrono::steady_clock::time_point wake, bool failing,
+                std::vector<LedgerRow>& pending) {
+  std::unique_lock lk(s.mu);
+  s.cv.wait_until(lk, wake, [&] { return s.stopping || (!failing && !s.queue.empty()); });
+  for (auto& r : s.queue) pending.push_back(std::move(r));
+  s.queue.clear();
+  s.in_writer = pending.size();
+  return s.stopping;
+}
+
+// Rows still held when the writer ends (stopped while failing or closed).
+void log_unwritten(LedgerWriter::Shared& s, std::size_t pending) {
+  std::size_t left;
+  {
+    std::lock_guard lk(s.mu);
+    left = pending + s.queue.size();
+  }
+  if (left)
+    s.log.error(fmt::format("ledger: {} rows not written at stop (the ledger is failing)", left),
+                {{"ledger", s.opts.path}});
+}
+
+}  // namespace
+
 void LedgerWriter::run(std::shared_ptr<Shared> sp) {
   Shared& s = *sp;
-  auto store = open_store(s);
-  if (store) {
-    s.counters.open = true;
-    if (auto u = unclean_end(*store, s.opts.run_id); !u) {
-      s.log.error("ledger: cannot check how the last run ended", {{"error", u.error().message()}});
-    } else if (*u) {
-      s.log.warn(
-          "ledger: the previous run ended without a clean stop; the time since its last "
-          "record is unmeasured",
-          {{"run_id", (**u).body["run_id"]}, {"last_seen", utc_ms((**u).ts_ms)}});
-      std::vector<LedgerRow> one{std::move(**u)};
-      (void)store->append(one);
-    }
-  }
+  auto store = first_open(s);
   Upkeep upkeep{s.opts.latency_keep_ms > 0};
   upkeep.behind = upkeep.on;  // first catch up: compaction must not fold minutes it has not seen
   if (store) upkeep.restore(s, *store);
   std::vector<LedgerRow> pending;
-  bool failing = false;
+  bool failing = false, announced = false, retry_now = false;
   bool maintaining = true;  // at open, then daily
   std::int64_t compacted = 0;
   auto next_maintenance = std::chrono::steady_clock::now() + kMaintainEvery;
+  auto fail_start = std::chrono::steady_clock::now();
   while (store) {
-    bool stopping;
-    {
-      std::unique_lock lk(s.mu);
-      const auto now = std::chrono::steady_clock::now();
-      const auto wake = failing                        ? now + kRetryEvery
-                        : maintaining || upkeep.behind ? now
-                                                       : next_maintenance;
-      s.cv.wait_until(lk, wake, [&] { return s.stopping || !s.queue.empty(); });
-      for (auto& r : s.queue) pending.push_back(std::move(r));
-      s.queue.clear();
-      s.counters.queued = 0;
-      stopping = s.stopping;
-    }
+    const auto now0 = std::chrono::steady_clock::now();
+    const auto wake = std::exchange(retry_now, false) ? now0
+                      : failing                       ? now0 + kRetryEvery
+                      : maintaining || upkeep.behind  ? now0
+                                                      : next_maintenance;
+    const bool stopping = take_queue(s, wake, failing, pending);
+    const bool was_failing = failing;
     if (!pending.empty()) commit(s, *store, pending, failing, upkeep);
+    {
+      std::lock_guard lk(s.mu);
+      s.in_writer = pending.size();
+      s.counters.queued = s.queue.size() + s.in_writer;
+    }
     if (stopping && (pending.empty() || failing)) break;
-    if (!maintaining && std::chrono::steady_clock::now() >= next_maintenance) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!failing) announced = false;
+    if (failing && !was_failing) fail_start = now;
+    if (failing && now - fail_start >= kCloseAfter) {
+      // Closed again at once if the commit fails: a reopened file is held
+      // only for one attempt a second, so the filesystem can be unmounted.
+      store = reopen(s, std::move(store), !std::exchange(announced, true));
+      retry_now = true;
+      upkeep.behind = upkeep.on;  // whatever the cache missed meanwhile
+      continue;
+    }
+    if (!maintaining && now >= next_maintenance) {
       maintaining = true;
       upkeep.behind = upkeep.on;  // a failed update waits for this at most
       next_maintenance += kMaintainEvery;
@@ -330,6 +415,7 @@ void LedgerWriter::run(std::shared_ptr<Shared> sp) {
       maintaining = maintain_step(s, *store, compacted);
   }
   if (store) log_heads(s, *store, "stop");
+  log_unwritten(s, pending.size());
   std::lock_guard lk(s.mu);
   s.done = true;
   s.done_cv.notify_all();

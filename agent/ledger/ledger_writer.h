@@ -3,7 +3,9 @@
 // ever pushes (a mutex held for a vector append); opening, committing with
 // fsync, pruning and the unclean-end check all happen on the writer thread,
 // so a slow or stalled ledger disk never delays detection. A full queue
-// drops rows and counts them; a failed commit keeps its rows and retries.
+// drops rows, counts them and records the gap (drop_tally.h); a failed
+// commit keeps its rows and retries, and a ledger that keeps failing is
+// closed and reopened (a filesystem remounted or repaired under it).
 #pragma once
 
 #include <atomic>
@@ -19,6 +21,7 @@
 
 #include "detect/baseline.h"
 #include "detect/event_log.h"
+#include "ledger/drop_tally.h"
 #include "ledger/ledger_row.h"
 
 namespace sanwatch {
@@ -79,8 +82,10 @@ class LedgerWriter {
     std::condition_variable cv, done_cv;
     std::vector<LedgerRow> queue;
     bool stopping = false, done = false;
-    bool dropping = false;  // in a drop episode (event-loop thread only)
-    std::uint64_t dropped_in_episode = 0;
+    // Rows the writer took from the queue and has not committed: the
+    // queue bound counts them too.
+    std::size_t in_writer = 0;
+    DropTally gap;  // the drop episode going on, if any
     LedgerCounters counters;
     BaselineInbox baseline;  // to the event loop
     Shared(LedgerWriterOptions o, EventLog& l) : opts(std::move(o)), log(l) {}

@@ -306,7 +306,9 @@ std::vector<Incident> resolve_incidents(const LedgerData& d, bool count_slow) {
 Spans measured_spans(const std::vector<RunRecord>& runs, const Period& p) {
   Spans s;
   for (const RunRecord& r : runs)
-    s.push_back({std::max(r.start_ms, p.from_ms), std::min(r.end_ms, p.to_ms)});
+    for (const Span& x :
+         subtract({std::max(r.start_ms, p.from_ms), std::min(r.end_ms, p.to_ms)}, r.lost))
+      s.push_back(x);
   return normalize(std::move(s));
 }
 

@@ -76,16 +76,25 @@ Result<std::int64_t> last_sign_of_life(SqliteDb& db, const RunRecord& run) {
 }
 
 Status read_runs(LedgerStore& store, LedgerData& d) {
-  auto rows = store.select(kChainEvents, {"start", "stop", "unclean_end"}, INT64_MIN, INT64_MAX);
+  auto rows = store.select(kChainEvents, {"start", "stop", "unclean_end", "rows_dropped"},
+                           INT64_MIN, INT64_MAX);
   if (!rows) return rows.error();
   std::map<std::string, std::pair<std::int64_t, std::string>> ends;  // run_id -> end
+  std::map<std::string, Spans> lost;                                 // run_id -> gaps
   for (const LedgerRow& r : *rows) {
+    if (r.kind == "rows_dropped") {
+      // From the first dropped row's time (or the first drop) to the last.
+      const std::int64_t from = std::min(i64(r.body, "from_ms", r.ts_ms), r.ts_ms);
+      const std::int64_t to = std::max(i64(r.body, "to_ms", r.ts_ms), i64(r.body, "last_ms", 0));
+      lost[str(r.body, "run_id")].push_back({from, to + 1});
+    }
     if (r.kind == "start") d.runs.push_back(run_of(r));
     if (r.kind == "stop") ends[str(r.body, "run_id")] = {r.ts_ms, "stop"};
     if (r.kind == "unclean_end")
       ends.try_emplace(str(r.body, "run_id"), i64(r.body, "last_seen_ms", r.ts_ms), "unclean");
   }
   for (RunRecord& run : d.runs) {
+    run.lost = normalize(std::move(lost[run.run_id]));
     if (auto it = ends.find(run.run_id); it != ends.end()) {
       run.end_ms = std::max(it->second.first, run.start_ms);
       run.end = it->second.second;

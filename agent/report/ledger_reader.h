@@ -30,6 +30,9 @@ struct RunRecord {
   std::int64_t start_ms = 0, end_ms = 0;
   std::string end = "open";  // stop, unclean (unclean_end row), open (neither)
   std::vector<std::uint64_t> latency_slos_ns;
+  // Spans whose rows the agent dropped (`rows_dropped`): unmeasured, since
+  // the states and incidents of that time may be among them. Normalized.
+  Spans lost;
 };
 
 // An `incident` row.

@@ -4,6 +4,7 @@
 #include "ledger/ledger_writer.h"
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -77,6 +78,39 @@ TEST_CASE("ledger writer: a ledger that cannot be opened fills the queue, then d
   std::fflush(out);
   CHECK(count_lines(logfile, "ledger queue full") == 1);  // one line per episode
   CHECK(count_lines(logfile, "cannot open the ledger") == 1);
+  std::fclose(out);
+}
+
+TEST_CASE("ledger writer: dropped rows are recorded as a gap once rows are accepted again") {
+  test::TempDir dir;
+  std::FILE* out = std::tmpfile();
+  EventLog log(out);
+  const std::string path = dir.path() + "/later/l.db";
+  {
+    LedgerWriter w({path, 16, 400LL * 86'400'000, 35LL * 86'400'000, "r4"}, log);
+    for (int i = 0; i < 40; ++i) w.push(state_row(i));
+    CHECK(w.counters().dropped == 24);
+    // The directory appears: the writer opens the file and writes its queue.
+    std::filesystem::create_directory(dir.path() + "/later");
+    REQUIRE(eventually([&] { return w.counters().rows == 16; }, 10s));
+    CHECK(w.push(state_row(40)));
+    REQUIRE(eventually([&] { return w.counters().rows == 18; }));
+    w.stop(5s);
+  }
+  auto s = LedgerStore::open(path);
+  REQUIRE(s);
+  auto gaps = s->select(kChainEvents, {"rows_dropped"}, INT64_MIN, INT64_MAX);
+  REQUIRE(gaps);
+  REQUIRE(gaps->size() == 1);
+  const auto& b = gaps->front().body;
+  CHECK(b["rows"] == 24);
+  CHECK(b["kinds"] == nlohmann::json{{"state", 24}});
+  CHECK(b["targets"] == nlohmann::json{"sdb"});
+  CHECK(b["from_ms"] == kNow + 16);
+  CHECK(b["to_ms"] == kNow + 39);
+  CHECK(b["run_id"] == "r4");
+  CHECK(s->count(kChainEvents).value() == 18);
+  CHECK(verify_ledger(*s)->ok);
   std::fclose(out);
 }
 

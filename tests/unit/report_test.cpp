@@ -46,6 +46,22 @@ TEST_CASE("report: coverage counts stopped, crashed and running runs, never the 
   CHECK(r["ledger"]["path"] == b.path());
 }
 
+TEST_CASE("report: rows the agent dropped make their span unmeasured") {
+  TzGuard tz("UTC");
+  LedgerBuilder b;
+  build_scenario(b);
+  // Run c dropped rows from 18:00 to 18:05 whose times reach back to 17:50.
+  b.rows_dropped('c', kT0 + 18 * kHour, kT0 + 18 * kHour + 5 * kMin, kT0 + 17 * kHour + 50 * kMin,
+                 kT0 + 18 * kHour + 4 * kMin);
+  const json c = report_of(b, scenario_args())["coverage"];
+  const std::int64_t lost = 15 * kMin + 1;  // 17:50 to 18:05, the last ms included
+  CHECK(c["measured_ms"] == 21 * kHour - lost);
+  CHECK(c["unmeasured_ms"] == 3 * kHour + lost);
+  REQUIRE(c["gaps"].size() == 4);
+  CHECK(c["gaps"][2] == json{{"start_ms", kT0 + 17 * kHour + 50 * kMin},
+                             {"end_ms", kT0 + 18 * kHour + 5 * kMin + 1}});
+}
+
 TEST_CASE("report: availability and nines per map, exact") {
   TzGuard tz("UTC");
   LedgerBuilder b;

@@ -80,6 +80,19 @@ class LedgerBuilder {
            {"found_ms", found_ms}},
           run);
   }
+  // The writer dropped rows of [from, to] (their ts_ms) between first and last.
+  void rows_dropped(char run, std::int64_t first, std::int64_t last, std::int64_t from,
+                    std::int64_t to) {
+    event("rows_dropped", first, "",
+          {{"rows", 7},
+           {"kinds", {{"state", 4}, {"incident", 3}}},
+           {"targets", {"mpatha"}},
+           {"first_ms", first},
+           {"last_ms", last},
+           {"from_ms", from},
+           {"to_ms", to}},
+          run);
+  }
   void alive(char run, std::int64_t ts) {
     add(kChainMinutes, "alive", ts, "", {{"targets", 3}}, run);
   }
