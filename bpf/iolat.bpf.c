@@ -79,7 +79,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
+	__uint(max_entries, 256 * 1024); /* tracing.ring_buffer_bytes, set before load */
 } events SEC(".maps");
 
 static __always_inline void count(__u32 which)
@@ -367,6 +367,8 @@ static __always_inline int on_complete(struct request *rq, __u64 raw_err, __u32 
 		s->issue_ns = 0;
 	}
 
+	if (!status && cfg->slow_ns && total >= cfg->slow_ns)
+		st->slow++;
 	if (status || (cfg->slow_ns && total >= cfg->slow_ns)) {
 		struct sw_event ev = {
 			.ts_ns = now,

@@ -60,7 +60,9 @@ struct sw_io_stats {
 	__u32 count;
 	__u32 device_count; /* completions that had an issue time */
 	__u32 requeues;
-	__u32 pad;
+	__u32 slow; /* completions without error whose total latency reached the
+		     * device's slow_ns: what the SLOW events report, counted here
+		     * as well because the ring drops events when it is full */
 	__u32 errors[SW_NR_STATUS];
 	__u32 slo_over[SW_NR_SLO]; /* completions with total latency > slo_ns[i] */
 	__u32 total_hist[SW_HIST_SLOTS];

@@ -353,6 +353,17 @@ bool valid_listen(const std::string& s) {
   return port && *port < 65536;
 }
 
+void read_tracing(const toml::table& t, TracingSettings& s, Errors& errs) {
+  TableReader r(t, "tracing", errs);
+  const std::size_t before = r.errs_count();
+  r.integer("ring_buffer_bytes", s.ring_buffer_bytes, 4096, 1 << 28);
+  // The kernel takes only powers of two (BPF_MAP_TYPE_RINGBUF).
+  if (r.errs_count() == before && (s.ring_buffer_bytes & (s.ring_buffer_bytes - 1)))
+    if (const toml::node* n = r.node("ring_buffer_bytes"))
+      errs.add(n->source(), fmt::format("tracing.ring_buffer_bytes = {} must be a power of two",
+                                        s.ring_buffer_bytes));
+}
+
 // Settings that contradict each other, reported at the later key.
 void check_consistency(const toml::table& root, const Config& c, Errors& errs) {
   // Where to point: the first of the given keys that the file sets.
@@ -414,6 +425,7 @@ void read_root(const toml::table& root, Config& c, Errors& errs) {
   if (const auto* t = r.table("alerts")) read_alerts(*t, c.alerts, errs);
   if (const auto* t = r.table("ledger")) read_ledger(*t, c.ledger, errs);
   if (const auto* t = r.table("baseline")) read_baseline(*t, c.baseline, errs);
+  if (const auto* t = r.table("tracing")) read_tracing(*t, c.tracing, errs);
   if (const toml::node* n = r.node("override")) {
     const toml::array* arr = n->as_array();
     if (!arr || !arr->is_array_of_tables()) {
@@ -572,6 +584,7 @@ std::string render_config(const Config& c) {
       "[baseline]\nenabled = {}\nfactor = {}\nmin_ios = {}\nwindow = {}\nlearn = {}\nhold = {}\n"
       "period = {}\n\n",
       b.enabled, b.factor, b.min_ios, d(b.window), d(b.learn), d(b.hold), d(b.period));
+  out += fmt::format("[tracing]\nring_buffer_bytes = {}\n\n", c.tracing.ring_buffer_bytes);
   const auto& a = c.alerts;
   out += fmt::format(
       "[alerts]\nalertmanager_urls = {}\nresend = {}\ntimeout = {}\nhealth_check = {}\nqueue = {}\n"

@@ -115,6 +115,15 @@ struct BaselineSettings {
   Duration period = std::chrono::hours(24 * 7);  // "same hour of the period" (of the week)
 };
 
+// [tracing]: the BPF engine. Sized when the programs load: a change takes
+// effect at the next start.
+struct TracingSettings {
+  // Ring buffer of slow/error I/O events, bytes (a power of two; libbpf
+  // rounds it up to a whole page). A burst of slow I/O larger than the ring
+  // loses events (counted); states do not depend on them.
+  std::uint32_t ring_buffer_bytes = 256 * 1024;
+};
+
 struct Config {
   std::string source = "<embedded default>";
   std::string log_level = "info";    // debug, info, warn, error
@@ -128,6 +137,7 @@ struct Config {
   AlertSettings alerts;
   LedgerSettings ledger;
   BaselineSettings baseline;
+  TracingSettings tracing;
   Duration rescan = 5s;  // sysfs rescan for new and removed devices
 
   // Do the patterns name this device (whatever its current size)?

@@ -85,7 +85,13 @@ void Detector::valid_paths(std::uint64_t now, int valid, int total) {
 void Detector::completions(std::uint64_t now, std::uint64_t n) { ios_.add(now, n); }
 
 void Detector::slow_io(std::uint64_t now, std::uint64_t latency_ns) {
-  slow_.add(now, 1);
+  slow_ios(now, 1);
+  slow_latency(now, latency_ns);
+}
+
+void Detector::slow_ios(std::uint64_t now, std::uint64_t n) { slow_.add(now, n); }
+
+void Detector::slow_latency(std::uint64_t now, std::uint64_t latency_ns) {
   if (latency_ns >= max_latency_ns_ || now - max_latency_at_ > ns(t_.slow_window)) {
     max_latency_ns_ = latency_ns;
     max_latency_at_ = now;

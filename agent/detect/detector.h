@@ -64,7 +64,13 @@ class Detector {
 
   // Inputs.
   void completions(std::uint64_t now, std::uint64_t ios);
+  // One slow I/O: slow_ios(now, 1) and slow_latency(now, latency_ns).
   void slow_io(std::uint64_t now, std::uint64_t latency_ns);
+  // Slow I/Os counted (the share's numerator), and the latency of one seen
+  // (the evidence's max): the engine counts the first exactly, while the
+  // second comes from ring events, which can be lost.
+  void slow_ios(std::uint64_t now, std::uint64_t n);
+  void slow_latency(std::uint64_t now, std::uint64_t latency_ns);
   void io_errors(std::uint64_t now, std::uint64_t n, const std::string& status);
   // One I/O the engine reported (over slow_io, or failed) with its kernel
   // times: what the impairment clock is made of.

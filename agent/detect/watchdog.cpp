@@ -62,6 +62,7 @@ Status Watchdog::start(bool verbose, unsigned inflight_slots) {
   engine_opts_.verbose = verbose;
   engine_opts_.max_watch = size.max_watch;
   engine_opts_.inflight_slots = inflight_slots ? inflight_slots : size.inflight_slots;
+  engine_opts_.ring_buffer_bytes = cfg_.tracing.ring_buffer_bytes;
   engine_opts_.sysfs_root = sys_.root();
   engine_opts_.latency_slos_ns.clear();
   for (Duration d : cfg_.ledger.latency_slos) engine_opts_.latency_slos_ns.push_back(ns(d));
@@ -119,6 +120,9 @@ void Watchdog::reload(Config cfg) {
   if (cfg.ledger.latency_slos != cfg_.ledger.latency_slos)
     log_.warn("ledger.latency_slos changes take effect at the next start");
   cfg.ledger.latency_slos = cfg_.ledger.latency_slos;
+  if (cfg.tracing.ring_buffer_bytes != cfg_.tracing.ring_buffer_bytes)
+    log_.warn("tracing.ring_buffer_bytes changes take effect at the next start");
+  cfg.tracing = cfg_.tracing;
   cfg_ = std::move(cfg);
   log_.set_level(parse_log_level(cfg_.log_level));
   sync_devices();
@@ -324,6 +328,7 @@ void Watchdog::watch(Target& t) {
   by_slot_.set(t.slot, &t);
   t.last_count = 0;
   t.last_errors = 0;
+  t.last_slow = t.slow_since_read = 0;
   seed(t);
 }
 
@@ -356,6 +361,13 @@ void Watchdog::refresh_counts(Target& t, std::uint64_t now, bool fresh) {
   if (!s) return;
   const OpStats all = s->all();
   if (all.count >= t.last_count) t.detector.completions(now, all.count - t.last_count);
+  // Slow I/Os by the engine's count, less those ring events fed already: the
+  // ring drops events when a burst overflows it, the count loses none.
+  if (all.slow >= t.last_slow && all.slow - t.last_slow > t.slow_since_read)
+    t.detector.slow_ios(now, all.slow - t.last_slow - t.slow_since_read);
+  t.last_slow = all.slow;
+  t.slow_since_read = 0;
+  t.slow_read_end = monotonic_ns();
   // A path fails only on errors another path might not have (as dm-multipath
   // decides retries): a medium error is the LUN's, and fails the map.
   const bool path = t.kind == TargetKind::kPath;
@@ -445,7 +457,19 @@ void Watchdog::arm_deadline(Target& t, std::uint64_t now) {
   });
 }
 
-void Watchdog::on_ring() { engine_->drain_events(); }
+void Watchdog::on_ring() {
+  engine_->drain_events();
+  // Events lost to a full ring: the devices whose events were all lost
+  // learn of their slow I/O from the counts now, not at the next refresh.
+  const std::uint64_t now = monotonic_ns();
+  if (!check_ring_drops(now)) return;
+  last_refresh_ = now;
+  if (auto st = engine_->refresh(); !st) return log_.error(st.error().message());
+  for (auto& [name, t] : targets_) {
+    refresh_counts(t, now, false);
+    evaluate(t, now);
+  }
+}
 
 void Watchdog::on_io_event(const IoEvent& ev) {
   Target* t = by_slot(ev.widx);
@@ -454,12 +478,44 @@ void Watchdog::on_io_event(const IoEvent& ev) {
   // Counts first, so the slow share sees this I/O's neighbours.
   if (now - t->stats_read_at > 1'000'000 || ev.kind == bpf::SW_EV_ERROR)
     refresh_counts(*t, now, true);
-  if (ev.kind == bpf::SW_EV_SLOW) t->detector.slow_io(now, ev.total_ns);
+  if (ev.kind == bpf::SW_EV_SLOW) {
+    // Counted at once when the last read cannot have counted it (the kernel
+    // stamps a completion before counting it, and this one is stamped after
+    // the read ended); else the read did, or the next one will: none is
+    // counted twice, none lost.
+    if (ev.ts_ns >= t->slow_read_end) {
+      t->detector.slow_ios(now, 1);
+      ++t->slow_since_read;
+    }
+    t->detector.slow_latency(now, ev.total_ns);
+  }
   // The kernel's own times of this I/O, for the impairment clock.
   const std::uint64_t start =
       ev.total_ns && ev.total_ns < ev.ts_ns ? ev.ts_ns - ev.total_ns : ev.ts_ns;
   t->detector.io_event(start, ev.ts_ns, ev.kind == bpf::SW_EV_ERROR);
   evaluate(*t, now);
+}
+
+// True when events were lost since the last check. A full ring loses them
+// by the thousand in a burst: one line when the losses start, not one per
+// event (the metric counts every one). States do
+// not depend on the events; the evidence's max latency and the incident
+// times of the lost I/Os do.
+bool Watchdog::check_ring_drops(std::uint64_t now) {
+  const std::uint64_t drops = engine_->counters().ringbuf_drops;
+  // A grown engine starts its counters from zero.
+  const std::uint64_t fresh = drops >= ring_drops_seen_ ? drops - ring_drops_seen_ : drops;
+  ring_drops_seen_ = drops;
+  if (!fresh) return false;
+  const bool episode = !ring_drops_at_ || now - ring_drops_at_ >= 60'000'000'000ull;
+  ring_drops_at_ = now;
+  if (!episode) return true;
+  log_.warn(fmt::format("BPF ring buffer full: {} slow/error I/O event(s) lost (states do not "
+                        "depend on them; the metric counts every loss, "
+                        "tracing.ring_buffer_bytes sizes the ring)",
+                        fresh),
+            {{"dropped", fresh}, {"ring_buffer_bytes", engine_opts_.ring_buffer_bytes}});
+  return true;
 }
 
 std::uint64_t Watchdog::tick_ns() const {
@@ -477,6 +533,7 @@ void Watchdog::tick() {
   if (counts) {
     last_refresh_ = now;
     if (auto st = engine_->refresh(); !st) log_.error(st.error().message());
+    check_ring_drops(now);
   }
   engine_->recheck_outstanding();
   for (auto& [name, t] : targets_) {

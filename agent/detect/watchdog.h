@@ -59,6 +59,10 @@ class Watchdog {
     int canary = -1;               // canary id, -1 when none
     std::uint64_t last_count = 0;  // completions already fed to the detector
     std::uint64_t last_errors = 0;
+    // Slow I/Os: the engine's exact count at the last read, those fed
+    // since from ring events, and a time after that read (events of I/Os
+    // completed later cannot be in it).
+    std::uint64_t last_slow = 0, slow_since_read = 0, slow_read_end = 0;
     std::uint64_t stats_read_at = 0;
     std::optional<EventLoop::TimerId> deadline_timer;
     std::uint64_t deadline_at = 0;
@@ -121,6 +125,7 @@ class Watchdog {
   void arm_deadline(Target& t, std::uint64_t now);
   void on_ring();
   void on_io_event(const IoEvent& ev);
+  bool check_ring_drops(std::uint64_t now);
   void tick();
   void run_canaries();
   Target* by_slot(int slot);
@@ -162,6 +167,9 @@ class Watchdog {
   std::uint64_t canary_next_ = 0;
   std::uint64_t last_rescan_ = 0;
   std::uint64_t last_refresh_ = 0;
+  // Ring buffer losses: the engine's counter as last read, and when it last
+  // grew (one log line per episode of losses less than a minute apart).
+  std::uint64_t ring_drops_seen_ = 0, ring_drops_at_ = 0;
   bool syncing_ = false;  // inside sync_devices(): port health waits for its end  // engine
                           // statistics, for every target at once
   std::optional<UeventListener> uevents_;

@@ -141,6 +141,7 @@ Status configure(iolat_bpf* s, const BpfEngine::Options& o, const SloThresholds&
   err = err ?: bpf_map__set_max_entries(s->maps.stats, stat_entries);
   err = err ?: bpf_map__set_max_entries(s->maps.maxima, stat_entries);
   err = err ?: bpf_map__set_max_entries(s->maps.inflight, o.inflight_slots);
+  err = err ?: bpf_map__set_max_entries(s->maps.events, o.ring_buffer_bytes);
   if (err) return Error{-err, "sizing BPF maps"};
   for (auto* p : programs(s, !raw)) bpf_program__set_autoload(p, false);
   return {};

@@ -60,6 +60,9 @@ class BpfEngine {
     bool force_raw_tp = false;        // testing: skip tp_btf
     bool no_seed = false;             // testing: behave as if the kernel had no seeding walk
     std::string sysfs_root = "/";     // where sys/block lives (fixture trees in tests)
+    // Slow/error event ring, bytes: a power of two (libbpf rounds it up to
+    // a page). Events beyond it are dropped and counted (ringbuf_drops).
+    unsigned ring_buffer_bytes = 256 * 1024;
     // Latency SLO thresholds (ns): every completion whose total latency
     // exceeds one is counted exactly, per device and op (OpStats::slo_over).
     // At most SW_NR_SLO, each > 0, strictly increasing, else open() fails

@@ -90,6 +90,7 @@ void OpStats::add(const OpStats& o) {
   device_ns_sum += o.device_ns_sum;
   device_count += o.device_count;
   requeues += o.requeues;
+  slow += o.slow;
   for (int i = 0; i < kNrStatus; ++i) errors[i] += o.errors[i];
   for (int i = 0; i < kNrSlo; ++i) slo_over[i] += o.slo_over[i];
   total.add(o.total);
@@ -107,6 +108,7 @@ OpStats OpStats::minus(const OpStats& e) const {
   r.device_ns_sum = d(device_ns_sum, e.device_ns_sum);
   r.device_count = d(device_count, e.device_count);
   r.requeues = d(requeues, e.requeues);
+  r.slow = d(slow, e.slow);
   for (int i = 0; i < kNrStatus; ++i) r.errors[i] = d(errors[i], e.errors[i]);
   for (int i = 0; i < kNrSlo; ++i) r.slo_over[i] = d(slo_over[i], e.slo_over[i]);
   r.total = total.minus(e.total);

@@ -44,6 +44,10 @@ struct OpStats {
   std::uint64_t device_ns_sum = 0;
   std::uint64_t device_count = 0;
   std::uint64_t requeues = 0;
+  // Completions without error at or over the device's slow_io threshold
+  // (exact, counted in BPF): the slow share's numerator, which the ring's
+  // slow events cannot be when it overflows.
+  std::uint64_t slow = 0;
   std::array<std::uint64_t, kNrStatus> errors{};
   // Completions whose total latency exceeded DeviceStats::slo_ns[i] (exact,
   // counted in BPF; errored completions included, as in `count`).

@@ -14,7 +14,7 @@ namespace {
 
 // Sums of the 32-bit counters over CPUs, modulo 2^32 by construction.
 struct Sums32 {
-  std::uint32_t count = 0, device_count = 0, requeues = 0;
+  std::uint32_t count = 0, device_count = 0, requeues = 0, slow = 0;
   std::array<std::uint32_t, SW_NR_STATUS> errors{};
   std::array<std::uint32_t, SW_NR_SLO> slo_over{};
   std::array<std::uint32_t, kNrBuckets> total{}, device{};
@@ -30,6 +30,7 @@ void fold_per_cpu(OpStats& acc, std::span<const bpf::sw_io_stats> per_cpu,
     s.count += c.count;
     s.device_count += c.device_count;
     s.requeues += c.requeues;
+    s.slow += c.slow;
     bytes += c.bytes;
     total_ns += c.total_ns_sum;
     device_ns += c.device_ns_sum;
@@ -43,6 +44,7 @@ void fold_per_cpu(OpStats& acc, std::span<const bpf::sw_io_stats> per_cpu,
   advance_mod32(acc.count, s.count);
   advance_mod32(acc.device_count, s.device_count);
   advance_mod32(acc.requeues, s.requeues);
+  advance_mod32(acc.slow, s.slow);
   for (std::size_t i = 0; i < s.errors.size(); ++i) advance_mod32(acc.errors[i], s.errors[i]);
   for (std::size_t i = 0; i < s.slo_over.size(); ++i) advance_mod32(acc.slo_over[i], s.slo_over[i]);
   acc.total.advance_mod32(s.total);

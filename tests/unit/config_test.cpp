@@ -390,3 +390,23 @@ TEST_CASE("metrics.web_config: empty by default, an absolute path, rendered back
   CHECK(error_of("[metrics]\nweb_config = 1\n") ==
         "t.toml:2:14: metrics.web_config must be a string");
 }
+
+TEST_CASE("tracing.ring_buffer_bytes: 256 KiB by default, a power of two, rendered back") {
+  auto d = parse_config("", "t");
+  REQUIRE(d.ok());
+  CHECK(d->tracing.ring_buffer_bytes == 256 * 1024);
+  auto e = parse_config(embedded_default_config(), "default");  // packaging/sanwatch.toml
+  REQUIRE(e.ok());
+  CHECK(e->tracing.ring_buffer_bytes == d->tracing.ring_buffer_bytes);
+  auto c = parse_config("[tracing]\nring_buffer_bytes = 4096\n", "t");
+  REQUIRE(c.ok());
+  auto again = parse_config(render_config(*c), "r");
+  INFO(render_config(*c));
+  REQUIRE(again.ok());
+  CHECK(again->tracing.ring_buffer_bytes == 4096);
+  CHECK(error_of("[tracing]\nring_buffer_bytes = 5000\n") ==
+        "t.toml:2:21: tracing.ring_buffer_bytes = 5000 must be a power of two");
+  CHECK(error_of("[tracing]\nring_buffer_bytes = 2048\n") ==
+        "t.toml:2:21: tracing.ring_buffer_bytes = 2048 is out of range (4096 .. 268435456)");
+  CHECK(error_of("[tracing]\nring_size = 4096\n") == "t.toml:2:1: unknown key 'tracing.ring_size'");
+}

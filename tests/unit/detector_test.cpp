@@ -89,6 +89,19 @@ TEST_CASE("a majority of slow I/O is slow even under load") {
   FAIL("never became slow");
 }
 
+TEST_CASE("slow I/Os counted without their events (a full ring) are slow all the same") {
+  Detector d(thresholds(), kDeadline);
+  d.completions(ms(100), 128);
+  d.slow_ios(ms(100), 120);              // the engine's count: 8 of the 128 were fast
+  d.slow_latency(ms(100), 180'000'000);  // the one event that got through
+  auto t = d.evaluate(ms(100));
+  REQUIRE(t);
+  CHECK(t->to == Health::kSlow);
+  CHECK(t->evidence.slow_ios == 120);
+  CHECK(t->evidence.ios == 128);
+  CHECK(t->evidence.max_latency_s == Approx(0.18));
+}
+
 TEST_CASE("a stall is flagged at exactly the threshold via next_deadline") {
   Detector d(thresholds(), kDeadline);
   d.oldest_outstanding(ms(0), ms(0));

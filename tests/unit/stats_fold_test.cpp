@@ -34,6 +34,8 @@ TEST_CASE("fold_per_cpu sums CPUs and recovers totals past 32 bits") {
   cpu[1].total_hist[b] = 0x20u;
   cpu[0].errors[10] = 3;
   cpu[1].errors[10] = 4;
+  cpu[0].slow = 5;
+  cpu[1].slow = 6;
   cpu[0].bytes = 5ull << 32;  // 64-bit sums are taken as they are
   cpu[1].bytes = 1;
   mx[0].total_ns = 100;
@@ -48,6 +50,7 @@ TEST_CASE("fold_per_cpu sums CPUs and recovers totals past 32 bits") {
   CHECK(acc.count == 0x100000010ull);  // 32 + 16 more than before
   CHECK(acc.total[b] == 0x100000010ull);
   CHECK(acc.errors[10] == 7);
+  CHECK(acc.slow == 11);
   CHECK(acc.bytes == (5ull << 32) + 1);
   CHECK(acc.max_total_ns == 900);
   // A second fold of the same values adds nothing.
