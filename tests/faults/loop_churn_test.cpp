@@ -286,13 +286,17 @@ TEST_CASE("faults: loop device churn reports every gone and leaks no fd or BPF s
   const auto lb = sanwatch::test::spread(base_lag), lc = sanwatch::test::spread(churn_lag);
   const auto gl = sanwatch::test::spread(t.gone_ms), ul = sanwatch::test::spread(t.unseen_life_ms);
   CHECK(all.total() >= s.devices);
-  CHECK(t.seen >= t.episodes / 2);  // most attachments live long enough to be seen
-  CHECK(t.missed() == 0);           // every one seen reported gone ...
-  CHECK(t.out_of_order == 0);       // ... once, after it was seen
-  // Within the uevent's rescan (50 ms), not the periodic one (5 s, median
-  // 2.5 s): before the fix the kernel's "change" uevent of a detach was
-  // ignored. The median, as one gone can wait out a starved event loop on
-  // a loaded machine (2 s seen).
+  // A new device is found by the rescan a uevent asks for, at most one a
+  // second (Watchdog::rescan_delay): what lived longer was seen. 3 s, as a
+  // loaded machine's event loop can be late (2 s seen).
+  CHECK(t.seen > 0);
+  CHECK(ul.max < 3000);
+  CHECK(t.missed() == 0);      // every one seen reported gone ...
+  CHECK(t.out_of_order == 0);  // ... once, after it was seen
+  // At once, from the detach's own uevent (one read of that disk's sysfs),
+  // not at the periodic rescan (5 s, median 2.5 s): before the fix the
+  // kernel's "change" uevent of a detach was ignored. The median, as one
+  // gone can wait out a starved event loop on a loaded machine (2 s seen).
   CHECK(gl.median < 1000);
   CHECK(after.fds <= before.fds);
   CHECK(after.device_slots == before.device_slots);
