@@ -393,10 +393,12 @@ TEST_CASE("faults: slowloris, 1,000 held connections to /metrics, the agent unaf
   const Slowloris r = hold_slowloris(agent, disk, port, a.load);
   const std::vector<long> rounds = more_rounds(agent, port);
   after_load(agent, a);
-  // Under 4 KiB a connection per round: no pool (10 KiB) leaked per connection.
+  // No pool (10 KiB) leaked per connection: under 4 KiB a connection per
+  // round, 8 KiB for the first one after the hold, where the allocator may
+  // still settle (+1.3 to +2.8 MiB seen, once over 4 MiB in a CI run).
   for (std::size_t i = 0; i < rounds.size(); ++i)
     if (!sanwatch::test::kAsanOrTsan)
-      CHECK(rounds[i] - (i ? rounds[i - 1] : r.rss_first_round) < 4 * kHeld);
+      CHECK(rounds[i] - (i ? rounds[i - 1] : r.rss_first_round) < (i ? 4 : 8) * kHeld);
 
   // The trickle kept all 1,000 open through the hold; the scraper beside
   // them got every answer, quickly. A descriptor per connection at most.
