@@ -56,19 +56,21 @@ def num(x):
     return str(x)
 
 
+def value_text(v):
+    """A measured value: a spread as "min / median / max", a dict as
+    "key value, ..." (nested spreads too), a list joined by " / "."""
+    if isinstance(v, dict) and set(v) == {"min", "median", "max"}:
+        return f"{num(v['min'])} / {num(v['median'])} / {num(v['max'])}"
+    if isinstance(v, dict):
+        return ", ".join(f"{a} {value_text(b)}" for a, b in v.items())
+    if isinstance(v, list):
+        return " / ".join(num(x) for x in v)
+    return num(v)
+
+
 def measured_text(m):
-    """{"a_ms": {"min":..,"median":..,"max":..}, "n": 5} -> "a_ms 1 / 2 / 3 (min/median/max); n 5"."""
-    parts = []
-    for k, v in m.items():
-        if isinstance(v, dict) and set(v) == {"min", "median", "max"}:
-            parts.append(f"{k} {num(v['min'])} / {num(v['median'])} / {num(v['max'])}")
-        elif isinstance(v, dict):
-            parts.append(f"{k} " + ", ".join(f"{a} {num(b)}" for a, b in v.items()))
-        elif isinstance(v, list):
-            parts.append(f"{k} " + " / ".join(num(x) for x in v))
-        else:
-            parts.append(f"{k} {num(v)}")
-    return "; ".join(parts)
+    """{"a_ms": {"min":..,"median":..,"max":..}, "n": 5} -> "a_ms 1 / 2 / 3; n 5"."""
+    return "; ".join(f"{k} {value_text(v)}" for k, v in m.items())
 
 
 def table_rows(measured, placeholders):
