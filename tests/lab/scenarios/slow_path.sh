@@ -108,8 +108,10 @@ slow_path() {
   lab_assert "lab-a canary timeouts ($_to_a) a small fraction of lab-b's ($_to_b)" \
     test $((_to_a * 4)) -lt "$_to_b"
   echo "LAB-METRIC canary_mean_ms_delay_${DELAY_MS}ms $LAB_STACK_A=$(canary_mean_ms "$PROM.0" "$PROM" "$LAB_STACK_A") $LAB_STACK_B=$(canary_mean_ms "$PROM.0" "$PROM" "$LAB_STACK_B") $LAB_MAP=$(canary_mean_ms "$PROM.0" "$PROM" "$LAB_DM") timeouts $LAB_STACK_B=$_to_b"
-  lab_ev_none 0 "$LAB_STACK_A" slow "lab-a stays ok"
-  lab_ev_none 0 sdb slow "sdb (below dm-delay) stays ok"
+  # Since the delay was set: a just-booted TCG guest's first canary read can
+  # miss 50 ms (62 ms seen, recovered before the "ok without delay" checks).
+  lab_ev_none "$_m" "$LAB_STACK_A" slow "lab-a stays ok"
+  lab_ev_none "$_m" sdb slow "sdb (below dm-delay) stays ok"
   # Why only canaries can tell: bio-based devices fire no block_rq_*
   # tracepoints, and sdb completes what dm-delay released at once.
   lab_assert_eq "no traced I/O on lab-b" 0 "$(lab_metric "$PROM" sanwatch_io_completed_total device="$LAB_STACK_B")"
