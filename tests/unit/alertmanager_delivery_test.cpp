@@ -69,7 +69,8 @@ TEST_CASE("alerts: a 500 is retried with backoff until delivered") {
   CHECK(reqs[0].head.rfind("POST /api/v2/alerts HTTP/1.1", 0) == 0);
   CHECK(reqs[1].first_byte_ns - reqs[0].first_byte_ns >= 90'000'000);  // backoff, not a spin
   for (const auto& r : reqs) CHECK(r.body.find("SanwatchDeviceStalled") != std::string::npos);
-  CHECK(log.text().find("alertmanager unreachable") != std::string::npos);
+  CHECK(
+      eventually([&] { return log.text().find("alertmanager unreachable") != std::string::npos; }));
   CHECK(eventually([&] { return log.text().find("reachable again") != std::string::npos; }));
 }
 
@@ -91,7 +92,8 @@ TEST_CASE("alerts: every URL gets every alert, a rejected batch is not retried")
   REQUIRE(eventually([&] { return d->stats()[1].dropped == 1; }));
   std::this_thread::sleep_for(300ms);
   CHECK(d->stats()[1].failed == 1);
-  CHECK(log.text().find("alertmanager rejected alerts") != std::string::npos);
+  CHECK(eventually(
+      [&] { return log.text().find("alertmanager rejected alerts") != std::string::npos; }));
 }
 
 TEST_CASE("alerts: firing alerts are re-sent every period until resolved") {
@@ -138,7 +140,7 @@ TEST_CASE("alerts: a full queue drops and counts, after the outage nothing firin
       if (!has_alert(got, "SanwatchDeviceSlow", "loop" + std::to_string(i), false)) return false;
     return has_alert(got, "SanwatchDeviceSlow", "loop0", true);
   }));
-  CHECK(log.text().find("queue full") != std::string::npos);
+  CHECK(eventually([&] { return log.text().find("queue full") != std::string::npos; }));
 }
 
 TEST_CASE("alerts: reconfigure swaps URLs and the new one learns what is firing") {
