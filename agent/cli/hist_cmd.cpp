@@ -178,9 +178,7 @@ Result<UniqueFd> interval_timer(double seconds) {
 
 // Reports every interval until the count is reached or a signal arrives; a
 // signal reports the partial interval first.
-Status loop(const HistOptions& o, HistSession& session) {
-  auto sig = signal_fd();
-  if (!sig) return sig.error();
+Status loop(const HistOptions& o, HistSession& session, const UniqueFd& sig) {
   UniqueFd timer;
   if (o.interval_s > 0) {
     auto t = interval_timer(o.interval_s);
@@ -188,7 +186,7 @@ Status loop(const HistOptions& o, HistSession& session) {
     timer = std::move(t).value();
   }
   int reports = 0;
-  pollfd fds[2] = {{sig->get(), POLLIN, 0}, {timer.get(), POLLIN, 0}};
+  pollfd fds[2] = {{sig.get(), POLLIN, 0}, {timer.get(), POLLIN, 0}};
   for (;;) {
     if (poll(fds, timer.valid() ? 2 : 1, -1) < 0) {
       if (errno == EINTR) continue;
@@ -248,10 +246,14 @@ int run_hist(const HistOptions& o) {
   HistSession session(o, **engine, std::move(selected).value());
   session.seed();
   Status st = session.prime();
+  // Signals are blocked before the line below: a script that sends SIGINT
+  // as soon as it reads it must not kill hist by the default action.
+  auto sig = signal_fd();
+  if (st && !sig) st = sig.error();
   // On stderr even with --json: scripts wait for it to know tracing is live.
   fmt::print(stderr, "Tracing block I/O latency on {} device(s) ({})... Hit Ctrl-C to end.\n",
              n_devices, (*engine)->attach_mode());
-  if (st) st = loop(o, session);
+  if (st) st = loop(o, session, *sig);
   if (!st) {
     fmt::print(stderr, "sanwatch hist: {}\n", st.error().message());
     return 1;
