@@ -22,6 +22,7 @@
 #include "fault_disk.h"
 #include "fault_row.h"
 #include "http_listener.h"
+#include "metrics_text.h"
 #include "privileged.h"
 #include "process.h"
 #include "stall_probe.h"
@@ -149,10 +150,8 @@ std::vector<std::string> delivered_alerts(const FakeAlertmanager& am, std::uint6
 
 // <name>{sink="alertmanager:<url>"} from a scrape of /metrics; -1 if absent.
 double sink_metric(AgentProcess& agent, const std::string& name, const std::string& url) {
-  auto r = sanwatch::test::run_command({"curl", "-sf", "--max-time", "3", agent.metrics_url()}, 5s);
-  const std::string series = "\n" + name + "{sink=\"alertmanager:" + url + "\"} ";
-  const auto p = r.ok() ? r.out.find(series) : std::string::npos;
-  return p == std::string::npos ? -1 : std::stod(r.out.substr(p + series.size()));
+  return sanwatch::test::metric_sample(agent.scrape().value_or(""),
+                                       name + "{sink=\"alertmanager:" + url + "\"}");
 }
 
 // Until the metric reads `want` (metrics are copied every refresh, 100 ms).

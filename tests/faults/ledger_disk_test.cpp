@@ -23,6 +23,7 @@
 #include "http_listener.h"
 #include "ledger/ledger_store.h"
 #include "ledger_fs.h"
+#include "metrics_text.h"
 #include "privileged.h"
 #include "process.h"
 #include "stuck_read.h"
@@ -62,22 +63,19 @@ struct LedgerMetrics {
   double scrape_ms = 0;
 };
 
-double series_value(const std::string& text, const std::string& series) {
-  const auto at = text.find("\n" + series + " ");
-  return at == std::string::npos ? -1 : std::stod(text.substr(at + series.size() + 2));
-}
-
 LedgerMetrics ledger_metrics(AgentProcess& agent) {
   const auto t0 = std::chrono::steady_clock::now();
-  auto r = sanwatch::test::run_command({"curl", "-sf", "--max-time", "3", agent.metrics_url()}, 5s);
+  const auto body = agent.scrape();
   LedgerMetrics m;
   m.scrape_ms = ms_since(t0);
-  CHECK(r.ok());
-  m.up = series_value(r.out, "sanwatch_ledger_up");
-  m.rows = series_value(r.out, "sanwatch_ledger_rows_total");
-  m.dropped = series_value(r.out, "sanwatch_ledger_dropped_rows_total");
-  m.write_errors = series_value(r.out, "sanwatch_ledger_write_errors_total");
-  m.queue = series_value(r.out, "sanwatch_ledger_queue_rows");
+  CHECK(body);
+  const std::string text = body.value_or("");
+  using sanwatch::test::metric_sample;
+  m.up = metric_sample(text, "sanwatch_ledger_up");
+  m.rows = metric_sample(text, "sanwatch_ledger_rows_total");
+  m.dropped = metric_sample(text, "sanwatch_ledger_dropped_rows_total");
+  m.write_errors = metric_sample(text, "sanwatch_ledger_write_errors_total");
+  m.queue = metric_sample(text, "sanwatch_ledger_queue_rows");
   return m;
 }
 

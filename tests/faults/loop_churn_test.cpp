@@ -21,6 +21,7 @@
 #include "fault_disk.h"
 #include "fault_row.h"
 #include "loop_pool.h"
+#include "metrics_text.h"
 #include "privileged.h"
 #include "process.h"
 #include "stall_probe.h"
@@ -70,13 +71,11 @@ void pump(AgentProcess& agent, std::chrono::milliseconds d) {
 // sanwatch_bpf_slots{kind,state} from /metrics; nullopt when absent.
 std::optional<double> slots(AgentProcess& agent, const std::string& kind,
                             const std::string& state) {
-  auto r = sanwatch::test::run_command({"curl", "-sf", "--max-time", "3", agent.metrics_url()}, 5s);
-  if (!r.ok()) return std::nullopt;
-  const std::string want =
-      fmt::format("sanwatch_bpf_slots{{kind=\"{}\",state=\"{}\"}} ", kind, state);
-  const auto at = r.out.find(want);
-  if (at == std::string::npos) return std::nullopt;
-  return std::stod(r.out.substr(at + want.size()));
+  const double v = sanwatch::test::metric_sample(
+      agent.scrape().value_or(""),
+      fmt::format("sanwatch_bpf_slots{{kind=\"{}\",state=\"{}\"}}", kind, state));
+  if (v < 0) return std::nullopt;
+  return v;
 }
 
 struct Figures {

@@ -22,6 +22,7 @@
 #include "direct_io.h"
 #include "fault_disk.h"
 #include "fault_row.h"
+#include "metrics_text.h"
 #include "privileged.h"
 #include "process.h"
 #include "stall_probe.h"
@@ -60,11 +61,11 @@ std::string config_for(const std::vector<std::unique_ptr<FaultDisk>>& disks) {
 }
 
 double metric(AgentProcess& agent, const std::string& name) {
-  auto r = sanwatch::test::run_command({"curl", "-sf", "--max-time", "3", agent.metrics_url()}, 5s);
-  REQUIRE(r.ok());
-  const auto at = r.out.find("\n" + name + " ");
-  REQUIRE(at != std::string::npos);
-  return std::stod(r.out.substr(at + name.size() + 2));
+  const auto body = agent.scrape();
+  REQUIRE(body);
+  const double v = sanwatch::test::metric_sample(*body, name);
+  REQUIRE(v >= 0);
+  return v;
 }
 
 // Reads the agent's lines until `done` holds over those from `mark` on.

@@ -17,6 +17,7 @@
 #include "fault_disk.h"
 #include "http_listener.h"
 #include "ledger/ledger_store.h"
+#include "metrics_text.h"
 #include "privileged.h"
 #include "process.h"
 #include "sanitizers.h"
@@ -51,12 +52,6 @@ std::vector<LedgerRow> rows_of(const std::string& path, const char* chain, const
 }
 
 double injected_ms(std::uint64_t a, std::uint64_t b) { return (b - a) / 1e6; }
-
-// The value of one series in an exposition text, or -1 when it is absent.
-double series_value(const std::string& text, const std::string& series) {
-  const auto at = text.find("\n" + series + " ");
-  return at == std::string::npos ? -1 : std::stod(text.substr(at + series.size() + 2));
-}
 
 // `sanwatch report ARGS... --ledger PATH --format json` over the last hour.
 nlohmann::json report_json(const std::string& ledger, std::vector<std::string> extra = {}) {
@@ -106,11 +101,11 @@ TEST_CASE("ledger: three stalls and an EIO burst are four incidents of their inj
   const auto scrape = sanwatch::test::run_command({"curl", "-sf", agent.metrics_url()});
   REQUIRE(scrape.exit_code == 0);
   const std::string labels = fmt::format("{{target=\"{}\",target_type=\"device\"", dev);
-  const double down_s =
-      series_value(scrape.out, "sanwatch_target_down_seconds_total" + labels + "}");
+  const double down_s = sanwatch::test::metric_sample(
+      scrape.out, "sanwatch_target_down_seconds_total" + labels + "}");
   double state_s = 0;
   for (const char* st : {"ok", "slow", "stalled", "failed", "gone"})
-    state_s += series_value(
+    state_s += sanwatch::test::metric_sample(
         scrape.out,
         fmt::format("sanwatch_target_state_seconds_total{},state=\"{}\"}}", labels, st));
   REQUIRE(agent.stop() == 0);

@@ -118,6 +118,12 @@ std::string AgentProcess::metrics_address() const {
   throw std::runtime_error("no metrics address in the agent's ready line");
 }
 
+std::optional<std::string> AgentProcess::scrape() const {
+  auto r = run_command({"curl", "-sf", "--max-time", "3", metrics_url()}, std::chrono::seconds(5));
+  if (!r.ok()) return std::nullopt;
+  return std::move(r.out);
+}
+
 std::optional<int> AgentProcess::stop(std::chrono::milliseconds timeout) {
   proc_->send_signal(SIGTERM);
   return proc_->wait(timeout);

@@ -46,6 +46,9 @@ class AgentProcess {
   std::string metrics_address() const;
   // http://<metrics_address()>/metrics
   std::string metrics_url() const { return "http://" + metrics_address() + "/metrics"; }
+  // One GET of /metrics (curl, 3 s at most): the body, nullopt when it fails.
+  // metrics_text.h's metric_sample() reads a series out of it.
+  std::optional<std::string> scrape() const;
 
   void rewrite_config(const std::string& toml);
   const std::string& config_path() const { return config_path_; }

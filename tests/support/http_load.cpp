@@ -37,11 +37,6 @@ double percentile(std::vector<double> v, double p) {
   return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<std::size_t>(p * v.size()))];
 }
 
-double metric_sample(const std::string& body, const std::string& series) {
-  const auto p = body.find("\n" + series + " ");
-  return p == std::string::npos ? -1 : std::stod(body.substr(p + series.size() + 2));
-}
-
 Slowloris::Slowloris(int port, int count, int per_address, int first_address,
                      std::chrono::milliseconds every) {
   const std::string line = "GET /metrics HTTP/1.1\r\n";

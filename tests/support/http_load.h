@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "metrics_text.h"
+
 namespace sanwatch::test {
 
 // Raises this process's open-file soft limit (and the hard one, as root) to
@@ -25,10 +27,6 @@ void raise_nofile(rlim_t want);
 
 // The value at fraction p (0..1) of v (the sample at rank p*n, 0 if empty).
 double percentile(std::vector<double> v, double p);
-
-// The value of one series ("name" or "name{labels}", as rendered) in an
-// exposition-format body; -1 when absent.
-double metric_sample(const std::string& body, const std::string& series);
 
 // `count` connections to 127.0.0.1:port, `per_address` from each of
 // 127.0.0.<first_address>, <first_address + 1>, ... Each sends a request
