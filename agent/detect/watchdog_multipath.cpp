@@ -115,6 +115,7 @@ void Watchdog::on_uevents() {
                   (ev.action == "change" && (ev.devtype == "disk" || ev.resized())))) {
         on_block_uevent(ev, now);
       } else if (ev.subsystem == "scsi" && ev.action == "change") {
+        if (ev.scsi_ua) on_scsi_ua(*ev.scsi_ua, now);  // ALUA: at once, not at the rescan
         schedule_rescan(rescan_delay(now));  // unit attention: ALUA state, capacity...
       }
     });
@@ -153,7 +154,8 @@ void Watchdog::on_dm_event(const DmPathEvent& ev, std::uint64_t now) {
     map->mpath.valid_paths = static_cast<int>(ev.nr_valid_paths);
     if (map->mpath.total_paths < 0)
       map->mpath.total_paths = static_cast<int>(paths_of(*map).size());
-    map->detector.valid_paths(now, map->mpath.valid_paths, map->mpath.total_paths);
+    map->detector.valid_paths(now, map->mpath.valid_paths, map->mpath.total_paths,
+                              standby_paths(*map, now));
   }
   if (path && path->kind == TargetKind::kPath) evaluate(*path, now);
   if (map) {
@@ -215,6 +217,10 @@ void Watchdog::apply_path_state(Target& path, std::uint64_t now, const std::stri
     reason = fmt::format("dm-multipath reports the path failed (fail count {})",
                          path.path.dm_fail_count);
   if (!dm_down && scsi_down) reason = "SCSI device state is " + s;
+  // The array's doing, not the path's: say so where the alert shows it.
+  const std::string& alua = path.path.info.alua_state;
+  if (dm_down && (alua == "standby" || alua == "unavailable" || alua == "transitioning"))
+    reason += "; ALUA access state " + alua + " (the array moved I/O off this port)";
   path.detector.path_failed(now, dm_down || scsi_down, reason);
 }
 
@@ -234,6 +240,7 @@ void Watchdog::refresh_dm(Target& map, std::uint64_t now) {
   map.mpath.queue_if_no_path = rep->table.queue_if_no_path();
   map.mpath.valid_paths = static_cast<int>(rep->status.valid_paths());
   map.mpath.total_paths = static_cast<int>(rep->status.total_paths());
+  note_active_group(map, rep->status);
   for (const auto& g : rep->status.groups)
     for (const auto& p : g.paths) {
       Target* path = by_dev(p.dev);
@@ -244,7 +251,8 @@ void Watchdog::refresh_dm(Target& map, std::uint64_t now) {
       apply_path_state(*path, now, "");
       evaluate(*path, now);
     }
-  map.detector.valid_paths(now, map.mpath.valid_paths, map.mpath.total_paths);
+  map.detector.valid_paths(now, map.mpath.valid_paths, map.mpath.total_paths,
+                          standby_paths(map, now));
   evaluate(map, now);
 }
 
@@ -252,10 +260,13 @@ void Watchdog::refresh_dm(Target& map, std::uint64_t now) {
 // the port (the array controller) is the cause, not each path.
 void Watchdog::update_ports() {
   std::vector<PathHealthInput> in;
+  const std::uint64_t now = monotonic_ns();
+  // A port the array put in ALUA standby is not a broken port.
   for (const auto& [n, t] : targets_)
     if (t.kind == TargetKind::kPath)
       in.push_back({t.dev.name, t.path.info.vendor.empty() ? "" : t.path.info.array(),
-                    t.path.info.target_port, t.detector.state()});
+                    t.path.info.target_port,
+                    alua_standby(t, now) ? Health::kOk : t.detector.state()});
   for (const auto& [port, h] : port_health(in)) {
     bool& was = port_degraded_[port];
     if (h.degraded() == was) continue;

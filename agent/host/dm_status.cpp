@@ -254,6 +254,12 @@ std::vector<dm_ioctl> lookups(std::string spec) {
 
 }  // namespace
 
+unsigned active_group(const MpathStatus& s) {
+  for (std::size_t i = 0; i < s.groups.size(); ++i)
+    if (s.groups[i].state == 'A') return static_cast<unsigned>(i + 1);
+  return s.next_group <= s.groups.size() ? s.next_group : 0;
+}
+
 unsigned MpathStatus::valid_paths() const {
   unsigned n = 0;
   for (const auto& g : groups)
