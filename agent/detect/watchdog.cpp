@@ -210,7 +210,10 @@ void Watchdog::update_target(Target& t, const BlockDevice& d, const Topology& to
   // Seen by the rescan (an idle path's state changes only when a command or
   // a rescan asks): announced like one a unit attention brought.
   if (t.kind == TargetKind::kPath && !alua_before.empty() && alua_before != t.path.info.alua_state)
+  {
     access_state_changed(t, alua_before, "rescan");
+    if (!syncing_) schedule_port_check();
+  }
   t.detector.configure(t.settings.thresholds, ns(t.settings.canary.deadline));
   if (geometry_changed && t.slot >= 0) unwatch(t);
   set_present(t, present, now);
@@ -442,7 +445,7 @@ void Watchdog::evaluate(Target& t, std::uint64_t now) {
     log_.state(t.identity(), *tr);
     // During a rescan the ports are judged once, at its end: a port must not
     // be blamed while its other paths are still being added.
-    if (t.kind == TargetKind::kPath && !syncing_) update_ports();
+    if (t.kind == TargetKind::kPath && !syncing_) schedule_port_check();
   }
   arm_deadline(t, now);
 }

@@ -42,6 +42,10 @@ class Watchdog {
     // arrived (0: none), and whether re-reads of access_state are pending.
     std::uint64_t alua_ua_at = 0;
     bool alua_rechecks_armed = false;
+    // The path's current unhealthy episode is an ALUA transition's (its
+    // I/O errors keep it failed for the error window after the array is
+    // back): its port is not to blame for it.
+    bool alua_episode = false;
     // SCSI command counters: the files kept open, the last read (for
     // /metrics) and the values at the path's previous state change.
     std::optional<ScsiCounterFiles> scsi_files;
@@ -128,8 +132,11 @@ class Watchdog {
   void on_scsi_ua(const ScsiUnitAttention& ua, std::uint64_t now);
   void arm_alua_recheck(const std::string& name, std::size_t step);
   void recheck_access_state(Target& path, std::uint64_t now, const char* cause);
+  std::optional<std::string> reread_access_state(Target& path);
+  void schedule_port_check();
   void access_state_changed(Target& path, const std::string& from, const char* cause);
   void note_active_group(Target& map, const MpathStatus& status);
+  bool alua_excused(const Target& path, std::uint64_t now) const;
   bool alua_standby(const Target& path, std::uint64_t now) const;
   int standby_paths(const Target& map, std::uint64_t now);
   void read_scsi_counters(Target& path);
@@ -202,6 +209,7 @@ class Watchdog {
   std::optional<EventLoop::TimerId> dm_check_timer_;
   std::string dm_control_ = "/dev/mapper/control";
   std::map<std::string, bool> port_degraded_;  // by target port
+  std::optional<EventLoop::TimerId> port_check_timer_;
 
  public:
   const UeventCounters* uevent_counters() const {

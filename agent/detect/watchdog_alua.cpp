@@ -40,6 +40,8 @@ const std::string& scsi_disk(const Watchdog::Target& t) {
 
 void Watchdog::on_scsi_ua(const ScsiUnitAttention& ua, std::uint64_t now) {
   if (!ua.alua()) return;
+  if (log_.enabled(LogLevel::kDebug))  // received_ns: when it reached us, to measure our lag
+    log_.debug("uevent SDEV_UA", {{"hctl", ua.hctl}, {"ua", ua.what}, {"received_ns", now}});
   for (auto& [name, t] : targets_) {
     if (t.kind != TargetKind::kPath || t.path.info.hctl != ua.hctl) continue;
     t.path.alua_ua_at = now;
@@ -64,17 +66,25 @@ void Watchdog::arm_alua_recheck(const std::string& name, std::size_t step) {
   });
 }
 
-// Fresh from sysfs (a few bytes, no I/O to the device).
-void Watchdog::recheck_access_state(Target& path, std::uint64_t now, const char* cause) {
+// Fresh from sysfs (a few bytes, no I/O to the device); the state before
+// when it changed.
+std::optional<std::string> Watchdog::reread_access_state(Target& path) {
+  if (path.path.info.alua_state.empty()) return std::nullopt;  // no ALUA handler attached
   std::ifstream f(sys_.path("sys/block/" + scsi_disk(path) + "/device/access_state"));
   std::string fresh;
-  if (!std::getline(f, fresh) || fresh == path.path.info.alua_state) return;
-  const std::string from = std::exchange(path.path.info.alua_state, fresh);
+  if (!std::getline(f, fresh) || fresh == path.path.info.alua_state) return std::nullopt;
+  return std::exchange(path.path.info.alua_state, fresh);
+}
+
+void Watchdog::recheck_access_state(Target& path, std::uint64_t now, const char* cause) {
+  const auto from = reread_access_state(path);
+  if (!from) return;
   Target* map = map_target(path.path.map);
   if (map) refresh_dm(*map, now);  // which group carries the I/O now
-  access_state_changed(path, from, cause);
+  access_state_changed(path, *from, cause);
   apply_path_state(path, now, "");
   evaluate(path, now);
+  schedule_port_check();  // the port's blame may depend on it
 }
 
 // Announced as an {"event":"access_state"} line: not a health state (a
@@ -119,15 +129,41 @@ void Watchdog::note_active_group(Target& map, const MpathStatus& status) {
                               {"alua_states", alua}});
 }
 
-// dm failed it, SCSI still reaches it, and the array says the port is not
-// to be used (or said so moments ago and RTPG has not told us yet).
-bool Watchdog::alua_standby(const Target& path, std::uint64_t now) const {
+// SCSI still reaches the port and the array says it is not to be used (or
+// said so moments ago and RTPG has not told us yet): whatever failed on the
+// path is the array's choice, not a broken port.
+bool Watchdog::alua_excused(const Target& path, std::uint64_t now) const {
   const PathPart& p = path.path;
-  if (!p.dm_known || p.dm_active) return false;
   const std::string& s = p.info.scsi_state;
   if (s == "offline" || s == "transport-offline" || s == "blocked") return false;
   return standby_state(p.info.alua_state) ||
          (p.alua_ua_at && now >= p.alua_ua_at && now - p.alua_ua_at < kUaWindowNs);
+}
+
+// ...and dm failed it: a path the map does without by design.
+bool Watchdog::alua_standby(const Target& path, std::uint64_t now) const {
+  return path.path.dm_known && !path.path.dm_active && alua_excused(path, now);
+}
+
+namespace {
+// Port blame waits this long after a path's change: the unit attention
+// uevent and RTPG's access_state can come after the I/O error or dm's
+// PATH_FAILED (hundreds of ms later in the loaded lab), and a failover
+// must not be blamed on the port. The paths' own events are not delayed.
+constexpr std::uint64_t kPortCheckDelayNs = 250'000'000;
+}  // namespace
+
+void Watchdog::schedule_port_check() {
+  if (port_check_timer_) return;
+  port_check_timer_ = loop_.at(monotonic_ns() + kPortCheckDelayNs, [this] {
+    port_check_timer_.reset();
+    const std::uint64_t now = monotonic_ns();
+    EventLog::Batch batch(log_);
+    for (auto& [n, t] : targets_)
+      if (t.kind == TargetKind::kPath && t.detector.state() != Health::kOk)
+        recheck_access_state(t, now, "path unhealthy");
+    update_ports();
+  });
 }
 
 int Watchdog::standby_paths(const Target& map, std::uint64_t now) {

@@ -140,8 +140,12 @@ void Watchdog::on_uevents() {
 void Watchdog::on_dm_event(const DmPathEvent& ev, std::uint64_t now) {
   Target* path = by_dev(ev.path);
   Target* map = map_target(ev.name);
+  std::optional<std::string> alua_before;  // the path's access_state changed under the failure
   if (path && path->kind == TargetKind::kPath) {
     const bool failed = ev.action == DmPathAction::kPathFailed;
+    // One small sysfs read, no ioctl: whether the array's ALUA change is
+    // why (RTPG may already have answered) decides if the map is degraded.
+    if (failed) alua_before = reread_access_state(*path);
     set_dm_path(*path, !failed, now);
     // Failed is failed whatever SCSI says; back is only back if SCSI agrees,
     // and the state read at the last rescan may be a stale "offline".
@@ -164,6 +168,7 @@ void Watchdog::on_dm_event(const DmPathEvent& ev, std::uint64_t now) {
     // (fail counts, the other paths): re-read once the burst is announced.
     schedule_dm_check(*map);
   }
+  if (alua_before) access_state_changed(*path, *alua_before, "path failed");
 }
 
 void Watchdog::schedule_dm_check(const Target& map) {
@@ -261,12 +266,20 @@ void Watchdog::refresh_dm(Target& map, std::uint64_t now) {
 void Watchdog::update_ports() {
   std::vector<PathHealthInput> in;
   const std::uint64_t now = monotonic_ns();
-  // A port the array put in ALUA standby is not a broken port.
-  for (const auto& [n, t] : targets_)
-    if (t.kind == TargetKind::kPath)
-      in.push_back({t.dev.name, t.path.info.vendor.empty() ? "" : t.path.info.array(),
-                    t.path.info.target_port,
-                    alua_standby(t, now) ? Health::kOk : t.detector.state()});
+  // A port the array put in ALUA standby is not a broken port, until the
+  // transport itself fails.
+  for (auto& [n, t] : targets_) {
+    if (t.kind != TargetKind::kPath) continue;
+    const std::string& s = t.path.info.scsi_state;
+    const bool scsi_down = s == "offline" || s == "transport-offline" || s == "blocked";
+    bool& alua = t.path.alua_episode;
+    if (t.detector.state() == Health::kOk || scsi_down)
+      alua = false;
+    else if (alua_excused(t, now))
+      alua = true;
+    in.push_back({t.dev.name, t.path.info.vendor.empty() ? "" : t.path.info.array(),
+                  t.path.info.target_port, alua ? Health::kOk : t.detector.state()});
+  }
   for (const auto& [port, h] : port_health(in)) {
     bool& was = port_degraded_[port];
     if (h.degraded() == was) continue;

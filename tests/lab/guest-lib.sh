@@ -593,3 +593,24 @@ lab_reinstate() {
   lab_run "$LAB_CMD_TIMEOUT" dmsetup message "$1" 0 "reinstate_path $(lab_devno "$2")" ||
     lab_fail "reinstate_path $2 in $1 failed"
 }
+
+# Notices that are not state changes ({"event":"access_state"},
+# {"event":"active_group"}): lab_notice_line MARK EVENT TARGET TO -> the
+# first such line after line MARK ("to" a string or a number).
+lab_notice_line() {
+  tail -n +"$(($1 + 1))" "$LAB_EV" | grep "\"event\":\"$2\"" | grep "\"target\":\"$3\"" |
+    grep -E "\"to\":(\"$4\"|$4[,}])" | head -n 1
+}
+lab_notice_seen() { [ -n "$(lab_notice_line "$@")" ]; }
+# lab_notice_expect MARK EVENT TARGET TO SECONDS WHAT
+lab_notice_expect() {
+  lab_wait_for "$5" lab_notice_seen "$1" "$2" "$3" "$4" || {
+    tail -n 40 "$LAB_EV"
+    lab_fail "$6: no $2 event $3 -> $4"
+  }
+  lab_log "$6: $(lab_notice_line "$1" "$2" "$3" "$4")"
+}
+# lab_lag_ms LINE T0_NS: from T0 (lab_mono_ns) to the line's mono_ns, in ms.
+lab_lag_ms() {
+  awk -v a="$2" -v b="$(lab_json_num "$1" mono_ns)" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'
+}
