@@ -28,9 +28,12 @@ std::string latency_text(const OpStats& s, double interval_s) {
 std::string since_text(const std::string& since) { return since.empty() ? "" : " since " + since; }
 
 nlohmann::ordered_json iscsi_json(const PathInfo& p) {
-  return {{"target_name", p.array_id},         {"portal", p.iscsi.portal},
-          {"tpgt", p.iscsi.tpgt},              {"session", p.iscsi.session},
-          {"session_state", p.iscsi.session_state}, {"connection_state", p.iscsi.connection_state}};
+  return {{"target_name", p.array_id},
+          {"portal", p.iscsi.portal},
+          {"tpgt", p.iscsi.tpgt},
+          {"session", p.iscsi.session},
+          {"session_state", p.iscsi.session_state},
+          {"connection_state", p.iscsi.connection_state}};
 }
 
 // The second line of a path: what it reaches, beyond the target port.

@@ -187,15 +187,14 @@ bool Detector::held(Health h, std::uint64_t now) const {
 
 std::optional<Transition> Detector::evaluate(std::uint64_t now) {
   now = clamp(now);
-  const bool truth[kNrHealth] = {
-      false,
-      slow_now(now),
-      degraded_now(),
-      total_ > 0 && valid_ == 0,
-      stalled_now(now),
-      failed_now(now),
-      flapping_now(now),
-      gone_};
+  const bool truth[kNrHealth] = {false,
+                                 slow_now(now),
+                                 degraded_now(),
+                                 total_ > 0 && valid_ == 0,
+                                 stalled_now(now),
+                                 failed_now(now),
+                                 flapping_now(now),
+                                 gone_};
   Health next = Health::kOk;
   for (int h = 1; h < kNrHealth; ++h) {
     cond_[h].active = truth[h];

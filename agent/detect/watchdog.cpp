@@ -209,8 +209,8 @@ void Watchdog::update_target(Target& t, const BlockDevice& d, const Topology& to
   if (t.kind == TargetKind::kPath) apply_path_state(t, now, "");
   // Seen by the rescan (an idle path's state changes only when a command or
   // a rescan asks): announced like one a unit attention brought.
-  if (t.kind == TargetKind::kPath && !alua_before.empty() && alua_before != t.path.info.alua_state)
-  {
+  if (t.kind == TargetKind::kPath && !alua_before.empty() &&
+      alua_before != t.path.info.alua_state) {
     access_state_changed(t, alua_before, "rescan");
     if (!syncing_) schedule_port_check();
   }
@@ -445,7 +445,15 @@ void Watchdog::evaluate(Target& t, std::uint64_t now) {
     log_.state(t.identity(), *tr);
     // During a rescan the ports are judged once, at its end: a port must not
     // be blamed while its other paths are still being added.
-    if (t.kind == TargetKind::kPath && !syncing_) schedule_port_check();
+    if (t.kind == TargetKind::kPath && !syncing_) {
+      // ALUA news may still be on its way (watchdog_alua.cpp); without a
+      // device handler, or with the transport down, none can excuse it.
+      const std::string& s = t.path.info.scsi_state;
+      if (t.path.info.alua_state.empty() || s == "offline" || s == "transport-offline")
+        update_ports();
+      else
+        schedule_port_check();
+    }
   }
   arm_deadline(t, now);
 }

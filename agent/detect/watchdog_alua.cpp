@@ -120,7 +120,8 @@ void Watchdog::note_active_group(Target& map, const MpathStatus& status) {
   if (before == group || before == 0) return;
   nlohmann::ordered_json alua = nlohmann::ordered_json::array();
   for (const auto& n : paths)
-    if (auto it = targets_.find(n); it != targets_.end()) alua.push_back(it->second.path.info.alua_state);
+    if (auto it = targets_.find(n); it != targets_.end())
+      alua.push_back(it->second.path.info.alua_state);
   log_.event("active_group", {{"target", map.label()},
                               {"target_type", "map"},
                               {"from", before},
@@ -146,10 +147,11 @@ bool Watchdog::alua_standby(const Target& path, std::uint64_t now) const {
 }
 
 namespace {
-// Port blame waits this long after a path's change: the unit attention
-// uevent and RTPG's access_state can come after the I/O error or dm's
-// PATH_FAILED (hundreds of ms later in the loaded lab), and a failover
-// must not be blamed on the port. The paths' own events are not delayed.
+// Port blame waits this long after a change of a path with ALUA whose
+// transport is up: the unit attention uevent and RTPG's access_state can
+// come after the I/O error or dm's PATH_FAILED (hundreds of ms later in the
+// loaded lab), and a failover must not be blamed on the port. The paths'
+// own events are not delayed.
 constexpr std::uint64_t kPortCheckDelayNs = 250'000'000;
 }  // namespace
 

@@ -116,7 +116,7 @@ void Watchdog::on_uevents() {
         on_block_uevent(ev, now);
       } else if (ev.subsystem == "scsi" && ev.action == "change") {
         if (ev.scsi_ua) on_scsi_ua(*ev.scsi_ua, now);  // ALUA: at once, not at the rescan
-        schedule_rescan(rescan_delay(now));  // unit attention: ALUA state, capacity...
+        schedule_rescan(rescan_delay(now));            // unit attention: ALUA state, capacity...
       }
     });
   }();
@@ -257,7 +257,7 @@ void Watchdog::refresh_dm(Target& map, std::uint64_t now) {
       evaluate(*path, now);
     }
   map.detector.valid_paths(now, map.mpath.valid_paths, map.mpath.total_paths,
-                          standby_paths(map, now));
+                           standby_paths(map, now));
   evaluate(map, now);
 }
 

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "host/dm_status.h"
 
-#include "base/parse.h"
-
 #include <fcntl.h>
 #include <linux/dm-ioctl.h>
 #include <sys/ioctl.h>
@@ -14,6 +12,7 @@
 #include <cstring>
 #include <limits>
 
+#include "base/parse.h"
 #include "base/unique_fd.h"
 #include "host/uevent.h"  // parse_dev_strict
 

@@ -32,7 +32,9 @@ Result<std::uint64_t> read_counter(const UniqueFd& fd, const char* name) {
 }  // namespace
 
 ScsiCounters ScsiCounters::since(const ScsiCounters& before) const {
-  const auto d = [](std::uint64_t now, std::uint64_t then) { return now >= then ? now - then : now; };
+  const auto d = [](std::uint64_t now, std::uint64_t then) {
+    return now >= then ? now - then : now;
+  };
   return {d(iodone, before.iodone), d(ioerr, before.ioerr), d(iotmo, before.iotmo)};
 }
 

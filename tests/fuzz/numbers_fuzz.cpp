@@ -59,7 +59,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       // A SCSI counter (iodone_cnt...) that parses is the kernel's "0x%llx".
       if (auto v = sanwatch::parse_scsi_counter(s)) {
         char buf[32];
-        const int n = std::snprintf(buf, sizeof buf, "0x%llx\n", static_cast<unsigned long long>(*v));
+        const int n =
+            std::snprintf(buf, sizeof buf, "0x%llx\n", static_cast<unsigned long long>(*v));
         FUZZ_CHECK(sanwatch::parse_scsi_counter(std::string_view(buf, n)) == v, std::string(s));
       }
       break;

@@ -610,7 +610,10 @@ lab_notice_expect() {
   }
   lab_log "$6: $(lab_notice_line "$1" "$2" "$3" "$4")"
 }
-# lab_lag_ms LINE T0_NS: from T0 (lab_mono_ns) to the line's mono_ns, in ms.
+# lab_lag_ms LINE T0_NS [KEY]: from T0 (lab_mono_ns) to the line's mono_ns
+# (or KEY, e.g. received_ns of a debug uevent line), in ms; "-" without it.
 lab_lag_ms() {
-  awk -v a="$2" -v b="$(lab_json_num "$1" mono_ns)" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'
+  _b=$(lab_json_num "$1" "${3:-mono_ns}")
+  if [ -z "$_b" ]; then echo -; return; fi
+  awk -v a="$2" -v b="$_b" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'
 }

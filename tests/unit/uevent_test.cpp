@@ -150,20 +150,20 @@ TEST_CASE("SCSI unit attention and media change uevents (scsi_evt_emit)") {
 }
 
 TEST_CASE("lab capture: the ALUA unit attention of an iSCSI path (LIO target, 6.1)") {
-  auto ev = parse_uevent(from_capture(
-      "change@/devices/platform/host1/session2/target1:0:0/1:0:0:0 ACTION=change "
-      "DEVPATH=/devices/platform/host1/session2/target1:0:0/1:0:0:0 SUBSYSTEM=scsi "
-      "SDEV_UA=ASYMMETRIC_ACCESS_STATE_CHANGED DEVTYPE=scsi_device DRIVER=sd "
-      "MODALIAS=scsi:t-0x00 SEQNUM=2311"));
+  auto ev = parse_uevent(
+      from_capture("change@/devices/platform/host1/session2/target1:0:0/1:0:0:0 ACTION=change "
+                   "DEVPATH=/devices/platform/host1/session2/target1:0:0/1:0:0:0 SUBSYSTEM=scsi "
+                   "SDEV_UA=ASYMMETRIC_ACCESS_STATE_CHANGED DEVTYPE=scsi_device DRIVER=sd "
+                   "MODALIAS=scsi:t-0x00 SEQNUM=2311"));
   REQUIRE(ev.has_value());
   REQUIRE(ev->scsi_ua.has_value());
   CHECK(ev->scsi_ua->what == "ASYMMETRIC_ACCESS_STATE_CHANGED");
   CHECK(ev->scsi_ua->hctl == "1:0:0:0");
   // Another unit attention is kept, not an ALUA one.
-  auto cap = parse_uevent(from_capture(
-      "change@/devices/platform/host1/session2/target1:0:0/1:0:0:0 ACTION=change "
-      "DEVPATH=/devices/platform/host1/session2/target1:0:0/1:0:0:0 SUBSYSTEM=scsi "
-      "SDEV_UA=CAPACITY_DATA_HAS_CHANGED SEQNUM=2312"));
+  auto cap = parse_uevent(
+      from_capture("change@/devices/platform/host1/session2/target1:0:0/1:0:0:0 ACTION=change "
+                   "DEVPATH=/devices/platform/host1/session2/target1:0:0/1:0:0:0 SUBSYSTEM=scsi "
+                   "SDEV_UA=CAPACITY_DATA_HAS_CHANGED SEQNUM=2312"));
   REQUIRE(cap.has_value());
   CHECK_FALSE(cap->scsi_ua->alua());
 }
@@ -190,8 +190,8 @@ TEST_CASE("SDEV_UA is validated: a SCSI device's change, an upper-case name") {
   for (const char* bad : {"SDEV_UA=", "SDEV_UA=asymmetric", "SDEV_UA=A B", "SDEV_UA=../../x"})
     CHECK(drop({"change@" + sdev, "ACTION=change", "DEVPATH=" + sdev, "SUBSYSTEM=scsi", bad,
                 "SEQNUM=1"}) == UeventDrop::kBadUnitAttention);
-  for (const std::string& path : {"/devices/x/2:0:0", "/devices/x/2:0:0:1:5", "/devices/x/a:0:0:1",
-                                  "/devices/x/2::0:1"})
+  for (const std::string& path :
+       {"/devices/x/2:0:0", "/devices/x/2:0:0:1:5", "/devices/x/a:0:0:1", "/devices/x/2::0:1"})
     CHECK(drop({"change@" + path, "ACTION=change", "DEVPATH=" + path, "SUBSYSTEM=scsi",
                 "SDEV_UA=ASYMMETRIC_ACCESS_STATE_CHANGED", "SEQNUM=1"}) ==
           UeventDrop::kBadUnitAttention);

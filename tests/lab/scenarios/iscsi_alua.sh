@@ -24,13 +24,16 @@ write_config() {
   # No canaries: a canary on a standby path would fail on its own and blur
   # what dm and ALUA did. The portal-down hold (replacement timeout) is
   # below the stall threshold; each path fails three times on purpose here
-  # (two failovers, the portal), which is not flapping.
+  # (two failovers, the portal), which is not flapping. A short error
+  # window: the errors of a failover or of the portal's loss keep a path
+  # failed that long after dm reinstates it.
   cat >"$LAB_SANWATCH_CONF" <<TOML
 log_level = "debug"
 [devices]
 rescan = "1s"
 [thresholds]
 stall = "10s"
+slow_window = "2s"
 recovery = "1s"
 flap_count = 10
 [canary]
@@ -80,12 +83,19 @@ alua_failover() {
     eval "_a=\$A$_lun _map=\$MAP$_lun"
     lab_notice_expect "$_m" access_state "$_a" "$1" 5 "$_map: $_a $1"
     _as=$(lab_notice_line "$_m" access_state "$_a" "$1")
-    lab_ev_expect "$_m" "$_a" failed 5 "$_map: $_a failed by dm"
+    lab_ev_expect "$_m" "$_a" failed 5 "$_map: $_a failed (its I/O errors, or dm)"
     _pf=$(lab_ev_line "$_m" "$_a" failed)
     lab_notice_expect "$_m" active_group "$_map" 2 5 "$_map: I/O on group 2"
     _ag=$(lab_notice_line "$_m" active_group "$_map" 2)
+    # When the kernel's uevents reached the agent: its own lag is the rest.
+    _hctl=$(basename "$(readlink -f "/sys/block/$_a/device")")
+    _ua=$(tail -n +"$((_m + 1))" "$LAB_EV" | grep '"msg":"uevent SDEV_UA"' | grep "\"hctl\":\"$_hctl\"" | head -n 1)
+    _pu=$(tail -n +"$((_m + 1))" "$LAB_EV" | grep '"msg":"uevent PATH_FAILED"' | grep "\"map\":\"$_map\"" | head -n 1)
     metric "alua_$1 $_map $_a access_state_event_ms=$(lab_lag_ms "$_as" "$_t0")" \
-      "path_failed_ms=$(lab_lag_ms "$_pf" "$_t0") active_group_2_ms=$(lab_lag_ms "$_ag" "$_t0")"
+      "path_failed_ms=$(lab_lag_ms "$_pf" "$_t0") active_group_2_ms=$(lab_lag_ms "$_ag" "$_t0")" \
+      "uevent_sdev_ua_received_ms=$(lab_lag_ms "$_ua" "$_t0" received_ns)" \
+      "uevent_path_failed_received_ms=$(lab_lag_ms "$_pu" "$_t0" received_ns)" \
+      "access_state_cause=$(echo "$_as" | sed -n 's/.*"cause":"\([^"]*\)".*/\1/p' | tr ' ,' '_')"
   done
   tail -n +"$((_m + 1))" "$LAB_EV" | grep -E '"event":"(access_state|active_group)"|uevent|"event":"state"' | cut -c1-400 | head -n 20
   sleep 1.5  # a degraded map would have shown by now (and the UA window closed)
