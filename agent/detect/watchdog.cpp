@@ -445,15 +445,7 @@ void Watchdog::evaluate(Target& t, std::uint64_t now) {
     log_.state(t.identity(), *tr);
     // During a rescan the ports are judged once, at its end: a port must not
     // be blamed while its other paths are still being added.
-    if (t.kind == TargetKind::kPath && !syncing_) {
-      // ALUA news may still be on its way (watchdog_alua.cpp); without a
-      // device handler, or with the transport down, none can excuse it.
-      const std::string& s = t.path.info.scsi_state;
-      if (t.path.info.alua_state.empty() || s == "offline" || s == "transport-offline")
-        update_ports();
-      else
-        schedule_port_check();
-    }
+    if (t.kind == TargetKind::kPath && !syncing_) judge_ports_after(t);
   }
   arm_deadline(t, now);
 }

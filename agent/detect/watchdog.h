@@ -134,6 +134,7 @@ class Watchdog {
   void recheck_access_state(Target& path, std::uint64_t now, const char* cause);
   std::optional<std::string> reread_access_state(Target& path);
   void schedule_port_check();
+  void judge_ports_after(Target& path);
   void access_state_changed(Target& path, const std::string& from, const char* cause);
   void note_active_group(Target& map, const MpathStatus& status);
   bool alua_excused(const Target& path, std::uint64_t now) const;

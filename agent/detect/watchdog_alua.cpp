@@ -155,6 +155,20 @@ namespace {
 constexpr std::uint64_t kPortCheckDelayNs = 250'000'000;
 }  // namespace
 
+// After a path's state change (its event already held in the batch).
+// Without a device handler, or with the transport down or in recovery
+// (read fresh: dm's uevent does not say), no ALUA news can excuse it: at
+// once, as before ALUA.
+void Watchdog::judge_ports_after(Target& path) {
+  if (!path.path.info.alua_state.empty()) read_scsi_state(path);
+  const std::string& s = path.path.info.scsi_state;
+  if (path.path.info.alua_state.empty() || s == "offline" || s == "transport-offline" ||
+      s == "blocked")
+    update_ports();
+  else
+    schedule_port_check();
+}
+
 void Watchdog::schedule_port_check() {
   if (port_check_timer_) return;
   port_check_timer_ = loop_.at(monotonic_ns() + kPortCheckDelayNs, [this] {
