@@ -467,7 +467,6 @@ node.conn[0].timeo.noop_out_timeout = 2
 node.session.initial_login_retry_max = 2
 CONF
   LD_LIBRARY_PATH=/usr/local/bin iscsid -f >/tmp/iscsid.log 2>&1 &
-  LAB_ISCSID_PID=$!
 }
 
 lab_iscsiadm() { LD_LIBRARY_PATH=/usr/local/bin lab_run "$LAB_CMD_TIMEOUT" iscsiadm "$@"; }

@@ -12,7 +12,8 @@
 #      group 1 -> unavailable: the same, the map ok on the non-optimized path
 #   3. portal 127.0.0.1:3260 down: both paths through it fail at the
 #      replacement timeout, the maps are degraded and the port is blamed
-#   4. the portal back: iscsid logs in again, paths reinstated, all ok
+#   4. the portal back: iscsid logs in again, paths reinstated and I/O
+#      failed back to group 1 (as multipathd would), all ok
 # The paths' SCSI command counters (/metrics and the state events'
 # evidence) and the lags from each change are printed as LAB-METRIC lines.
 # shellcheck source=/dev/null
@@ -45,6 +46,11 @@ TOML
 }
 
 metric() { echo "LAB-METRIC $*"; }
+
+# lun N: _a (its path through portal 1) and _map.
+lun() {
+  if [ "$1" = 0 ]; then _a=$A0 _map=$MAP0; else _a=$A1 _map=$MAP1; fi
+}
 
 paths_json() {
   lab_run 20 sanwatch paths --json -i 0 --agent "$LAB_METRICS_URL" >/tmp/paths.json 2>/tmp/paths.err ||
@@ -80,7 +86,7 @@ alua_failover() {
   lab_alua_set_state 1 "$1"
   [ "$1" = standby ] && lab_alua_set_state 2 optimized
   for _lun in 0 1; do
-    eval "_a=\$A$_lun _map=\$MAP$_lun"
+    lun "$_lun"
     lab_notice_expect "$_m" access_state "$_a" "$1" 5 "$_map: $_a $1"
     _as=$(lab_notice_line "$_m" access_state "$_a" "$1")
     lab_ev_expect "$_m" "$_a" failed 5 "$_map: $_a failed (its I/O errors, or dm)"
@@ -115,12 +121,12 @@ failback() {
   lab_alua_set_state 1 optimized
   lab_alua_set_state 2 non-optimized
   for _lun in 0 1; do
-    eval "_a=\$A$_lun _map=\$MAP$_lun"
+    lun "$_lun"
     lab_reinstate "$_map" "$_a"
     lab_run "$LAB_CMD_TIMEOUT" dmsetup message "$_map" 0 switch_group 1 || lab_fail "switch_group 1 failed"
   done
   for _lun in 0 1; do
-    eval "_a=\$A$_lun _map=\$MAP$_lun"
+    lun "$_lun"
     lab_ev_expect "$_m" "$_a" ok 10 "failback: $_a"
     lab_notice_expect "$_m" active_group "$_map" 1 10 "failback: $_map I/O on group 1"
     lab_notice_expect "$_m" access_state "$_a" active/optimized 10 "failback: $_a"
@@ -133,7 +139,7 @@ portal_down() {
   lab_iscsi_portal_down 1
   _port="$LAB_ISCSI_IQN,$LAB_PORTAL_1"
   for _lun in 0 1; do
-    eval "_a=\$A$_lun _map=\$MAP$_lun"
+    lun "$_lun"
     lab_ev_expect "$_m" "$_a" failed 15 "portal down: $_a"
     lab_ev_expect "$_m" "$_map" degraded 15 "portal down: $_map"
     _pf=$(lab_ev_line "$_m" "$_a" failed)
@@ -160,18 +166,24 @@ portal_up() {
     lab_fail "SCSI devices did not return to running"
   _tl=$(lab_mono_ns)
   metric "portal_up session_logged_in_ms=$(((_tl - _t0) / 1000000))"
+  # multipathd's checker reinstates the path, failback immediate switches
+  # back to the optimized group.
   for _lun in 0 1; do
-    eval "_a=\$A$_lun _map=\$MAP$_lun"
+    lun "$_lun"
     lab_reinstate "$_map" "$_a"
+    lab_run "$LAB_CMD_TIMEOUT" dmsetup message "$_map" 0 switch_group 1 || lab_fail "switch_group 1 failed"
   done
   _port="$LAB_ISCSI_IQN,$LAB_PORTAL_1"
   for _lun in 0 1; do
-    eval "_a=\$A$_lun _map=\$MAP$_lun"
+    lun "$_lun"
     lab_ev_expect "$_m" "$_a" ok 10 "recovery: $_a"
     lab_ev_expect "$_m" "$_map" ok 10 "recovery: $_map"
     _po=$(lab_ev_line "$_m" "$_a" ok)
     _mo=$(lab_ev_line "$_m" "$_map" ok)
-    metric "recovery $_map $_a path_ok_after_reinstate_ms=$(lab_lag_ms "$_po" "$_tl") map_ok_after_reinstate_ms=$(lab_lag_ms "$_mo" "$_tl")"
+    lab_notice_expect "$_m" active_group "$_map" 1 10 "recovery: $_map I/O on group 1"
+    _ag=$(lab_notice_line "$_m" active_group "$_map" 1)
+    metric "recovery $_map $_a path_ok_after_reinstate_ms=$(lab_lag_ms "$_po" "$_tl") map_ok_after_reinstate_ms=$(lab_lag_ms "$_mo" "$_tl")" \
+      "active_group_1_ms=$(lab_lag_ms "$_ag" "$_tl")"
   done
   lab_ev_expect "$_m" "$_port" ok 10 "recovery: port"
 }
