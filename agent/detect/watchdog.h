@@ -46,6 +46,9 @@ class Watchdog {
     // I/O errors keep it failed for the error window after the array is
     // back): its port is not to blame for it.
     bool alua_episode = false;
+    // When it last failed in dm or turned unhealthy with its transport up
+    // (0: never): the start of its grace for ALUA news.
+    std::uint64_t alua_suspect_at = 0;
     // SCSI command counters: the files kept open, the last read (for
     // /metrics) and the values at the path's previous state change.
     std::optional<ScsiCounterFiles> scsi_files;
@@ -134,6 +137,7 @@ class Watchdog {
   void recheck_access_state(Target& path, std::uint64_t now, const char* cause);
   std::optional<std::string> reread_access_state(Target& path);
   void schedule_port_check();
+  void alua_suspect(Target& path, std::uint64_t now);
   void judge_ports_after(Target& path);
   void access_state_changed(Target& path, const std::string& from, const char* cause);
   void note_active_group(Target& map, const MpathStatus& status);

@@ -27,6 +27,19 @@ namespace {
 constexpr std::array<std::uint64_t, 4> kRecheckDelaysNs = {15'000'000, 50'000'000, 250'000'000,
                                                            1'000'000'000};
 constexpr std::uint64_t kUaWindowNs = 1'500'000'000;
+// A path with an ALUA handler and its transport up that dm fails, or that
+// turns unhealthy, gets this long for the unit attention and RTPG to say
+// whether the array did it (both come through workqueues and arrive after
+// the failure under load) before it counts against its map and port.
+constexpr std::uint64_t kAluaGraceNs = 500'000'000;
+
+bool recent(std::uint64_t at, std::uint64_t now, std::uint64_t window) {
+  return at && now >= at && now - at < window;
+}
+
+bool transport_down(const std::string& scsi_state) {
+  return scsi_state == "offline" || scsi_state == "transport-offline" || scsi_state == "blocked";
+}
 
 bool standby_state(const std::string& s) {
   return s == "standby" || s == "unavailable" || s == "transitioning";
@@ -131,14 +144,33 @@ void Watchdog::note_active_group(Target& map, const MpathStatus& status) {
 }
 
 // SCSI still reaches the port and the array says it is not to be used (or
-// said so moments ago and RTPG has not told us yet): whatever failed on the
-// path is the array's choice, not a broken port.
+// said so moments ago and RTPG has not told us yet, or it failed moments
+// ago and the news may be on its way): whatever failed on the path is the
+// array's choice, not a broken port.
 bool Watchdog::alua_excused(const Target& path, std::uint64_t now) const {
   const PathPart& p = path.path;
-  const std::string& s = p.info.scsi_state;
-  if (s == "offline" || s == "transport-offline" || s == "blocked") return false;
-  return standby_state(p.info.alua_state) ||
-         (p.alua_ua_at && now >= p.alua_ua_at && now - p.alua_ua_at < kUaWindowNs);
+  if (transport_down(p.info.scsi_state)) return false;
+  if (standby_state(p.info.alua_state)) return true;
+  if (p.info.alua_state.empty()) return false;  // no ALUA handler: no news to wait for
+  return recent(p.alua_ua_at, now, kUaWindowNs) || recent(p.alua_suspect_at, now, kAluaGraceNs);
+}
+
+// A path with ALUA just failed in dm, its transport up (read fresh: the
+// uevent does not say): wait for the news, then judge its map again.
+void Watchdog::alua_suspect(Target& path, std::uint64_t now) {
+  if (path.path.info.alua_state.empty()) return;
+  read_scsi_state(path);
+  if (transport_down(path.path.info.scsi_state)) return;
+  path.path.alua_suspect_at = now;
+  const std::string name = path.dev.name;
+  loop_.at(now + kAluaGraceNs + 1'000'000, [this, name] {
+    auto it = targets_.find(name);
+    if (it == targets_.end()) return;
+    const std::uint64_t t = monotonic_ns();
+    EventLog::Batch batch(log_);
+    recheck_access_state(it->second, t, "path failed, re-read");
+    if (Target* map = map_target(it->second.path.map)) refresh_dm(*map, t);
+  });
 }
 
 // ...and dm failed it: a path the map does without by design.
@@ -150,9 +182,9 @@ namespace {
 // Port blame waits this long after a change of a path with ALUA whose
 // transport is up: the unit attention uevent and RTPG's access_state can
 // come after the I/O error or dm's PATH_FAILED (hundreds of ms later in the
-// loaded lab), and a failover must not be blamed on the port. The paths'
-// own events are not delayed.
-constexpr std::uint64_t kPortCheckDelayNs = 250'000'000;
+// loaded lab), and a failover must not be blamed on the port; by then the
+// path's grace has run out. The paths' own events are not delayed.
+constexpr std::uint64_t kPortCheckDelayNs = kAluaGraceNs + 10'000'000;
 }  // namespace
 
 // After a path's state change (its event already held in the batch).
@@ -161,12 +193,12 @@ constexpr std::uint64_t kPortCheckDelayNs = 250'000'000;
 // once, as before ALUA.
 void Watchdog::judge_ports_after(Target& path) {
   if (!path.path.info.alua_state.empty()) read_scsi_state(path);
-  const std::string& s = path.path.info.scsi_state;
-  if (path.path.info.alua_state.empty() || s == "offline" || s == "transport-offline" ||
-      s == "blocked")
-    update_ports();
-  else
-    schedule_port_check();
+  if (path.path.info.alua_state.empty() || transport_down(path.path.info.scsi_state))
+    return update_ports();
+  const std::uint64_t now = monotonic_ns();
+  if (path.detector.state() != Health::kOk && !recent(path.path.alua_suspect_at, now, kAluaGraceNs))
+    path.path.alua_suspect_at = now;
+  schedule_port_check();
 }
 
 void Watchdog::schedule_port_check() {

@@ -143,9 +143,13 @@ void Watchdog::on_dm_event(const DmPathEvent& ev, std::uint64_t now) {
   std::optional<std::string> alua_before;  // the path's access_state changed under the failure
   if (path && path->kind == TargetKind::kPath) {
     const bool failed = ev.action == DmPathAction::kPathFailed;
-    // One small sysfs read, no ioctl: whether the array's ALUA change is
-    // why (RTPG may already have answered) decides if the map is degraded.
-    if (failed) alua_before = reread_access_state(*path);
+    // Small sysfs reads, no ioctl: whether the array's ALUA change is why
+    // (RTPG may already have answered; else it gets a grace) decides if
+    // the map is degraded.
+    if (failed) {
+      alua_before = reread_access_state(*path);
+      alua_suspect(*path, now);
+    }
     set_dm_path(*path, !failed, now);
     // Failed is failed whatever SCSI says; back is only back if SCSI agrees,
     // and the state read at the last rescan may be a stale "offline".
@@ -251,6 +255,8 @@ void Watchdog::refresh_dm(Target& map, std::uint64_t now) {
       Target* path = by_dev(p.dev);
       if (!path || path->kind != TargetKind::kPath) continue;
       path->path.dm_fail_count = p.fail_count;
+      // Failed since dm last said (its uevent may come later still).
+      if (!p.active && (!path->path.dm_known || path->path.dm_active)) alua_suspect(*path, now);
       set_dm_path(*path, p.active, now);
       read_scsi_state(*path);
       apply_path_state(*path, now, "");
