@@ -104,7 +104,7 @@ alua_failover() {
       "access_state_cause=$(echo "$_as" | sed -n 's/.*"cause":"\([^"]*\)".*/\1/p' | tr ' ,' '_')"
   done
   tail -n +"$((_m + 1))" "$LAB_EV" | grep -E '"event":"(access_state|active_group)"|uevent|"event":"state"' | cut -c1-400 | head -n 20
-  sleep 1.5  # a degraded map would have shown by now (and the UA window closed)
+  sleep 1  # a degraded map would have shown by now (the 0.5 s grace is over)
   lab_ev_none "$_m" "$MAP0" degraded "$MAP0 stays ok: its I/O continues on group 2"
   lab_ev_none "$_m" "$MAP1" degraded "$MAP1 stays ok"
   lab_ev_none "$_m" "$LAB_ISCSI_IQN,$LAB_PORTAL_1" degraded "no port blamed for a failover"
