@@ -67,7 +67,14 @@ TargetSnapshot Watchdog::snapshot_of(const Target& t) const {
     m.transport = t.path.info.transport;
     m.alua_state = t.path.info.alua_state;
     m.serial = t.path.info.serial;
+    if (const auto& c = t.path.scsi_now) {
+      m.scsi_counters = true;
+      m.scsi_iodone = c->iodone;
+      m.scsi_ioerr = c->ioerr;
+      m.scsi_iotmo = c->iotmo;
+    }
   }
+  m.active_group = t.mpath.active_group;
   m.valid_paths = t.mpath.valid_paths;
   m.total_paths = t.mpath.total_paths;
   if (t.slot >= 0) {
