@@ -28,6 +28,11 @@ readonly LAB_DIR
 readonly REQUIRED_MODULES=(scsi_debug sd_mod dm_mod dm_multipath dm_round_robin dm_delay)
 readonly OPTIONAL_MODULES=(dm_queue_length dm_service_time scsi_dh_alua scsi_dh_rdac scsi_dh_emc ext4 crc32c_generic)
 readonly NOT_AT_BOOT='^(scsi_debug|scsi_dh_.*|ext4|crc32c_generic)$'
+# NVMe/TCP target and host (scenarios/nvme_tcp.sh): staged, never loaded at
+# boot, nor are the dependencies only they bring (the scenario modprobes
+# them; configfs is a module here, needed before /sys/kernel/config exists).
+readonly NVME_TCP_MODULES=(configfs brd nvme_core nvme_fabrics nvme_tcp nvmet nvmet_tcp crc32c_generic)
+declare -A NOT_AT_BOOT_EXTRA=()
 
 log() { echo "build-initramfs: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -76,6 +81,15 @@ resolve_wanted_modules() {
   for m in "${OPTIONAL_MODULES[@]}"; do
     if [[ -n ${MOD_PATH[$m]:-} ]]; then resolve_module "$m"; else log "optional module $m absent, skipped"; fi
   done
+  resolve_not_at_boot "${NVME_TCP_MODULES[@]}"
+}
+
+# Modules (and the dependencies first brought by them) staged but left out
+# of the boot list; the scenario that wants them modprobes them.
+resolve_not_at_boot() {
+  local m before=${#MOD_ORDER[@]}
+  for m in "$@"; do resolve_module "$m"; done
+  for m in "${MOD_ORDER[@]:before}"; do NOT_AT_BOOT_EXTRA[$m]=1; done
 }
 
 stage_modules() {
@@ -95,7 +109,7 @@ stage_modules() {
 boot_modules() {
   local m boot=()
   for m in "${MOD_ORDER[@]}"; do
-    [[ $m =~ $NOT_AT_BOOT ]] || boot+=("$m")
+    [[ $m =~ $NOT_AT_BOOT || -n ${NOT_AT_BOOT_EXTRA[$m]:-} ]] || boot+=("$m")
   done
   echo "${boot[*]}"
 }
