@@ -214,8 +214,10 @@ std::optional<PathInfo> nvme_path(const BlockDevice& d, const fs::path& dir) {
   p.rev = trim_id_string(attr(ctrl / "firmware_rev"));
   p.wwid = attr(dir / "wwid");
   p.alua_state = attr(dir / "ana_state");
+  p.ana_group = attr(dir / "ana_grpid");
   p.transport = "nvme";
-  if (attr(ctrl / "transport") != "pcie") p.target_port = attr(ctrl / "address");
+  p.nvme_transport = attr(ctrl / "transport");
+  if (p.nvme_transport != "pcie") p.target_port = attr(ctrl / "address");
   p.array_id = attr(ctrl / "subsysnqn");
   return p;
 }
@@ -355,6 +357,12 @@ const MapInfo* Topology::map_of(const std::string& path) const {
   for (const auto& m : maps) {
     if (std::binary_search(m.paths.begin(), m.paths.end(), path)) return &m;
   }
+  return nullptr;
+}
+
+const MapInfo* Topology::map_named(const std::string& name) const {
+  for (const auto& m : maps)
+    if (m.name == name) return &m;
   return nullptr;
 }
 
