@@ -22,6 +22,7 @@
 #include "host/topology.h"
 #include "host/uevent.h"
 #include "kernel/bpf_engine.h"
+#include "kernel/nvme_aen.h"
 
 namespace sanwatch {
 
@@ -36,6 +37,10 @@ class Watchdog {
     bool dm_active = true;  // 'A' (else 'F')
     unsigned dm_fail_count = 0;
     std::uint64_t transitions = 0;  // active <-> failed changes seen
+    // Native NVMe: usable by ANA and controller state (nvme_state.h), and
+    // the unknown ANA state already reported, so it is logged once.
+    bool nvme_usable = true;
+    std::string warned_ana;
   };
   // What a multipath map owns.
   struct MapPart {
@@ -110,6 +115,18 @@ class Watchdog {
   void schedule_rescan(std::uint64_t delay_ns);
   std::uint64_t rescan_delay(std::uint64_t now) const;
   void update_ports();
+  // Native NVMe multipath (watchdog_nvme.cpp).
+  static bool is_nvme_head(const Target& t);
+  static bool is_nvme_path(const Target& t);
+  void read_nvme_state(Target& path);
+  void apply_nvme_path_state(Target& path, std::uint64_t now);
+  void refresh_nvme(Target& head, std::uint64_t now);
+  bool refresh_all_nvme(std::uint64_t now);
+  void nvme_poll();
+  void ensure_aen();
+  void on_aen();
+  void aen_reread();
+  void nvme_error_seen();
   Target* by_dev(const DevId& id);
   Target* map_target(const std::string& label);
   std::vector<Target*> paths_of(const Target& map);
@@ -178,6 +195,12 @@ class Watchdog {
   std::optional<EventLoop::TimerId> dm_check_timer_;
   std::string dm_control_ = "/dev/mapper/control";
   std::map<std::string, bool> port_degraded_;  // by target port
+  // NVMe: the state poll, the AEN tracer (null until attached; when its
+  // attachment was last tried) and the re-reads after an AEN.
+  std::optional<EventLoop::TimerId> nvme_poll_timer_, aen_timer_, nvme_error_timer_;
+  std::unique_ptr<NvmeAenTracer> aen_;
+  std::uint64_t aen_tried_ = 0, aen_started_ = 0;
+  std::size_t aen_step_ = 0;
 
  public:
   const UeventCounters* uevent_counters() const {
