@@ -16,6 +16,8 @@
 #include <sys/epoll.h>
 
 #include <array>
+#include <utility>
+#include <vector>
 
 #include "base/clock.h"
 #include "detect/watchdog.h"
@@ -59,25 +61,39 @@ void Watchdog::apply_nvme_path_state(Target& path, std::uint64_t now) {
                           path.dev.name, p.alua_state),
               {{"target", path.dev.name}, {"ana_state", p.alua_state}});
   path.path.warned_ana = v.unknown_ana ? p.alua_state : "";
-  if (path.path.nvme_usable != v.usable) ++path.path.transitions;
+  if (path.path.nvme_usable != v.usable) {
+    // When the agent saw it: state events wait for the recovery hold.
+    log_.debug(fmt::format("{}: {}", path.dev.name, v.usable ? "usable again" : v.reason),
+               {{"target", path.dev.name}, {"usable", v.usable}});
+    ++path.path.transitions;
+    if (v.usable) path.detector.path_reinstated(now);  // fail/reinstate cycles: flapping
+  }
   path.path.nvme_usable = v.usable;
   path.detector.path_failed(now, !v.usable, v.reason);
 }
 
+// Every path's state first, then the head's count, then the events: the
+// head's change must not wait behind the paths' port-health judgement,
+// made once at the end as a rescan does.
 void Watchdog::refresh_nvme(Target& head, std::uint64_t now) {
   int valid = 0, total = 0;
+  std::vector<Target*> paths;
   for (Target* p : paths_of(head)) {
     if (!is_nvme_path(*p)) continue;
     ++total;
     if (p->present) read_nvme_state(*p);
     apply_nvme_path_state(*p, now);
-    evaluate(*p, now);
     valid += p->present && p->path.nvme_usable;
+    paths.push_back(p);
   }
   head.mpath.valid_paths = valid;
   head.mpath.total_paths = total;
   head.detector.valid_paths(now, valid, total);
+  const bool was_syncing = std::exchange(syncing_, true);
+  for (Target* p : paths) evaluate(*p, now);
   evaluate(head, now);
+  syncing_ = was_syncing;
+  if (!syncing_) update_ports();
 }
 
 bool Watchdog::refresh_all_nvme(std::uint64_t now) {

@@ -31,7 +31,9 @@ readonly NOT_AT_BOOT='^(scsi_debug|scsi_dh_.*|ext4|crc32c_generic)$'
 # NVMe/TCP target and host (scenarios/nvme_tcp.sh): staged, never loaded at
 # boot, nor are the dependencies only they bring (the scenario modprobes
 # them; configfs is a module here, needed before /sys/kernel/config exists).
-readonly NVME_TCP_MODULES=(configfs brd nvme_core nvme_fabrics nvme_tcp nvmet nvmet_tcp crc32c_generic)
+# sch_prio, sch_netem and cls_u32 delay one port's traffic on lo (tc).
+readonly NVME_TCP_MODULES=(configfs brd nvme_core nvme_fabrics nvme_tcp nvmet nvmet_tcp crc32c_generic
+  sch_prio sch_netem cls_u32)
 declare -A NOT_AT_BOOT_EXTRA=()
 
 log() { echo "build-initramfs: $*" >&2; }
