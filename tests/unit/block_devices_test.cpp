@@ -2,8 +2,8 @@
 #include "host/block_devices.h"
 
 #include <algorithm>
-#include <map>
 #include <catch2/catch.hpp>
+#include <map>
 
 using sanwatch::SysfsBlock;
 

@@ -204,14 +204,17 @@ TEST_CASE("native NVMe paths export their identity and ANA state") {
   CHECK(has(
       m,
       R"(sanwatch_nvme_path_info{map="nvme0n1",path="nvme0c1n1",subsystem_nqn="nqn.2024-12.io.sanwatch.lab:ana",controller="nvme1",transport="tcp",address="traddr=127.0.0.1,trsvcid=4421",ana_group="1"} 1)"));
-  CHECK(has(m, R"(sanwatch_nvme_path_ana_state{map="nvme0n1",path="nvme0c1n1",state="inaccessible"} 1)"));
-  CHECK(has(m, R"(sanwatch_nvme_path_ana_state{map="nvme0n1",path="nvme0c1n1",state="optimized"} 0)"));
+  CHECK(has(
+      m, R"(sanwatch_nvme_path_ana_state{map="nvme0n1",path="nvme0c1n1",state="inaccessible"} 1)"));
+  CHECK(has(m,
+            R"(sanwatch_nvme_path_ana_state{map="nvme0n1",path="nvme0c1n1",state="optimized"} 0)"));
   CHECK(m.find(R"(state="bogus")") == std::string::npos);
   // A state outside the spec's five gets its own series, never dropped.
   s.targets[0].alua_state = "bogus";
   m = render(s, 1);
   CHECK(has(m, R"(sanwatch_nvme_path_ana_state{map="nvme0n1",path="nvme0c1n1",state="bogus"} 1)"));
-  CHECK(has(m, R"(sanwatch_nvme_path_ana_state{map="nvme0n1",path="nvme0c1n1",state="inaccessible"} 0)"));
+  CHECK(has(
+      m, R"(sanwatch_nvme_path_ana_state{map="nvme0n1",path="nvme0c1n1",state="inaccessible"} 0)"));
   // SCSI paths have none of these.
   s.targets[0].controller.clear();
   CHECK(render(s, 1).find("sanwatch_nvme_path") == std::string::npos);

@@ -5,7 +5,8 @@
 
 using sanwatch::judge_nvme_path;
 
-TEST_CASE("NVMe path: usable only with a live controller and an optimized/non-optimized ANA state") {
+TEST_CASE(
+    "NVMe path: usable only with a live controller and an optimized/non-optimized ANA state") {
   CHECK(judge_nvme_path("optimized", "live").usable);
   CHECK(judge_nvme_path("non-optimized", "live").usable);
   CHECK(judge_nvme_path("", "live").usable);  // no ANA (a single-port drive)
