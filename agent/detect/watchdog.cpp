@@ -112,7 +112,7 @@ Status Watchdog::start(bool verbose, unsigned inflight_slots) {
   start_uevents();
   sync_devices();
   refresh_all_dm(monotonic_ns());
-  nvme_poll();
+  if (refresh_all_nvme(monotonic_ns())) ensure_aen();  // the poll runs from here on
   tick();
   run_canaries();
   return {};
@@ -202,6 +202,7 @@ void Watchdog::update_target(Target& t, const BlockDevice& d, const Topology& to
            : d.is_multipath() || self ? TargetKind::kMap
                                       : TargetKind::kDevice;
   if (self && t.dev.wwid.empty()) t.dev.wwid = self->wwid;
+  if (is_nvme_head(t)) start_nvme_poll();
   t.path.map = map ? map->label() : "";
   if (auto p = topo.paths.find(d.name); p != topo.paths.end()) t.path.info = p->second;
   t.settings = cfg_.settings_for(d);

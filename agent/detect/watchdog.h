@@ -123,6 +123,7 @@ class Watchdog {
   void refresh_nvme(Target& head, std::uint64_t now);
   bool refresh_all_nvme(std::uint64_t now);
   void nvme_poll();
+  void start_nvme_poll();
   void ensure_aen();
   void on_aen();
   void aen_reread();

@@ -107,10 +107,19 @@ bool Watchdog::refresh_all_nvme(std::uint64_t now) {
   return any;
 }
 
+// Runs only while NVMe heads are watched (start_nvme_poll when one appears):
+// a host without any pays no wake-ups for it.
 void Watchdog::nvme_poll() {
+  nvme_poll_timer_.reset();
   const std::uint64_t now = monotonic_ns();
-  if (refresh_all_nvme(now)) ensure_aen();
+  if (!refresh_all_nvme(now)) return;
+  ensure_aen();
   nvme_poll_timer_ = loop_.at(now + kNvmePollNs, [this] { nvme_poll(); });
+}
+
+void Watchdog::start_nvme_poll() {
+  if (!nvme_poll_timer_)
+    nvme_poll_timer_ = loop_.at(monotonic_ns() + kNvmePollNs, [this] { nvme_poll(); });
 }
 
 // The AEN tracer is attached once NVMe heads exist (nvme_core, a module,

@@ -200,8 +200,13 @@ Result<SysfsBlock::Resolved> SysfsBlock::resolve(const std::string& spec) const 
   if (auto id = parse_dev_id(spec)) {
     std::error_code ec;
     auto target = fs::read_symlink(path("sys/dev/block/" + id->str()), ec);
-    if (ec) return Error{ENOENT, "no block device with number " + spec};
-    return resolve_name(spec, target.filename().string());
+    if (!ec) return resolve_name(spec, target.filename().string());
+    // A hidden disk's number has no /sys/dev/block link: /proc/diskstats.
+    std::ifstream f(path("proc/diskstats"));
+    for (const auto& [name, dev] :
+         parse_diskstats(std::string(std::istreambuf_iterator<char>(f), {})))
+      if (dev == *id) return resolve_name(spec, name);
+    return Error{ENOENT, "no block device with number " + spec};
   }
   if (spec.front() == '/') {
     auto n = name_from_dev_path(spec);

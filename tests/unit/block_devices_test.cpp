@@ -59,6 +59,10 @@ TEST_CASE("hidden NVMe path disks take their numbers from /proc/diskstats") {
   auto by_name = sys.resolve("nvme0c1n1");
   REQUIRE(by_name.ok());
   CHECK(by_name->disk.id == sanwatch::DevId{259, 2});
+  auto by_number = sys.resolve("259:2");  // no /sys/dev/block link for it
+  REQUIRE(by_number.ok());
+  CHECK(by_number->disk.name == "nvme0c1n1");
+  CHECK_FALSE(sys.resolve("259:7").ok());
 }
 
 TEST_CASE("diskstats: numbers by name, malformed lines skipped") {

@@ -197,4 +197,6 @@ port_down
 both_down
 slow_path
 grep -c '"msg":"NVMe async event' "$LAB_EV" | sed 's/^/LAB-METRIC aen_events_seen=/'
+grep '"level":"\(warn\|error\)"' "$LAB_EV" | cut -c1-300
+lab_assert_eq "no error lines from sanwatch" 0 "$(grep -c '"level":"error"' "$LAB_EV")"
 lab_sanwatch_stop
