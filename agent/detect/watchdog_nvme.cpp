@@ -28,11 +28,13 @@ namespace {
 
 // Two small reads per NVMe path, and only while NVMe heads are watched.
 constexpr std::uint64_t kNvmePollNs = 100'000'000;
-// Re-reads after an AEN, from its arrival: the lab's 6.1 kernel updated
-// ana_state 5-8 ms after the AEN under TCG; the later ones cover a slow
-// target's ANA log page.
-constexpr std::array<std::uint64_t, 8> kAenRereadNs = {
-    1'000'000, 3'000'000, 6'000'000, 10'000'000, 20'000'000, 40'000'000, 80'000'000, 160'000'000};
+// Re-reads after an AEN, from its arrival: the kernel updates ana_state
+// only after reading the ANA log page, 5-30 ms after the AEN under TCG in
+// the lab; dense at first (each re-read is two small files per path), the
+// later ones cover a slow target's log page.
+constexpr std::array<std::uint64_t, 14> kAenRereadNs = {
+    1'000'000,  2'000'000,  4'000'000,  6'000'000,  8'000'000,  10'000'000, 13'000'000,
+    16'000'000, 20'000'000, 25'000'000, 30'000'000, 40'000'000, 80'000'000, 160'000'000};
 
 }  // namespace
 
