@@ -156,10 +156,15 @@ void Watchdog::ensure_aen() {
 void Watchdog::on_aen() {
   const std::uint64_t now = monotonic_ns();
   std::uint32_t last = 0;
-  const unsigned n = aen_->drain([&](std::uint32_t result) { last = result; });
+  std::uint64_t traced = 0;
+  const unsigned n = aen_->drain([&](std::uint32_t result, std::uint64_t ts) {
+    last = result;
+    traced = ts;
+  });
   if (!n) return;
+  // traced_ns: when the kernel hit the tracepoint; received_ns: when we woke.
   log_.debug(fmt::format("NVMe async event 0x{:06x}", last),
-             {{"aen_result", last}, {"received_ns", now}});
+             {{"aen_result", last}, {"traced_ns", traced}, {"received_ns", now}});
   aen_started_ = now;
   aen_step_ = 0;
   if (aen_timer_) loop_.cancel(*aen_timer_);

@@ -37,11 +37,11 @@ Status probe_tracepoint() {
 }
 
 int on_event(void* ctx, void* data, std::size_t size) {
-  auto* fn = static_cast<const std::function<void(std::uint32_t)>*>(ctx);
+  auto* fn = static_cast<const std::function<void(std::uint32_t, std::uint64_t)>*>(ctx);
   if (size < sizeof(bpf::sw_aen) || !*fn) return 0;
   bpf::sw_aen e;
   std::memcpy(&e, data, sizeof e);
-  (*fn)(e.result);
+  (*fn)(e.result, e.ts_ns);
   return 0;
 }
 
@@ -51,7 +51,7 @@ struct NvmeAenTracer::Impl {
   std::unique_ptr<nvme_aen_bpf, SkelDeleter> skel;
   std::unique_ptr<ring_buffer, RingDeleter> ring;
   // What drain() was given, reached by the ring callback through ctx.
-  std::function<void(std::uint32_t)> fn;
+  std::function<void(std::uint32_t, std::uint64_t)> fn;
 };
 
 Result<std::unique_ptr<NvmeAenTracer>> NvmeAenTracer::open() {
@@ -72,11 +72,11 @@ NvmeAenTracer::~NvmeAenTracer() = default;
 
 int NvmeAenTracer::event_fd() const { return ring_buffer__epoll_fd(impl_->ring.get()); }
 
-unsigned NvmeAenTracer::drain(const std::function<void(std::uint32_t)>& fn) {
+unsigned NvmeAenTracer::drain(const std::function<void(std::uint32_t, std::uint64_t)>& fn) {
   unsigned n = 0;
-  impl_->fn = [&](std::uint32_t r) {
+  impl_->fn = [&](std::uint32_t r, std::uint64_t ts) {
     ++n;
-    fn(r);
+    fn(r, ts);
   };
   ring_buffer__consume(impl_->ring.get());
   impl_->fn = nullptr;

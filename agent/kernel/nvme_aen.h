@@ -21,8 +21,9 @@ class NvmeAenTracer {
   ~NvmeAenTracer();
 
   int event_fd() const;  // readable when events are waiting
-  // Calls fn(result) for each event waiting; returns how many.
-  unsigned drain(const std::function<void(std::uint32_t result)>& fn);
+  // Calls fn(result, ts_ns) for each event waiting (ts_ns: CLOCK_MONOTONIC
+  // when the kernel traced it); returns how many.
+  unsigned drain(const std::function<void(std::uint32_t result, std::uint64_t ts_ns)>& fn);
 
   struct Impl;
 

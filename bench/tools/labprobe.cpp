@@ -22,6 +22,9 @@
 //   sanwatch-labprobe write FILE VALUE | unlink PATH | symlink TARGET LINK
 //     The one syscall, CLOCK_MONOTONIC read just before it, printed as
 //     T0_NS=N: the start of a detection lag (an nvmet configfs change).
+//   sanwatch-labprobe wait-file FILE VALUE [--timeout S]
+//     Re-reads FILE every 0.5 ms until its first line is VALUE and prints
+//     SEEN_NS=N (exit 1 on timeout): when sysfs showed a change.
 //
 // Both run at SCHED_FIFO priority when allowed, so they wake before the agent
 // and their stamps sit as close to the kernel's send as user space gets.
@@ -308,6 +311,29 @@ int stamped(const std::string& mode, char** args) {
   return 0;
 }
 
+int wait_file(const char* path, const char* value, double timeout_s) {
+  const std::uint64_t end = mono_ns() + static_cast<std::uint64_t>(timeout_s * 1e9);
+  const std::string want = value;
+  while (mono_ns() < end) {
+    Fd f(open(path, O_RDONLY | O_CLOEXEC));
+    char buf[256];
+    const ssize_t n = f.fd >= 0 ? read(f.fd, buf, sizeof buf - 1) : -1;
+    const std::uint64_t now = mono_ns();
+    if (n >= 0) {
+      std::string line(buf, static_cast<std::size_t>(n));
+      line = line.substr(0, line.find('\n'));
+      if (line == want) {
+        std::printf("SEEN_NS=%llu\n", static_cast<unsigned long long>(now));
+        return 0;
+      }
+    }
+    timespec half{0, 500'000};
+    nanosleep(&half, nullptr);
+  }
+  std::fprintf(stderr, "sanwatch-labprobe: %s never read '%s'\n", path, value);
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -315,6 +341,8 @@ int main(int argc, char** argv) {
   if (mode == "nvme-connect" && argc == 3) return nvme_connect(argv[2]);
   if ((mode == "write" || mode == "symlink") && argc == 4) return stamped(mode, argv + 2);
   if (mode == "unlink" && argc == 3) return stamped(mode, argv + 2);
+  if (mode == "wait-file" && (argc == 4 || (argc == 6 && std::string(argv[4]) == "--timeout")))
+    return wait_file(argv[2], argv[3], argc == 6 ? std::atof(argv[5]) : 10);
   const char* port_file = nullptr;
   double timeout_s = 600;
   bool all = false;
@@ -334,7 +362,8 @@ int main(int argc, char** argv) {
                  "usage: sanwatch-labprobe http --port-file FILE [--timeout S]\n"
                  "       sanwatch-labprobe uevents [--timeout S] [--all]\n"
                  "       sanwatch-labprobe nvme-connect OPTIONS\n"
-                 "       sanwatch-labprobe write FILE VALUE | unlink PATH | symlink TARGET LINK\n");
+                 "       sanwatch-labprobe write FILE VALUE | unlink PATH | symlink TARGET LINK\n"
+                 "       sanwatch-labprobe wait-file FILE VALUE [--timeout S]\n");
     return 2;
   }
   try_realtime();

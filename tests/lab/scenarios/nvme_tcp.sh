@@ -114,20 +114,48 @@ discovery() {
     "$(lab_paths_field /tmp/paths.json path $PB target_port)"
 }
 
-ana_change() {
+# ns_ms A B: (B - A) ns in ms.
+ns_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }
+
+# ana_step STATE NAME: port 1's ANA state -> STATE, with the kernel's own
+# steps timed: the AEN traced by sanwatch's BPF program and received by the
+# agent, ana_state changed in sysfs (polled every 0.5 ms by labprobe).
+# Sets _t0 and _m.
+ana_step() {
+  sanwatch-labprobe wait-file /sys/block/$PA/ana_state "$1" --timeout 5 >/tmp/ana_seen &
+  _w=$!
+  sleep 0.2  # the poller reads the old value first
   _m=$(lab_ev_mark)
-  _t0=$(lab_nvme_ana_state 1 inaccessible)
-  expect_lag "$_m" "$_t0" $PA failed 5 ana_inaccessible_to_path_failed "ana_state inaccessible"
-  expect_lag "$_m" "$_t0" $HEAD degraded 5 ana_inaccessible_to_head_degraded
+  _t0=$(lab_nvme_ana_state 1 "$1")
+  wait "$_w" || lab_fail "ana_state never read $1"
+  _t0n=${_t0#T0_NS=}
+  echo "LAB-METRIC ${2}_to_sysfs_ms=$(ns_ms "$_t0n" "$(sed -n 's/SEEN_NS=//p' /tmp/ana_seen)")"
+  lab_wait_for 5 eval "tail -n +$((_m + 1)) \"$LAB_EV\" | grep -q '\"msg\":\"NVMe async event'" ||
+    lab_fail "$2: no AEN traced"
   _aen=$(tail -n +"$((_m + 1))" "$LAB_EV" | grep '"msg":"NVMe async event' | head -n 1)
-  lab_log "AEN: $_aen"
-  [ -z "$_aen" ] || echo "LAB-METRIC ana_inaccessible_to_aen_received_ms=$(lag_ms "$_t0" "$_aen")"
-  _m=$(lab_ev_mark)
-  _t0=$(lab_nvme_ana_state 1 optimized)
+  echo "LAB-METRIC ${2}_to_aen_traced_ms=$(ns_ms "$_t0n" "$(lab_json_num "$_aen" traced_ns)")"
+  echo "LAB-METRIC ${2}_to_aen_received_ms=$(ns_ms "$_t0n" "$(lab_json_num "$_aen" received_ns)")"
+}
+
+ana_change() {
+  # A second uevent listener: the kernel sends none for ANA changes.
+  sanwatch-labprobe uevents --all --timeout 30 >/tmp/uevents.txt 2>/dev/null &
+  _ue=$!
+  lab_wait_for 5 grep -q UEVENT-READY /tmp/uevents.txt || lab_fail "uevent listener not ready"
+  ana_step inaccessible ana_inaccessible
+  expect_lag "$_m" "$_t0" $PA failed 5 ana_inaccessible_to_path_failed "ana_state inaccessible"
+  seen_lag "$_m" "$_t0" $PA "ana_state inaccessible" ana_inaccessible_to_path_unusable_seen
+  tail -n +"$((_m + 1))" "$LAB_EV" | grep '"level":"debug"' | cut -c1-200
+  expect_lag "$_m" "$_t0" $HEAD degraded 5 ana_inaccessible_to_head_degraded
+  ana_step optimized ana_optimized
+  seen_lag "$_m" "$_t0" $PA "usable again" ana_optimized_to_path_usable_seen
   # ok events wait for thresholds.recovery (500 ms) after the change is seen.
   expect_lag "$_m" "$_t0" $PA ok 5 ana_optimized_to_path_ok
   expect_lag "$_m" "$_t0" $HEAD ok 5 ana_optimized_to_head_ok
-  seen_lag "$_m" "$_t0" $PA "usable again" ana_optimized_to_path_usable_seen
+  kill "$_ue"
+  wait "$_ue"
+  cat /tmp/uevents.txt
+  lab_assert_eq "uevents during two ANA changes" 0 "$(grep -c '^UEVENT ' /tmp/uevents.txt)"
 }
 
 port_down() {
