@@ -4,12 +4,14 @@
 # Native NVMe/TCP multipath with ANA, one boot for every case:
 #   nvmet subsystem (one namespace on /dev/ram0) on ports 1 (127.0.0.1:4420,
 #   controller nvme0, path nvme0c0n1) and 2 (:4421, nvme1, nvme0c1n1), each
-#   its own state of the namespace's ANA group 1; head nvme0n1, iopolicy round-robin so both paths carry
-#   the canaries' reads.
+#   with its own state of the namespace's ANA group 1 (nvmet gives a
+#   namespace one group; the state is per port); head nvme0n1, iopolicy
+#   round-robin so both paths carry the canaries' reads.
 #   0. discovery: both hidden paths watched with their dev_t, traced (their
 #      requests counted), identity in `sanwatch paths` and /metrics
 #   1. port 1's ANA group inaccessible -> nvme0c0n1 failed ("ana_state
-#      inaccessible"), head degraded; optimized -> both ok
+#      inaccessible"), head degraded; optimized -> both ok; the kernel's own
+#      steps timed (AEN traced, ana_state in sysfs) and no uevent asserted
 #   2. port 2 unlinked -> nvme1 resetting/connecting, nvme0c1n1 failed
 #      ("controller ..."); linked again -> reconnect, ok
 #   3. both ports unlinked while a read runs -> head down, then stalled with
@@ -17,6 +19,7 @@
 #   4. port 2's traffic delayed 50 ms (netem) -> nvme0c1n1 slow, nvme0c0n1 ok
 # Prints LAB-METRIC lines with each detection lag (sanwatch's event mono_ns
 # minus the CLOCK_MONOTONIC stamped just before the configfs change).
+# Needs --bin sanwatch-labprobe and --bin /usr/sbin/tc (CMakeLists.txt).
 # shellcheck source=/dev/null
 . /lab/guest-lib.sh
 
@@ -209,7 +212,10 @@ slow_path() {
   lab_dd_read "$HEAD" 20 >/dev/null || lab_fail "reads failed"
   expect_lag "$_m" "$_t0" $PB slow 10 port2_delay_to_path_slow "slower than 30ms"
   lab_ev_none "$_m" $PA slow "the other path stays ok"
-  lab_ev_none "$_m" $HEAD slow "the head (canaries alternate, 50 ms < deadline) stays ok"
+  # The head is not asserted: its canaries alternate over both paths, and a
+  # read over the delayed port can exceed the 150 ms deadline (TCP's delayed
+  # ACKs meet netem too); say what it did.
+  lab_log "head meanwhile: $(lab_ev_line "$_m" $HEAD slow | sed -n 's/.*"reason":"\([^"]*\)".*/slow: \1/p')"
   _m=$(lab_ev_mark)
   lab_nvme_port_delay_ms 2 0
   lab_ev_expect "$_m" $PB ok 10 "delay removed"
