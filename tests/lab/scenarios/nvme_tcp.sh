@@ -89,6 +89,10 @@ expect_lag() {
 discovery() {
   lab_log "diskstats: $(grep nvme /proc/diskstats | awk '{ printf "%s=%s:%s ", $3, $1, $2 }')"
   lab_assert "no dev attribute on the hidden path" test ! -e "/sys/block/$PA/dev"
+  # Hence no per-path canaries: a node for a path's number opens nothing.
+  mknod /tmp/nvme-path-a b 259 0 || lab_fail "mknod 259:0"
+  lab_assert "a node for $PA's number cannot be opened (ENXIO on 6.1)" \
+    eval '! dd if=/tmp/nvme-path-a of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null'
   for _p in "$PA 259:0" "$PB 259:2"; do
     lab_assert_eq "${_p% *} watched with its number" "${_p#* }" \
       "$(grep "\"msg\":\"watching ${_p% *}\"" "$LAB_EV" | sed -n 's/.*"device":"\([^"]*\)".*/\1/p' | head -n 1)"
