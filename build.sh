@@ -37,7 +37,9 @@ case "$mode" in
     # Leftovers of a crashed run (loop devices over fault disks) go first.
     tests/faultdisk/cleanup-leftovers.sh || true
     rc=0
-    ctest --test-dir build --output-on-failure --timeout 600 "$@" || rc=$?
+    # -j: tests that time things or hold loop devices are RUN_SERIAL and so
+    # run alone; the rest (unit, rule and doc checks) share the CPUs.
+    ctest --test-dir build -j"$(nproc)" --output-on-failure --timeout 600 "$@" || rc=$?
     if [[ ${SANWATCH_SANITIZER_PASS:-1} != 0 ]]; then
       # The unit and integration tests again, built with ASan + UBSan in
       # build-asan (tests/sanitizers/README.md). -O1 -g1: ASan's usual
@@ -55,9 +57,11 @@ case "$mode" in
       (
         . tests/sanitizers/env.sh build-asan
         # Only the C++ tests: the promtool, dashboard and layer checks run no
-        # instrumented code (they passed above).
+        # instrumented code (they passed above). Integration tests mostly
+        # wait on injected stalls, so here two run at once unless marked
+        # SERIAL (tests/integration/CMakeLists.txt).
         ctest --test-dir build-asan -L 'unit|integration' -E '^(rules_|dashboard_|layers_)' \
-          --output-on-failure --timeout 600 "$@"
+          -j"$(nproc)" --output-on-failure --timeout 600 "$@"
       ) || rc=$?
       tests/sanitizers/reports.sh build-asan || rc=$?
       echo "== sanitizer pass took $((SECONDS - san_start)) s"

@@ -33,7 +33,7 @@ usage() {
 	cat <<EOF
 usage: bench/run.sh [--quick] [--rounds N] [--seconds S] [--results FILE]
 
-  --quick         smoke run: 1 round of 2 s per configuration
+  --quick         smoke run: 1 round of 1 s per configuration
   --rounds N      rounds; each runs every configuration once, interleaved (default 5)
   --seconds S     fio runtime per run (default 10)
   --results FILE  markdown file whose overhead section is rewritten
@@ -46,7 +46,7 @@ EOF
 
 while (($#)); do
 	case $1 in
-	--quick) MODE=quick ROUNDS=1 RUN_SECONDS=2 COST_SECONDS=1 ;;
+	--quick) MODE=quick ROUNDS=1 RUN_SECONDS=1 COST_SECONDS=1 ;;
 	--rounds) ROUNDS=${2:?--rounds needs a value}; shift ;;
 	--rounds=*) ROUNDS=${1#*=} ;;
 	--seconds) RUN_SECONDS=${2:?--seconds needs a value}; shift ;;

@@ -29,7 +29,7 @@ usage() {
 usage: bench/scale.sh [--quick] [--sizes "N..."] [--periods "MS..."] [--seconds S]
                       [--scrapes N] [--results FILE]
 
-  --quick          smoke run: 4 and 8 devices, 3 s, 3 scrapes (the figures mean nothing)
+  --quick          smoke run: 4 and 8 devices, 2 s, 3 scrapes (the figures mean nothing)
   --sizes LIST     device counts, ascending (default "$SIZES")
   --periods LIST   canary periods to run at each size, canaries on every device;
                    0 = canaries off (default "$PERIODS": the agent's default
@@ -46,7 +46,7 @@ EOF
 
 while (($#)); do
 	case $1 in
-	--quick) MODE=quick SIZES="4 8" SECONDS_IDLE=3 SETTLE=1 SCRAPES=3 ;;
+	--quick) MODE=quick SIZES="4 8" SECONDS_IDLE=2 SETTLE=1 SCRAPES=3 ;;
 	--sizes) SIZES=${2:?}; shift ;;
 	--sizes=*) SIZES=${1#*=} ;;
 	--seconds) SECONDS_IDLE=${2:?}; shift ;;

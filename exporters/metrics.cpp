@@ -210,12 +210,25 @@ void multipath_metrics(Families& f, const TargetSnapshot& t) {
     f.gauge("sanwatch_path_info", "Identity of a multipath path: array, target port, H:C:T:L (1).",
             info, 1);
     if (!t.controller.empty()) nvme_path_metrics(f, t, mp);
+    if (t.scsi_counters) {
+      f.counter("sanwatch_scsi_iodone_total",
+                "SCSI commands the path's device completed (sysfs iodone_cnt).", mp, t.scsi_iodone);
+      f.counter("sanwatch_scsi_ioerr_total",
+                "SCSI commands completed with an error on the path (sysfs ioerr_cnt).", mp,
+                t.scsi_ioerr);
+      f.counter("sanwatch_scsi_iotmo_total",
+                "SCSI commands that timed out on the path (sysfs iotmo_cnt).", mp, t.scsi_iotmo);
+    }
   }
   if (t.target_type == "map" && t.total_paths >= 0) {
     const Labels l = {{"map", t.label}, {"wwid", t.wwid}};
     f.gauge("sanwatch_map_valid_paths", "Paths device-mapper counts as valid for the map.", l,
             t.valid_paths);
     f.gauge("sanwatch_map_paths", "All paths of the map.", l, t.total_paths);
+    if (t.active_group)
+      f.gauge("sanwatch_map_active_group",
+              "The map's priority group carrying I/O (1-based, dm-multipath's status).", l,
+              t.active_group);
   }
 }
 

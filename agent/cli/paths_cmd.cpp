@@ -54,12 +54,14 @@ MapRow map_row(const Topology& topo, const MapInfo& m) {
   row.total_paths = static_cast<int>(rep->status.total_paths());
   row.queue_if_no_path = rep->table.queue_if_no_path();
   row.queueing = rep->status.queueing_io();
-  for (const auto& g : rep->status.groups)
-    for (const auto& sp : g.paths)
+  row.active_group = active_group(rep->status);
+  for (std::size_t g = 0; g < rep->status.groups.size(); ++g)
+    for (const auto& sp : rep->status.groups[g].paths)
       for (auto& p : row.paths)
         if (p.info.id == sp.dev) {
           p.dm_state = sp.active ? "active" : "failed";
           p.fail_count = sp.fail_count;
+          p.dm_group = static_cast<unsigned>(g + 1);
         }
   return row;
 }

@@ -40,6 +40,28 @@ std::string access_text(const PathInfo& p) {
   return p.alua_state + " grp " + p.ana_group;
 }
 
+nlohmann::ordered_json iscsi_json(const PathInfo& p) {
+  return {{"target_name", p.array_id},
+          {"portal", p.iscsi.portal},
+          {"tpgt", p.iscsi.tpgt},
+          {"session", p.iscsi.session},
+          {"session_state", p.iscsi.session_state},
+          {"connection_state", p.iscsi.connection_state}};
+}
+
+// The second line of a path: what it reaches, beyond the target port.
+std::string detail_text(const PathRow& p) {
+  std::string s;
+  if (p.info.alua_group >= 0)
+    s += fmt::format("  alua group {} port {}", p.info.alua_group, p.info.rel_port);
+  if (p.dm_group) s += fmt::format("  dm group {}", p.dm_group);
+  if (p.info.transport == "iscsi")
+    s += fmt::format("  iscsi {} portal {} tpgt {} {} {} conn {}", p.info.array_id,
+                     p.info.iscsi.portal, p.info.iscsi.tpgt, p.info.iscsi.session,
+                     p.info.iscsi.session_state, p.info.iscsi.connection_state);
+  return s.empty() ? s : "     " + s + "\n";
+}
+
 }  // namespace
 
 std::string derived_path_state(const PathRow& p) {
@@ -73,6 +95,7 @@ nlohmann::ordered_json paths_json(const PathsReport& r) {
                               {"total_paths", m.total_paths},
                               {"queue_if_no_path", m.queue_if_no_path},
                               {"queueing", m.queueing},
+                              {"active_group", m.active_group},
                               {"latency", latency_json(m.io, r.interval_s)},
                               {"paths", nlohmann::ordered_json::array()}};
     for (const auto& p : m.paths) {
@@ -84,6 +107,9 @@ nlohmann::ordered_json paths_json(const PathsReport& r) {
                              {"fail_count", p.fail_count},
                              {"scsi_state", p.info.scsi_state},
                              {"alua_state", p.info.alua_state},
+                             {"alua_group", p.info.alua_group},
+                             {"rel_port", p.info.rel_port},
+                             {"dm_group", p.dm_group},
                              {"transport", p.info.transport},
                              {"target_port", p.info.target_port},
                              // NVMe: controller, its transport, subsystem NQN, ANA group.
@@ -96,6 +122,7 @@ nlohmann::ordered_json paths_json(const PathsReport& r) {
                              {"state", p.state},
                              {"since", p.since},
                              {"latency", latency_json(p.io, r.interval_s)}});
+      if (p.info.transport == "iscsi") jm["paths"].back()["iscsi"] = iscsi_json(p.info);
     }
     out["maps"].push_back(std::move(jm));
   }
@@ -112,9 +139,11 @@ std::string paths_text(const PathsReport& r) {
                                 : "  subsystem " + m.paths[0].info.array_id;
     out += fmt::format("\n{} ({}) {} {}{}{}\n", m.info.label(), m.info.wwid, m.info.name, m.array,
                        m.serial.empty() ? "" : "  serial " + m.serial, nqn);
-    out += fmt::format("  state={}{}  paths {}/{} valid{}{}  {}\n", m.state, since_text(m.since),
+    out += fmt::format("  state={}{}  paths {}/{} valid{}{}{}  {}\n", m.state, since_text(m.since),
                        m.valid_paths, m.total_paths, m.queue_if_no_path ? "  queue_if_no_path" : "",
-                       m.queueing ? "  QUEUEING I/O" : "", latency_text(m.io, r.interval_s));
+                       m.queueing ? "  QUEUEING I/O" : "",
+                       m.active_group ? fmt::format("  I/O on group {}", m.active_group) : "",
+                       latency_text(m.io, r.interval_s));
     for (std::size_t i = 0; i < m.paths.size(); ++i) {
       const PathRow& p = m.paths[i];
       out += fmt::format(
@@ -125,6 +154,7 @@ std::string paths_text(const PathsReport& r) {
                                         : "nvme-" + p.info.nvme_transport,
           p.info.target_port.empty() ? "-" : p.info.target_port, access_text(p.info),
           latency_text(p.io, r.interval_s), p.state, since_text(p.since));
+      out += detail_text(p);
     }
   }
   return out;

@@ -17,9 +17,10 @@ struct PathRow {
   PathInfo info;
   std::string dm_state;  // "active", "failed", "" when dm has not said
   unsigned fail_count = 0;
-  std::string state;  // health state (from the agent, or derived)
-  std::string since;  // RFC 3339 time of the last transition, "" if unknown
-  OpStats io;         // the measured interval, all operations
+  unsigned dm_group = 0;  // its priority group in the map, 1-based; 0 unknown
+  std::string state;      // health state (from the agent, or derived)
+  std::string since;      // RFC 3339 time of the last transition, "" if unknown
+  OpStats io;             // the measured interval, all operations
 };
 
 struct MapRow {
@@ -30,7 +31,8 @@ struct MapRow {
   std::string since;
   int valid_paths = -1, total_paths = -1;
   bool queue_if_no_path = false;
-  bool queueing = false;  // dm holds I/O right now
+  bool queueing = false;      // dm holds I/O right now
+  unsigned active_group = 0;  // the priority group carrying I/O, 1-based; 0 unknown
   OpStats io;
   std::vector<PathRow> paths;
 };

@@ -71,14 +71,14 @@ void Detector::path_failed(std::uint64_t now, bool failed, const std::string& wh
   clock_.lasting(now, Lasting::kPathFailed, failed);
 }
 
-void Detector::valid_paths(std::uint64_t now, int valid, int total) {
+void Detector::valid_paths(std::uint64_t now, int valid, int total, int standby) {
   now = clamp(now);
   // The condition that held until now keeps its hold for the recovery time.
   if (total_ > 0 && valid_ == 0 && valid != 0) cond_[idx(Health::kDown)].last_true = now;
-  if (total_ > 0 && valid_ > 0 && valid_ < total_ && valid >= total)
-    cond_[idx(Health::kDegraded)].last_true = now;
+  if (degraded_now() && valid + standby >= total) cond_[idx(Health::kDegraded)].last_true = now;
   valid_ = valid;
   total_ = total;
+  standby_ = standby;
   clock_.lasting(now, Lasting::kNoPaths, total > 0 && valid == 0);
 }
 
@@ -187,14 +187,14 @@ bool Detector::held(Health h, std::uint64_t now) const {
 
 std::optional<Transition> Detector::evaluate(std::uint64_t now) {
   now = clamp(now);
-  const bool truth[kNrHealth] = {
-      false,
-      slow_now(now),
-      total_ > 0 && valid_ > 0 && valid_<total_, total_> 0 && valid_ == 0,
-      stalled_now(now),
-      failed_now(now),
-      flapping_now(now),
-      gone_};
+  const bool truth[kNrHealth] = {false,
+                                 slow_now(now),
+                                 degraded_now(),
+                                 total_ > 0 && valid_ == 0,
+                                 stalled_now(now),
+                                 failed_now(now),
+                                 flapping_now(now),
+                                 gone_};
   Health next = Health::kOk;
   for (int h = 1; h < kNrHealth; ++h) {
     cond_[h].active = truth[h];
@@ -300,6 +300,7 @@ Evidence Detector::evidence(std::uint64_t now) const {
   e.valid_paths = valid_;
   e.total_paths = total_;
   e.path_flaps = flaps_.sum(now);
+  e.standby_paths = standby_;
   return e;
 }
 

@@ -44,6 +44,13 @@ struct Evidence {
   int valid_paths = -1;             // maps: paths dm counts as active (-1: not a map)
   int total_paths = -1;
   std::uint64_t path_flaps = 0;  // paths: fail/reinstate cycles in the flap window
+  // Maps: paths dm failed because the array put their port in ALUA standby
+  // or unavailable (a controller failover), not counted against the map.
+  int standby_paths = 0;
+  // Paths: the SCSI midlayer's command counters (iodone_cnt, ioerr_cnt,
+  // iotmo_cnt) since the path's previous state change; set by the watchdog.
+  bool scsi_known = false;
+  std::uint64_t scsi_iodone = 0, scsi_ioerr = 0, scsi_iotmo = 0;
 };
 
 struct Transition {
@@ -89,8 +96,10 @@ class Detector {
   void path_failed(std::uint64_t now, bool failed, const std::string& why);
   // Paths: dm-multipath reinstated a failed path: one fail/reinstate cycle.
   void path_reinstated(std::uint64_t now);
-  // Maps: paths dm-multipath counts as valid, of all paths.
-  void valid_paths(std::uint64_t now, int valid, int total);
+  // Maps: paths dm-multipath counts as valid, of all paths; `standby` of the
+  // others are out by the array's choice (ALUA standby/unavailable), which
+  // does not degrade the map while a valid path carries its I/O.
+  void valid_paths(std::uint64_t now, int valid, int total, int standby = 0);
 
   // The state now; a transition if it changed since the last call.
   std::optional<Transition> evaluate(std::uint64_t now);
@@ -132,7 +141,8 @@ class Detector {
   std::string path_failed_why_;
   SlidingCounter flaps_;
   Duration flap_window_{};
-  int valid_ = -1, total_ = -1;
+  int valid_ = -1, total_ = -1, standby_ = 0;
+  bool degraded_now() const { return total_ > 0 && valid_ > 0 && valid_ + standby_ < total_; }
   Condition cond_[kNrHealth];
   ImpairmentClock clock_;
   Health state_ = Health::kOk;

@@ -72,6 +72,15 @@ void EventLog::log(LogLevel level, const std::string& msg, nlohmann::ordered_jso
     write(j);
 }
 
+void EventLog::event(const std::string& name, const nlohmann::ordered_json& fields) {
+  nlohmann::ordered_json j{{"ts", rfc3339_now()}, {"mono_ns", monotonic_ns()}, {"event", name}};
+  if (fields.is_object()) j.update(fields);
+  if (holding())
+    held_.push_back(std::move(j));
+  else
+    write(j);
+}
+
 void EventLog::write_held(std::span<const nlohmann::ordered_json> lines) {
   std::string out;
   for (const auto& j : lines)

@@ -65,6 +65,10 @@ class EventLog {
   // written as an {"event":"baseline"} line, handed to the baseline sinks.
   BaselineEvent baseline(BaselineEvent e);
   void log(LogLevel level, const std::string& msg, nlohmann::ordered_json fields = {});
+  // A notice that is not a state change (an ALUA access state changed, the
+  // priority group carrying a map's I/O changed): {"ts", "mono_ns",
+  // "event": name, fields...}, written whatever the log level.
+  void event(const std::string& name, const nlohmann::ordered_json& fields);
   void info(const std::string& msg, nlohmann::ordered_json f = {}) {
     log(LogLevel::kInfo, msg, std::move(f));
   }

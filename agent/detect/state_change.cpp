@@ -18,6 +18,12 @@ nlohmann::ordered_json evidence_json(const Evidence& e) {
     j["total_paths"] = e.total_paths;
   }
   if (e.path_flaps) j["path_flaps"] = e.path_flaps;
+  if (e.standby_paths) j["standby_paths"] = e.standby_paths;
+  if (e.scsi_known) {
+    j["scsi_iodone"] = e.scsi_iodone;
+    j["scsi_ioerr"] = e.scsi_ioerr;
+    j["scsi_iotmo"] = e.scsi_iotmo;
+  }
   return j;
 }
 
@@ -40,6 +46,7 @@ nlohmann::ordered_json identity_json(const TargetIdentity& id) {
   put("target_port", id.target_port);
   put("transport", id.transport);
   put("array_id", id.array_id);
+  put("alua_state", id.alua_state);
   return j;
 }
 

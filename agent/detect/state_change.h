@@ -30,6 +30,7 @@ struct TargetIdentity {
   // The array's own identifier (FC WWNN, iSCSI target IQN, NVMe subsystem
   // NQN; see PathInfo::array_id) when known.
   std::string array_id;
+  std::string alua_state;  // paths: access_state (active/optimized, standby...) when known
 };
 
 struct StateChange {

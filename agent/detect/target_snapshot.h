@@ -49,6 +49,10 @@ struct TargetSnapshot {
   std::string array_vendor, array_product, array_id;
   std::string serial;                      // paths: the LUN's serial (VPD 0x80)
   int valid_paths = -1, total_paths = -1;  // maps
+  unsigned active_group = 0;               // maps: priority group carrying I/O, 1-based; 0 unknown
+  // Paths: the SCSI midlayer's command counters as of the last refresh.
+  bool scsi_counters = false;
+  std::uint64_t scsi_iodone = 0, scsi_ioerr = 0, scsi_iotmo = 0;
 };
 
 // The identity fields a snapshot carries, for events about the target made

@@ -41,6 +41,7 @@ TargetIdentity Watchdog::Target::identity() const {
     id.serial = p.serial;
     id.target_port = p.target_port;
     id.transport = p.transport;
+    id.alua_state = p.alua_state;
   }
   return id;
 }
@@ -204,12 +205,23 @@ void Watchdog::update_target(Target& t, const BlockDevice& d, const Topology& to
   if (self && t.dev.wwid.empty()) t.dev.wwid = self->wwid;
   if (is_nvme_head(t)) start_nvme_poll();
   t.path.map = map ? map->label() : "";
-  if (auto p = topo.paths.find(d.name); p != topo.paths.end()) t.path.info = p->second;
+  const std::string alua_before = t.path.info.alua_state;
+  if (auto p = topo.paths.find(d.name); p != topo.paths.end()) {
+    if (p->second.id != t.path.info.id) t.path.scsi_files.reset();  // another disk by that name
+    t.path.info = p->second;
+  }
   t.settings = cfg_.settings_for(d);
   if (t.settings.array_vendor) t.path.info.vendor = *t.settings.array_vendor;
   if (t.settings.array_product) t.path.info.model = *t.settings.array_product;
   if (t.settings.array_id) t.path.info.array_id = *t.settings.array_id;
   if (t.kind == TargetKind::kPath) apply_path_state(t, now, "");
+  // Seen by the rescan (an idle path's state changes only when a command or
+  // a rescan asks): announced like one a unit attention brought.
+  if (t.kind == TargetKind::kPath && !alua_before.empty() &&
+      alua_before != t.path.info.alua_state) {
+    access_state_changed(t, alua_before, "rescan");
+    if (!syncing_) schedule_port_check();
+  }
   t.detector.configure(t.settings.thresholds, ns(t.settings.canary.deadline));
   if (geometry_changed && t.slot >= 0) unwatch(t);
   set_present(t, present, now);
@@ -434,6 +446,7 @@ void Watchdog::seed(Target& t) {
 
 void Watchdog::evaluate(Target& t, std::uint64_t now) {
   if (auto tr = t.detector.evaluate(now)) {
+    if (t.kind == TargetKind::kPath) scsi_evidence(t, *tr);
     t.state_since = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(
                                             std::chrono::system_clock::now().time_since_epoch())
                                             .count()) /
@@ -442,7 +455,7 @@ void Watchdog::evaluate(Target& t, std::uint64_t now) {
     log_.state(t.identity(), *tr);
     // During a rescan the ports are judged once, at its end: a port must not
     // be blamed while its other paths are still being added.
-    if (t.kind == TargetKind::kPath && !syncing_) update_ports();
+    if (t.kind == TargetKind::kPath && !syncing_) judge_ports_after(t);
   }
   arm_deadline(t, now);
 }
@@ -550,6 +563,7 @@ void Watchdog::tick() {
   for (auto& [name, t] : targets_) {
     scan_oldest(t, now);
     if (counts) refresh_counts(t, now, false);
+    if (counts && t.kind == TargetKind::kPath) read_scsi_counters(t);
     evaluate(t, now);
   }
   if (now - last_rescan_ >= ns(cfg_.rescan)) {

@@ -19,6 +19,8 @@
 #include "detect/detector.h"
 #include "detect/event_log.h"
 #include "detect/target_snapshot.h"
+#include "host/dm_status.h"
+#include "host/scsi_counters.h"
 #include "host/topology.h"
 #include "host/uevent.h"
 #include "kernel/bpf_engine.h"
@@ -41,12 +43,31 @@ class Watchdog {
     // the unknown ANA state already reported, so it is logged once.
     bool nvme_usable = true;
     std::string warned_ana;
+    // ALUA: when the last ASYMMETRIC ACCESS STATE CHANGED unit attention
+    // arrived (0: none), and whether re-reads of access_state are pending.
+    std::uint64_t alua_ua_at = 0;
+    bool alua_rechecks_armed = false;
+    // The path's current unhealthy episode is an ALUA transition's (its
+    // I/O errors keep it failed for the error window after the array is
+    // back): its port is not to blame for it.
+    bool alua_episode = false;
+    // When it last failed in dm or turned unhealthy with its transport up
+    // (0: never): the start of its grace for ALUA news.
+    std::uint64_t alua_suspect_at = 0;
+    // SCSI command counters: the files kept open, the last read (for
+    // /metrics) and the values at the path's previous state change.
+    std::optional<ScsiCounterFiles> scsi_files;
+    std::optional<ScsiCounters> scsi_now, scsi_at_change;
   };
   // What a multipath map owns.
   struct MapPart {
     int valid_paths = -1, total_paths = -1;
     bool queue_if_no_path = false;
     bool dm_status_warned = false;  // status ioctl failure reported
+    // The priority group carrying I/O (dm status: the group in state A,
+    // else the next one), 1-based, 0 unknown; and its paths.
+    unsigned active_group = 0;
+    std::vector<std::string> active_paths;
   };
   // Every target (device, path or map): its device, settings, state machine,
   // and what traces and probes it.
@@ -128,6 +149,21 @@ class Watchdog {
   void on_aen();
   void aen_reread();
   void nvme_error_seen();
+  // ALUA and SCSI counters (watchdog_alua.cpp).
+  void on_scsi_ua(const ScsiUnitAttention& ua, std::uint64_t now);
+  void arm_alua_recheck(const std::string& name, std::size_t step);
+  void recheck_access_state(Target& path, std::uint64_t now, const char* cause);
+  std::optional<std::string> reread_access_state(Target& path);
+  void schedule_port_check();
+  void alua_suspect(Target& path, std::uint64_t now);
+  void judge_ports_after(Target& path);
+  void access_state_changed(Target& path, const std::string& from, const char* cause);
+  void note_active_group(Target& map, const MpathStatus& status);
+  bool alua_excused(const Target& path, std::uint64_t now) const;
+  bool alua_standby(const Target& path, std::uint64_t now) const;
+  int standby_paths(const Target& map, std::uint64_t now);
+  void read_scsi_counters(Target& path);
+  void scsi_evidence(Target& path, Transition& tr);
   Target* by_dev(const DevId& id);
   Target* map_target(const std::string& label);
   std::vector<Target*> paths_of(const Target& map);
@@ -202,6 +238,7 @@ class Watchdog {
   std::unique_ptr<NvmeAenTracer> aen_;
   std::uint64_t aen_tried_ = 0, aen_started_ = 0;
   std::size_t aen_step_ = 0;
+  std::optional<EventLoop::TimerId> port_check_timer_;
 
  public:
   const UeventCounters* uevent_counters() const {

@@ -116,7 +116,8 @@ void Watchdog::on_uevents() {
                   (ev.action == "change" && (ev.devtype == "disk" || ev.resized())))) {
         on_block_uevent(ev, now);
       } else if (ev.subsystem == "scsi" && ev.action == "change") {
-        schedule_rescan(rescan_delay(now));  // unit attention: ALUA state, capacity...
+        if (ev.scsi_ua) on_scsi_ua(*ev.scsi_ua, now);  // ALUA: at once, not at the rescan
+        schedule_rescan(rescan_delay(now));            // unit attention: ALUA state, capacity...
       }
     });
   }();
@@ -140,8 +141,16 @@ void Watchdog::on_uevents() {
 void Watchdog::on_dm_event(const DmPathEvent& ev, std::uint64_t now) {
   Target* path = by_dev(ev.path);
   Target* map = map_target(ev.name);
+  std::optional<std::string> alua_before;  // the path's access_state changed under the failure
   if (path && path->kind == TargetKind::kPath) {
     const bool failed = ev.action == DmPathAction::kPathFailed;
+    // Small sysfs reads, no ioctl: whether the array's ALUA change is why
+    // (RTPG may already have answered; else it gets a grace) decides if
+    // the map is degraded.
+    if (failed) {
+      alua_before = reread_access_state(*path);
+      alua_suspect(*path, now);
+    }
     set_dm_path(*path, !failed, now);
     // Failed is failed whatever SCSI says; back is only back if SCSI agrees,
     // and the state read at the last rescan may be a stale "offline".
@@ -154,7 +163,8 @@ void Watchdog::on_dm_event(const DmPathEvent& ev, std::uint64_t now) {
     map->mpath.valid_paths = static_cast<int>(ev.nr_valid_paths);
     if (map->mpath.total_paths < 0)
       map->mpath.total_paths = static_cast<int>(paths_of(*map).size());
-    map->detector.valid_paths(now, map->mpath.valid_paths, map->mpath.total_paths);
+    map->detector.valid_paths(now, map->mpath.valid_paths, map->mpath.total_paths,
+                              standby_paths(*map, now));
   }
   if (path && path->kind == TargetKind::kPath) evaluate(*path, now);
   if (map) {
@@ -163,6 +173,7 @@ void Watchdog::on_dm_event(const DmPathEvent& ev, std::uint64_t now) {
     // (fail counts, the other paths): re-read once the burst is announced.
     schedule_dm_check(*map);
   }
+  if (alua_before) access_state_changed(*path, *alua_before, "path failed");
 }
 
 void Watchdog::schedule_dm_check(const Target& map) {
@@ -217,6 +228,10 @@ void Watchdog::apply_path_state(Target& path, std::uint64_t now, const std::stri
     reason = fmt::format("dm-multipath reports the path failed (fail count {})",
                          path.path.dm_fail_count);
   if (!dm_down && scsi_down) reason = "SCSI device state is " + s;
+  // The array's doing, not the path's: say so where the alert shows it.
+  const std::string& alua = path.path.info.alua_state;
+  if (dm_down && (alua == "standby" || alua == "unavailable" || alua == "transitioning"))
+    reason += "; ALUA access state " + alua + " (the array moved I/O off this port)";
   path.detector.path_failed(now, dm_down || scsi_down, reason);
 }
 
@@ -236,17 +251,21 @@ void Watchdog::refresh_dm(Target& map, std::uint64_t now) {
   map.mpath.queue_if_no_path = rep->table.queue_if_no_path();
   map.mpath.valid_paths = static_cast<int>(rep->status.valid_paths());
   map.mpath.total_paths = static_cast<int>(rep->status.total_paths());
+  note_active_group(map, rep->status);
   for (const auto& g : rep->status.groups)
     for (const auto& p : g.paths) {
       Target* path = by_dev(p.dev);
       if (!path || path->kind != TargetKind::kPath) continue;
       path->path.dm_fail_count = p.fail_count;
+      // Failed since dm last said (its uevent may come later still).
+      if (!p.active && (!path->path.dm_known || path->path.dm_active)) alua_suspect(*path, now);
       set_dm_path(*path, p.active, now);
       read_scsi_state(*path);
       apply_path_state(*path, now, "");
       evaluate(*path, now);
     }
-  map.detector.valid_paths(now, map.mpath.valid_paths, map.mpath.total_paths);
+  map.detector.valid_paths(now, map.mpath.valid_paths, map.mpath.total_paths,
+                           standby_paths(map, now));
   evaluate(map, now);
 }
 
@@ -254,10 +273,21 @@ void Watchdog::refresh_dm(Target& map, std::uint64_t now) {
 // the port (the array controller) is the cause, not each path.
 void Watchdog::update_ports() {
   std::vector<PathHealthInput> in;
-  for (const auto& [n, t] : targets_)
-    if (t.kind == TargetKind::kPath)
-      in.push_back({t.dev.name, t.path.info.vendor.empty() ? "" : t.path.info.array(),
-                    t.path.info.target_port, t.detector.state()});
+  const std::uint64_t now = monotonic_ns();
+  // A port the array put in ALUA standby is not a broken port, until the
+  // transport itself fails.
+  for (auto& [n, t] : targets_) {
+    if (t.kind != TargetKind::kPath) continue;
+    const std::string& s = t.path.info.scsi_state;
+    const bool scsi_down = s == "offline" || s == "transport-offline" || s == "blocked";
+    bool& alua = t.path.alua_episode;
+    if (t.detector.state() == Health::kOk || scsi_down)
+      alua = false;
+    else if (alua_excused(t, now))
+      alua = true;
+    in.push_back({t.dev.name, t.path.info.vendor.empty() ? "" : t.path.info.array(),
+                  t.path.info.target_port, alua ? Health::kOk : t.detector.state()});
+  }
   for (const auto& [port, h] : port_health(in)) {
     bool& was = port_degraded_[port];
     if (h.degraded() == was) continue;

@@ -74,7 +74,14 @@ TargetSnapshot Watchdog::snapshot_of(const Target& t) const {
       m.nvme_transport = t.path.info.nvme_transport;
       m.ana_group = t.path.info.ana_group;
     }
+    if (const auto& c = t.path.scsi_now) {
+      m.scsi_counters = true;
+      m.scsi_iodone = c->iodone;
+      m.scsi_ioerr = c->ioerr;
+      m.scsi_iotmo = c->iotmo;
+    }
   }
+  m.active_group = t.mpath.active_group;
   m.valid_paths = t.mpath.valid_paths;
   m.total_paths = t.mpath.total_paths;
   if (t.slot >= 0) {

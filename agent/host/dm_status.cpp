@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "host/dm_status.h"
 
-#include "base/parse.h"
-
 #include <fcntl.h>
 #include <linux/dm-ioctl.h>
 #include <sys/ioctl.h>
@@ -14,6 +12,7 @@
 #include <cstring>
 #include <limits>
 
+#include "base/parse.h"
 #include "base/unique_fd.h"
 #include "host/uevent.h"  // parse_dev_strict
 
@@ -253,6 +252,12 @@ std::vector<dm_ioctl> lookups(std::string spec) {
 }
 
 }  // namespace
+
+unsigned active_group(const MpathStatus& s) {
+  for (std::size_t i = 0; i < s.groups.size(); ++i)
+    if (s.groups[i].state == 'A') return static_cast<unsigned>(i + 1);
+  return s.next_group <= s.groups.size() ? s.next_group : 0;
+}
 
 unsigned MpathStatus::valid_paths() const {
   unsigned n = 0;

@@ -77,6 +77,10 @@ struct MpathStatus {
   unsigned total_paths() const;
 };
 
+// The priority group dm sends I/O to: the one in state A (initialised, in
+// use), else the one it will pick next; 1-based, 0 when there is none.
+unsigned active_group(const MpathStatus& s);
+
 struct MpathTablePath {
   DevId dev;
   std::vector<std::string> selector_args;  // round-robin: repeat count

@@ -147,9 +147,15 @@ fs::path iscsi_connection(const SysfsBlock& sys, const fs::path& session_dir, st
 
 void fill_iscsi(const SysfsBlock& sys, const TransportHop& t, PathInfo& p) {
   const std::string session = t.dir.filename().string();
-  p.array_id = attr_either(t.dir / "iscsi_session" / session,
-                           sys_path(sys, "class/iscsi_session/" + session), "targetname");
+  const fs::path sattrs = t.dir / "iscsi_session" / session;
+  const fs::path sclass = sys_path(sys, "class/iscsi_session/" + session);
+  p.array_id = attr_either(sattrs, sclass, "targetname");
+  p.iscsi.session = session;
+  // No uevent tells of session state changes: read at every rescan.
+  p.iscsi.session_state = attr_either(sattrs, sclass, "state");
+  p.iscsi.tpgt = attr_either(sattrs, sclass, "tpgt");
   const fs::path conn = iscsi_connection(sys, t.dir, session.substr(7));
+  p.iscsi.connection_state = attr(conn / "state");
   // persistent_* is the portal logged into (what iscsiadm shows); address
   // may be a redirect target.
   std::string addr = attr(conn / "persistent_address"), port = attr(conn / "persistent_port");
@@ -159,6 +165,7 @@ void fill_iscsi(const SysfsBlock& sys, const TransportHop& t, PathInfo& p) {
   }
   if (addr.find(':') != std::string::npos) addr = "[" + addr + "]";  // IPv6
   if (!port.empty()) addr += ":" + port;
+  p.iscsi.portal = addr;
   p.target_port = addr.empty() ? p.array_id : p.array_id + "," + addr;
 }
 
@@ -190,6 +197,9 @@ std::optional<PathInfo> scsi_path(const SysfsBlock& sys, const BlockDevice& d,
   if (p.wwid.empty()) p.wwid = wwid_from_vpd83(read_bytes(*sdev / "vpd_pg83"));
   p.serial = serial_from_vpd80(read_bytes(*sdev / "vpd_pg80"));
   p.alua_state = attr(*sdev / "access_state");
+  const AluaPort port = alua_port_from_vpd83(read_bytes(*sdev / "vpd_pg83"));
+  p.alua_group = port.group;
+  p.rel_port = port.rel_port;
   const TransportHop t = find_transport(*sdev);
   if (t.kind == "fc") fill_fc(sys, t, p);
   if (t.kind == "iscsi") fill_iscsi(sys, t, p);
@@ -413,6 +423,24 @@ std::string wwid_from_vpd83(std::string_view page) {
     if (type == 8) id.assign(reinterpret_cast<const char*>(d + 4), len);
   }
   return std::string(trim_right(id.substr(0, id.find('\0'))));
+}
+
+AluaPort alua_port_from_vpd83(std::string_view page) {
+  AluaPort out;
+  if (page.size() < 4 || static_cast<unsigned char>(page[1]) != 0x83) return out;
+  const auto* data = reinterpret_cast<const unsigned char*>(page.data());
+  const std::size_t end = std::min(page.size(), 4 + (std::size_t{data[2]} << 8 | data[3]));
+  for (std::size_t off = 4; off + 4 <= end && off + 4 + data[off + 3] <= end;
+       off += 4 + data[off + 3]) {
+    const unsigned char* d = data + off;
+    // Binary code set, associated with the target port, 4 bytes whose last
+    // two are the identifier (SPC-4 7.8.6.5 and 7.8.6.6).
+    if ((d[0] & 0xf) != 1 || ((d[1] >> 4) & 3) != 1 || d[3] != 4) continue;
+    const int id = d[6] << 8 | d[7];
+    if ((d[1] & 0xf) == 5) out.group = id;
+    if ((d[1] & 0xf) == 4) out.rel_port = id;
+  }
+  return out;
 }
 
 std::string serial_from_vpd80(std::string_view page) {

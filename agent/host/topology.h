@@ -39,6 +39,18 @@ struct PathInfo {
   // NVMe: the controller's transport (tcp, rdma, fc, loop, pcie) and the
   // path's ANA group id (ana_grpid); "" otherwise or when unknown.
   std::string nvme_transport, ana_group;
+  // ALUA: the target port group and relative target port of the port this
+  // path reaches (VPD page 0x83); -1 when the device does not say.
+  int alua_group = -1;
+  int rel_port = -1;
+  // iSCSI only: the session this path runs over and what it reaches.
+  struct Iscsi {
+    std::string session;           // "session3"
+    std::string session_state;     // LOGGED_IN, FAILED, FREE
+    std::string connection_state;  // up, failed, ...
+    std::string portal;            // "10.0.0.5:3260", "[fe80::1]:3260"
+    std::string tpgt;              // target portal group tag, "1"
+  } iscsi;
   // A stacked path (a dm device such as dm-delay or dm-crypt between the map
   // and the disk): the SCSI/NVMe disk below it, whose identity and state
   // the fields above are. Empty when the path is that disk itself.
@@ -90,6 +102,15 @@ std::string wwid_from_vpd83(std::string_view page);
 // that are not printable ASCII escaped as the kernel's %pE does. Empty when
 // the page is not 0x80 or is shorter than its header says.
 std::string serial_from_vpd80(std::string_view page);
+
+// The ALUA target port group and relative target port identifiers from a
+// binary VPD page 0x83 (designator types 5 and 4, associated with the target
+// port); -1 for each one the page does not carry or that is malformed.
+struct AluaPort {
+  int group = -1;
+  int rel_port = -1;
+};
+AluaPort alua_port_from_vpd83(std::string_view page);
 
 // A fixed-width INQUIRY or NVMe identify string without its padding.
 std::string trim_id_string(std::string_view s);

@@ -114,6 +114,36 @@ std::optional<Fail> fill_dm(Uevent& ev) {
   return std::nullopt;
 }
 
+bool upper_name(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s)
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  return true;
+}
+
+bool hctl_name(std::string_view s) {
+  for (int i = 0; i < 4; ++i) {
+    const std::size_t colon = i < 3 ? s.find(':') : s.size();
+    if (colon == std::string_view::npos || !parse_uint<std::uint64_t>(s.substr(0, colon)))
+      return false;
+    s.remove_prefix(std::min(colon + 1, s.size()));
+  }
+  return true;
+}
+
+// scsi_evt_emit() sends SDEV_UA only on a scsi_device's change event; the
+// device is named by the devpath (no MAJOR/MINOR: it is not a block device).
+std::optional<Fail> fill_scsi_ua(Uevent& ev) {
+  auto ua = ev.get("SDEV_UA");
+  if (!ua) return std::nullopt;
+  const std::string_view last =
+      std::string_view(ev.devpath).substr(ev.devpath.find_last_of('/') + 1);
+  if (ev.subsystem != "scsi" || ev.action != "change" || !upper_name(*ua) || !hctl_name(last))
+    return Fail{UeventDrop::kBadUnitAttention};
+  ev.scsi_ua = ScsiUnitAttention{std::string(*ua), std::string(last)};
+  return std::nullopt;
+}
+
 const ucred* find_credentials(msghdr& mh) {
   if (mh.msg_flags & MSG_CTRUNC) return nullptr;
   for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c != nullptr; c = CMSG_NXTHDR(&mh, c)) {
@@ -162,6 +192,8 @@ std::string_view uevent_drop_name(UeventDrop r) {
       return "bad_dev_number";
     case UeventDrop::kBadNumber:
       return "bad_number";
+    case UeventDrop::kBadUnitAttention:
+      return "bad_unit_attention";
     case UeventDrop::kCount:
       break;
   }
@@ -206,6 +238,7 @@ std::optional<Uevent> parse_uevent(std::span<const char> msg, UeventDrop* why) {
   if (auto f = split_fields(body, ev, action, devpath)) return fail(f->why);
   if (auto f = fill_common(ev, action, devpath)) return fail(f->why);
   if (auto f = fill_dm(ev)) return fail(f->why);
+  if (auto f = fill_scsi_ua(ev)) return fail(f->why);
   return ev;
 }
 

@@ -54,6 +54,9 @@ enum class UeventDrop : std::uint8_t {
   kMissingKey,      // ACTION/DEVPATH/SUBSYSTEM/SEQNUM, or DM_ACTION without DM_PATH/...
   kBadDevNumber,    // DM_PATH, MAJOR/MINOR not a valid maj:min
   kBadNumber,       // SEQNUM, DM_SEQNUM, DM_NR_VALID_PATHS not a number, or absurd
+  // SDEV_UA not an upper-case name, or on an event that is not a SCSI
+  // device's (SUBSYSTEM=scsi, devpath ending in H:C:T:L)
+  kBadUnitAttention,
   kCount
 };
 
@@ -85,6 +88,15 @@ struct DmPathEvent {
   std::optional<std::uint64_t> seqnum;  // DM_SEQNUM, per map
 };
 
+// A unit attention the SCSI midlayer reported (scsi_evt_emit: a `change` of
+// the scsi_device with SDEV_UA=<what changed>), e.g.
+// ASYMMETRIC_ACCESS_STATE_CHANGED when the array changed an ALUA state.
+struct ScsiUnitAttention {
+  std::string what;  // SDEV_UA as sent
+  std::string hctl;  // the device: the devpath's last component, "0:0:1:0"
+  bool alua() const { return what == "ASYMMETRIC_ACCESS_STATE_CHANGED"; }
+};
+
 struct Uevent {
   std::string action;        // add, remove, change, move, online, offline, bind, unbind
   std::string devpath;       // /devices/virtual/block/dm-0
@@ -95,6 +107,7 @@ struct Uevent {
   std::uint64_t seqnum = 0;  // SEQNUM: global, strictly increasing
   std::map<std::string, std::string, std::less<>> env;  // every KEY=VALUE, the above included
   std::optional<DmPathEvent> dm;                        // set when DM_ACTION is present (and valid)
+  std::optional<ScsiUnitAttention> scsi_ua;             // set when SDEV_UA is present (and valid)
 
   std::optional<std::string_view> get(std::string_view key) const;
   bool has(std::string_view key, std::string_view value) const;

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "ledger/ledger_writer.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <pthread.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,6 +21,7 @@ using namespace std::chrono_literals;
 constexpr auto kReopenEvery = 4s;  // at most, between attempts to open
 constexpr auto kCloseAfter = 3s;   // of failed commits: reopen the file
 constexpr auto kRetryEvery = 1s;
+constexpr auto kProbeEvery = 1s;  // an idle writer's look at its filesystem
 constexpr auto kMaintainEvery = std::chrono::hours(24);
 
 // The newest coverage row says whether the run before ours ended cleanly:
@@ -338,6 +341,38 @@ std::optional<LedgerStore> reopen(LedgerWriter::Shared& s, std::optional<LedgerS
   return again;
 }
 
+// Whether the ledger's filesystem refuses writes now, with no disk I/O. An
+// idle writer learns it only here: no commit fails while there is nothing to
+// write, and the open file would keep the operator from unmounting and
+// repairing the filesystem until the next row (up to a minute). statvfs
+// sees a read-only superblock; ext4's emergency read-only state after I/O
+// errors (6.x) shows only as EROFS/EIO when a file is opened for writing:
+// the WAL file, which SQLite keeps (persist_wal) and never locks, because
+// closing a second descriptor of the database file would drop SQLite's
+// POSIX locks on it.
+bool refuses_writes(const std::string& path) {
+  struct statvfs v {};
+  if (::statvfs(path.c_str(), &v) == 0 && (v.f_flag & ST_RDONLY) != 0) return true;
+  const int fd = ::open((path + "-wal").c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd >= 0) {
+    ::close(fd);
+    return false;
+  }
+  return errno == EROFS || errno == EIO;
+}
+
+// With nothing pending the writer fails only while its filesystem refuses
+// writes; then it closes the file after kCloseAfter, as after failed commits.
+bool idle_probe(LedgerWriter::Shared& s, bool failing) {
+  const bool ro = refuses_writes(s.opts.path);
+  if (ro && !failing)
+    s.log.error("ledger: its filesystem refuses writes; retrying until it takes them",
+                {{"ledger", s.opts.path}});
+  else if (!ro && failing)
+    s.log.info("ledger: its filesystem takes writes again", {{"ledger", s.opts.path}});
+  return ro;
+}
+
 // Waits until `wake` or rows to write, then moves the queue to `pending`;
 // true when the agent is stopping. While failing, new rows wait for the next
 // retry rather than each starting a commit.
@@ -381,11 +416,15 @@ void LedgerWriter::run(std::shared_ptr<Shared> sp) {
     const auto now0 = std::chrono::steady_clock::now();
     const auto wake = std::exchange(retry_now, false) ? now0
                       : failing                       ? now0 + kRetryEvery
-                      : maintaining || upkeep.behind  ? now0
-                                                      : next_maintenance;
+                      : maintaining || upkeep.behind
+                          ? now0
+                          : std::min(next_maintenance, now0 + kProbeEvery);
     const bool stopping = take_queue(s, wake, failing, pending);
     const bool was_failing = failing;
-    if (!pending.empty()) commit(s, *store, pending, failing, upkeep);
+    if (!pending.empty())
+      commit(s, *store, pending, failing, upkeep);
+    else if (!stopping && !maintaining && !upkeep.behind)
+      failing = idle_probe(s, failing);
     {
       std::lock_guard lk(s.mu);
       s.in_writer = pending.size();

@@ -160,8 +160,8 @@ def vpd_seeds():
 def numbers_seeds():
     for i, s in enumerate(["8:16", "259:0", "   3        1\n",
                            "  100 0 800 20 50 0 400 10 0 30 30 0 0 0 0 0 0\n",
-                           "250ms", "read", "8:1234", "18446744073709551615"]):
-        put("numbers", f"seed-{i}", bytes([i % 8]) + s.encode())
+                           "250ms", "read", "8:1234", "18446744073709551615", "0x1a2\n"]):
+        put("numbers", f"seed-{i}", bytes([i % 9]) + s.encode())
 
 
 def prom_seeds():

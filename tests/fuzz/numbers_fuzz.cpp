@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The small numbers sanwatch reads from /sys, /proc, uevents, the
 // environment and config values: device numbers, in-flight counts, stat
-// fields, durations, operation names, JOURNAL_STREAM. The first byte picks
+// fields, durations, operation names, JOURNAL_STREAM, SCSI command counters. The first byte picks
 // the parser so that each keeps its own coverage.
+#include <cstdio>
 #include <string>
 #include <string_view>
 
@@ -11,6 +12,7 @@
 #include "exporters/journal_sink.h"
 #include "fuzz_util.h"
 #include "host/block_devices.h"
+#include "host/scsi_counters.h"
 #include "host/uevent.h"
 #include "kernel/io_stats.h"
 #include "kernel/preexisting.h"
@@ -18,7 +20,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   const std::string_view s(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 8) {
+  switch (data[0] % 9) {
     case 0:
       if (auto d = sanwatch::parse_dev_id(std::string(s)))
         FUZZ_CHECK(sanwatch::parse_dev_id(d->str()) == d);
@@ -52,6 +54,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 7:
       (void)sanwatch::parse_uint<std::uint64_t>(s);
       (void)sanwatch::parse_uint<unsigned>(s);
+      break;
+    case 8:
+      // A SCSI counter (iodone_cnt...) that parses is the kernel's "0x%llx".
+      if (auto v = sanwatch::parse_scsi_counter(s)) {
+        char buf[32];
+        const int n =
+            std::snprintf(buf, sizeof buf, "0x%llx\n", static_cast<unsigned long long>(*v));
+        FUZZ_CHECK(sanwatch::parse_scsi_counter(std::string_view(buf, n)) == v, std::string(s));
+      }
       break;
   }
   return 0;

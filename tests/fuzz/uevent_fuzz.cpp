@@ -23,5 +23,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   FUZZ_CHECK(ev->get("SEQNUM").has_value());
   if (ev->dm) FUZZ_CHECK(ev->get("DM_ACTION").has_value());
+  // A unit attention names a SCSI device by H:C:T:L only: what the watchdog
+  // looks paths up by, never a path to open.
+  if (ev->scsi_ua) {
+    FUZZ_CHECK(ev->subsystem == "scsi" && ev->action == "change");
+    FUZZ_CHECK(ev->scsi_ua->hctl.find_first_not_of("0123456789:") == std::string::npos,
+               ev->scsi_ua->hctl);
+  }
   return 0;
 }

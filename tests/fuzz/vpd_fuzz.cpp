@@ -16,6 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(wwid.find('\0') == std::string::npos, wwid);
   const std::string serial = sanwatch::serial_from_vpd80(page);
   FUZZ_CHECK(fuzz::printable_ascii(serial), serial);
+  const sanwatch::AluaPort port = sanwatch::alua_port_from_vpd83(page);
+  FUZZ_CHECK(port.group >= -1 && port.group <= 0xffff && port.rel_port >= -1 &&
+             port.rel_port <= 0xffff);
   const std::string trimmed = sanwatch::trim_id_string(page);
   FUZZ_CHECK(trimmed.size() <= page.size());
   return 0;

@@ -134,8 +134,10 @@ TEST_CASE("baseline: learned at 1 ms then 5 ms injected: degraded, kept over a r
   WARN("undisturbed p99 ratio " << m.substr(at, m.find('\n', at) - at));
   const std::size_t posts = am.requests().size();
 
-  disk.set_read_delay(5ms);
+  // Stamped before the delay is set: the agent may see slow reads before
+  // set_read_delay returns, and the hold is measured from the first of them.
   const auto t0 = std::chrono::steady_clock::now();
+  disk.set_read_delay(5ms);
   auto degraded = baseline_event("degraded", 20s);
   const double after_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

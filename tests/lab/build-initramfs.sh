@@ -28,13 +28,20 @@ readonly LAB_DIR
 readonly REQUIRED_MODULES=(scsi_debug sd_mod dm_mod dm_multipath dm_round_robin dm_delay)
 readonly OPTIONAL_MODULES=(dm_queue_length dm_service_time scsi_dh_alua scsi_dh_rdac scsi_dh_emc ext4 crc32c_generic)
 readonly NOT_AT_BOOT='^(scsi_debug|scsi_dh_.*|ext4|crc32c_generic)$'
-# NVMe/TCP target and host (scenarios/nvme_tcp.sh): staged, never loaded at
-# boot, nor are the dependencies only they bring (the scenario modprobes
-# them; configfs is a module here, needed before /sys/kernel/config exists).
-# sch_prio, sch_netem and cls_u32 delay one port's traffic on lo (tc).
+# The iSCSI + ALUA lab (scenarios/iscsi_alua.sh): the LIO target over a RAM
+# disk and the open-iscsi initiator's kernel side. Available, never loaded at
+# boot, and neither are the dependencies they alone pull in (see
+# resolve_iscsi_modules): the scenario loads them in its own order
+# (crc32c_generic before any login, configfs before its mount).
+readonly ISCSI_MODULES=(configfs target_core_mod target_core_iblock target_core_file iscsi_target_mod
+                        iscsi_tcp libiscsi scsi_transport_iscsi crc32c_generic brd)
+declare -A ISCSI_ONLY=()
+# NVMe/TCP target and host (scenarios/nvme_tcp.sh), the same way (see
+# resolve_nvme_modules); sch_prio, sch_netem and cls_u32 delay one port's
+# traffic on lo (tc).
 readonly NVME_TCP_MODULES=(configfs brd nvme_core nvme_fabrics nvme_tcp nvmet nvmet_tcp crc32c_generic
-  sch_prio sch_netem cls_u32)
-declare -A NOT_AT_BOOT_EXTRA=()
+                           sch_prio sch_netem cls_u32)
+declare -A NVME_ONLY=()
 
 log() { echo "build-initramfs: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -83,15 +90,25 @@ resolve_wanted_modules() {
   for m in "${OPTIONAL_MODULES[@]}"; do
     if [[ -n ${MOD_PATH[$m]:-} ]]; then resolve_module "$m"; else log "optional module $m absent, skipped"; fi
   done
-  resolve_not_at_boot "${NVME_TCP_MODULES[@]}"
+  resolve_iscsi_modules
+  resolve_nvme_modules
 }
 
-# Modules (and the dependencies first brought by them) staged but left out
-# of the boot list; the scenario that wants them modprobes them.
-resolve_not_at_boot() {
-  local m before=${#MOD_ORDER[@]}
-  for m in "$@"; do resolve_module "$m"; done
-  for m in "${MOD_ORDER[@]:before}"; do NOT_AT_BOOT_EXTRA[$m]=1; done
+# After the others, so whatever lands in MOD_ORDER here is needed by the
+# iSCSI lab alone and stays out of the boot list.
+resolve_iscsi_modules() {
+  local m first=${#MOD_ORDER[@]} i
+  for m in "${ISCSI_MODULES[@]}"; do resolve_module "$m"; done
+  for ((i = first; i < ${#MOD_ORDER[@]}; i++)); do ISCSI_ONLY[${MOD_ORDER[i]}]=1; done
+}
+
+# After the iSCSI ones: what lands in MOD_ORDER here is needed by the NVMe
+# lab alone and stays out of the boot list (configfs, brd... are already
+# out as the iSCSI lab's).
+resolve_nvme_modules() {
+  local m first=${#MOD_ORDER[@]} i
+  for m in "${NVME_TCP_MODULES[@]}"; do resolve_module "$m"; done
+  for ((i = first; i < ${#MOD_ORDER[@]}; i++)); do NVME_ONLY[${MOD_ORDER[i]}]=1; done
 }
 
 stage_modules() {
@@ -111,7 +128,7 @@ stage_modules() {
 boot_modules() {
   local m boot=()
   for m in "${MOD_ORDER[@]}"; do
-    [[ $m =~ $NOT_AT_BOOT || -n ${NOT_AT_BOOT_EXTRA[$m]:-} ]] || boot+=("$m")
+    [[ $m =~ $NOT_AT_BOOT || -n ${ISCSI_ONLY[$m]:-} || -n ${NVME_ONLY[$m]:-} ]] || boot+=("$m")
   done
   echo "${boot[*]}"
 }
@@ -140,7 +157,8 @@ copy_libs() {
 # copy keeps the cpio small and fast to compress.
 copy_binary() {
   local bin=$1 root=$2 dest_dir=$3 dst
-  [[ -x $bin ]] || die "not an executable: $bin"
+  # Shared libraries (a --deb package's) need not carry the x bit.
+  [[ -x $bin || ($bin == *.so* && -f $bin) ]] || die "not an executable: $bin"
   dst=$root/$dest_dir/$(basename "$bin")
   mkdir -p "$root/$dest_dir"
   if command -v strip >/dev/null; then
@@ -201,6 +219,7 @@ pack() {
 # concatenated cpio archives in order). Saves rebuilding ~17 MB per boot.
 base_key() {
   local kdir=$1 release=$2 bin
+  shift 2
   {
     echo "$release"
     sha256sum "${BASH_SOURCE[0]}" "$LAB_DIR/guest-init.sh" "$LAB_DIR/guest-lib.sh" \

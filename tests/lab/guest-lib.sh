@@ -382,6 +382,241 @@ lab_paths_field() {
       v = substr($0, index($0, ": ") + 2); sub(/,$/, "", v); gsub(/"/, "", v); print v; exit }' "$1"
 }
 
+# ---- iSCSI + ALUA: LIO target, open-iscsi initiator, on loopback -------------
+# One target IQN with two target portal groups (TPGT 1 on 127.0.0.1:3260,
+# TPGT 2 on :3261), each exporting the same LAB_ISCSI_LUNS RAM-disk LUNs;
+# in ALUA terms TPGT 1's ports are in target port group 1 and TPGT 2's in
+# group 2 (LIO keeps ALUA groups per backstore, so every LUN has both). The
+# initiator logs into both portals: two sessions, one path per LUN each.
+# Needs run-lab.sh --deb open-iscsi --deb libopeniscsiusr --deb libisns0.
+
+LAB_ISCSI_IQN=iqn.2024-12.io.sanwatch.lab:array
+LAB_ISCSI_INITIATOR=iqn.2024-12.io.sanwatch.lab:host
+LAB_ISCSI_LUNS=${LAB_ISCSI_LUNS:-2}
+# iscsid's replacement_timeout: how long a session in recovery holds I/O
+# before the SCSI devices go transport-offline and dm fails the paths.
+LAB_ISCSI_REPLACEMENT_TIMEOUT=${LAB_ISCSI_REPLACEMENT_TIMEOUT:-3}
+LAB_TARGET_CFG=/sys/kernel/config/target
+
+lab_iscsi_tpg() { echo "$LAB_TARGET_CFG/iscsi/$LAB_ISCSI_IQN/tpgt_$1"; }
+
+# lab_mono_ns: CLOCK_MONOTONIC in ns (sanwatch's mono_ns), from the kernel's
+# timer list; busybox has no other way to read it finer than /proc/uptime.
+lab_mono_ns() { awk '/^now at/ { print $3; exit }' /proc/timer_list; }
+
+lab_modprobe() {
+  for _mod in "$@"; do
+    lab_run "$LAB_CMD_TIMEOUT" modprobe "$_mod" || lab_fail "modprobe $_mod failed"
+  done
+}
+
+# The backstores: RAM disks with a unit serial each (without one LIO's VPD
+# 0x83 has no NAA id: no wwid, scsi_dh_alua stays detached) and the two
+# ALUA groups, implicit only (states change through configfs alone).
+lab_iscsi_backstores() {
+  lab_run "$LAB_CMD_TIMEOUT" modprobe brd rd_nr="$LAB_ISCSI_LUNS" rd_size=32768 || lab_fail "modprobe brd failed"
+  _l=0
+  while [ "$_l" -lt "$LAB_ISCSI_LUNS" ]; do
+    _d=$LAB_TARGET_CFG/core/iblock_$_l/lab$_l
+    mkdir -p "$_d" || lab_fail "cannot create backstore $_d"
+    echo "udev_path=/dev/ram$_l" >"$_d/control"
+    echo 1 >"$_d/enable"
+    # The NAA id keeps only the first 25 hex digits: the LUN number goes first.
+    echo "${_l}a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d" >"$_d/wwn/vpd_unit_serial"
+    for _g in 1 2; do
+      mkdir "$_d/alua/tpg_$_g"
+      echo "$_g" >"$_d/alua/tpg_$_g/tg_pt_gp_id"
+      echo 1 >"$_d/alua/tpg_$_g/alua_access_type"
+      echo $((_g - 1)) >"$_d/alua/tpg_$_g/alua_access_state"  # 1: A/O, 2: A/NO
+    done
+    _l=$((_l + 1))
+  done
+}
+
+# lab_iscsi_portal TPGT PORT: the TPG, its LUNs (in ALUA group TPGT), its
+# portal; no authentication, any initiator.
+lab_iscsi_portal() {
+  _t=$(lab_iscsi_tpg "$1")
+  _l=0
+  while [ "$_l" -lt "$LAB_ISCSI_LUNS" ]; do
+    mkdir -p "$_t/lun/lun_$_l" || lab_fail "cannot create $_t/lun/lun_$_l"
+    ln -s "$LAB_TARGET_CFG/core/iblock_$_l/lab$_l" "$_t/lun/lun_$_l/lab$_l"
+    echo "tpg_$1" >"$_t/lun/lun_$_l/alua_tg_pt_gp"
+    _l=$((_l + 1))
+  done
+  mkdir "$_t/np/127.0.0.1:$2" || lab_fail "cannot create portal 127.0.0.1:$2"
+  echo 0 >"$_t/attrib/authentication"
+  echo 1 >"$_t/attrib/generate_node_acls"
+  echo 1 >"$_t/attrib/cache_dynamic_acls"
+  echo 0 >"$_t/attrib/demo_mode_write_protect"
+  echo 1 >"$_t/enable"
+}
+
+# iscsid in the foreground (no systemd), its config where iscsiadm looks.
+lab_iscsi_initiator() {
+  mkdir -p /etc/iscsi/nodes /etc/iscsi/send_targets /etc/iscsi/ifaces /etc/iscsi/isns \
+    /etc/iscsi/static /etc/iscsi/fw /run/lock/iscsi /var/lib/iscsi
+  echo "InitiatorName=$LAB_ISCSI_INITIATOR" >/etc/iscsi/initiatorname.iscsi
+  # startup /bin/true: iscsiadm would otherwise try to start iscsid via systemctl.
+  cat >/etc/iscsi/iscsid.conf <<CONF
+iscsid.startup = /bin/true
+node.startup = manual
+node.session.timeo.replacement_timeout = $LAB_ISCSI_REPLACEMENT_TIMEOUT
+node.conn[0].timeo.noop_out_interval = 1
+node.conn[0].timeo.noop_out_timeout = 2
+node.session.initial_login_retry_max = 2
+CONF
+  LD_LIBRARY_PATH=/usr/local/bin iscsid -f >/tmp/iscsid.log 2>&1 &
+}
+
+lab_iscsiadm() { LD_LIBRARY_PATH=/usr/local/bin lab_run "$LAB_CMD_TIMEOUT" iscsiadm "$@"; }
+
+# lab_iscsi_disk PORT LUN -> the sdX reached through the portal on PORT.
+lab_iscsi_disk() {
+  for _b in /sys/block/sd*; do
+    [ -e "$_b/device" ] || continue
+    _dev=$(readlink -f "$_b/device")
+    [ "${_dev##*:}" = "$2" ] || continue
+    _sid=$(echo "$_dev" | sed -n 's#.*/session\([0-9]*\)/.*#\1#p')
+    [ -n "$_sid" ] || continue
+    if [ "$(cat "/sys/class/iscsi_connection/connection$_sid:0/persistent_port" 2>/dev/null)" = "$1" ]; then
+      basename "$_b"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# lab_alua_prio sdX: multipathd's alua prioritizer (optimized 50,
+# non-optimized 10, standby 1, anything else 0).
+lab_alua_prio() {
+  case $(cat "/sys/block/$1/device/access_state" 2>/dev/null) in
+    active/optimized) echo 50 ;;
+    active/non-optimized) echo 10 ;;
+    standby) echo 1 ;;
+    *) echo 0 ;;
+  esac
+}
+
+# lab_alua_table SDX SDY: group_by_prio as multipathd builds it with the alua
+# hardware handler: one group per priority, the higher first.
+lab_alua_table() {
+  _first=$1 _second=$2
+  if [ "$(lab_alua_prio "$2")" -gt "$(lab_alua_prio "$1")" ]; then _first=$2 _second=$1; fi
+  echo "0 $(lab_sectors "$1") multipath 0 1 alua 2 1 round-robin 0 1 1 $(lab_devno "$_first") 1 round-robin 0 1 1 $(lab_devno "$_second") 1"
+}
+
+# lab_setup_iscsi_alua: target, initiator, logins, and one map per LUN
+# (mpatha, mpathb...) over its two paths with scsi_dh_alua attached.
+# Sets LAB_PORTAL_1/2 (127.0.0.1:3260/3261), LAB_ISCSI_A<n>/LAB_ISCSI_B<n>
+# (the sdX of LUN n through TPGT 1 / 2) and LAB_DM_<n> (the map's dm-N).
+lab_setup_iscsi_alua() {
+  # crc32c before any login (both ends allocate it), scsi_dh_alua before the
+  # LUNs appear (it attaches when a disk is added).
+  lab_modprobe crc32c_generic configfs scsi_dh_alua target_core_mod target_core_iblock \
+    iscsi_target_mod iscsi_tcp
+  mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config ||
+    lab_fail "cannot mount configfs"
+  lab_iscsi_backstores
+  LAB_PORTAL_1=127.0.0.1:3260 LAB_PORTAL_2=127.0.0.1:3261
+  lab_iscsi_portal 1 3260
+  lab_iscsi_portal 2 3261
+  lab_iscsi_initiator
+  lab_wait_for 10 lab_iscsiadm -m discovery -t sendtargets -p "$LAB_PORTAL_1" >/tmp/iscsi-discovery.txt 2>&1 ||
+    { cat /tmp/iscsid.log /tmp/iscsi-discovery.txt; lab_fail "iSCSI discovery failed"; }
+  lab_log "discovered: $(tr '\n' ' ' </tmp/iscsi-discovery.txt)"
+  lab_iscsiadm -m node -L all >/tmp/iscsi-login.txt 2>&1 ||
+    { cat /tmp/iscsid.log /tmp/iscsi-login.txt; lab_fail "iSCSI login failed"; }
+  lab_wait_for 20 eval "[ \$(ls -d /sys/block/sd* 2>/dev/null | wc -l) -ge $((2 * LAB_ISCSI_LUNS)) ]" ||
+    lab_fail "iSCSI disks did not appear"
+  _l=0
+  while [ "$_l" -lt "$LAB_ISCSI_LUNS" ]; do
+    _a=$(lab_iscsi_disk 3260 "$_l") || lab_fail "no disk for LUN $_l via 3260"
+    _b=$(lab_iscsi_disk 3261 "$_l") || lab_fail "no disk for LUN $_l via 3261"
+    lab_wait_for 10 test -r "/sys/block/$_a/device/access_state" -a -r "/sys/block/$_b/device/access_state" ||
+      lab_fail "scsi_dh_alua not attached to $_a/$_b"
+    eval "LAB_ISCSI_A$_l=$_a LAB_ISCSI_B$_l=$_b"
+    _map=mpath$(echo "$_l" | tr 0-9 a-j)
+    _wwid=$(cat "/sys/block/$_a/device/wwid")
+    _table=$(lab_alua_table "$_a" "$_b")
+    lab_log "LUN $_l: $_a ($(cat "/sys/block/$_a/device/access_state")) $_b ($(cat "/sys/block/$_b/device/access_state")), $_wwid; $_map: $_table"
+    lab_dm_create "$_map" --uuid "mpath-3${_wwid#naa.}" --table "$_table"
+    eval "LAB_DM_$_l=$LAB_KNAME"
+    _l=$((_l + 1))
+  done
+  LAB_DM=$LAB_DM_0
+}
+
+lab_alua_state_code() {
+  case $1 in
+    active/optimized | optimized) echo 0 ;;
+    active/non-optimized | non-optimized) echo 1 ;;
+    standby) echo 2 ;;
+    unavailable) echo 3 ;;
+    *) lab_fail "unknown ALUA state $1" ;;
+  esac
+}
+
+# lab_alua_set_state GROUP STATE: target port group GROUP (1 or 2) of every
+# LUN to STATE (optimized, non-optimized, standby, unavailable), as an
+# array controller failover does. The host learns it only from the next
+# command through that group's ports (a unit attention).
+lab_alua_set_state() {
+  _code=$(lab_alua_state_code "$2")
+  for _d in "$LAB_TARGET_CFG"/core/iblock_*/lab*; do
+    echo "$_code" >"$_d/alua/tpg_$1/alua_access_state" || lab_fail "cannot set $_d group $1 to $2"
+  done
+  lab_log "ALUA group $1 -> $2"
+}
+
+# lab_iscsi_portal_down TPGT / lab_iscsi_portal_up TPGT: the target portal
+# group stops / resumes answering (its sessions fail; iscsid retries the
+# login every ~2 s and gets back in once it is up).
+lab_iscsi_portal_down() {
+  echo 0 >"$(lab_iscsi_tpg "$1")/enable" || lab_fail "cannot disable TPGT $1"
+  lab_log "iSCSI TPGT $1 disabled"
+}
+lab_iscsi_portal_up() {
+  echo 1 >"$(lab_iscsi_tpg "$1")/enable" || lab_fail "cannot enable TPGT $1"
+  lab_log "iSCSI TPGT $1 enabled"
+}
+
+# lab_iscsi_session_state sdX -> LOGGED_IN, FAILED, FREE
+lab_iscsi_session_state() {
+  _sid=$(readlink -f "/sys/block/$1/device" | sed -n 's#.*/session\([0-9]*\)/.*#\1#p')
+  cat "/sys/class/iscsi_session/session$_sid/state"
+}
+
+# lab_reinstate MAP sdX: what multipathd's checker does once the path works.
+lab_reinstate() {
+  lab_run "$LAB_CMD_TIMEOUT" dmsetup message "$1" 0 "reinstate_path $(lab_devno "$2")" ||
+    lab_fail "reinstate_path $2 in $1 failed"
+}
+
+# Notices that are not state changes ({"event":"access_state"},
+# {"event":"active_group"}): lab_notice_line MARK EVENT TARGET TO -> the
+# first such line after line MARK ("to" a string or a number).
+lab_notice_line() {
+  tail -n +"$(($1 + 1))" "$LAB_EV" | grep "\"event\":\"$2\"" | grep "\"target\":\"$3\"" |
+    grep -E "\"to\":(\"$4\"|$4[,}])" | head -n 1
+}
+lab_notice_seen() { [ -n "$(lab_notice_line "$@")" ]; }
+# lab_notice_expect MARK EVENT TARGET TO SECONDS WHAT
+lab_notice_expect() {
+  lab_wait_for "$5" lab_notice_seen "$1" "$2" "$3" "$4" || {
+    tail -n 40 "$LAB_EV"
+    lab_fail "$6: no $2 event $3 -> $4"
+  }
+  lab_log "$6: $(lab_notice_line "$1" "$2" "$3" "$4")"
+}
+# lab_lag_ms LINE T0_NS [KEY]: from T0 (lab_mono_ns) to the line's mono_ns
+# (or KEY, e.g. received_ns of a debug uevent line), in ms; "-" without it.
+lab_lag_ms() {
+  _b=$(lab_json_num "$1" "${3:-mono_ns}")
+  if [ -z "$_b" ]; then echo -; return; fi
+  awk -v a="$2" -v b="$_b" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'
+}
+
 # ---- NVMe/TCP native multipath ------------------------------------------
 
 LAB_NVME_NQN=${LAB_NVME_NQN:-nqn.2024-12.io.sanwatch.lab:ana}
@@ -392,8 +627,8 @@ lab_nvme_port_dir() { echo "$LAB_NVMET/ports/$1"; }
 
 # lab_setup_nvme_tcp [BACKING...]: an nvmet subsystem $LAB_NVME_NQN with one
 # namespace on /dev/ram0 (brd, 64 MiB), exported on nvmet-tcp ports 1
-# (127.0.0.1:4420) and 2 (:4421), each its own ANA group (ANA state is per
-# port and group); the host connects to both with sanwatch-labprobe
+# (127.0.0.1:4420) and 2 (:4421), each with its own state of the
+# namespace's ANA group 1 (ANA state is per port and group); the host connects to both with sanwatch-labprobe
 # nvme-connect (reconnect_delay=2, ctrl_loss_tmo=30) -> one native multipath
 # head, two hidden paths. BACKING, if given, replaces /dev/ram0 (one block
 # device path). Sets LAB_NVME_HEAD (nvme0n1), LAB_NVME_PATH_A/B

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# run-lab.sh --scenario SCRIPT [--bin PATH]... [--timeout SECONDS] [--cache DIR] [--log FILE]
+# run-lab.sh --scenario SCRIPT [--bin PATH]... [--deb PACKAGE]... [--timeout SECONDS]
+#            [--cache DIR] [--log FILE]
 #
 # Boots Debian's own kernel (linux-image-amd64, 6.1 on Debian 12) under qemu
 # with an initramfs built around SCRIPT, streams the guest console to stdout
@@ -8,12 +9,14 @@
 #    0  the guest printed "LAB-RESULT: PASS"
 #    1  anything else (scenario failed, guest or host deadline, qemu error)
 #   77  SKIP: a prerequisite is missing (packages cannot be installed, qemu
-#       absent, the kernel package cannot be downloaded). With
+#       absent, the kernel package or a --deb package cannot be downloaded). With
 #       SANWATCH_REQUIRE_PRIVILEGED_TESTS=1 that is a failure (exit 1).
 #
 # Always TCG (pure emulation): no /dev/kvm needed, the same on every machine.
 # (On the development VM nested KVM is broken anyway: -cpu max aborts on
 # MSR 0x10a, -cpu host hangs after SeaBIOS.)
+# --deb PACKAGE: a Debian package's programs and libraries go into the guest's
+# /usr/local/bin as if given with --bin (fetch-debs.sh; cached in CACHE/debs).
 # Environment: LAB_KEEP_WORK=1 keeps the work directory (initramfs, raw
 # console) for a look by hand.
 set -euo pipefail
@@ -44,7 +47,7 @@ skip() {
 }
 
 usage() {
-  echo "usage: $0 --scenario SCRIPT [--bin PATH]... [--timeout SECONDS] [--cache DIR] [--log FILE]" >&2
+  echo "usage: $0 --scenario SCRIPT [--bin PATH]... [--deb PACKAGE]... [--timeout SECONDS] [--cache DIR] [--log FILE]" >&2
   exit 2
 }
 
@@ -88,6 +91,16 @@ fetch_kernel() {
   KVER=$(sed -n 1p <<<"$out")
   KDIR=$(sed -n 2p <<<"$out")
   [[ -f $KDIR/boot/vmlinuz-$KVER ]] || { log "no vmlinuz-$KVER in $KDIR"; exit 1; }
+}
+
+# Appends the --deb packages' programs and libraries to BINS, under the same
+# lock as the kernel download.
+fetch_debs() {
+  local out f
+  ((${#DEBS[@]})) || return 0
+  out=$(flock "$CACHE/.lock" "$LAB_DIR/fetch-debs.sh" "$CACHE/debs" "${DEBS[@]}") ||
+    skip "Debian packages ${DEBS[*]} (fetch-debs.sh failed: no package archive?)"
+  while IFS= read -r f; do [[ -n $f ]] && BINS+=("$f"); done <<<"$out"
 }
 
 build_initramfs() {
@@ -144,11 +157,12 @@ verdict() {
 
 main() {
   SCENARIO="" TIMEOUT=120 CACHE=${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/sanwatch-lab LOG=""
-  BINS=()
+  BINS=() DEBS=()
   while (($#)); do
     case $1 in
       --scenario) SCENARIO=${2:?}; shift 2 ;;
       --bin) BINS+=("${2:?}"); shift 2 ;;
+      --deb) DEBS+=("${2:?}"); shift 2 ;;
       --timeout) TIMEOUT=${2:?}; shift 2 ;;
       --cache) CACHE=${2:?}; shift 2 ;;
       --log) LOG=${2:?}; shift 2 ;;
@@ -168,6 +182,9 @@ main() {
   local t
   t=$(date +%s.%N); check_prerequisites; log "prerequisites: $(elapsed "$t") s"
   t=$(date +%s.%N); fetch_kernel; log "kernel $KVER: $(elapsed "$t") s"
+  if ((${#DEBS[@]})); then
+    t=$(date +%s.%N); fetch_debs; log "packages ${DEBS[*]}: $(elapsed "$t") s"
+  fi
   mkdir -p "$(dirname "$LOG")"
   WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sanwatch-lab.XXXXXX")
   t=$(date +%s.%N); build_initramfs; log "initramfs: $(elapsed "$t") s"

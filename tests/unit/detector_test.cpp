@@ -256,6 +256,26 @@ TEST_CASE("maps: fewer valid paths is degraded, none is down, recovery is held")
   CHECK(t->to == Health::kOk);
 }
 
+TEST_CASE("maps: a path out for ALUA standby does not degrade the map while another carries I/O") {
+  Detector d(thresholds());
+  d.valid_paths(ms(0), 2, 2);
+  CHECK_FALSE(d.evaluate(ms(0)).has_value());
+  d.valid_paths(ms(100), 1, 2, 1);  // dm failed one; the array put its port in standby
+  CHECK_FALSE(d.evaluate(ms(100)).has_value());
+  CHECK(d.state() == Health::kOk);
+  CHECK(d.evidence(ms(100)).standby_paths == 1);
+  // No longer excused (the window closed, the state is active again): degraded.
+  d.valid_paths(ms(200), 1, 2, 0);
+  auto t = d.evaluate(ms(200));
+  REQUIRE(t.has_value());
+  CHECK(t->to == Health::kDegraded);
+  // Both out, one for standby: no valid path is down, whatever the reason.
+  d.valid_paths(ms(300), 0, 2, 1);
+  t = d.evaluate(ms(300));
+  REQUIRE(t.has_value());
+  CHECK(t->to == Health::kDown);
+}
+
 TEST_CASE("paths: failed while dm says so, flapping after repeated fail/reinstate cycles") {
   Thresholds th = thresholds();
   th.flap_count = 3;

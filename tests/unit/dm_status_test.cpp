@@ -148,6 +148,16 @@ TEST_CASE("two path groups with ALUA, service-time and queue_if_no_path") {
   CHECK(s.groups[1].paths[0].selector_args == std::vector<std::string>{"0", "1"});
   CHECK(s.valid_paths() == 3);
   CHECK(s.total_paths() == 4);
+  CHECK(active_group(s) == 1);
+}
+
+TEST_CASE("the group carrying I/O, from the lab's iSCSI/ALUA maps") {
+  // Before any I/O (all groups E): the next group; after the failover of
+  // group 1 to standby: group 2 is A.
+  CHECK(active_group(status_of("2 1 0 0 2 1 E 0 1 0 8:0 A 0 E 0 1 0 8:32 A 0")) == 1);
+  CHECK(active_group(status_of("2 0 1 0 2 2 E 0 1 0 8:0 F 1 A 0 1 0 8:16 A 0")) == 2);
+  CHECK(active_group(status_of("2 0 1 0 2 2 E 0 1 0 8:0 F 1 E 0 1 0 8:16 F 1")) == 2);
+  CHECK(active_group(MpathStatus{}) == 0);
 }
 
 TEST_CASE("table features with arguments, and all paths down while queueing") {

@@ -105,3 +105,27 @@ TEST_CASE("event_log: enabled() follows the level") {
   m.log.set_level(sanwatch::LogLevel::kDebug);
   CHECK(m.log.enabled(sanwatch::LogLevel::kDebug));
 }
+
+TEST_CASE(
+    "event_log: a notice is written whatever the level, held by a batch, never to the sinks") {
+  MemLog m;
+  m.log.set_level(sanwatch::LogLevel::kError);
+  {
+    EventLog::Batch b(m.log);
+    m.log.event("access_state",
+                {{"target", "sda"}, {"from", "active/optimized"}, {"to", "standby"}});
+    CHECK(m.lines() == 0);  // held with the batch's other lines
+    m.state("sda", Health::kFailed);
+  }
+  REQUIRE(m.text() == std::vector<std::string>{"sda", "sda"});
+  CHECK(m.each == std::vector<std::string>{"sda"});  // the state event only
+  std::rewind(m.f);
+  char buf[4096];
+  REQUIRE(std::fgets(buf, sizeof buf, m.f));
+  const auto j = ordered_json::parse(buf);
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : j.items()) keys.push_back(k);
+  CHECK(keys == std::vector<std::string>{"ts", "mono_ns", "event", "target", "from", "to"});
+  CHECK(j["event"] == "access_state");
+  CHECK(j["to"] == "standby");
+}

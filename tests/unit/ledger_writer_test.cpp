@@ -4,11 +4,14 @@
 #include "ledger/ledger_writer.h"
 
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "ledger/ledger_store.h"
+#include "privileged.h"
 #include "test_util.h"
 
 using namespace sanwatch;
@@ -143,5 +146,72 @@ TEST_CASE("ledger writer: the previous run's unclean end is recorded before this
   CHECK(end.body["last_seen_ms"] == kNow + 61000);  // its last alive row
   CHECK(end.ts_ms == kNow + 61000);
   CHECK((*rows)[2].body["run_id"] == "new");
+  std::fclose(out);
+}
+
+namespace {
+
+// A 16 MiB ext4 in a file, loop-mounted with errors=remount-ro, whose
+// errors the test triggers through /sys/fs/ext4/<dev>/trigger_fs_error:
+// the kernel then refuses writes as after real I/O errors (6.1 marks the
+// superblock read-only, 6.x sets its emergency read-only state).
+class ErrorableExt4 {
+ public:
+  ErrorableExt4() {
+    const std::string img = dir_.path() + "/ext4.img", mnt = dir_.path() + "/mnt";
+    std::filesystem::create_directory(mnt);
+    REQUIRE(sh("truncate -s 16M " + img + " && mkfs.ext4 -q -F " + img + " && mount -o " +
+               "loop,errors=remount-ro " + img + " " + mnt));
+    mnt_ = mnt;
+    std::FILE* p = ::popen(("findmnt -n -o SOURCE " + mnt).c_str(), "r");
+    char buf[64] = {};
+    if (p && std::fgets(buf, sizeof buf, p)) dev_ = std::filesystem::path(buf).filename();
+    if (p) ::pclose(p);
+    dev_.erase(dev_.find_last_not_of('\n') + 1);
+  }
+  ~ErrorableExt4() {
+    if (!mnt_.empty()) sh("umount -l " + mnt_ + " 2>/dev/null");
+  }
+  ErrorableExt4(const ErrorableExt4&) = delete;
+  ErrorableExt4& operator=(const ErrorableExt4&) = delete;
+
+  std::string path(const std::string& name) const { return mnt_ + "/" + name; }
+  void fail() { std::ofstream("/sys/fs/ext4/" + dev_ + "/trigger_fs_error") << "sanwatch test\n"; }
+  bool umount() {
+    if (!sh("umount " + mnt_ + " 2>/dev/null")) return false;
+    mnt_.clear();
+    return true;
+  }
+
+ private:
+  static bool sh(const std::string& cmd) { return std::system(cmd.c_str()) == 0; }
+  test::TempDir dir_;
+  std::string mnt_, dev_;
+};
+
+}  // namespace
+
+TEST_CASE("ledger writer: idle, it lets go of a filesystem that refuses writes (needs root)") {
+  test::require_privileged("the read-only ledger filesystem test (loop mount, ext4 error trigger)");
+  ErrorableExt4 fs;
+  std::FILE* out = std::tmpfile();
+  EventLog log(out);
+  LedgerWriter w({fs.path("l.db"), 100, 400LL * 86'400'000, 35LL * 86'400'000, "r9"}, log);
+  for (int i = 0; i < 5; ++i) CHECK(w.push(state_row(i)));
+  REQUIRE(eventually([&] { return w.counters().rows == 5; }));
+  fs.fail();
+  // Nothing to write, so no commit fails: the writer must see it itself and
+  // close the file within its 3 s of failing, or the filesystem could not
+  // be unmounted for repair while the agent runs.
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(eventually([&] { return !w.counters().open; }, 6s));
+  WARN("closed " << std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - t0)
+                        .count()
+                 << " ms after the filesystem refused writes");
+  CHECK(w.counters().write_errors == 0);
+  // The repair's umount goes through between its retries to open.
+  CHECK(eventually([&] { return fs.umount(); }, 5s));
+  w.stop(100ms);
   std::fclose(out);
 }

@@ -158,6 +158,37 @@ TEST_CASE("multipath maps and paths export path_up, transitions, valid paths and
   CHECK(has(
       m,
       R"(sanwatch_path_info{map="mpatha",path="sdb",wwid="3600",array="3PARdata VV",target_port="0x20210002ac01c4f1",hctl="4:0:1:1",transport="fc",array_vendor="",array_product="",array_id=""} 1)"));
+  // No counters read (NVMe, or not yet): no series rather than zeros.
+  CHECK_FALSE(has(m, "sanwatch_scsi_iodone_total"));
+  CHECK_FALSE(has(m, "sanwatch_map_active_group"));
+}
+
+TEST_CASE("SCSI command counters per path and the map's active group") {
+  MetricsSnapshot s;
+  TargetSnapshot map;
+  map.name = "dm-0";
+  map.label = "mpatha";
+  map.target_type = "map";
+  map.wwid = "3600";
+  map.valid_paths = 1;
+  map.total_paths = 2;
+  map.active_group = 2;
+  TargetSnapshot path;
+  path.name = "sdb";
+  path.label = "sdb";
+  path.target_type = "path";
+  path.map = "mpatha";
+  path.scsi_counters = true;
+  path.scsi_iodone = 0x1a2;
+  path.scsi_ioerr = 3;
+  path.scsi_iotmo = 1;
+  s.targets = {map, path};
+  const std::string m = render(s, 1);
+  CHECK(has(m, R"(sanwatch_scsi_iodone_total{map="mpatha",path="sdb"} 418)"));
+  CHECK(has(m, R"(sanwatch_scsi_ioerr_total{map="mpatha",path="sdb"} 3)"));
+  CHECK(has(m, R"(sanwatch_scsi_iotmo_total{map="mpatha",path="sdb"} 1)"));
+  CHECK(has(m, "# TYPE sanwatch_scsi_iodone_total counter"));
+  CHECK(has(m, R"(sanwatch_map_active_group{map="mpatha",wwid="3600"} 2)"));
 }
 
 TEST_CASE("availability counters and the array identity the fleet rules join on") {

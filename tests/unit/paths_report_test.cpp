@@ -68,6 +68,43 @@ TEST_CASE("paths JSON carries map, path, dm and SCSI state, port and latency") {
   CHECK(m["paths"][1]["serial"] == "1619C4F");
 }
 
+TEST_CASE("paths JSON and text: ALUA groups and the iSCSI identity of each path") {
+  PathsReport r = sample();
+  MapRow& m = r.maps[0];
+  m.active_group = 2;
+  const char* portals[] = {"127.0.0.1:3260", "127.0.0.1:3261"};
+  for (int i = 0; i < 2; ++i) {
+    PathInfo& p = m.paths[i].info;
+    p.transport = "iscsi";
+    p.array_id = "iqn.2024-12.io.sanwatch.lab:array";
+    p.target_port = p.array_id + "," + portals[i];
+    p.alua_state = i ? "active/optimized" : "standby";
+    p.alua_group = i + 1;
+    p.rel_port = i + 1;
+    p.iscsi = {"session" + std::to_string(i + 1), "LOGGED_IN", "up", portals[i],
+               std::to_string(i + 1)};
+    m.paths[i].dm_group = i + 1;
+  }
+  const auto j = paths_json(r);
+  CHECK(j["maps"][0]["active_group"] == 2);
+  const auto& b = j["maps"][0]["paths"][1];
+  CHECK(b["alua_state"] == "active/optimized");
+  CHECK(b["alua_group"] == 2);
+  CHECK(b["dm_group"] == 2);
+  CHECK(b["iscsi"]["target_name"] == "iqn.2024-12.io.sanwatch.lab:array");
+  CHECK(b["iscsi"]["portal"] == "127.0.0.1:3261");
+  CHECK(b["iscsi"]["tpgt"] == "2");
+  CHECK(b["iscsi"]["session"] == "session2");
+  CHECK(b["iscsi"]["session_state"] == "LOGGED_IN");
+  CHECK_FALSE(sample().maps[0].paths[0].info.transport == "iscsi");
+  CHECK_FALSE(paths_json(sample())["maps"][0]["paths"][0].contains("iscsi"));
+  const std::string t = paths_text(r);
+  CHECK(t.find("I/O on group 2") != std::string::npos);
+  CHECK(t.find("standby") != std::string::npos);
+  CHECK(t.find("alua group 2 port 2  dm group 2  iscsi iqn.2024-12.io.sanwatch.lab:array portal "
+               "127.0.0.1:3261 tpgt 2 session2 LOGGED_IN conn up") != std::string::npos);
+}
+
 TEST_CASE("paths text looks like multipathd's topology") {
   const std::string t = paths_text(sample());
   CHECK(t.find("mpatha (360002ac0000000000000001a0001c4f1) dm-0 3PARdata VV  serial 1619C4F\n") !=

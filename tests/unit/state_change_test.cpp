@@ -51,6 +51,43 @@ TEST_CASE("state line: a path, with its map, SCSI address and array") {
       R"j("array":"Linux scsi_debug"})j");
 }
 
+TEST_CASE("state line: a path's SCSI counter deltas and ALUA state are added after the rest") {
+  StateChange c;
+  c.ts = "2026-12-05T12:54:22.881872Z";
+  c.mono_ns = 31414730080;
+  c.transition = {Health::kOk, Health::kFailed, 0, "SCSI device state is transport-offline", {}};
+  c.transition.evidence.scsi_known = true;
+  c.transition.evidence.scsi_iodone = 443;
+  c.transition.evidence.scsi_ioerr = 2;
+  c.transition.evidence.scsi_iotmo = 0;
+  c.target.label = "sdb";
+  c.target.type = "path";
+  c.target.kernel_name = "sdb";
+  c.target.map = "mpatha";
+  c.target.target_port = "iqn.2024-12.io.sanwatch.lab:array,127.0.0.1:3260";
+  c.target.transport = "iscsi";
+  c.target.alua_state = "active/optimized";
+  CHECK(
+      line(c) ==
+      R"j({"ts":"2026-12-05T12:54:22.881872Z","mono_ns":31414730080,"event":"state","target":"sdb",)j"
+      R"j("target_type":"path","from":"ok","to":"failed","reason":"SCSI device state is transport-offline",)j"
+      R"j("ios":0,"slow_ios":0,"max_latency_s":0.0,"inflight_oldest_s":0.0,"errors":0,)j"
+      R"j("canary_latency_s":0.0,"canary_overdue_s":0.0,"canary_errors":0,"scsi_iodone":443,)j"
+      R"j("scsi_ioerr":2,"scsi_iotmo":0,"kernel_name":"sdb","map":"mpatha",)j"
+      R"j("target_port":"iqn.2024-12.io.sanwatch.lab:array,127.0.0.1:3260","transport":"iscsi",)j"
+      R"j("alua_state":"active/optimized"})j");
+  // A map with a path out for ALUA standby says how many.
+  StateChange m;
+  m.transition = {Health::kDegraded, Health::kOk, 0, "no longer degraded for 1s", {}};
+  m.transition.evidence.valid_paths = 1;
+  m.transition.evidence.total_paths = 2;
+  m.transition.evidence.standby_paths = 1;
+  m.target.type = "map";
+  const auto j = state_json(m);
+  CHECK(j["standby_paths"] == 1);
+  CHECK_FALSE(j.contains("scsi_iodone"));
+}
+
 TEST_CASE("state line: a path's LUN serial comes after its array, only when known") {
   StateChange c;
   c.ts = "2026-12-04T20:45:00.152220Z";

@@ -72,6 +72,13 @@ std::string pg80(const std::string& serial) {
   return std::string{0, char(0x80), char(serial.size() >> 8), char(serial.size() & 0xff)} + serial;
 }
 
+// A VPD page 0x83: the 4-byte header, then the designators.
+std::string vpd(std::initializer_list<int> designators) {
+  std::string s{0x00, static_cast<char>(0x83), 0x00, static_cast<char>(designators.size())};
+  for (int b : designators) s.push_back(static_cast<char>(b));
+  return s;
+}
+
 }  // namespace
 
 TEST_CASE("fc-3par: four maps, sorted by name, each over four paths") {
@@ -234,7 +241,55 @@ TEST_CASE("iscsi: one map over two sessions to two portals") {
     CHECK(p.scsi_state == "running");
     CHECK(p.host_port.empty());
     CHECK(t.map_of(name) == &t.maps[0]);
+    // The portal's identity: session, its state and TPGT, the ALUA group
+    // and relative port from VPD page 0x83.
+    const int n = name == "sda" ? 1 : 2;
+    CHECK(p.iscsi.session == "session" + std::to_string(n));
+    CHECK(p.iscsi.session_state == "LOGGED_IN");
+    CHECK(p.iscsi.connection_state == "up");
+    CHECK(p.iscsi.portal == portal);
+    CHECK(p.iscsi.tpgt == std::to_string(n));
+    CHECK(p.alua_group == n);
+    CHECK(p.rel_port == n);
   }
+}
+
+TEST_CASE("fc: paths have no iSCSI identity; ALUA groups from VPD 0x83 where the array sets them") {
+  const Topology t = load("fc-3par");
+  for (const auto& [name, p] : t.paths) {
+    INFO(name);
+    CHECK(p.iscsi.session.empty());
+    CHECK(p.iscsi.portal.empty());
+  }
+}
+
+TEST_CASE("ALUA target port group and relative port from a VPD 0x83 page") {
+  // As LIO answers (lab capture): NAA, T10, relative port 1, group 2, then
+  // a SCSI name string.
+  const std::string page =
+      vpd({0x01, 0x03, 0x00, 0x08, 0x60, 0x01, 0x40, 0x50, 0xa1, 0xb2, 0xc3, 0xd4,
+           0x51, 0x94, 0x00, 0x04, 0x00, 0x00, 0x00, 0x01, 0x51, 0x95, 0x00, 0x04,
+           0x00, 0x00, 0x00, 0x02, 0x01, 0x06, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00});
+  const sanwatch::AluaPort a = sanwatch::alua_port_from_vpd83(page);
+  CHECK(a.rel_port == 1);
+  CHECK(a.group == 2);
+  // The group id is the last two bytes: 0x1234.
+  CHECK(
+      sanwatch::alua_port_from_vpd83(vpd({0x01, 0x95, 0x00, 0x04, 0x00, 0x00, 0x12, 0x34})).group ==
+      0x1234);
+  // Associated with the LUN (0x05), or 8 bytes long: not a target port group.
+  CHECK(
+      sanwatch::alua_port_from_vpd83(vpd({0x01, 0x05, 0x00, 0x04, 0x00, 0x00, 0x00, 0x02})).group ==
+      -1);
+  CHECK(
+      sanwatch::alua_port_from_vpd83(vpd({0x01, 0x95, 0x00, 0x08, 0, 0, 0, 2, 0, 0, 0, 0})).group ==
+      -1);
+  // Truncated, or not page 0x83 at all.
+  CHECK(sanwatch::alua_port_from_vpd83(vpd({0x01, 0x95, 0x00, 0x04, 0x00, 0x00})).group == -1);
+  std::string pg80 = page;
+  pg80[1] = static_cast<char>(0x80);
+  CHECK(sanwatch::alua_port_from_vpd83(pg80).group == -1);
+  CHECK(sanwatch::alua_port_from_vpd83("").group == -1);
 }
 
 TEST_CASE("plain: NVMe and SAS disks are paths without maps; virtio is not a path") {

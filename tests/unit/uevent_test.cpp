@@ -136,6 +136,9 @@ TEST_CASE("SCSI unit attention and media change uevents (scsi_evt_emit)") {
   CHECK(ua->get("SDEV_UA") == "ASYMMETRIC_ACCESS_STATE_CHANGED");
   CHECK_FALSE(ua->dm.has_value());
   CHECK_FALSE(ua->dev.has_value());
+  REQUIRE(ua->scsi_ua.has_value());
+  CHECK(ua->scsi_ua->alua());
+  CHECK(ua->scsi_ua->hctl == "2:0:0:1");
 
   auto media =
       parse_uevent(wire({"change@" + path, "ACTION=change", "DEVPATH=" + path, "SUBSYSTEM=scsi",
@@ -143,6 +146,55 @@ TEST_CASE("SCSI unit attention and media change uevents (scsi_evt_emit)") {
   REQUIRE(media.has_value());
   CHECK(media->has("SDEV_MEDIA_CHANGE", "1"));
   CHECK_FALSE(media->get("SDEV_UA").has_value());
+  CHECK_FALSE(media->scsi_ua.has_value());
+}
+
+TEST_CASE("lab capture: the ALUA unit attention of an iSCSI path (LIO target, 6.1)") {
+  auto ev = parse_uevent(
+      from_capture("change@/devices/platform/host1/session2/target1:0:0/1:0:0:0 ACTION=change "
+                   "DEVPATH=/devices/platform/host1/session2/target1:0:0/1:0:0:0 SUBSYSTEM=scsi "
+                   "SDEV_UA=ASYMMETRIC_ACCESS_STATE_CHANGED DEVTYPE=scsi_device DRIVER=sd "
+                   "MODALIAS=scsi:t-0x00 SEQNUM=2311"));
+  REQUIRE(ev.has_value());
+  REQUIRE(ev->scsi_ua.has_value());
+  CHECK(ev->scsi_ua->what == "ASYMMETRIC_ACCESS_STATE_CHANGED");
+  CHECK(ev->scsi_ua->hctl == "1:0:0:0");
+  // Another unit attention is kept, not an ALUA one.
+  auto cap = parse_uevent(
+      from_capture("change@/devices/platform/host1/session2/target1:0:0/1:0:0:0 ACTION=change "
+                   "DEVPATH=/devices/platform/host1/session2/target1:0:0/1:0:0:0 SUBSYSTEM=scsi "
+                   "SDEV_UA=CAPACITY_DATA_HAS_CHANGED SEQNUM=2312"));
+  REQUIRE(cap.has_value());
+  CHECK_FALSE(cap->scsi_ua->alua());
+}
+
+TEST_CASE("SDEV_UA is validated: a SCSI device's change, an upper-case name") {
+  const std::string sdev = "/devices/platform/host2/session1/target2:0:0/2:0:0:1";
+  const auto drop = [](std::initializer_list<std::string_view> fields) {
+    UeventDrop why = UeventDrop::kCount;
+    CHECK_FALSE(parse_uevent(wire(fields), &why).has_value());
+    return why;
+  };
+  // Not a scsi_device: a block device, an add, a host.
+  CHECK(drop({"change@/devices/virtual/block/dm-0", "ACTION=change",
+              "DEVPATH=/devices/virtual/block/dm-0", "SUBSYSTEM=block",
+              "SDEV_UA=ASYMMETRIC_ACCESS_STATE_CHANGED", "SEQNUM=1"}) ==
+        UeventDrop::kBadUnitAttention);
+  CHECK(drop({"add@" + sdev, "ACTION=add", "DEVPATH=" + sdev, "SUBSYSTEM=scsi",
+              "SDEV_UA=ASYMMETRIC_ACCESS_STATE_CHANGED", "SEQNUM=1"}) ==
+        UeventDrop::kBadUnitAttention);
+  const std::string host = "/devices/platform/host2";
+  CHECK(drop({"change@" + host, "ACTION=change", "DEVPATH=" + host, "SUBSYSTEM=scsi",
+              "SDEV_UA=ASYMMETRIC_ACCESS_STATE_CHANGED", "SEQNUM=1"}) ==
+        UeventDrop::kBadUnitAttention);
+  for (const char* bad : {"SDEV_UA=", "SDEV_UA=asymmetric", "SDEV_UA=A B", "SDEV_UA=../../x"})
+    CHECK(drop({"change@" + sdev, "ACTION=change", "DEVPATH=" + sdev, "SUBSYSTEM=scsi", bad,
+                "SEQNUM=1"}) == UeventDrop::kBadUnitAttention);
+  for (const std::string& path :
+       {"/devices/x/2:0:0", "/devices/x/2:0:0:1:5", "/devices/x/a:0:0:1", "/devices/x/2::0:1"})
+    CHECK(drop({"change@" + path, "ACTION=change", "DEVPATH=" + path, "SUBSYSTEM=scsi",
+                "SDEV_UA=ASYMMETRIC_ACCESS_STATE_CHANGED", "SEQNUM=1"}) ==
+          UeventDrop::kBadUnitAttention);
 }
 
 TEST_CASE("block add, remove and resize uevents") {
