@@ -3,6 +3,7 @@
 
 #include <prometheus/metric_family.h>
 
+#include <algorithm>
 #include <array>
 #include <limits>
 #include <map>
@@ -159,6 +160,35 @@ void canary_metrics(Families& f, const TargetSnapshot& t, std::uint64_t now) {
           "Age of a canary read outstanding past its deadline (0 when none).", l, overdue);
 }
 
+// Native NVMe multipath: the path's identity and its ANA state, one series
+// per state as sanwatch_state does (plus the reported one when it is none of
+// the five the NVMe spec defines).
+void nvme_path_metrics(Families& f, const TargetSnapshot& t, const Labels& mp) {
+  Labels info = mp;
+  for (const auto& [k, v] :
+       {std::pair<const char*, const std::string&>{"subsystem_nqn", t.array_id},
+        {"controller", t.controller},
+        {"transport", t.nvme_transport},
+        {"address", t.target_port},
+        {"ana_group", t.ana_group}})
+    info.push_back({k, v});
+  f.gauge("sanwatch_nvme_path_info",
+          "Identity of a native NVMe multipath path: subsystem NQN, controller, transport, "
+          "address, ANA group (1).",
+          info, 1);
+  static constexpr std::array<std::string_view, 5> kAna = {
+      "optimized", "non-optimized", "inaccessible", "persistent-loss", "change"};
+  const auto ana = [&](std::string_view s, bool v) {
+    Labels l = mp;
+    l.push_back({"state", std::string(s)});
+    f.gauge("sanwatch_nvme_path_ana_state",
+            "ANA state of a native NVMe path: 1 for the current state, 0 otherwise.", l, v);
+  };
+  for (auto s : kAna) ana(s, s == t.alua_state);
+  if (!t.alua_state.empty() && std::find(kAna.begin(), kAna.end(), t.alua_state) == kAna.end())
+    ana(t.alua_state, true);
+}
+
 void multipath_metrics(Families& f, const TargetSnapshot& t) {
   if (t.target_type == "path") {
     const Labels mp = {{"map", t.map}, {"path", t.name}};
@@ -179,6 +209,7 @@ void multipath_metrics(Families& f, const TargetSnapshot& t) {
       info.push_back({k, v});
     f.gauge("sanwatch_path_info", "Identity of a multipath path: array, target port, H:C:T:L (1).",
             info, 1);
+    if (!t.controller.empty()) nvme_path_metrics(f, t, mp);
     if (t.scsi_counters) {
       f.counter("sanwatch_scsi_iodone_total",
                 "SCSI commands the path's device completed (sysfs iodone_cnt).", mp, t.scsi_iodone);

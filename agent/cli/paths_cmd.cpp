@@ -36,7 +36,10 @@ MapRow map_row(const Topology& topo, const MapInfo& m) {
       p.info = it->second;
     else
       p.info.name = name;
-    if (row.array.empty() && !p.info.vendor.empty()) row.array = p.info.array();
+    // NVMe has no vendor string: its model names the array ("NetApp ONTAP Controller").
+    const bool named =
+        !p.info.vendor.empty() || (p.info.transport == "nvme" && !p.info.model.empty());
+    if (row.array.empty() && named) row.array = p.info.array();
     if (row.serial.empty()) row.serial = p.info.serial;
     row.paths.push_back(std::move(p));
   }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "base/duration.h"  // human_duration
+#include "host/nvme_state.h"
 
 namespace sanwatch {
 namespace {
@@ -26,6 +27,18 @@ std::string latency_text(const OpStats& s, double interval_s) {
 }
 
 std::string since_text(const std::string& since) { return since.empty() ? "" : " since " + since; }
+
+// H:C:T:L for SCSI; the controller (nvme1) for NVMe.
+std::string path_locator(const PathInfo& p) {
+  if (!p.hctl.empty()) return p.hctl;
+  return p.transport == "nvme" && !p.host.empty() ? p.host : "-";
+}
+
+// ALUA access state, or ANA state with its group ("optimized grp 2").
+std::string access_text(const PathInfo& p) {
+  if (p.ana_group.empty()) return p.alua_state;
+  return p.alua_state + " grp " + p.ana_group;
+}
 
 nlohmann::ordered_json iscsi_json(const PathInfo& p) {
   return {{"target_name", p.array_id},
@@ -52,6 +65,8 @@ std::string detail_text(const PathRow& p) {
 }  // namespace
 
 std::string derived_path_state(const PathRow& p) {
+  if (p.info.transport == "nvme")  // ANA and controller state, as the agent judges them
+    return judge_nvme_path(p.info.alua_state, p.info.scsi_state).usable ? "ok" : "failed";
   const std::string& s = p.info.scsi_state;
   if (p.dm_state == "failed" || s == "offline" || s == "transport-offline") return "failed";
   return "ok";
@@ -97,6 +112,11 @@ nlohmann::ordered_json paths_json(const PathsReport& r) {
                              {"dm_group", p.dm_group},
                              {"transport", p.info.transport},
                              {"target_port", p.info.target_port},
+                             // NVMe: controller, its transport, subsystem NQN, ANA group.
+                             {"host", p.info.host},
+                             {"nvme_transport", p.info.nvme_transport},
+                             {"array_id", p.info.array_id},
+                             {"ana_group", p.info.ana_group},
                              {"array", p.info.vendor.empty() ? "" : p.info.array()},
                              {"serial", p.info.serial},
                              {"state", p.state},
@@ -114,8 +134,11 @@ std::string paths_text(const PathsReport& r) {
       fmt::format("{}  interval {:.1f}s  states: {}\n", r.time, r.interval_s, r.state_source);
   if (r.maps.empty()) out += "no multipath maps\n";
   for (const auto& m : r.maps) {
-    out += fmt::format("\n{} ({}) {} {}{}\n", m.info.label(), m.info.wwid, m.info.name, m.array,
-                       m.serial.empty() ? "" : "  serial " + m.serial);
+    const std::string nqn = m.paths.empty() || m.paths[0].info.transport != "nvme"
+                                ? ""
+                                : "  subsystem " + m.paths[0].info.array_id;
+    out += fmt::format("\n{} ({}) {} {}{}{}\n", m.info.label(), m.info.wwid, m.info.name, m.array,
+                       m.serial.empty() ? "" : "  serial " + m.serial, nqn);
     out += fmt::format("  state={}{}  paths {}/{} valid{}{}{}  {}\n", m.state, since_text(m.since),
                        m.valid_paths, m.total_paths, m.queue_if_no_path ? "  queue_if_no_path" : "",
                        m.queueing ? "  QUEUEING I/O" : "",
@@ -123,15 +146,14 @@ std::string paths_text(const PathsReport& r) {
                        latency_text(m.io, r.interval_s));
     for (std::size_t i = 0; i < m.paths.size(); ++i) {
       const PathRow& p = m.paths[i];
-      out +=
-          fmt::format("  {} {} {} {:<6} {:<7} {:<8} {} {} {}  {}  {}{}\n",
-                      i + 1 < m.paths.size() ? "|-" : "`-", p.info.hctl.empty() ? "-" : p.info.hctl,
-                      p.info.name, p.info.id.str(), p.dm_state.empty() ? "-" : p.dm_state,
-                      p.info.scsi_state.empty() ? "-" : p.info.scsi_state,
-                      p.info.transport.empty() ? "-" : p.info.transport,
-                      p.info.target_port.empty() ? "-" : p.info.target_port,
-                      p.info.alua_state.empty() ? "" : p.info.alua_state,
-                      latency_text(p.io, r.interval_s), p.state, since_text(p.since));
+      out += fmt::format(
+          "  {} {} {} {:<6} {:<7} {:<8} {} {} {}  {}  {}{}\n", i + 1 < m.paths.size() ? "|-" : "`-",
+          path_locator(p.info), p.info.name, p.info.id.str(), p.dm_state.empty() ? "-" : p.dm_state,
+          p.info.scsi_state.empty() ? "-" : p.info.scsi_state,
+          p.info.nvme_transport.empty() ? (p.info.transport.empty() ? "-" : p.info.transport)
+                                        : "nvme-" + p.info.nvme_transport,
+          p.info.target_port.empty() ? "-" : p.info.target_port, access_text(p.info),
+          latency_text(p.io, r.interval_s), p.state, since_text(p.since));
       out += detail_text(p);
     }
   }

@@ -493,7 +493,7 @@ DeviceSettings Config::settings_for(const BlockDevice& d) const {
   return s;
 }
 
-bool Config::wants_canary(const BlockDevice& d, bool is_multipath_path) const {
+bool Config::wants_canary(const BlockDevice& d, bool in_multipath) const {
   if (!settings_for(d).canary.enabled) return false;
   switch (canary_targets) {
     case CanaryTargets::kNone:
@@ -501,7 +501,7 @@ bool Config::wants_canary(const BlockDevice& d, bool is_multipath_path) const {
     case CanaryTargets::kAll:
       return true;
     case CanaryTargets::kMultipath:
-      return d.is_multipath() || is_multipath_path;
+      return d.is_multipath() || in_multipath;
   }
   return false;
 }

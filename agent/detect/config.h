@@ -145,7 +145,9 @@ struct Config {
   // Should a newly seen device be watched: matched and usable (size > 0).
   bool selects(const BlockDevice& d) const;
   DeviceSettings settings_for(const BlockDevice& d) const;
-  bool wants_canary(const BlockDevice& d, bool is_multipath_path) const;
+  // in_multipath: a path or map of any kind (dm-multipath, or a native NVMe
+  // head and its paths), for canary.targets = "multipath".
+  bool wants_canary(const BlockDevice& d, bool in_multipath) const;
 };
 
 // Pattern: a glob over the kernel name or dm name ("sd*", "mpath?"), a

@@ -41,6 +41,9 @@ struct TargetSnapshot {
   bool path_up = true;
   std::uint64_t transitions = 0;
   std::string array, target_port, hctl, transport, alua_state;
+  // Native NVMe paths: controller (nvme1), its transport (tcp, rdma, fc,
+  // pcie), subsystem NQN (array_id) and ANA group; empty otherwise.
+  std::string controller, nvme_transport, ana_group;
   // The array's INQUIRY vendor and product and its own identifier (paths,
   // plain disks and [[override]]s; a map's from its first path that has them).
   std::string array_vendor, array_product, array_id;

@@ -50,8 +50,10 @@ Watchdog::Watchdog(Config cfg, EventLog& log, EventLoop& loop, std::string root)
     : cfg_(std::move(cfg)), log_(log), loop_(loop), sys_(std::move(root)) {}
 
 Watchdog::~Watchdog() {
-  for (auto id : {tick_timer_, canary_timer_, rescan_timer_, rescan_soon_, dm_check_timer_})
+  for (auto id : {tick_timer_, canary_timer_, rescan_timer_, rescan_soon_, dm_check_timer_,
+                  nvme_poll_timer_, aen_timer_, nvme_error_timer_})
     if (id) loop_.cancel(*id);
+  if (aen_) loop_.remove_fd(aen_->event_fd());
   for (auto& [name, t] : targets_)
     if (t.deadline_timer) loop_.cancel(*t.deadline_timer);
 }
@@ -111,6 +113,7 @@ Status Watchdog::start(bool verbose, unsigned inflight_slots) {
   start_uevents();
   sync_devices();
   refresh_all_dm(monotonic_ns());
+  if (refresh_all_nvme(monotonic_ns())) ensure_aen();  // the poll runs from here on
   tick();
   run_canaries();
   return {};
@@ -195,7 +198,12 @@ void Watchdog::update_target(Target& t, const BlockDevice& d, const Topology& to
       d.nr_hw_queues != t.dev.nr_hw_queues || d.tags_per_queue != t.dev.tags_per_queue;
   t.dev = d;
   const MapInfo* map = topo.map_of(d.name);
-  t.kind = map ? TargetKind::kPath : d.is_multipath() ? TargetKind::kMap : TargetKind::kDevice;
+  const MapInfo* self = topo.map_named(d.name);  // dm map or NVMe head
+  t.kind = map                        ? TargetKind::kPath
+           : d.is_multipath() || self ? TargetKind::kMap
+                                      : TargetKind::kDevice;
+  if (self && t.dev.wwid.empty()) t.dev.wwid = self->wwid;
+  if (is_nvme_head(t)) start_nvme_poll();
   t.path.map = map ? map->label() : "";
   const std::string alua_before = t.path.info.alua_state;
   if (auto p = topo.paths.find(d.name); p != topo.paths.end()) {
@@ -221,7 +229,9 @@ void Watchdog::update_target(Target& t, const BlockDevice& d, const Topology& to
     if (auto st = engine_->set_slow_threshold(t.slot, ns(t.settings.thresholds.slow_io)); !st)
       log_.error(st.error().message(), {{"target", d.name}});
   }
-  const bool canary = present && cfg_.wants_canary(d, t.kind == TargetKind::kPath);
+  // A hidden path (nvme0c1n1) has no device node and the kernel gives no way
+  // to read it alone: its requests are traced, its canaries go via the head.
+  const bool canary = present && !d.hidden && cfg_.wants_canary(d, t.kind != TargetKind::kDevice);
   if (canary && t.canary < 0) {
     CanaryTarget ct{sys_.path("dev/" + d.name), d.size_bytes, d.logical_block_size,
                     t.settings.canary};
@@ -491,6 +501,7 @@ void Watchdog::on_io_event(const IoEvent& ev) {
   // Counts first, so the slow share sees this I/O's neighbours.
   if (now - t->stats_read_at > 1'000'000 || ev.kind == bpf::SW_EV_ERROR)
     refresh_counts(*t, now, true);
+  if (ev.kind == bpf::SW_EV_ERROR && is_nvme_path(*t)) nvme_error_seen();
   if (ev.kind == bpf::SW_EV_SLOW) {
     // Counted at once when the last read cannot have counted it (the kernel
     // stamps a completion before counting it, and this one is stamped after

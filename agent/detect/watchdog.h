@@ -24,6 +24,7 @@
 #include "host/topology.h"
 #include "host/uevent.h"
 #include "kernel/bpf_engine.h"
+#include "kernel/nvme_aen.h"
 
 namespace sanwatch {
 
@@ -38,6 +39,10 @@ class Watchdog {
     bool dm_active = true;  // 'A' (else 'F')
     unsigned dm_fail_count = 0;
     std::uint64_t transitions = 0;  // active <-> failed changes seen
+    // Native NVMe: usable by ANA and controller state (nvme_state.h), and
+    // the unknown ANA state already reported, so it is logged once.
+    bool nvme_usable = true;
+    std::string warned_ana;
     // ALUA: when the last ASYMMETRIC ACCESS STATE CHANGED unit attention
     // arrived (0: none), and whether re-reads of access_state are pending.
     std::uint64_t alua_ua_at = 0;
@@ -131,6 +136,19 @@ class Watchdog {
   void schedule_rescan(std::uint64_t delay_ns);
   std::uint64_t rescan_delay(std::uint64_t now) const;
   void update_ports();
+  // Native NVMe multipath (watchdog_nvme.cpp).
+  static bool is_nvme_head(const Target& t);
+  static bool is_nvme_path(const Target& t);
+  void read_nvme_state(Target& path);
+  void apply_nvme_path_state(Target& path, std::uint64_t now);
+  void refresh_nvme(Target& head, std::uint64_t now);
+  bool refresh_all_nvme(std::uint64_t now);
+  void nvme_poll();
+  void start_nvme_poll();
+  void ensure_aen();
+  void on_aen();
+  void aen_reread();
+  void nvme_error_seen();
   // ALUA and SCSI counters (watchdog_alua.cpp).
   void on_scsi_ua(const ScsiUnitAttention& ua, std::uint64_t now);
   void arm_alua_recheck(const std::string& name, std::size_t step);
@@ -214,6 +232,12 @@ class Watchdog {
   std::optional<EventLoop::TimerId> dm_check_timer_;
   std::string dm_control_ = "/dev/mapper/control";
   std::map<std::string, bool> port_degraded_;  // by target port
+  // NVMe: the state poll, the AEN tracer (null until attached; when its
+  // attachment was last tried) and the re-reads after an AEN.
+  std::optional<EventLoop::TimerId> nvme_poll_timer_, aen_timer_, nvme_error_timer_;
+  std::unique_ptr<NvmeAenTracer> aen_;
+  std::uint64_t aen_tried_ = 0, aen_started_ = 0;
+  std::size_t aen_step_ = 0;
   std::optional<EventLoop::TimerId> port_check_timer_;
 
  public:

@@ -65,6 +65,7 @@ void Watchdog::schedule_rescan(std::uint64_t delay_ns) {
     rescan_soon_.reset();
     sync_devices();
     refresh_all_dm(monotonic_ns());
+    refresh_all_nvme(monotonic_ns());
   });
 }
 
@@ -218,6 +219,7 @@ void Watchdog::read_scsi_state(Target& path) {
 // taken the device offline (dm only notices at the next I/O). No I/O here:
 // callers refresh path.path.info.scsi_state first where it matters.
 void Watchdog::apply_path_state(Target& path, std::uint64_t now, const std::string& why) {
+  if (is_nvme_path(path)) return apply_nvme_path_state(path, now);
   const std::string& s = path.path.info.scsi_state;
   const bool scsi_down = s == "offline" || s == "transport-offline";
   const bool dm_down = path.path.dm_known && !path.path.dm_active;

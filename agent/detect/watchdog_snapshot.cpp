@@ -60,13 +60,20 @@ TargetSnapshot Watchdog::snapshot_of(const Target& t) const {
   set_array(m, t.path.info);
   m.map = t.path.map;
   if (t.kind == TargetKind::kPath) {
-    m.path_up = t.path.dm_known ? t.path.dm_active : t.path.info.scsi_state == "running";
+    m.path_up = is_nvme_path(t)   ? t.path.nvme_usable
+                : t.path.dm_known ? t.path.dm_active
+                                  : t.path.info.scsi_state == "running";
     m.transitions = t.path.transitions;
     m.target_port = t.path.info.target_port;
     m.hctl = t.path.info.hctl;
     m.transport = t.path.info.transport;
     m.alua_state = t.path.info.alua_state;
     m.serial = t.path.info.serial;
+    if (is_nvme_path(t)) {
+      m.controller = t.path.info.host;
+      m.nvme_transport = t.path.info.nvme_transport;
+      m.ana_group = t.path.info.ana_group;
+    }
     if (const auto& c = t.path.scsi_now) {
       m.scsi_counters = true;
       m.scsi_iodone = c->iodone;

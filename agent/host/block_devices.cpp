@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "host/block_devices.h"
 
-#include "base/parse.h"
-
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+
+#include "base/parse.h"
 
 namespace fs = std::filesystem;
 
@@ -54,12 +55,34 @@ std::optional<DevId> parse_dev_id(const std::string& s) {
   return DevId{maj, min};
 }
 
+std::map<std::string, DevId> parse_diskstats(std::string_view text) {
+  std::map<std::string, DevId> out;
+  while (!text.empty()) {
+    const auto eol = text.find('\n');
+    const std::string line(text.substr(0, eol));
+    text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
+    unsigned maj = 0, min = 0;
+    char name[64] = {};
+    // %63s: kernel disk names are at most 31 characters (DISK_NAME_LEN 32).
+    if (std::sscanf(line.c_str(), "%u %u %63s", &maj, &min, name) == 3 && maj < 4096 &&
+        min < (1u << 20))
+      out.emplace(name, DevId{maj, min});
+  }
+  return out;
+}
+
 std::string SysfsBlock::path(const std::string& rel) const {
   if (root_.empty() || root_ == "/") return "/" + rel;
   return root_ + "/" + rel;
 }
 
 Result<BlockDevice> SysfsBlock::disk(const std::string& name) const {
+  std::optional<std::map<std::string, DevId>> hidden_devs;
+  return disk(name, hidden_devs);
+}
+
+Result<BlockDevice> SysfsBlock::disk(
+    const std::string& name, std::optional<std::map<std::string, DevId>>& hidden_devs) const {
   std::error_code ec;
   std::string dir = path("sys/block/" + name);
   // An empty disk (an unbound loop device, a drive without media) is never
@@ -71,12 +94,21 @@ Result<BlockDevice> SysfsBlock::disk(const std::string& name) const {
     if (auto target = fs::read_symlink(dir, ec); !ec && target.is_relative())
       dir = path("sys/block/" + target.string());  // ".." is the kernel's to resolve
   auto dev = read_line(dir + "/dev");
+  const bool hidden = !dev && read_line(dir + "/hidden") == "1";
+  if (hidden) {
+    if (!hidden_devs) {
+      std::ifstream f(path("proc/diskstats"));
+      hidden_devs = parse_diskstats(std::string(std::istreambuf_iterator<char>(f), {}));
+    }
+    if (auto it = hidden_devs->find(name); it != hidden_devs->end()) dev = it->second.str();
+  }
   if (!dev) return Error{ENOENT, "no block device " + name + " (" + dir + "/dev)"};
   auto id = parse_dev_id(*dev);
   if (!id) return Error{EINVAL, "bad dev number '" + *dev + "' in " + dir + "/dev"};
   BlockDevice d;
   d.name = name;
   d.id = *id;
+  d.hidden = hidden;
   d.size_bytes = sectors * 512;
   if (name.starts_with("dm-")) {  // keeps a map's name while it has no table
     d.dm_name = read_line(dir + "/dm/name").value_or("");
@@ -86,6 +118,8 @@ Result<BlockDevice> SysfsBlock::disk(const std::string& name) const {
   d.logical_block_size = read_u64(dir + "/queue/logical_block_size", 512);
   d.loop_backing = read_line(dir + "/loop/backing_file").value_or("");
   d.wwid = d.is_multipath() ? d.dm_uuid.substr(6) : read_line(dir + "/device/wwid").value_or("");
+  // NVMe namespaces (heads, paths) carry it on the disk, not the device.
+  if (d.wwid.empty() && name.starts_with("nvme")) d.wwid = read_line(dir + "/wwid").value_or("");
   read_geometry(dir, d);
   for (const auto& e : fs::directory_iterator(dir + "/slaves", ec))
     d.slaves.push_back(e.path().filename().string());
@@ -101,8 +135,9 @@ Result<std::vector<BlockDevice>> SysfsBlock::disks() const {
   if (ec) return Error{ec.value(), "cannot list " + path("sys/block")};
   std::sort(names.begin(), names.end());
   std::vector<BlockDevice> out;
+  std::optional<std::map<std::string, DevId>> hidden_devs;
   for (const auto& n : names) {
-    auto d = disk(n);
+    auto d = disk(n, hidden_devs);
     if (d) out.push_back(std::move(d).value());  // a device vanishing mid-scan is not an error
   }
   return out;
@@ -165,8 +200,13 @@ Result<SysfsBlock::Resolved> SysfsBlock::resolve(const std::string& spec) const 
   if (auto id = parse_dev_id(spec)) {
     std::error_code ec;
     auto target = fs::read_symlink(path("sys/dev/block/" + id->str()), ec);
-    if (ec) return Error{ENOENT, "no block device with number " + spec};
-    return resolve_name(spec, target.filename().string());
+    if (!ec) return resolve_name(spec, target.filename().string());
+    // A hidden disk's number has no /sys/dev/block link: /proc/diskstats.
+    std::ifstream f(path("proc/diskstats"));
+    for (const auto& [name, dev] :
+         parse_diskstats(std::string(std::istreambuf_iterator<char>(f), {})))
+      if (dev == *id) return resolve_name(spec, name);
+    return Error{ENOENT, "no block device with number " + spec};
   }
   if (spec.front() == '/') {
     auto n = name_from_dev_path(spec);

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -24,6 +26,12 @@ struct DevId {
 // Parses "MAJ:MIN" (sysfs `dev` files, user input).
 std::optional<DevId> parse_dev_id(const std::string& s);
 
+// Device numbers by name from /proc/diskstats text ("MAJ MIN name ..." per
+// line). The kernel lists hidden disks there (NVMe multipath paths,
+// nvme0c1n1) although they have no sysfs `dev` attribute; malformed lines
+// are skipped.
+std::map<std::string, DevId> parse_diskstats(std::string_view text);
+
 struct BlockDevice {
   std::string name;  // kernel name: sda, dm-3, loop2, nvme0n1
   DevId id;
@@ -38,6 +46,9 @@ struct BlockDevice {
   unsigned tags_per_queue = 0;
   std::string loop_backing;         // loop devices: backing file, empty when unbound
   std::vector<std::string> slaves;  // devices below (dm paths)
+  // A hidden disk (NVMe native-multipath path): no /dev node, no `dev`
+  // attribute; its number, from /proc/diskstats, is what tracepoints show.
+  bool hidden = false;
 
   // In-flight slots the BPF engine gives the device: one per tag per queue.
   unsigned tag_slots() const { return nr_hw_queues * tags_per_queue; }
@@ -70,6 +81,10 @@ class SysfsBlock {
   std::string path(const std::string& rel) const;
 
  private:
+  // hidden_devs: /proc/diskstats' numbers, read on first need (a scan
+  // reads the file once for all hidden disks).
+  Result<BlockDevice> disk(const std::string& name,
+                           std::optional<std::map<std::string, DevId>>& hidden_devs) const;
   Result<std::string> name_from_dev_path(const std::string& spec) const;
   Result<Resolved> resolve_name(const std::string& spec, const std::string& name) const;
   std::optional<std::string> name_of_dm(const std::string& dm_name) const;

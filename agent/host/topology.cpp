@@ -208,6 +208,24 @@ std::optional<PathInfo> scsi_path(const SysfsBlock& sys, const BlockDevice& d,
   return p;
 }
 
+// The target side of a fabrics controller's address: its keys other than
+// the host side's (src_addr, host_traddr, host_iface), which 6.1 leaves out
+// while the controller is connecting, so the port keeps one name.
+std::string nvme_target_address(std::string_view addr) {
+  std::string out;
+  while (!addr.empty()) {
+    const auto comma = addr.find(',');
+    const std::string_view kv = addr.substr(0, comma);
+    addr.remove_prefix(comma == std::string_view::npos ? addr.size() : comma + 1);
+    if (kv.starts_with("src_addr=") || kv.starts_with("host_traddr=") ||
+        kv.starts_with("host_iface=") || kv.empty())
+      continue;
+    if (!out.empty()) out += ',';
+    out += kv;
+  }
+  return out;
+}
+
 // An NVMe namespace reached through one controller: a plain namespace
 // (nvme0n1 on a single-port drive) or a hidden native-multipath path
 // (nvme0c1n1). Heads hang off the subsystem, not a controller.
@@ -224,8 +242,10 @@ std::optional<PathInfo> nvme_path(const BlockDevice& d, const fs::path& dir) {
   p.rev = trim_id_string(attr(ctrl / "firmware_rev"));
   p.wwid = attr(dir / "wwid");
   p.alua_state = attr(dir / "ana_state");
+  p.ana_group = attr(dir / "ana_grpid");
   p.transport = "nvme";
-  if (attr(ctrl / "transport") != "pcie") p.target_port = attr(ctrl / "address");
+  p.nvme_transport = attr(ctrl / "transport");
+  if (p.nvme_transport != "pcie") p.target_port = nvme_target_address(attr(ctrl / "address"));
   p.array_id = attr(ctrl / "subsysnqn");
   return p;
 }
@@ -365,6 +385,12 @@ const MapInfo* Topology::map_of(const std::string& path) const {
   for (const auto& m : maps) {
     if (std::binary_search(m.paths.begin(), m.paths.end(), path)) return &m;
   }
+  return nullptr;
+}
+
+const MapInfo* Topology::map_named(const std::string& name) const {
+  for (const auto& m : maps)
+    if (m.name == name) return &m;
   return nullptr;
 }
 

@@ -36,6 +36,9 @@ struct PathInfo {
   // SAS enclosure identifier, NVMe subsystem NQN. Best effort, "" if unknown.
   std::string array_id;
   std::string host_port;  // FC: the HBA port's own WWPN; "" otherwise
+  // NVMe: the controller's transport (tcp, rdma, fc, loop, pcie) and the
+  // path's ANA group id (ana_grpid); "" otherwise or when unknown.
+  std::string nvme_transport, ana_group;
   // ALUA: the target port group and relative target port of the port this
   // path reaches (VPD page 0x83); -1 when the device does not say.
   int alua_group = -1;
@@ -76,6 +79,8 @@ struct Topology {
   std::map<std::string, PathInfo> paths;
 
   const MapInfo* map_of(const std::string& path) const;
+  // The map whose kernel name is `name` (dm-0, nvme0n1), if any.
+  const MapInfo* map_named(const std::string& name) const;
 };
 
 // Reads maps and paths below sys.root(). Only an unreadable sys/block is an

@@ -15,10 +15,21 @@
 //     A second NETLINK_KOBJECT_UEVENT listener, independent of the agent:
 //       UEVENT recv_ns=N seqnum=N action=A dm_action=A dm_path=M:m dm_valid=N
 //     for every dm-multipath uevent (every uevent with --all).
+//   sanwatch-labprobe nvme-connect OPTIONS
+//     One write() of OPTIONS (transport=tcp,traddr=...,nqn=...) to
+//     /dev/nvme-fabrics and the kernel's reply read back from the same fd
+//     (instance=N,cntlid=N), printed: busybox cannot read that reply.
+//   sanwatch-labprobe write FILE VALUE | unlink PATH | symlink TARGET LINK
+//     The one syscall, CLOCK_MONOTONIC read just before it, printed as
+//     T0_NS=N: the start of a detection lag (an nvmet configfs change).
+//   sanwatch-labprobe wait-file FILE VALUE [--timeout S]
+//     Re-reads FILE every 0.5 ms until its first line is VALUE and prints
+//     SEEN_NS=N (exit 1 on timeout): when sysfs showed a change.
 //
 // Both run at SCHED_FIFO priority when allowed, so they wake before the agent
 // and their stamps sit as close to the kernel's send as user space gets.
 // Both exit by themselves after --timeout seconds (default 600) or on SIGTERM.
+#include <fcntl.h>
 #include <linux/netlink.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -269,10 +280,69 @@ int run_http(std::uint64_t deadline, const char* port_file) {
   return 0;
 }
 
+// ------------------------------------------------------- one-shot commands
+
+int nvme_connect(const char* options) {
+  Fd f(open("/dev/nvme-fabrics", O_RDWR | O_CLOEXEC));
+  if (f.fd < 0) return fail("/dev/nvme-fabrics");
+  const std::size_t n = std::strlen(options);
+  if (write(f.fd, options, n) != static_cast<ssize_t>(n)) return fail("nvme-fabrics write");
+  char reply[256] = {};
+  const ssize_t got = read(f.fd, reply, sizeof reply - 1);
+  if (got < 0) return fail("nvme-fabrics read");
+  std::printf("%s\n", std::string(reply, static_cast<std::size_t>(got)).c_str());
+  return 0;
+}
+
+int stamped(const std::string& mode, char** args) {
+  const std::uint64_t t0 = mono_ns();
+  int rc = -1;
+  if (mode == "unlink") {
+    rc = unlink(args[0]);
+  } else if (mode == "symlink") {
+    rc = symlink(args[0], args[1]);
+  } else {
+    Fd f(open(args[0], O_WRONLY | O_CLOEXEC));
+    const std::size_t n = std::strlen(args[1]);
+    rc = f.fd >= 0 && write(f.fd, args[1], n) == static_cast<ssize_t>(n) ? 0 : -1;
+  }
+  if (rc != 0) return fail(args[0]);
+  std::printf("T0_NS=%llu\n", static_cast<unsigned long long>(t0));
+  return 0;
+}
+
+int wait_file(const char* path, const char* value, double timeout_s) {
+  const std::uint64_t end = mono_ns() + static_cast<std::uint64_t>(timeout_s * 1e9);
+  const std::string want = value;
+  while (mono_ns() < end) {
+    Fd f(open(path, O_RDONLY | O_CLOEXEC));
+    char buf[256];
+    const ssize_t n = f.fd >= 0 ? read(f.fd, buf, sizeof buf - 1) : -1;
+    const std::uint64_t now = mono_ns();
+    if (n >= 0) {
+      std::string line(buf, static_cast<std::size_t>(n));
+      line = line.substr(0, line.find('\n'));
+      if (line == want) {
+        std::printf("SEEN_NS=%llu\n", static_cast<unsigned long long>(now));
+        return 0;
+      }
+    }
+    timespec half{0, 500'000};
+    nanosleep(&half, nullptr);
+  }
+  std::fprintf(stderr, "sanwatch-labprobe: %s never read '%s'\n", path, value);
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "nvme-connect" && argc == 3) return nvme_connect(argv[2]);
+  if ((mode == "write" || mode == "symlink") && argc == 4) return stamped(mode, argv + 2);
+  if (mode == "unlink" && argc == 3) return stamped(mode, argv + 2);
+  if (mode == "wait-file" && (argc == 4 || (argc == 6 && std::string(argv[4]) == "--timeout")))
+    return wait_file(argv[2], argv[3], argc == 6 ? std::atof(argv[5]) : 10);
   const char* port_file = nullptr;
   double timeout_s = 600;
   bool all = false;
@@ -290,7 +360,10 @@ int main(int argc, char** argv) {
   if (timeout_s <= 0 || (mode == "http" && !port_file) || (mode != "http" && mode != "uevents")) {
     std::fprintf(stderr,
                  "usage: sanwatch-labprobe http --port-file FILE [--timeout S]\n"
-                 "       sanwatch-labprobe uevents [--timeout S] [--all]\n");
+                 "       sanwatch-labprobe uevents [--timeout S] [--all]\n"
+                 "       sanwatch-labprobe nvme-connect OPTIONS\n"
+                 "       sanwatch-labprobe write FILE VALUE | unlink PATH | symlink TARGET LINK\n"
+                 "       sanwatch-labprobe wait-file FILE VALUE [--timeout S]\n");
     return 2;
   }
   try_realtime();

@@ -275,6 +275,13 @@ def web_config_seeds():
     put("web_config", "empty", "")
 
 
+def diskstats_seeds():
+    for f in sorted((ROOT / "tests/fixtures/hosts").rglob("proc/diskstats")):
+        put("diskstats", f"{f.parent.parent.name}", b"\0" + f.read_bytes())
+    put("diskstats", "cut-mid-line", b"\x30" + (ROOT / "tests/fixtures/hosts/nvmeof/proc/diskstats").read_bytes())
+    put("diskstats", "odd-lines", b"\0 259 x nvme9n1\n4096 0 big 0\n8 0 " + b"a" * 80 + b" 1\n\n\t7\t1\tloop1\n")
+
+
 def misc_seeds():
     put("event_text", "seed-0", b"mpatha\x00dm-0\x00\x03reason: stall 5s\x00HTTP body \xff")
     put("sysfs", "seed-0", bytes([0, 0, 3, 4]) + b"1024")
@@ -284,5 +291,5 @@ def misc_seeds():
 if __name__ == "__main__":
     for f in (config_seeds, uevent_seeds, dm_seeds, vpd_seeds, numbers_seeds, prom_seeds,
               report_args_seeds, exposition_seeds, ledger_seeds, merge_seeds, web_config_seeds,
-              misc_seeds):
+              diskstats_seeds, misc_seeds):
         f()

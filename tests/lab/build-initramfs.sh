@@ -36,6 +36,12 @@ readonly NOT_AT_BOOT='^(scsi_debug|scsi_dh_.*|ext4|crc32c_generic)$'
 readonly ISCSI_MODULES=(configfs target_core_mod target_core_iblock target_core_file iscsi_target_mod
                         iscsi_tcp libiscsi scsi_transport_iscsi crc32c_generic brd)
 declare -A ISCSI_ONLY=()
+# NVMe/TCP target and host (scenarios/nvme_tcp.sh), the same way (see
+# resolve_nvme_modules); sch_prio, sch_netem and cls_u32 delay one port's
+# traffic on lo (tc).
+readonly NVME_TCP_MODULES=(configfs brd nvme_core nvme_fabrics nvme_tcp nvmet nvmet_tcp crc32c_generic
+                           sch_prio sch_netem cls_u32)
+declare -A NVME_ONLY=()
 
 log() { echo "build-initramfs: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -85,6 +91,7 @@ resolve_wanted_modules() {
     if [[ -n ${MOD_PATH[$m]:-} ]]; then resolve_module "$m"; else log "optional module $m absent, skipped"; fi
   done
   resolve_iscsi_modules
+  resolve_nvme_modules
 }
 
 # After the others, so whatever lands in MOD_ORDER here is needed by the
@@ -93,6 +100,15 @@ resolve_iscsi_modules() {
   local m first=${#MOD_ORDER[@]} i
   for m in "${ISCSI_MODULES[@]}"; do resolve_module "$m"; done
   for ((i = first; i < ${#MOD_ORDER[@]}; i++)); do ISCSI_ONLY[${MOD_ORDER[i]}]=1; done
+}
+
+# After the iSCSI ones: what lands in MOD_ORDER here is needed by the NVMe
+# lab alone and stays out of the boot list (configfs, brd... are already
+# out as the iSCSI lab's).
+resolve_nvme_modules() {
+  local m first=${#MOD_ORDER[@]} i
+  for m in "${NVME_TCP_MODULES[@]}"; do resolve_module "$m"; done
+  for ((i = first; i < ${#MOD_ORDER[@]}; i++)); do NVME_ONLY[${MOD_ORDER[i]}]=1; done
 }
 
 stage_modules() {
@@ -112,7 +128,7 @@ stage_modules() {
 boot_modules() {
   local m boot=()
   for m in "${MOD_ORDER[@]}"; do
-    [[ $m =~ $NOT_AT_BOOT || -n ${ISCSI_ONLY[$m]:-} ]] || boot+=("$m")
+    [[ $m =~ $NOT_AT_BOOT || -n ${ISCSI_ONLY[$m]:-} || -n ${NVME_ONLY[$m]:-} ]] || boot+=("$m")
   done
   echo "${boot[*]}"
 }

@@ -616,3 +616,93 @@ lab_lag_ms() {
   if [ -z "$_b" ]; then echo -; return; fi
   awk -v a="$2" -v b="$_b" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'
 }
+
+# ---- NVMe/TCP native multipath ------------------------------------------
+
+LAB_NVME_NQN=${LAB_NVME_NQN:-nqn.2024-12.io.sanwatch.lab:ana}
+LAB_NVMET=/sys/kernel/config/nvmet
+
+# lab_nvme_port_dir N: configfs directory of nvmet port N (1 = :4420, 2 = :4421).
+lab_nvme_port_dir() { echo "$LAB_NVMET/ports/$1"; }
+
+# lab_setup_nvme_tcp [BACKING...]: an nvmet subsystem $LAB_NVME_NQN with one
+# namespace on /dev/ram0 (brd, 64 MiB), exported on nvmet-tcp ports 1
+# (127.0.0.1:4420) and 2 (:4421), each with its own state of the
+# namespace's ANA group 1 (ANA state is per port and group); the host connects to both with sanwatch-labprobe
+# nvme-connect (reconnect_delay=2, ctrl_loss_tmo=30) -> one native multipath
+# head, two hidden paths. BACKING, if given, replaces /dev/ram0 (one block
+# device path). Sets LAB_NVME_HEAD (nvme0n1), LAB_NVME_PATH_A/B
+# (nvme0c0n1, nvme0c1n1) and LAB_NVME_CTRL_A/B (nvme0, nvme1).
+lab_setup_nvme_tcp() {
+  _backing=${1:-/dev/ram0}
+  [ "$_backing" != /dev/ram0 ] || [ -b /dev/ram0 ] ||
+    lab_run "$LAB_CMD_TIMEOUT" modprobe brd rd_nr=1 rd_size=65536 || lab_fail "modprobe brd failed"
+  for _m in configfs nvme_core nvme_fabrics nvme_tcp nvmet nvmet_tcp; do
+    lab_run "$LAB_CMD_TIMEOUT" modprobe "$_m" || lab_fail "modprobe $_m failed"
+  done
+  grep -q '^Y' /sys/module/nvme_core/parameters/multipath 2>/dev/null || lab_fail "nvme_core multipath is off"
+  mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config ||
+    lab_fail "cannot mount configfs"
+  _s=$LAB_NVMET/subsystems/$LAB_NVME_NQN
+  mkdir "$_s" && echo 1 >"$_s/attr_allow_any_host" || lab_fail "cannot create nvmet subsystem"
+  mkdir "$_s/namespaces/1" && echo "$_backing" >"$_s/namespaces/1/device_path" &&
+    echo 1 >"$_s/namespaces/1/enable" || lab_fail "cannot enable nvmet namespace on $_backing"
+  for _port in 1 2; do
+    _p=$(lab_nvme_port_dir $_port)
+    mkdir "$_p" && echo tcp >"$_p/addr_trtype" && echo ipv4 >"$_p/addr_adrfam" &&
+      echo 127.0.0.1 >"$_p/addr_traddr" && echo $((4419 + _port)) >"$_p/addr_trsvcid" ||
+      lab_fail "cannot configure nvmet port $_port"
+    lab_nvme_port_up $_port
+  done
+  for _port in 1 2; do
+    lab_run "$LAB_CMD_TIMEOUT" sanwatch-labprobe nvme-connect \
+      "transport=tcp,traddr=127.0.0.1,trsvcid=$((4419 + _port)),nqn=$LAB_NVME_NQN,reconnect_delay=2,ctrl_loss_tmo=30" ||
+      lab_fail "nvme connect to port $_port failed"
+  done
+  LAB_NVME_HEAD=nvme0n1 LAB_NVME_PATH_A=nvme0c0n1 LAB_NVME_PATH_B=nvme0c1n1
+  LAB_NVME_CTRL_A=nvme0 LAB_NVME_CTRL_B=nvme1
+  lab_wait_for 10 test -b "/dev/$LAB_NVME_HEAD" || lab_fail "no /dev/$LAB_NVME_HEAD"
+  lab_wait_for 10 test -e "/sys/block/$LAB_NVME_PATH_B/ana_state" || lab_fail "no path $LAB_NVME_PATH_B"
+  lab_log "nvme: $LAB_NVME_HEAD over $LAB_NVME_PATH_A ($(cat /sys/class/nvme/$LAB_NVME_CTRL_A/address)) and $LAB_NVME_PATH_B ($(cat /sys/class/nvme/$LAB_NVME_CTRL_B/address))"
+}
+
+# lab_nvme_port_down N / lab_nvme_port_up N: unlink / link the subsystem on
+# port N (the last link gone closes the listener; the host's controller
+# goes resetting, then connecting every reconnect_delay). Print T0_NS=<the
+# CLOCK_MONOTONIC just before the syscall>, for lags.
+lab_nvme_port_down() {
+  sanwatch-labprobe unlink "$(lab_nvme_port_dir "$1")/subsystems/$LAB_NVME_NQN" ||
+    lab_fail "cannot unlink port $1"
+}
+lab_nvme_port_up() {
+  sanwatch-labprobe symlink "$LAB_NVMET/subsystems/$LAB_NVME_NQN" \
+    "$(lab_nvme_port_dir "$1")/subsystems/$LAB_NVME_NQN" || lab_fail "cannot link port $1"
+}
+
+# lab_nvme_ana_state N STATE: port N's ANA group 1 -> STATE (optimized,
+# non-optimized, inaccessible, persistent-loss, change); prints T0_NS=...
+lab_nvme_ana_state() {
+  sanwatch-labprobe write "$(lab_nvme_port_dir "$1")/ana_groups/1/ana_state" "$2" ||
+    lab_fail "cannot set port $1 ANA state $2"
+}
+
+# lab_nvme_ctrl_state nvmeN: the host controller's state (live, connecting...).
+lab_nvme_ctrl_state() { cat "/sys/class/nvme/$1/state"; }
+
+# lab_nvme_port_delay_ms N MS: delay what nvmet port N sends (TCP source
+# port 4419+N: read data, completions) by MS on lo (tc prio + netem + u32,
+# needs iproute2's `tc` passed with --bin: busybox's tc, first in PATH, has
+# no netem); MS 0 removes the qdisc. Only that path slows.
+LAB_TC=/usr/local/bin/tc
+lab_nvme_port_delay_ms() {
+  lab_run "$LAB_CMD_TIMEOUT" "$LAB_TC" qdisc del dev lo root 2>/dev/null || true
+  [ "$2" -gt 0 ] || { lab_log "lo: no delay"; return 0; }
+  for _m in sch_prio sch_netem cls_u32; do lab_run "$LAB_CMD_TIMEOUT" modprobe "$_m" || lab_fail "modprobe $_m"; done
+  # Every priority to band 1:1; only the filter's matches reach 1:4 (netem).
+  lab_run "$LAB_CMD_TIMEOUT" "$LAB_TC" qdisc add dev lo root handle 1: prio bands 4 \
+    priomap 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 &&
+    lab_run "$LAB_CMD_TIMEOUT" "$LAB_TC" qdisc add dev lo parent 1:4 handle 40: netem delay "$2ms" &&
+    lab_run "$LAB_CMD_TIMEOUT" "$LAB_TC" filter add dev lo parent 1: protocol ip prio 1 u32 \
+      match ip sport $((4419 + $1)) 0xffff flowid 1:4 || lab_fail "tc: cannot delay port $1"
+  lab_log "lo: port $((4419 + $1)) delayed by $2 ms"
+}

@@ -9,9 +9,10 @@
 #   dmsetup          the binary and its libraries are copied into the guest
 #   kmod             depmod for the unpacked module tree
 #   zstd, xz-utils   only needed if a kernel package ships compressed modules
+#   iproute2         tc, copied into the guest (nvme_tcp: one port delayed by netem)
 set -euo pipefail
 
-readonly LAB_PACKAGES=(qemu-system-x86 busybox-static cpio dmsetup kmod zstd xz-utils)
+readonly LAB_PACKAGES=(qemu-system-x86 busybox-static cpio dmsetup kmod zstd xz-utils iproute2)
 
 missing_packages() {
   local pkg

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <map>
 
 using sanwatch::SysfsBlock;
 
@@ -35,6 +36,50 @@ TEST_CASE("disks are listed with numbers, geometry and dm identity") {
   CHECK(nvme->tags_per_queue == 1023);
   CHECK(nvme->size_bytes == 4194304ull * 512);
   CHECK(nvme->id.kernel_dev() == ((259u << 20) | 0u));
+}
+
+TEST_CASE("hidden NVMe path disks take their numbers from /proc/diskstats") {
+  SysfsBlock sys(std::string(SANWATCH_FIXTURES) + "/hosts/nvmeof");
+  auto disks = sys.disks();
+  REQUIRE(disks.ok());
+  std::map<std::string, sanwatch::BlockDevice> by;
+  for (const auto& d : *disks) by.emplace(d.name, d);
+  REQUIRE(by.size() == 3);
+  CHECK(by.at("nvme0c0n1").id == sanwatch::DevId{259, 0});
+  CHECK(by.at("nvme0c0n1").hidden);
+  CHECK(by.at("nvme0c0n1").nr_hw_queues == 1);  // blk-mq: its requests are traced
+  CHECK(by.at("nvme0c1n1").id == sanwatch::DevId{259, 2});
+  CHECK(by.at("nvme0n1").id == sanwatch::DevId{259, 1});
+  CHECK_FALSE(by.at("nvme0n1").hidden);
+  CHECK(by.at("nvme0n1").nr_hw_queues == 0);  // bio-based head
+  CHECK(by.at("nvme0n1").wwid == "uuid.5a1c3e0b-7f1d-4c7e-9a55-3b2d8c41f0aa");
+  auto one = sys.disk("nvme0c1n1");  // alone, not in a scan
+  REQUIRE(one.ok());
+  CHECK(one->id == sanwatch::DevId{259, 2});
+  auto by_name = sys.resolve("nvme0c1n1");
+  REQUIRE(by_name.ok());
+  CHECK(by_name->disk.id == sanwatch::DevId{259, 2});
+  auto by_number = sys.resolve("259:2");  // no /sys/dev/block link for it
+  REQUIRE(by_number.ok());
+  CHECK(by_number->disk.name == "nvme0c1n1");
+  CHECK_FALSE(sys.resolve("259:7").ok());
+}
+
+TEST_CASE("diskstats: numbers by name, malformed lines skipped") {
+  const auto m = sanwatch::parse_diskstats(
+      " 259       0 nvme0c0n1 3 0 24 30 0 0 0 0 0 28 30 0 0 0 0 0 0\n"
+      "   8      16 sdb 1 2 3\n"
+      "garbage\n"
+      " 259 x nvme9n1 0\n"
+      "4096 0 toobig 0\n"
+      "   7       1 loop1");  // no trailing newline
+  CHECK(m.size() == 3);
+  CHECK(m.at("nvme0c0n1") == sanwatch::DevId{259, 0});
+  CHECK(m.at("sdb") == sanwatch::DevId{8, 16});
+  CHECK(m.at("loop1") == sanwatch::DevId{7, 1});
+  CHECK(m.count("nvme9n1") == 0);
+  CHECK(m.count("toobig") == 0);
+  CHECK(sanwatch::parse_diskstats("").empty());
 }
 
 TEST_CASE("every way of naming a device resolves to the same disk") {

@@ -216,6 +216,41 @@ TEST_CASE("availability counters and the array identity the fleet rules join on"
 
 // The README's cardinality figures come from here: one multipath map with
 // reads and writes, a canary, and 8 paths without histograms.
+TEST_CASE("native NVMe paths export their identity and ANA state") {
+  MetricsSnapshot s;
+  TargetSnapshot path;
+  path.name = path.label = "nvme0c1n1";
+  path.target_type = "path";
+  path.map = "nvme0n1";
+  path.wwid = "uuid.5a1c";
+  path.transport = "nvme";
+  path.target_port = "traddr=127.0.0.1,trsvcid=4421";
+  path.array_id = "nqn.2024-12.io.sanwatch.lab:ana";
+  path.controller = "nvme1";
+  path.nvme_transport = "tcp";
+  path.ana_group = "1";
+  path.alua_state = "inaccessible";
+  s.targets = {path};
+  std::string m = render(s, 1);
+  CHECK(has(
+      m,
+      R"(sanwatch_nvme_path_info{map="nvme0n1",path="nvme0c1n1",subsystem_nqn="nqn.2024-12.io.sanwatch.lab:ana",controller="nvme1",transport="tcp",address="traddr=127.0.0.1,trsvcid=4421",ana_group="1"} 1)"));
+  CHECK(has(
+      m, R"(sanwatch_nvme_path_ana_state{map="nvme0n1",path="nvme0c1n1",state="inaccessible"} 1)"));
+  CHECK(has(m,
+            R"(sanwatch_nvme_path_ana_state{map="nvme0n1",path="nvme0c1n1",state="optimized"} 0)"));
+  CHECK(m.find(R"(state="bogus")") == std::string::npos);
+  // A state outside the spec's five gets its own series, never dropped.
+  s.targets[0].alua_state = "bogus";
+  m = render(s, 1);
+  CHECK(has(m, R"(sanwatch_nvme_path_ana_state{map="nvme0n1",path="nvme0c1n1",state="bogus"} 1)"));
+  CHECK(has(
+      m, R"(sanwatch_nvme_path_ana_state{map="nvme0n1",path="nvme0c1n1",state="inaccessible"} 0)"));
+  // SCSI paths have none of these.
+  s.targets[0].controller.clear();
+  CHECK(render(s, 1).find("sanwatch_nvme_path") == std::string::npos);
+}
+
 TEST_CASE("series per map and per path, as documented") {
   auto count = [](const MetricsSnapshot& s) {
     std::istringstream in(render(s, 1));

@@ -138,3 +138,63 @@ TEST_CASE("agent states: label values are unescaped and may hold quotes, commas 
   REQUIRE(s.count("state=\"slow\""));
   CHECK(s.at("state=\"slow\"").state == "ok");
 }
+
+namespace {
+
+MapRow nvme_head() {
+  MapRow m;
+  m.info.name = "nvme0n1";
+  m.info.wwid = "uuid.5a1c3e0b-7f1d-4c7e-9a55-3b2d8c41f0aa";
+  m.total_paths = 2;
+  for (int c = 0; c < 2; ++c) {
+    PathRow p;
+    p.info.name = "nvme0c" + std::to_string(c) + "n1";
+    p.info.id = DevId{259, static_cast<unsigned>(2 * c)};
+    p.info.transport = "nvme";
+    p.info.nvme_transport = "tcp";
+    p.info.host = "nvme" + std::to_string(c);
+    p.info.scsi_state = "live";
+    p.info.alua_state = c ? "inaccessible" : "optimized";
+    p.info.ana_group = "1";
+    p.info.array_id = "nqn.2024-12.io.sanwatch.lab:ana";
+    p.info.target_port = "traddr=127.0.0.1,trsvcid=442" + std::to_string(c);
+    m.paths.push_back(p);
+  }
+  m.valid_paths = 0;
+  for (auto& p : m.paths) {
+    p.state = derived_path_state(p);
+    m.valid_paths += p.state == "ok";
+  }
+  m.state = derived_map_state(m);
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("NVMe paths: derived from ANA and controller state; JSON and text show the identity") {
+  MapRow m = nvme_head();
+  CHECK(m.paths[0].state == "ok");
+  CHECK(m.paths[1].state == "failed");  // ana_state inaccessible
+  CHECK(m.state == "degraded");
+  m.paths[0].info.scsi_state = "connecting";
+  CHECK(derived_path_state(m.paths[0]) == "failed");
+  m.paths[0].info.scsi_state = "live";
+  m.paths[0].info.alua_state = "bogus";  // unknown ANA state: not usable
+  CHECK(derived_path_state(m.paths[0]) == "failed");
+
+  const PathsReport r{"t", 0, "derived", {nvme_head()}};
+  const auto j = paths_json(r);
+  const auto& p = j["maps"][0]["paths"][1];
+  CHECK(p["dev"] == "259:2");
+  CHECK(p["host"] == "nvme1");
+  CHECK(p["nvme_transport"] == "tcp");
+  CHECK(p["array_id"] == "nqn.2024-12.io.sanwatch.lab:ana");
+  CHECK(p["ana_group"] == "1");
+  CHECK(p["alua_state"] == "inaccessible");
+  CHECK(p["target_port"] == "traddr=127.0.0.1,trsvcid=4421");
+  const std::string text = paths_text(r);
+  CHECK(text.find("subsystem nqn.2024-12.io.sanwatch.lab:ana") != std::string::npos);
+  CHECK(text.find("`- nvme1 nvme0c1n1 259:2") != std::string::npos);
+  CHECK(text.find("nvme-tcp traddr=127.0.0.1,trsvcid=4421 inaccessible grp 1") !=
+        std::string::npos);
+}

@@ -334,15 +334,20 @@ TEST_CASE("nvmeof: a native multipath head is a map over its hidden paths") {
   CHECK(m.name == "nvme0n1");
   CHECK(m.dm_name.empty());
   CHECK(m.label() == "nvme0n1");
-  CHECK(m.id == sanwatch::DevId{259, 0});
+  CHECK(m.id == sanwatch::DevId{259, 1});  // between its paths' 259:0 and 259:2, as on 6.1
   CHECK(m.wwid == "uuid.5a1c3e0b-7f1d-4c7e-9a55-3b2d8c41f0aa");
   CHECK(m.paths == std::vector<std::string>{"nvme0c0n1", "nvme0c1n1"});
   CHECK(path_names(t) == m.paths);  // the head itself is not a path
 
   const PathInfo& a = path(t, "nvme0c0n1");
   CHECK(a.host == "nvme0");
+  CHECK(a.id == sanwatch::DevId{259, 0});  // hidden: no sysfs dev, from /proc/diskstats
   CHECK(a.alua_state == "optimized");
-  CHECK(a.target_port == "traddr=192.168.10.21,trsvcid=4420,src_addr=192.168.10.5");
+  CHECK(a.ana_group == "1");
+  CHECK(a.nvme_transport == "tcp");
+  CHECK(a.scsi_state == "live");  // the controller's state
+  // The target side only: src_addr is the host's, and absent while connecting.
+  CHECK(a.target_port == "traddr=192.168.10.21,trsvcid=4420");
   CHECK(a.array_id == nqn);
   CHECK(a.array() == "NetApp ONTAP Controller");
   CHECK(a.transport == "nvme");
@@ -350,7 +355,11 @@ TEST_CASE("nvmeof: a native multipath head is a map over its hidden paths") {
   const PathInfo& b = path(t, "nvme0c1n1");
   CHECK(b.host == "nvme1");
   CHECK(b.alua_state == "non-optimized");
-  CHECK(b.target_port == "traddr=192.168.20.21,trsvcid=4420,src_addr=192.168.20.5");
+  CHECK(b.id == sanwatch::DevId{259, 2});
+  CHECK(b.ana_group == "2");
+  CHECK(b.target_port == "traddr=192.168.20.21,trsvcid=4420");
+  CHECK(t.map_named("nvme0n1") == &m);
+  CHECK(t.map_named("nvme0c1n1") == nullptr);
   CHECK(t.map_of("nvme0c1n1") == &m);
 }
 
