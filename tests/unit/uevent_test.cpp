@@ -190,7 +190,7 @@ TEST_CASE("SDEV_UA is validated: a SCSI device's change, an upper-case name") {
   for (const char* bad : {"SDEV_UA=", "SDEV_UA=asymmetric", "SDEV_UA=A B", "SDEV_UA=../../x"})
     CHECK(drop({"change@" + sdev, "ACTION=change", "DEVPATH=" + sdev, "SUBSYSTEM=scsi", bad,
                 "SEQNUM=1"}) == UeventDrop::kBadUnitAttention);
-  for (const std::string& path :
+  for (const std::string path :
        {"/devices/x/2:0:0", "/devices/x/2:0:0:1:5", "/devices/x/a:0:0:1", "/devices/x/2::0:1"})
     CHECK(drop({"change@" + path, "ACTION=change", "DEVPATH=" + path, "SUBSYSTEM=scsi",
                 "SDEV_UA=ASYMMETRIC_ACCESS_STATE_CHANGED", "SEQNUM=1"}) ==
