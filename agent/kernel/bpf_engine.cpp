@@ -13,8 +13,8 @@
 #include <map>
 
 #include "base/clock.h"
-#include "iolat.skel.h"
 #include "kernel/btf_probe.h"
+#include "kernel/iolat_setup.h"
 #include "kernel/libbpf_log.h"
 #include "kernel/preexisting.h"
 #include "kernel/slot_allocator.h"
@@ -25,11 +25,6 @@ namespace sanwatch {
 using namespace bpf;  // the shared ABI names (SW_*)
 
 namespace {
-
-struct SkelDeleter {
-  void operator()(iolat_bpf* s) const { iolat_bpf__destroy(s); }
-};
-using SkelPtr = std::unique_ptr<iolat_bpf, SkelDeleter>;
 
 struct RingDeleter {
   void operator()(ring_buffer* r) const { ring_buffer__free(r); }
@@ -57,14 +52,6 @@ class MappedSlots {
 };
 
 const char* const kProgNames[] = {"sw_insert", "sw_issue", "sw_requeue", "sw_complete"};
-
-std::vector<bpf_program*> programs(iolat_bpf* s, bool raw) {
-  if (raw)
-    return {s->progs.sw_insert_raw, s->progs.sw_issue_raw, s->progs.sw_requeue_raw,
-            s->progs.sw_complete_raw};
-  return {s->progs.sw_insert_btf, s->progs.sw_issue_btf, s->progs.sw_requeue_btf,
-          s->progs.sw_complete_btf};
-}
 
 Error load_error(int err, const std::string& what, const LibbpfLog& log) {
   // EACCES is the verifier's refusal; only EPERM means missing privileges.
@@ -127,31 +114,11 @@ struct BpfEngine::Impl {
 
 namespace {
 
-Status configure(iolat_bpf* s, const BpfEngine::Options& o, const SloThresholds& slo,
-                 const KernelLayout& k, bool raw) {
-  s->rodata->rq_single_arg = k.rq_single_arg;
-  s->rodata->complete_status = k.complete_status;
-  s->rodata->max_watch = o.max_watch;
-  s->rodata->rqf_io_stat = k.rqf_io_stat;
-  static_assert(sizeof(s->rodata->slo_ns) == sizeof(SloThresholds));
-  for (std::size_t i = 0; i < slo.size(); ++i) s->rodata->slo_ns[i] = slo[i];
-  const unsigned stat_entries = o.max_watch * SW_NR_OPS;
-  int err = bpf_map__set_max_entries(s->maps.watch_idx, o.max_watch);
-  err = err ?: bpf_map__set_max_entries(s->maps.devices, o.max_watch);
-  err = err ?: bpf_map__set_max_entries(s->maps.stats, stat_entries);
-  err = err ?: bpf_map__set_max_entries(s->maps.maxima, stat_entries);
-  err = err ?: bpf_map__set_max_entries(s->maps.inflight, o.inflight_slots);
-  err = err ?: bpf_map__set_max_entries(s->maps.events, o.ring_buffer_bytes);
-  if (err) return Error{-err, "sizing BPF maps"};
-  for (auto* p : programs(s, !raw)) bpf_program__set_autoload(p, false);
-  return {};
-}
-
 Result<SkelPtr> open_and_load(const BpfEngine::Options& o, const SloThresholds& slo,
                               const KernelLayout& k, bool raw, const LibbpfLog& log) {
   SkelPtr s(iolat_bpf__open());
   if (!s) return load_error(errno, "opening BPF object", log);
-  if (auto st = configure(s.get(), o, slo, k, raw); !st) return st.error();
+  if (auto st = configure_iolat(s.get(), o, slo, k, raw); !st) return st.error();
   if (int err = iolat_bpf__load(s.get()))
     return load_error(
         -err, std::string("loading BPF programs (") + (raw ? "raw_tp" : "tp_btf") + ")", log);

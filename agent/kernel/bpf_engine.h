@@ -42,6 +42,17 @@ struct SlotUsage {
 
 using IoEvent = bpf::sw_event;
 
+// Kernel memory of one map of the block-latency object as the engine sizes
+// it: what its definition (type, key and value size, entries) costs on a
+// host with a given number of possible CPUs, from the kernel's allocation
+// rules (values rounded up to 8 bytes; per-CPU maps hold one per CPU).
+struct MapFootprint {
+  std::string name;
+  bool per_cpu = false;
+  std::uint32_t key_size = 0, value_size = 0, max_entries = 0;
+  std::uint64_t bytes = 0;
+};
+
 // What the engine needs to know of a block device to trace it (the host
 // layer describes devices; this layer does not depend on it).
 struct TracedDevice {
@@ -81,6 +92,11 @@ class BpfEngine {
   using EventFn = std::function<void(const IoEvent&)>;
 
   static Result<std::unique_ptr<BpfEngine>> open(const Options& opts);
+  // The maps of the object opened and sized for `opts` as open() would load
+  // them on a host with `possible_cpus` CPUs; nothing is loaded (no
+  // privileges needed).
+  static Result<std::vector<MapFootprint>> map_footprint(const Options& opts,
+                                                         unsigned possible_cpus);
   ~BpfEngine();
   BpfEngine(const BpfEngine&) = delete;
   BpfEngine& operator=(const BpfEngine&) = delete;
