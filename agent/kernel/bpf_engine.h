@@ -60,6 +60,7 @@ struct TracedDevice {
   std::uint32_t kernel_dev = 0;  // MKDEV(major, minor) in the kernel's encoding
   unsigned nr_hw_queues = 0;     // blk-mq hardware queues (0: bio-based)
   unsigned tags_per_queue = 0;   // in-flight slots each needs
+  bool histograms = true;        // keep latency histograms (SW_DEV_NO_HIST when not)
 };
 
 class BpfEngine {
@@ -110,7 +111,10 @@ class BpfEngine {
   // Frees the slot. A failed map update is reported (the first one, with its
   // errno) after the rest of the cleanup ran: the slot is free either way.
   Status unwatch(int slot);
-  Status set_slow_threshold(int slot, std::uint64_t slow_ns);
+  // Slow threshold and whether the kernel keeps latency histograms for the
+  // device (without them its counts, errors, bytes and sums go on; its
+  // histograms stay as they were).
+  Status configure(int slot, std::uint64_t slow_ns, bool histograms);
 
   // Cumulative counters (maxima since the last reset_maxima), read now.
   // Some per-CPU counters are 32-bit (bpf/iolat.h): every watched slot must

@@ -24,9 +24,13 @@ using SkelPtr = std::unique_ptr<iolat_bpf, SkelDeleter>;
 // requeue, complete (`raw`: the raw_tp set, else tp_btf).
 std::vector<bpf_program*> programs(iolat_bpf* s, bool raw);
 
+// Statistics shards per (device, op) on a host with that many possible
+// CPUs: a power of two, at most SW_MAX_SHARDS, at most one per CPU.
+unsigned stat_shards(unsigned possible_cpus);
+
 // Sets rodata and map sizes of an opened, not yet loaded object, and turns
 // off the program set that is not used (`raw`: raw_tp, else tp_btf).
 Status configure_iolat(iolat_bpf* s, const BpfEngine::Options& o, const SloThresholds& slo,
-                       const KernelLayout& k, bool raw);
+                       const KernelLayout& k, bool raw, unsigned shards);
 
 }  // namespace sanwatch
