@@ -38,6 +38,8 @@ const volatile __u32 rqf_io_stat = 0;
 const volatile __u64 slo_ns[SW_NR_SLO] = {};
 /* Statistics shards per (device, op) minus 1, a power of two minus 1. */
 const volatile __u32 shard_mask = 0;
+/* More possible CPUs than shards: CPUs share a shard and must add atomically. */
+const volatile bool shared_shards = true;
 
 /* Bumped by userspace whenever the watch set changes: invalidates qcache. */
 volatile __u32 watch_gen = 1;
@@ -87,8 +89,16 @@ struct {
 } events SEC(".maps");
 
 /* Shared counters: the CPUs of a shard add to the same words. The result is
- * unused, so clang emits the plain atomic add (BPF_XADD, any kernel). */
-#define ADD(p, v) __sync_fetch_and_add(p, v)
+ * unused, so clang emits the plain atomic add (BPF_XADD, any kernel). With a
+ * shard per CPU no other CPU writes it and a plain add does, as in a per-CPU
+ * map; the rodata is frozen, so the verifier drops the branch not taken. */
+#define ADD(p, v)                                   \
+	do {                                        \
+		if (shared_shards)                  \
+			__sync_fetch_and_add(p, v); \
+		else                                \
+			*(p) += (v);                \
+	} while (0)
 
 static __always_inline __u32 stats_key(__u32 widx, __u32 op)
 {

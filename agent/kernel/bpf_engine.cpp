@@ -119,11 +119,11 @@ struct BpfEngine::Impl {
 namespace {
 
 Result<SkelPtr> open_and_load(const BpfEngine::Options& o, const SloThresholds& slo,
-                              const KernelLayout& k, bool raw, unsigned shards,
+                              const KernelLayout& k, bool raw, unsigned cpus,
                               const LibbpfLog& log) {
   SkelPtr s(iolat_bpf__open());
   if (!s) return load_error(errno, "opening BPF object", log);
-  if (auto st = configure_iolat(s.get(), o, slo, k, raw, shards); !st) return st.error();
+  if (auto st = configure_iolat(s.get(), o, slo, k, raw, cpus); !st) return st.error();
   if (int err = iolat_bpf__load(s.get()))
     return load_error(
         -err, std::string("loading BPF programs (") + (raw ? "raw_tp" : "tp_btf") + ")", log);
@@ -152,12 +152,13 @@ Result<std::unique_ptr<BpfEngine>> BpfEngine::open(const Options& opts) {
   impl->ncpus = std::max(libbpf_num_possible_cpus(), 1);
   impl->shards = stat_shards(static_cast<unsigned>(impl->ncpus));
   auto skel = opts.force_raw_tp ? Result<SkelPtr>(Error{0, "raw_tp forced"})
-                                : open_and_load(opts, *slo, *layout, false, impl->shards, log);
+                                : open_and_load(opts, *slo, *layout, false,
+                                                static_cast<unsigned>(impl->ncpus), log);
   impl->raw = !skel.ok();
   if (!skel.ok()) {
     if (skel.error().err == EPERM) return skel.error();
     // tp_btf needs BTF-typed attach; older setups still offer raw tracepoints.
-    skel = open_and_load(opts, *slo, *layout, true, impl->shards, log);
+    skel = open_and_load(opts, *slo, *layout, true, static_cast<unsigned>(impl->ncpus), log);
     if (!skel) return skel.error();
   }
   impl->skel = std::move(skel).value();

@@ -22,7 +22,8 @@ unsigned stat_shards(unsigned possible_cpus) {
 }
 
 Status configure_iolat(iolat_bpf* s, const BpfEngine::Options& o, const SloThresholds& slo,
-                       const KernelLayout& k, bool raw, unsigned shards) {
+                       const KernelLayout& k, bool raw, unsigned possible_cpus) {
+  const unsigned shards = stat_shards(possible_cpus);
   s->rodata->rq_single_arg = k.rq_single_arg;
   s->rodata->complete_status = k.complete_status;
   s->rodata->max_watch = o.max_watch;
@@ -30,6 +31,7 @@ Status configure_iolat(iolat_bpf* s, const BpfEngine::Options& o, const SloThres
   static_assert(sizeof(s->rodata->slo_ns) == sizeof(SloThresholds));
   for (std::size_t i = 0; i < slo.size(); ++i) s->rodata->slo_ns[i] = slo[i];
   s->rodata->shard_mask = shards - 1;
+  s->rodata->shared_shards = shards < possible_cpus;
   const unsigned stat_entries = o.max_watch * SW_NR_OPS * shards;
   int err = bpf_map__set_max_entries(s->maps.watch_idx, o.max_watch);
   err = err ?: bpf_map__set_max_entries(s->maps.devices, o.max_watch);

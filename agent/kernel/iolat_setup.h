@@ -29,8 +29,9 @@ std::vector<bpf_program*> programs(iolat_bpf* s, bool raw);
 unsigned stat_shards(unsigned possible_cpus);
 
 // Sets rodata and map sizes of an opened, not yet loaded object, and turns
-// off the program set that is not used (`raw`: raw_tp, else tp_btf).
+// off the program set that is not used (`raw`: raw_tp, else tp_btf). The
+// statistics shards follow from `possible_cpus` (stat_shards).
 Status configure_iolat(iolat_bpf* s, const BpfEngine::Options& o, const SloThresholds& slo,
-                       const KernelLayout& k, bool raw, unsigned shards);
+                       const KernelLayout& k, bool raw, unsigned possible_cpus);
 
 }  // namespace sanwatch

@@ -41,9 +41,7 @@ Result<std::vector<MapFootprint>> BpfEngine::map_footprint(const Options& opts,
   if (!slo) return slo.error();
   SkelPtr s(iolat_bpf__open());
   if (!s) return errno_error("opening BPF object");
-  if (auto st =
-          configure_iolat(s.get(), opts, *slo, KernelLayout{}, false, stat_shards(possible_cpus));
-      !st)
+  if (auto st = configure_iolat(s.get(), opts, *slo, KernelLayout{}, false, possible_cpus); !st)
     return st.error();
   std::vector<MapFootprint> out;
   bpf_map* m = nullptr;
