@@ -51,15 +51,15 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		label=${cfg%%=*} bin=${cfg#*=}
 		setsid env --default-signal=INT "$bin" hist -d "${LOOP#/dev/}" >"$WORK/out" 2>&1 </dev/null &
 		TRACER=$!
-		ids=$("${BP[@]}" wait-attached "$TRACER" --min 4 --timeout 60 |
+		read -ra ids < <("${BP[@]}" wait-attached "$TRACER" --min 4 --timeout 60 |
 			python3 -c 'import json,sys; print(" ".join(map(str, json.load(sys.stdin)["ids"])))')
 		sleep 1
-		"${BP[@]}" snapshot $ids >"$WORK/before.json"
+		"${BP[@]}" snapshot "${ids[@]}" >"$WORK/before.json"
 		sysctl -qw kernel.bpf_stats_enabled=1
 		fio --name=c --filename="$LOOP" --ioengine=io_uring --direct=1 --rw=randread --bs=4k \
 			--iodepth=32 --time_based --runtime="$SECONDS_RUN" >/dev/null
 		sysctl -qw kernel.bpf_stats_enabled=0
-		"${BP[@]}" snapshot $ids >"$WORK/after.json"
+		"${BP[@]}" snapshot "${ids[@]}" >"$WORK/after.json"
 		kill -INT "$TRACER"
 		wait "$TRACER" || true
 		TRACER=""
