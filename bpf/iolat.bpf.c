@@ -4,7 +4,8 @@
  * Per watched device and operation: total latency (request allocation ->
  * completion, from rq->start_time_ns), device latency (issue -> completion,
  * from rq->io_start_time_ns), counts, bytes, errors by status, requeues and
- * completions over each latency SLO threshold, all in per-CPU arrays; the
+ * completions over each latency SLO threshold, in arrays shared by the CPUs
+ * (a shard or two per device and op, updated with atomic adds); the
  * start time of every outstanding request in a slot indexed by (hardware
  * queue, tag), so userspace can read the age of the oldest outstanding I/O at
  * any moment; slow-I/O and error events through a ring buffer.
@@ -35,6 +36,10 @@ const volatile __u32 rqf_io_stat = 0;
 /* Latency SLO thresholds in ns, strictly increasing, unused ones 0 and last
  * (userspace checks both): the scan stops at the first one not exceeded. */
 const volatile __u64 slo_ns[SW_NR_SLO] = {};
+/* Statistics shards per (device, op) minus 1, a power of two minus 1. */
+const volatile __u32 shard_mask = 0;
+/* More possible CPUs than shards: CPUs share a shard and must add atomically. */
+const volatile bool shared_shards = true;
 
 /* Bumped by userspace whenever the watch set changes: invalidates qcache. */
 volatile __u32 watch_gen = 1;
@@ -56,16 +61,17 @@ struct {
 	__type(value, struct sw_qcache);
 } qcache SEC(".maps");
 
+/* Keyed by stats_key(): (slot * SW_NR_OPS + op) * shards + shard. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1); /* max_watch * SW_NR_OPS */
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* max_watch * SW_NR_OPS * shards */
 	__type(key, __u32);
 	__type(value, struct sw_io_stats);
 } stats SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1); /* max_watch * SW_NR_OPS */
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* max_watch * SW_NR_OPS * shards */
 	__type(key, __u32);
 	__type(value, struct sw_io_max);
 } maxima SEC(".maps");
@@ -81,6 +87,23 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024); /* tracing.ring_buffer_bytes, set before load */
 } events SEC(".maps");
+
+/* Shared counters: the CPUs of a shard add to the same words. The result is
+ * unused, so clang emits the plain atomic add (BPF_XADD, any kernel). With a
+ * shard per CPU no other CPU writes it and a plain add does, as in a per-CPU
+ * map; the rodata is frozen, so the verifier drops the branch not taken. */
+#define ADD(p, v)                                   \
+	do {                                        \
+		if (shared_shards)                  \
+			__sync_fetch_and_add(p, v); \
+		else                                \
+			*(p) += (v);                \
+	} while (0)
+
+static __always_inline __u32 stats_key(__u32 widx, __u32 op)
+{
+	return (widx * SW_NR_OPS + op) * (shard_mask + 1) + (bpf_get_smp_processor_id() & shard_mask);
+}
 
 static __always_inline void count(__u32 which)
 {
@@ -265,28 +288,34 @@ static __always_inline void count_slo(struct sw_io_stats *st, __u64 total)
 
 		if (!limit || total <= limit)
 			break;
-		st->slo_over[i]++;
+		ADD(&st->slo_over[i], 1);
 	}
 }
 
-static __always_inline void account(__u32 key, __u64 total, __u64 device)
+/* A histogram bucket, or the plain counter of a device without histograms:
+ * either way one atomic add, and the reader's count is their sum. */
+static __always_inline void account(__u32 key, struct sw_io_stats *st, bool hist, __u64 total,
+				    __u64 device)
 {
-	struct sw_io_stats *st = bpf_map_lookup_elem(&stats, &key);
 	struct sw_io_max *mx = bpf_map_lookup_elem(&maxima, &key);
 
-	if (!st || !mx)
+	if (!mx)
 		return;
-	st->count++;
-	st->total_ns_sum += total;
-	st->total_hist[hist_idx(total)]++;
+	ADD(&st->total_ns_sum, total);
+	if (hist)
+		ADD(&st->total_hist[hist_idx(total)], 1);
+	else
+		ADD(&st->count, 1);
 	count_slo(st, total);
 	if (total > mx->total_ns)
 		mx->total_ns = total;
 	if (!device)
 		return;
-	st->device_count++;
-	st->device_ns_sum += device;
-	st->device_hist[hist_idx(device)]++;
+	ADD(&st->device_ns_sum, device);
+	if (hist)
+		ADD(&st->device_hist[hist_idx(device)], 1);
+	else
+		ADD(&st->device_count, 1);
 	if (device > mx->device_ns)
 		mx->device_ns = device;
 }
@@ -340,14 +369,15 @@ static __always_inline int on_complete(struct request *rq, __u64 raw_err, __u32 
 	if (!start)
 		return 0;
 	op = op_of(RD(direct, rq, cmd_flags));
-	key = w * SW_NR_OPS + op;
+	key = stats_key(w, op);
 	status = status_of(raw_err);
 	st = bpf_map_lookup_elem(&stats, &key);
 	if (!st)
 		return 0;
-	st->bytes += nr_bytes;
+	if (nr_bytes)
+		ADD(&st->bytes, nr_bytes);
 	if (status)
-		st->errors[status & (SW_NR_STATUS - 1)]++;
+		ADD(&st->errors[status & (SW_NR_STATUS - 1)], 1);
 	/* A partial completion (nr_bytes short of what remains) is not the end
 	 * of the request: keep it outstanding. */
 	if (nr_bytes < data_len && !status)
@@ -361,14 +391,14 @@ static __always_inline int on_complete(struct request *rq, __u64 raw_err, __u32 
 		device = now - s->issue_ns;
 	if (!io_start && !(cfg->flags & SW_DEV_ISSUE_CLOCK))
 		cfg->flags |= SW_DEV_ISSUE_CLOCK; /* only bit BPF sets: a lost race re-sets it */
-	account(key, total, device);
+	account(key, st, !(cfg->flags & SW_DEV_NO_HIST), total, device);
 	if (s) {
 		s->start_ns = 0;
 		s->issue_ns = 0;
 	}
 
 	if (!status && cfg->slow_ns && total >= cfg->slow_ns)
-		st->slow++;
+		ADD(&st->slow, 1);
 	if (status || (cfg->slow_ns && total >= cfg->slow_ns)) {
 		struct sw_event ev = {
 			.ts_ns = now,
@@ -394,10 +424,10 @@ static __always_inline int on_requeue(struct request *rq, bool direct)
 
 	if (widx < 0)
 		return 0;
-	key = (__u32)widx * SW_NR_OPS + op_of(RD(direct, rq, cmd_flags));
+	key = stats_key((__u32)widx, op_of(RD(direct, rq, cmd_flags)));
 	st = bpf_map_lookup_elem(&stats, &key);
 	if (st)
-		st->requeues++;
+		ADD(&st->requeues, 1);
 	return 0;
 }
 

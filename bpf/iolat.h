@@ -46,19 +46,30 @@ enum sw_op {
  * each, which buckets 12.5 % wide cannot give at an arbitrary 10 ms. */
 #define SW_NR_SLO 4
 
-/* Per (device, op) statistics: one per-CPU copy, summed in userspace. The
- * event counters are 32-bit to halve the map, whose size is devices x ops x
- * possible CPUs x this struct: their sum over CPUs wraps modulo 2^32 exactly
- * as the true total does, so a reader that looks at least once per 2^32
- * events of a counter (the agent reads every second) recovers the 64-bit
- * totals from the change since its last read. Byte and time sums grow too
- * fast for that and stay 64-bit. */
+/* Statistics shards per (device, op): the CPUs share them, shard =
+ * cpu & (shards - 1), shards a power of two up to this, set from the
+ * possible CPUs (rodata shard_mask). Not per CPU: a per-CPU copy costs its
+ * size times every possible CPU (1.2 MiB per device at 128 CPUs); two
+ * shared copies cost ~20 KiB whatever the CPU count (docs/architecture.md,
+ * "Map memory"). */
+#define SW_MAX_SHARDS 2
+
+/* Per (device, op, shard) statistics, updated with atomic adds by the CPUs
+ * of the shard and summed over shards in userspace. The event counters are
+ * 32-bit: their sum over shards wraps modulo 2^32 exactly as the true total
+ * does, so a reader that looks at least once per 2^32 events of a counter
+ * (the agent reads every second) recovers the 64-bit totals from the change
+ * since its last read. Byte and time sums grow too fast for that and stay
+ * 64-bit. The number of completions is not counted apart: it is the sum of
+ * total_hist's buckets (device_hist's for device_count), plus the counters
+ * below for a device whose histograms are off (SW_DEV_NO_HIST): one atomic
+ * add per completion fewer. */
 struct sw_io_stats {
 	__u64 bytes;
 	__u64 total_ns_sum;
 	__u64 device_ns_sum;
-	__u32 count;
-	__u32 device_count; /* completions that had an issue time */
+	__u32 count;	    /* completions not in total_hist (SW_DEV_NO_HIST) */
+	__u32 device_count; /* completions with an issue time not in device_hist */
 	__u32 requeues;
 	__u32 slow; /* completions without error whose total latency reached the
 		     * device's slow_ns: what the SLOW events report, counted here
@@ -69,8 +80,10 @@ struct sw_io_stats {
 	__u32 device_hist[SW_HIST_SLOTS];
 };
 
-/* Per (device, op) maxima, per CPU. Reset by the reader between intervals;
- * kept apart from sw_io_stats so the reset never races with the counters. */
+/* Per (device, op, shard) maxima. Reset by the reader between intervals;
+ * kept apart from sw_io_stats so the reset never races with the counters.
+ * BPF has no atomic max: two CPUs of a shard raising it at the same moment
+ * can leave the smaller of their two values. */
 struct sw_io_max {
 	__u64 total_ns;
 	__u64 device_ns;
@@ -90,6 +103,9 @@ struct sw_dev_cfg {
 /* Set by the programs when a completion had no io_start_time_ns: the queue
  * keeps no issue timestamps, so the issue hook takes its own. */
 #define SW_DEV_ISSUE_CLOCK 1u
+/* Set by userspace: no latency histograms for this device (multipath paths
+ * unless metrics.path_histograms); completions go to count/device_count. */
+#define SW_DEV_NO_HIST 2u
 
 /* One outstanding request: what the oldest-outstanding scan reads. */
 struct sw_inflight {

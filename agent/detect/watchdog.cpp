@@ -226,7 +226,8 @@ void Watchdog::update_target(Target& t, const BlockDevice& d, const Topology& to
   if (geometry_changed && t.slot >= 0) unwatch(t);
   set_present(t, present, now);
   if (t.slot >= 0) {
-    if (auto st = engine_->set_slow_threshold(t.slot, ns(t.settings.thresholds.slow_io)); !st)
+    if (auto st = engine_->configure(t.slot, ns(t.settings.thresholds.slow_io), histograms_for(t));
+        !st)
       log_.error(st.error().message(), {{"target", d.name}});
   }
   // A hidden path (nvme0c1n1) has no device node and the kernel gives no way
@@ -325,18 +326,20 @@ bool Watchdog::grow_engine(unsigned inflight_needed) {
 
 void Watchdog::watch(Target& t) {
   const std::uint64_t slow = ns(t.settings.thresholds.slow_io);
-  auto slot = engine_->watch(traced(t.dev), slow, false);
+  TracedDevice td = traced(t.dev);
+  td.histograms = histograms_for(t);
+  auto slot = engine_->watch(td, slow, false);
   // Device slots and in-flight slots can both be short (growing the first
   // leaves the second as it was): grow for each shortage in turn.
   for (int grown = 0; !slot && grown < 2; ++grown) {
     const int err = slot.error().err;
     if (err != ENOSPC && err != ENOBUFS) break;
     if (!grow_engine(err == ENOBUFS ? t.dev.tag_slots() : 0)) break;
-    slot = engine_->watch(traced(t.dev), slow, false);
+    slot = engine_->watch(td, slow, false);
   }
   if (!slot && slot.error().err == ENOBUFS) {
     // No room to grow: track the queues that fit (partial beats blind).
-    slot = engine_->watch(traced(t.dev), slow, true);
+    slot = engine_->watch(td, slow, true);
     if (slot)
       log_.warn("only part of " + t.dev.name + "'s in-flight I/O is tracked for stalls",
                 {{"target", t.dev.name}});

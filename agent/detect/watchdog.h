@@ -118,6 +118,9 @@ class Watchdog {
 
  private:
   TargetSnapshot snapshot_of(const Target& t) const;
+  // Latency histograms kept (in the kernel) and exported for the target:
+  // every one but paths, unless metrics.path_histograms.
+  bool histograms_for(const Target& t) const;
   void sync_devices();
   void add_target(const BlockDevice& d, const Topology& topo);
   void update_target(Target& t, const BlockDevice& d, const Topology& topo);

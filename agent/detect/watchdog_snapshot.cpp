@@ -40,6 +40,10 @@ TargetIdentity identity_of(const TargetSnapshot& t) {
   return id;
 }
 
+bool Watchdog::histograms_for(const Target& t) const {
+  return t.kind != TargetKind::kPath || cfg_.metrics.path_histograms;
+}
+
 TargetSnapshot Watchdog::snapshot_of(const Target& t) const {
   TargetSnapshot m;
   m.name = t.dev.name;
@@ -49,7 +53,7 @@ TargetSnapshot Watchdog::snapshot_of(const Target& t) const {
   // A stacked path (dm-delay over sdb) has no wwid of its own: the disk's.
   m.wwid = t.dev.wwid.empty() ? t.path.info.wwid : t.dev.wwid;
   m.present = t.present;
-  m.histograms = t.kind != TargetKind::kPath || cfg_.metrics.path_histograms;
+  m.histograms = histograms_for(t);
   m.state = std::string(health_name(t.detector.state()));
   m.states = state_names(t.kind);
   m.state_since = t.state_since;

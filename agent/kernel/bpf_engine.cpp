@@ -13,8 +13,8 @@
 #include <map>
 
 #include "base/clock.h"
-#include "iolat.skel.h"
 #include "kernel/btf_probe.h"
+#include "kernel/iolat_setup.h"
 #include "kernel/libbpf_log.h"
 #include "kernel/preexisting.h"
 #include "kernel/slot_allocator.h"
@@ -25,11 +25,6 @@ namespace sanwatch {
 using namespace bpf;  // the shared ABI names (SW_*)
 
 namespace {
-
-struct SkelDeleter {
-  void operator()(iolat_bpf* s) const { iolat_bpf__destroy(s); }
-};
-using SkelPtr = std::unique_ptr<iolat_bpf, SkelDeleter>;
 
 struct RingDeleter {
   void operator()(ring_buffer* r) const { ring_buffer__free(r); }
@@ -58,14 +53,6 @@ class MappedSlots {
 
 const char* const kProgNames[] = {"sw_insert", "sw_issue", "sw_requeue", "sw_complete"};
 
-std::vector<bpf_program*> programs(iolat_bpf* s, bool raw) {
-  if (raw)
-    return {s->progs.sw_insert_raw, s->progs.sw_issue_raw, s->progs.sw_requeue_raw,
-            s->progs.sw_complete_raw};
-  return {s->progs.sw_insert_btf, s->progs.sw_issue_btf, s->progs.sw_requeue_btf,
-          s->progs.sw_complete_btf};
-}
-
 Error load_error(int err, const std::string& what, const LibbpfLog& log) {
   // EACCES is the verifier's refusal; only EPERM means missing privileges.
   if (err == EPERM)
@@ -87,6 +74,7 @@ struct BpfEngine::Impl {
   SkelPtr skel;
   bool raw = false;
   int ncpus = 1;
+  unsigned shards = 1;  // statistics entries per (slot, op)
   unsigned max_watch = 0;
   SloThresholds slo_ns{};  // copied into every DeviceStats
   MappedSlots inflight;
@@ -119,6 +107,9 @@ struct BpfEngine::Impl {
   }
   bool watched(int slot) const;
   Status write_cfg(int slot, const bpf::sw_dev_cfg& cfg);
+  // Statistics entries of a slot: its ops' shards, consecutive keys.
+  __u32 entries_per_slot() const { return SW_NR_OPS * shards; }
+  __u32 first_key(int slot) const { return static_cast<__u32>(slot) * entries_per_slot(); }
   Status zero_entries(bpf_map* map, int slot, const char* what);
   Status read_entries(__u32 first, __u32 count);
   std::string sysfs(const std::string& dir, const char* file) const { return dir + "/" + file; }
@@ -127,31 +118,12 @@ struct BpfEngine::Impl {
 
 namespace {
 
-Status configure(iolat_bpf* s, const BpfEngine::Options& o, const SloThresholds& slo,
-                 const KernelLayout& k, bool raw) {
-  s->rodata->rq_single_arg = k.rq_single_arg;
-  s->rodata->complete_status = k.complete_status;
-  s->rodata->max_watch = o.max_watch;
-  s->rodata->rqf_io_stat = k.rqf_io_stat;
-  static_assert(sizeof(s->rodata->slo_ns) == sizeof(SloThresholds));
-  for (std::size_t i = 0; i < slo.size(); ++i) s->rodata->slo_ns[i] = slo[i];
-  const unsigned stat_entries = o.max_watch * SW_NR_OPS;
-  int err = bpf_map__set_max_entries(s->maps.watch_idx, o.max_watch);
-  err = err ?: bpf_map__set_max_entries(s->maps.devices, o.max_watch);
-  err = err ?: bpf_map__set_max_entries(s->maps.stats, stat_entries);
-  err = err ?: bpf_map__set_max_entries(s->maps.maxima, stat_entries);
-  err = err ?: bpf_map__set_max_entries(s->maps.inflight, o.inflight_slots);
-  err = err ?: bpf_map__set_max_entries(s->maps.events, o.ring_buffer_bytes);
-  if (err) return Error{-err, "sizing BPF maps"};
-  for (auto* p : programs(s, !raw)) bpf_program__set_autoload(p, false);
-  return {};
-}
-
 Result<SkelPtr> open_and_load(const BpfEngine::Options& o, const SloThresholds& slo,
-                              const KernelLayout& k, bool raw, const LibbpfLog& log) {
+                              const KernelLayout& k, bool raw, unsigned cpus,
+                              const LibbpfLog& log) {
   SkelPtr s(iolat_bpf__open());
   if (!s) return load_error(errno, "opening BPF object", log);
-  if (auto st = configure(s.get(), o, slo, k, raw); !st) return st.error();
+  if (auto st = configure_iolat(s.get(), o, slo, k, raw, cpus); !st) return st.error();
   if (int err = iolat_bpf__load(s.get()))
     return load_error(
         -err, std::string("loading BPF programs (") + (raw ? "raw_tp" : "tp_btf") + ")", log);
@@ -177,17 +149,19 @@ Result<std::unique_ptr<BpfEngine>> BpfEngine::open(const Options& opts) {
   if (!layout) return layout.error();
   LibbpfLog log(opts.verbose);
   auto impl = std::make_unique<Impl>(opts.inflight_slots);
+  impl->ncpus = std::max(libbpf_num_possible_cpus(), 1);
+  impl->shards = stat_shards(static_cast<unsigned>(impl->ncpus));
   auto skel = opts.force_raw_tp ? Result<SkelPtr>(Error{0, "raw_tp forced"})
-                                : open_and_load(opts, *slo, *layout, false, log);
+                                : open_and_load(opts, *slo, *layout, false,
+                                                static_cast<unsigned>(impl->ncpus), log);
   impl->raw = !skel.ok();
   if (!skel.ok()) {
     if (skel.error().err == EPERM) return skel.error();
     // tp_btf needs BTF-typed attach; older setups still offer raw tracepoints.
-    skel = open_and_load(opts, *slo, *layout, true, log);
+    skel = open_and_load(opts, *slo, *layout, true, static_cast<unsigned>(impl->ncpus), log);
     if (!skel) return skel.error();
   }
   impl->skel = std::move(skel).value();
-  impl->ncpus = libbpf_num_possible_cpus();
   impl->max_watch = opts.max_watch;
   impl->slo_ns = *slo;
   impl->devices.resize(opts.max_watch);
@@ -242,6 +216,7 @@ Result<int> BpfEngine::watch(const TracedDevice& dev, std::uint64_t slow_ns, boo
   bpf::sw_dev_cfg cfg{};
   cfg.dev = dev.kernel_dev;
   cfg.slow_ns = slow_ns;
+  if (!dev.histograms) cfg.flags |= SW_DEV_NO_HIST;
   // A device that needs more tag slots than are free is still watched when
   // partial_ok; the programs count its out-of-range tags as untracked.
   auto range = im.slots.allocate(dev.nr_hw_queues, dev.tags_per_queue);
@@ -275,15 +250,12 @@ Result<int> BpfEngine::watch(const TracedDevice& dev, std::uint64_t slow_ns, boo
   return slot;
 }
 
-// Zeroes every per-CPU value of `slot`'s entries in `map` (stats or maxima).
+// Zeroes `slot`'s entries (every op and shard) in `map` (stats or maxima).
 // Tries them all; the first failure is returned.
 Status BpfEngine::Impl::zero_entries(bpf_map* map, int slot, const char* what) {
-  // Per-CPU values travel 8-byte aligned, one per possible CPU.
-  const std::size_t value = (bpf_map__value_size(map) + 7) / 8 * 8;
-  std::vector<char> zero(value * static_cast<std::size_t>(ncpus));
+  std::vector<char> zero(bpf_map__value_size(map));
   Status first;
-  for (__u32 op = 0; op < SW_NR_OPS; ++op) {
-    const __u32 k = static_cast<__u32>(slot) * SW_NR_OPS + op;
+  for (__u32 k = first_key(slot); k < first_key(slot) + entries_per_slot(); ++k) {
     if (bpf_map_update_elem(map_fd(map), &k, zero.data(), BPF_ANY) && first)
       first = errno_error("zeroing BPF " + std::string(what) + " entry " + std::to_string(k) +
                           " (slot " + std::to_string(slot) + ")");
@@ -317,7 +289,7 @@ Status BpfEngine::unwatch(int slot) {
   return st;
 }
 
-Status BpfEngine::set_slow_threshold(int slot, std::uint64_t slow_ns) {
+Status BpfEngine::configure(int slot, std::uint64_t slow_ns, bool histograms) {
   auto& im = *impl_;
   if (!im.watched(slot)) return not_watched(slot);
   // Keep flags the programs set themselves (SW_DEV_ISSUE_CLOCK).
@@ -325,19 +297,21 @@ Status BpfEngine::set_slow_threshold(int slot, std::uint64_t slow_ns) {
   bpf::sw_dev_cfg cur{};
   if (bpf_map_lookup_elem(im.map_fd(im.skel->maps.devices), &key, &cur) == 0)
     im.devices[slot]->flags = cur.flags;
-  im.devices[slot]->slow_ns = slow_ns;
-  return im.write_cfg(slot, *im.devices[slot]);
+  auto& cfg = *im.devices[slot];
+  cfg.slow_ns = slow_ns;
+  cfg.flags = histograms ? cfg.flags & ~SW_DEV_NO_HIST : cfg.flags | SW_DEV_NO_HIST;
+  return im.write_cfg(slot, cfg);
 }
 
 // Reads `count` consecutive (slot, op) entries of the stats and maxima maps,
-// from key `first`, into stats_buf/max_buf (ncpus values per entry).
+// from key `first`, into stats_buf/max_buf.
 Status BpfEngine::Impl::read_entries(__u32 first, __u32 count) {
-  stats_buf.resize(static_cast<std::size_t>(count) * ncpus);
-  max_buf.resize(static_cast<std::size_t>(count) * ncpus);
+  stats_buf.resize(count);
+  max_buf.resize(count);
   const std::pair<bpf_map*, void*> maps[] = {{skel->maps.stats, stats_buf.data()},
                                              {skel->maps.maxima, max_buf.data()}};
   for (auto [map, buf] : maps) {
-    const std::size_t value = bpf_map__value_size(map) * static_cast<std::size_t>(ncpus);
+    const std::size_t value = bpf_map__value_size(map);
     if (batch_ok && count > 1) {
       std::vector<__u32> keys(count);
       // in_batch is the key *before* the first one wanted; none = from 0.
@@ -361,16 +335,16 @@ Status BpfEngine::Impl::read_entries(__u32 first, __u32 count) {
 void BpfEngine::Impl::fold(int slot, __u32 first) {
   if (!totals[slot]) return;
   for (int op = 0; op < kNrOps; ++op) {
-    const std::size_t at = (static_cast<std::size_t>(first) + op) * ncpus;
-    fold_per_cpu(totals[slot]->ops[op], {stats_buf.data() + at, static_cast<std::size_t>(ncpus)},
-                 {max_buf.data() + at, static_cast<std::size_t>(ncpus)});
+    const std::size_t at = first + static_cast<std::size_t>(op) * shards;
+    fold_shards(totals[slot]->ops[op], {stats_buf.data() + at, shards},
+                {max_buf.data() + at, shards});
   }
 }
 
 Result<DeviceStats> BpfEngine::read_stats(int slot) {
   auto& im = *impl_;
   if (!im.watched(slot)) return not_watched(slot);
-  if (auto st = im.read_entries(static_cast<__u32>(slot) * SW_NR_OPS, SW_NR_OPS); !st)
+  if (auto st = im.read_entries(im.first_key(slot), im.entries_per_slot()); !st)
     return Error{st.error().err, st.error().context + " (slot " + std::to_string(slot) + ")"};
   im.fold(slot, 0);
   return *im.totals[slot];
@@ -382,14 +356,15 @@ Status BpfEngine::refresh() {
   for (unsigned i = 0; i < im.max_watch; ++i)
     if (im.totals[i]) last = static_cast<int>(i);
   // Slots are handed out lowest first, so ranges of consecutive slots cover
-  // them all; a range's per-CPU values fill at most ~128 KiB of buffer.
-  const std::size_t slot_bytes = sizeof(bpf::sw_io_stats) * SW_NR_OPS * im.ncpus;
+  // them all; a range's values fill at most ~128 KiB of buffer.
+  const std::size_t slot_bytes = sizeof(bpf::sw_io_stats) * im.entries_per_slot();
   const int chunk = static_cast<int>(std::max<std::size_t>(1, (128u << 10) / slot_bytes));
   for (int first = 0; first <= last; first += chunk) {
     const int n = std::min(chunk, last + 1 - first);
-    const auto key = static_cast<__u32>(first) * SW_NR_OPS;
-    if (auto st = im.read_entries(key, static_cast<__u32>(n) * SW_NR_OPS); !st) return st;
-    for (int i = 0; i < n; ++i) im.fold(first + i, static_cast<__u32>(i) * SW_NR_OPS);
+    const __u32 per_slot = im.entries_per_slot();
+    if (auto st = im.read_entries(im.first_key(first), static_cast<__u32>(n) * per_slot); !st)
+      return st;
+    for (int i = 0; i < n; ++i) im.fold(first + i, static_cast<__u32>(i) * per_slot);
   }
   return {};
 }

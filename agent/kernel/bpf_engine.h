@@ -42,6 +42,17 @@ struct SlotUsage {
 
 using IoEvent = bpf::sw_event;
 
+// Kernel memory of one map of the block-latency object as the engine sizes
+// it: what its definition (type, key and value size, entries) costs on a
+// host with a given number of possible CPUs, from the kernel's allocation
+// rules (values rounded up to 8 bytes; per-CPU maps hold one per CPU).
+struct MapFootprint {
+  std::string name;
+  bool per_cpu = false;
+  std::uint32_t key_size = 0, value_size = 0, max_entries = 0;
+  std::uint64_t bytes = 0;
+};
+
 // What the engine needs to know of a block device to trace it (the host
 // layer describes devices; this layer does not depend on it).
 struct TracedDevice {
@@ -49,6 +60,7 @@ struct TracedDevice {
   std::uint32_t kernel_dev = 0;  // MKDEV(major, minor) in the kernel's encoding
   unsigned nr_hw_queues = 0;     // blk-mq hardware queues (0: bio-based)
   unsigned tags_per_queue = 0;   // in-flight slots each needs
+  bool histograms = true;        // keep latency histograms (SW_DEV_NO_HIST when not)
 };
 
 class BpfEngine {
@@ -81,6 +93,11 @@ class BpfEngine {
   using EventFn = std::function<void(const IoEvent&)>;
 
   static Result<std::unique_ptr<BpfEngine>> open(const Options& opts);
+  // The maps of the object opened and sized for `opts` as open() would load
+  // them on a host with `possible_cpus` CPUs; nothing is loaded (no
+  // privileges needed).
+  static Result<std::vector<MapFootprint>> map_footprint(const Options& opts,
+                                                         unsigned possible_cpus);
   ~BpfEngine();
   BpfEngine(const BpfEngine&) = delete;
   BpfEngine& operator=(const BpfEngine&) = delete;
@@ -94,7 +111,10 @@ class BpfEngine {
   // Frees the slot. A failed map update is reported (the first one, with its
   // errno) after the rest of the cleanup ran: the slot is free either way.
   Status unwatch(int slot);
-  Status set_slow_threshold(int slot, std::uint64_t slow_ns);
+  // Slow threshold and whether the kernel keeps latency histograms for the
+  // device (without them its counts, errors, bytes and sums go on; its
+  // histograms stay as they were).
+  Status configure(int slot, std::uint64_t slow_ns, bool histograms);
 
   // Cumulative counters (maxima since the last reset_maxima), read now.
   // Some per-CPU counters are 32-bit (bpf/iolat.h): every watched slot must

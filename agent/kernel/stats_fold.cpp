@@ -7,12 +7,12 @@
 namespace sanwatch {
 
 static_assert(SW_HIST_SLOTS >= SW_NR_BUCKETS, "histogram storage too small");
-// Per-CPU values are copied at an 8-byte stride: keep the structs a multiple.
+// Array values are stored at an 8-byte stride: keep the structs a multiple.
 static_assert(sizeof(bpf::sw_io_stats) % 8 == 0 && sizeof(bpf::sw_io_max) % 8 == 0);
 
 namespace {
 
-// Sums of the 32-bit counters over CPUs, modulo 2^32 by construction.
+// Sums of the 32-bit counters over shards, modulo 2^32 by construction.
 struct Sums32 {
   std::uint32_t count = 0, device_count = 0, requeues = 0, slow = 0;
   std::array<std::uint32_t, SW_NR_STATUS> errors{};
@@ -22,11 +22,11 @@ struct Sums32 {
 
 }  // namespace
 
-void fold_per_cpu(OpStats& acc, std::span<const bpf::sw_io_stats> per_cpu,
-                  std::span<const bpf::sw_io_max> max_per_cpu) {
+void fold_shards(OpStats& acc, std::span<const bpf::sw_io_stats> shards,
+                 std::span<const bpf::sw_io_max> max_shards) {
   Sums32 s;
   std::uint64_t bytes = 0, total_ns = 0, device_ns = 0;
-  for (const auto& c : per_cpu) {
+  for (const auto& c : shards) {
     s.count += c.count;
     s.device_count += c.device_count;
     s.requeues += c.requeues;
@@ -41,6 +41,12 @@ void fold_per_cpu(OpStats& acc, std::span<const bpf::sw_io_stats> per_cpu,
       s.device[i] += c.device_hist[i];
     }
   }
+  // Completions are counted by their bucket (bpf/iolat.h): the sums of the
+  // buckets wrap modulo 2^32 like the counters they are added to.
+  for (std::size_t i = 0; i < kNrBuckets; ++i) {
+    s.count += s.total[i];
+    s.device_count += s.device[i];
+  }
   advance_mod32(acc.count, s.count);
   advance_mod32(acc.device_count, s.device_count);
   advance_mod32(acc.requeues, s.requeues);
@@ -53,7 +59,7 @@ void fold_per_cpu(OpStats& acc, std::span<const bpf::sw_io_stats> per_cpu,
   acc.total_ns_sum = total_ns;
   acc.device_ns_sum = device_ns;
   acc.max_total_ns = acc.max_device_ns = 0;
-  for (const auto& m : max_per_cpu) {
+  for (const auto& m : max_shards) {
     acc.max_total_ns = std::max(acc.max_total_ns, m.total_ns);
     acc.max_device_ns = std::max(acc.max_device_ns, m.device_ns);
   }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Folding 32-bit per-CPU BPF counters into 64-bit totals across wrap-around.
+// Folding 32-bit BPF counters, summed over shards, into 64-bit totals across
+// wrap-around.
 #include "kernel/stats_fold.h"
 
 #include <array>
@@ -9,7 +10,7 @@
 #include <vector>
 
 using sanwatch::advance_mod32;
-using sanwatch::fold_per_cpu;
+using sanwatch::fold_shards;
 using sanwatch::OpStats;
 namespace bpf = sanwatch::bpf;
 
@@ -24,12 +25,12 @@ TEST_CASE("advance_mod32 follows a counter across 2^32") {
   CHECK(total == (1ull << 32) * 3 + 10);
 }
 
-TEST_CASE("fold_per_cpu sums CPUs and recovers totals past 32 bits") {
+TEST_CASE("fold_shards sums shards and recovers totals past 32 bits") {
   std::vector<bpf::sw_io_stats> cpu(2);
   std::vector<bpf::sw_io_max> mx(2);
   const std::uint32_t b = sanwatch::LatencyHistogram::bucket_of(250'000);
-  cpu[0].count = 0xfffffff0u;  // near the top on one CPU
-  cpu[1].count = 0x20u;        // the sum wraps: 0x10
+  // The count is the buckets' sum (count itself only holds completions
+  // kept out of the histogram): near the top on one shard, the sum wraps.
   cpu[0].total_hist[b] = 0xfffffff0u;
   cpu[1].total_hist[b] = 0x20u;
   cpu[0].errors[10] = 3;
@@ -46,7 +47,7 @@ TEST_CASE("fold_per_cpu sums CPUs and recovers totals past 32 bits") {
   sanwatch::LatencyHistogram::Counts c{};
   c[b] = 0xffffffe0u;
   acc.total = sanwatch::LatencyHistogram(c);
-  fold_per_cpu(acc, cpu, mx);
+  fold_shards(acc, cpu, mx);
   CHECK(acc.count == 0x100000010ull);  // 32 + 16 more than before
   CHECK(acc.total[b] == 0x100000010ull);
   CHECK(acc.errors[10] == 7);
@@ -54,9 +55,31 @@ TEST_CASE("fold_per_cpu sums CPUs and recovers totals past 32 bits") {
   CHECK(acc.bytes == (5ull << 32) + 1);
   CHECK(acc.max_total_ns == 900);
   // A second fold of the same values adds nothing.
-  fold_per_cpu(acc, cpu, mx);
+  fold_shards(acc, cpu, mx);
   CHECK(acc.count == 0x100000010ull);
   CHECK(acc.total.total() == 0x100000010ull);
+}
+
+TEST_CASE("fold_shards counts completions with and without histograms together") {
+  std::vector<bpf::sw_io_stats> sh(2);
+  std::vector<bpf::sw_io_max> mx(2);
+  const std::uint32_t b1 = sanwatch::LatencyHistogram::bucket_of(50'000);
+  const std::uint32_t b2 = sanwatch::LatencyHistogram::bucket_of(8'000'000);
+  sh[0].total_hist[b1] = 0xfffffff0u;  // with histograms until the flag went on
+  sh[1].total_hist[b2] = 0x10u;
+  sh[0].count = 0x15u;  // then counted without a bucket: 2^32 + 0x15 in all
+  sh[1].device_hist[b1] = 7;
+  sh[1].device_count = 2;
+  OpStats acc;
+  acc.count = 0xfffffff0u;  // the last read
+  acc.device_count = 7;
+  fold_shards(acc, sh, mx);
+  CHECK(acc.count == (1ull << 32) + 0x15u);
+  CHECK(acc.device_count == 9);
+  CHECK(acc.total.total() == 0x100000000ull);  // the buckets alone: no 0x15
+  CHECK(acc.device.total() == 7);
+  fold_shards(acc, sh, mx);  // nothing new
+  CHECK(acc.count == (1ull << 32) + 0x15u);
 }
 
 TEST_CASE("is_path_error mirrors the kernel's blk_path_error") {
@@ -68,7 +91,7 @@ TEST_CASE("is_path_error mirrors the kernel's blk_path_error") {
   CHECK_FALSE(is_path_error(0));
 }
 
-TEST_CASE("fold_per_cpu follows each SLO counter across 2^32 on its own") {
+TEST_CASE("fold_shards follows each SLO counter across 2^32 on its own") {
   std::vector<bpf::sw_io_stats> cpu(3);
   std::vector<bpf::sw_io_max> mx(3);
   cpu[0].slo_over[0] = 0xfffffff0u;  // the three CPUs sum to 2^32 + 5: wrapped
@@ -79,12 +102,12 @@ TEST_CASE("fold_per_cpu follows each SLO counter across 2^32 on its own") {
   OpStats acc;
   acc.slo_over[0] = (2ull << 32) - 3;  // last read: 2^33 - 3, low 32 bits 2^32 - 3
   acc.slo_over[1] = 2;                 // unchanged since
-  fold_per_cpu(acc, cpu, mx);
+  fold_shards(acc, cpu, mx);
   CHECK(acc.slo_over[0] == (2ull << 32) + 5);  // 8 more, across the wrap
   CHECK(acc.slo_over[1] == 2);
   CHECK(acc.slo_over[2] == 0);
   CHECK(acc.slo_over[3] == 1);
-  fold_per_cpu(acc, cpu, mx);  // nothing new
+  fold_shards(acc, cpu, mx);  // nothing new
   CHECK(acc.slo_over[0] == (2ull << 32) + 5);
 }
 
