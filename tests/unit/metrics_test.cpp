@@ -26,6 +26,27 @@ bool has(const std::string& text, const std::string& line) {
   return text.find(line + "\n") != std::string::npos;
 }
 
+// A multipath map mpatha (wwid 3600, 1 of 2 paths valid) and its path sdb.
+TargetSnapshot mpath_map() {
+  TargetSnapshot map;
+  map.name = "dm-0";
+  map.label = "mpatha";
+  map.target_type = "map";
+  map.wwid = "3600";
+  map.valid_paths = 1;
+  map.total_paths = 2;
+  return map;
+}
+
+TargetSnapshot mpath_path() {
+  TargetSnapshot path;
+  path.name = "sdb";
+  path.label = "sdb";
+  path.target_type = "path";
+  path.map = "mpatha";
+  return path;
+}
+
 MetricsSnapshot one_device() {
   MetricsSnapshot s;
   s.version = "1.2.3";
@@ -127,20 +148,10 @@ TEST_CASE("latency SLO counters: one series per configured threshold, exact labe
 
 TEST_CASE("multipath maps and paths export path_up, transitions, valid paths and identity") {
   MetricsSnapshot s;
-  TargetSnapshot map;
-  map.name = "dm-0";
-  map.label = "mpatha";
-  map.target_type = "map";
-  map.wwid = "3600";
-  map.valid_paths = 1;
-  map.total_paths = 2;
+  TargetSnapshot map = mpath_map();
   map.state = "degraded";
   map.states = {"ok", "degraded"};
-  TargetSnapshot path;
-  path.name = "sdb";
-  path.label = "sdb";
-  path.target_type = "path";
-  path.map = "mpatha";
+  TargetSnapshot path = mpath_path();
   path.wwid = "3600";
   path.path_up = false;
   path.transitions = 3;
@@ -165,19 +176,9 @@ TEST_CASE("multipath maps and paths export path_up, transitions, valid paths and
 
 TEST_CASE("SCSI command counters per path and the map's active group") {
   MetricsSnapshot s;
-  TargetSnapshot map;
-  map.name = "dm-0";
-  map.label = "mpatha";
-  map.target_type = "map";
-  map.wwid = "3600";
-  map.valid_paths = 1;
-  map.total_paths = 2;
+  TargetSnapshot map = mpath_map();
   map.active_group = 2;
-  TargetSnapshot path;
-  path.name = "sdb";
-  path.label = "sdb";
-  path.target_type = "path";
-  path.map = "mpatha";
+  TargetSnapshot path = mpath_path();
   path.scsi_counters = true;
   path.scsi_iodone = 0x1a2;
   path.scsi_ioerr = 3;
@@ -214,8 +215,6 @@ TEST_CASE("availability counters and the array identity the fleet rules join on"
   CHECK(m.find("# TYPE sanwatch_target_down_seconds_total counter") != std::string::npos);
 }
 
-// The README's cardinality figures come from here: one multipath map with
-// reads and writes, a canary, and 8 paths without histograms.
 TEST_CASE("native NVMe paths export their identity and ANA state") {
   MetricsSnapshot s;
   TargetSnapshot path;
@@ -251,6 +250,8 @@ TEST_CASE("native NVMe paths export their identity and ANA state") {
   CHECK(render(s, 1).find("sanwatch_nvme_path") == std::string::npos);
 }
 
+// The README's cardinality figures come from here: one multipath map with
+// reads and writes, a canary, and 8 paths without histograms.
 TEST_CASE("series per map and per path, as documented") {
   auto count = [](const MetricsSnapshot& s) {
     std::istringstream in(render(s, 1));
